@@ -1,0 +1,31 @@
+# Two commands matter: `make demo` and `make test`. Both install what they need first.
+VENV    ?= .venv
+PYTHON  ?= python3
+BIN      = $(VENV)/bin
+STAMP    = $(VENV)/.installed
+
+.PHONY: setup demo test bench clean sandbox-down
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml scripts/install-system-deps.sh
+	scripts/install-system-deps.sh
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/migrator demo
+
+test: setup
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+bench: setup
+	$(BIN)/python benchmarks/run_all.py
+
+sandbox-down:
+	$(BIN)/migrator sandbox down
+
+clean: sandbox-down
+	rm -rf $(VENV) .migrator-sandbox

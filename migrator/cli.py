@@ -1,0 +1,126 @@
+"""The `migrator` command line: click commands that parse flags, call the library, render with rich.
+
+Expected failures (MigratorError) become one line on stderr and a typed exit code; only a bug
+shows a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from . import __version__
+from .errors import MigratorError
+from .sandbox import DEFAULT_DIR, Sandbox
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class MigratorGroup(click.Group):
+    """Turns MigratorError into `error: ...` and its exit code."""
+
+    def invoke(self, ctx: click.Context):  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except MigratorError as exc:
+            err_console.print(f"[bold red]{exc.kind}:[/] {exc}", highlight=False, soft_wrap=True)
+            ctx.exit(exc.exit_code)
+
+
+@click.group(cls=MigratorGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="migrator")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+def main(verbose: int) -> None:
+    """Move fleets of MySQL/MariaDB instances into OceanBase, TiDB or MySQL.
+
+    Stages, each a command you run, review and re-run: plan, schema, copy, sync, verify, cutover.
+    `migrator sandbox up` starts local MariaDB sources and a seekdb target to try it on.
+    """
+    level = logging.WARNING - 10 * verbose
+    logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+
+
+# ---------------------------------------------------------------- sandbox
+
+sandbox_dir_option = click.option(
+    "--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_DIR,
+    show_default=True, help="Sandbox directory (datadirs, logs, sandbox.yaml).",
+)
+
+
+@main.group()
+def sandbox() -> None:
+    """Local real servers: MariaDB sources and an OceanBase seekdb target."""
+
+
+@sandbox.command("up")
+@click.option("--sources", "n_sources", type=click.IntRange(1, 500), default=2, show_default=True,
+              help="Number of MariaDB source instances.")
+@click.option("--no-target", is_flag=True, help="Start only the sources.")
+@click.option("--base-port", type=click.IntRange(1024, 65000), default=None,
+              help="Sources on BASE, BASE+1, ...; target on BASE+100 (default: free ports).")
+@sandbox_dir_option
+def sandbox_up(n_sources: int, no_target: bool, base_port: int | None, directory: Path) -> None:
+    """Start N MariaDB sources (binlog ROW/FULL, GTID) and one seekdb target; idempotent."""
+    sb = Sandbox(directory)
+    with err_console.status("starting sandbox servers…"):
+        info, started = sb.up(n_sources, target=not no_target, base_port=base_port)
+    console.print(("started" if started else "already running") + f": sandbox in {info.dir}")
+    _print_instances([(i, True) for i in info.sources + ([info.target] if info.target else [])])
+    console.print(f"URLs: {sb.file}")
+
+
+@sandbox.command("down")
+@sandbox_dir_option
+def sandbox_down(directory: Path) -> None:
+    """Stop every sandbox server and remove the sandbox directory."""
+    stopped = Sandbox(directory).down()
+    console.print(f"stopped {stopped} server(s); removed {directory}")
+
+
+@sandbox.command("status")
+@sandbox_dir_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def sandbox_status(directory: Path, as_json: bool) -> None:
+    """Show each sandbox server, its URL and whether it answers (exit 1 if any is down)."""
+    rows = Sandbox(directory).status()
+    if as_json:
+        click.echo(json.dumps([{**i.model_dump(), "up": up} for i, up in rows], indent=2))
+    elif not rows:
+        console.print(f"no sandbox in {directory}")
+    else:
+        _print_instances(rows)
+    if rows and not all(up for _, up in rows):
+        sys.exit(1)
+
+
+def _print_instances(rows) -> None:
+    table = Table("name", "kind", "url", "pid", "state")
+    for inst, up in rows:
+        table.add_row(inst.name, inst.kind, inst.url, str(inst.pid), "[green]up[/]" if up else "[red]down[/]")
+    console.print(table)
+
+
+# ---------------------------------------------------------------- demo
+
+
+@main.command()
+@sandbox_dir_option
+@click.option("--keep/--no-keep", default=True, show_default=True, help="Leave the sandbox running afterwards.")
+def demo(directory: Path, keep: bool) -> None:
+    """Run the e-wallet example end to end on the local sandbox, as far as the stages exist."""
+    from .demo import run_demo
+
+    run_demo(directory, console=console, keep=keep)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

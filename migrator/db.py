@@ -1,0 +1,202 @@
+"""Connections to both ends: session setup per engine, clear errors, retries with backoff.
+
+Every session speaks utf8mb4 with time_zone '+00:00' so TIMESTAMP values move unchanged
+(seekdb defaults to +08:00). OceanBase sessions raise ob_query_timeout / ob_trx_timeout,
+which default to 10 s and would cut long chunk reads or checksums.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import pymysql
+import pymysql.cursors
+
+from .endpoint import Endpoint
+from .errors import MigratorError, SourceError, TargetError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# Written rows keep id 0 and zero dates where the target allows them; strict so a value the
+# target cannot hold is an error, never a silent truncation.
+TARGET_SQL_MODE = "STRICT_TRANS_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION"
+OB_TIMEOUT_US = 24 * 3600 * 1_000_000
+
+# Lost connection, server gone, can't connect (restart), deadlock, lock wait timeout,
+# OceanBase: timeout (4012), trx timeout (6210), not master / leader moving (4038, -4038),
+# transaction killed/rolled back (6002), server busy (4019).
+TRANSIENT_ERRORS = {2002, 2003, 2006, 2013, 1040, 1205, 1213, 4012, 4019, 4038, 6002, 6210}
+AUTH_ERRORS = {1045, 1044, 1698}
+
+
+def quote_ident(name: str) -> str:
+    """Backtick-quote an identifier, doubling embedded backticks."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def qualified(db: str, table: str) -> str:
+    return f"{quote_ident(db)}.{quote_ident(table)}"
+
+
+def error_code(exc: BaseException) -> int | None:
+    if isinstance(exc, pymysql.err.MySQLError) and exc.args and isinstance(exc.args[0], int):
+        return abs(exc.args[0])
+    return None
+
+
+def is_transient(exc: BaseException) -> bool:
+    return isinstance(exc, (pymysql.err.OperationalError, pymysql.err.InterfaceError, ConnectionError)) and (
+        error_code(exc) in TRANSIENT_ERRORS or error_code(exc) is None
+    )
+
+
+def _error_class(role: str) -> type[MigratorError]:
+    return SourceError if role == "source" else TargetError
+
+
+def describe_error(ep: Endpoint, role: str, exc: BaseException) -> str:
+    """One line naming the instance and what to do; pymysql messages carry no password."""
+    code = error_code(exc)
+    where = f"{role} {ep.label} ({ep.display()})"
+    if code in AUTH_ERRORS:
+        return f"{where}: access denied for user {ep.user!r}: check the password (URL, password_file or {('MIGRATOR_SOURCE_PASSWORD' if role == 'source' else 'MIGRATOR_TARGET_PASSWORD')}) and the user's grants"
+    if code in (2002, 2003):
+        return f"{where}: cannot connect: is the server running and is {ep.host}:{ep.port} reachable from here?"
+    if code == 2013 or code == 2006:
+        return f"{where}: lost the connection ({exc.args[-1] if exc.args else exc})"
+    msg = exc.args[-1] if isinstance(exc, pymysql.err.MySQLError) and exc.args else str(exc)
+    return f"{where}: {'error ' + str(code) + ': ' if code else ''}{msg}"
+
+
+def _ssl_args(ep: Endpoint) -> dict[str, Any]:
+    """pymysql TLS arguments for the URL's ssl-mode (MySQL client semantics)."""
+    tls = ep.tls
+    if tls.mode == "disabled":
+        return {}
+    ssl: dict[str, Any] = {}
+    if tls.cert:
+        ssl["cert"] = tls.cert
+        if tls.key:
+            ssl["key"] = tls.key
+    if tls.mode in ("verify-ca", "verify-identity") or (tls.mode == "preferred" and tls.ca):
+        ssl["ca"] = tls.ca
+        ssl["check_hostname"] = tls.mode == "verify-identity"
+    elif tls.mode == "required":
+        ssl["check_hostname"] = False  # encrypt; no CA means no certificate verification
+    return {"ssl": ssl} if ssl else {}
+
+
+def connect(
+    ep: Endpoint,
+    role: str,
+    *,
+    database: str | None = None,
+    autocommit: bool = True,
+    cursorclass: type = pymysql.cursors.Cursor,
+    read_timeout: float | None = None,
+    attempts: int = 1,
+    conv: dict | None = None,
+) -> pymysql.connections.Connection:
+    """Open and set up a session; raise SourceError/TargetError with a clear message."""
+
+    def _open() -> pymysql.connections.Connection:
+        kwargs: dict[str, Any] = dict(
+            host=ep.host,
+            port=ep.port,
+            user=ep.user,
+            password=ep.password.get_secret_value() if ep.password else "",
+            database=database if database is not None else ep.database,
+            charset="utf8mb4",
+            autocommit=autocommit,
+            connect_timeout=ep.connect_timeout,
+            read_timeout=read_timeout,
+            cursorclass=cursorclass,
+            local_infile=False,
+            **_ssl_args(ep),
+        )
+        if conv is not None:
+            kwargs["conv"] = conv
+        conn = pymysql.connect(**kwargs)
+        try:
+            setup_session(conn, ep, role)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    try:
+        return with_retry(_open, what=f"connect to {role} {ep.label}", attempts=attempts)
+    except pymysql.err.MySQLError as exc:
+        raise _error_class(role)(describe_error(ep, role, exc)) from None
+    except OSError as exc:
+        raise _error_class(role)(f"{role} {ep.label} ({ep.display()}): {exc}") from None
+
+
+def setup_session(conn: pymysql.connections.Connection, ep: Endpoint, role: str) -> None:
+    with conn.cursor() as cur:
+        if ep.tls.mode in ("required", "verify-ca", "verify-identity"):
+            cur.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+            row = cur.fetchone()
+            if not row or not row[1]:
+                raise _error_class(role)(
+                    f"{role} {ep.label} ({ep.display()}): ssl-mode={ep.tls.mode} but the server did not "
+                    "negotiate TLS: enable TLS on the server or lower ssl-mode"
+                )
+        cur.execute("SET time_zone = '+00:00'")
+        if role == "target":
+            cur.execute("SET SESSION sql_mode = %s", (TARGET_SQL_MODE,))
+            if ep.engine == "oceanbase":
+                cur.execute(f"SET ob_query_timeout = {OB_TIMEOUT_US}, ob_trx_timeout = {OB_TIMEOUT_US}")
+
+
+def with_retry(
+    fn: Callable[[], T],
+    *,
+    what: str,
+    attempts: int = 5,
+    base_delay: float = 0.5,
+    max_delay: float = 15.0,
+    on_retry: Callable[[int, BaseException], None] | None = None,
+) -> T:
+    """Run fn, retrying transient database errors with exponential backoff and jitter."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn()
+        except Exception as exc:  # noqa: BLE001 - filtered just below
+            if attempt >= attempts or not is_transient(exc):
+                raise
+            delay = min(max_delay, base_delay * 2 ** (attempt - 1)) * (0.5 + random.random())
+            log.warning("%s failed (%s); retry %d/%d in %.1fs", what, exc, attempt, attempts - 1, delay)
+            if on_retry:
+                on_retry(attempt, exc)
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def query(conn: pymysql.connections.Connection, sql: str, args: Any = None) -> list[tuple]:
+    with conn.cursor() as cur:
+        cur.execute(sql, args)
+        return list(cur.fetchall())
+
+
+def scalar(conn: pymysql.connections.Connection, sql: str, args: Any = None) -> Any:
+    rows = query(conn, sql, args)
+    return rows[0][0] if rows else None
+
+
+@contextmanager
+def session(ep: Endpoint, role: str, **kwargs: Any) -> Iterator[pymysql.connections.Connection]:
+    conn = connect(ep, role, **kwargs)
+    try:
+        yield conn
+    finally:
+        try:
+            conn.close()
+        except Exception:  # noqa: BLE001 - closing a dead connection
+            pass

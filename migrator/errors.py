@@ -1,0 +1,50 @@
+"""Exceptions users see. The CLI turns each into one clean line and an exit code; no tracebacks.
+
+Exit codes (stable, documented in README):
+  0 ok, 1 differences / blocking findings, 2 usage or configuration error,
+  3 bad state (checkpoint refused), 4 source error, 5 target error, 70 internal error.
+"""
+
+from __future__ import annotations
+
+
+class MigratorError(Exception):
+    """Base of every expected failure; the message is the whole user-facing explanation."""
+
+    exit_code = 2
+    kind = "error"
+
+
+class ConfigError(MigratorError):
+    """Bad URL, config file, flag combination or plan file."""
+
+    exit_code = 2
+    kind = "config error"
+
+
+class StateError(MigratorError):
+    """A checkpoint that cannot be resumed (changed plan, altered table, corrupt file)."""
+
+    exit_code = 3
+    kind = "state error"
+
+
+class SourceError(MigratorError):
+    """A source instance failed or refused (unreachable, privileges, binlog)."""
+
+    exit_code = 4
+    kind = "source error"
+
+
+class TargetError(MigratorError):
+    """The target failed or rejected something."""
+
+    exit_code = 5
+    kind = "target error"
+
+
+class SandboxError(MigratorError):
+    """The local sandbox could not start or stop (missing binary, port taken)."""
+
+    exit_code = 2
+    kind = "sandbox error"

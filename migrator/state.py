@@ -1,0 +1,135 @@
+"""Checkpoint files: atomic snapshots and an append-only journal.
+
+A snapshot (`atomic_write_json`) is written to a temp file in the same directory, fsynced,
+renamed over the old one, and the directory fsynced: a reader sees the old or the new file,
+never a torn one, whatever instant the writer is killed.
+
+A journal (`Journal`) appends one JSON line per record and fsyncs it, so recording that a chunk
+finished is O(1) however many chunks a fleet has. A line cut short by kill -9 is ignored on
+replay (its record was never acknowledged); `compact` folds the journal into a snapshot.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .errors import StateError
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def read_json(path: str | Path, default: Any = None) -> Any:
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return default
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise StateError(f"checkpoint file {str(path)!r} is corrupt ({exc}); move it aside or rerun with --restart") from None
+
+
+class Journal:
+    """Append-only JSON-lines file; each append is durable before it returns. One writer."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = None
+
+    def append(self, record: dict[str, Any]) -> None:
+        self.append_many([record])
+
+    def append_many(self, records: list[dict[str, Any]]) -> None:
+        if not records:
+            return
+        if self._fh is None:
+            self._repair_tail()
+            self._fh = open(self.path, "ab")
+        data = b"".join(json.dumps(r, sort_keys=True, default=str).encode() + b"\n" for r in records)
+        self._fh.write(data)
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
+    def _repair_tail(self) -> None:
+        """Cut a torn last line (writer killed mid-append) so new records start on a line."""
+        try:
+            with open(self.path, "rb+") as fh:
+                fh.seek(0, os.SEEK_END)
+                size = fh.tell()
+                if size == 0:
+                    return
+                fh.seek(size - 1)
+                if fh.read(1) == b"\n":
+                    return
+                fh.seek(0)
+                data = fh.read()
+                fh.truncate(data.rfind(b"\n") + 1)
+                fh.flush()
+                os.fsync(fh.fileno())
+        except FileNotFoundError:
+            return
+
+    def replay(self) -> Iterator[dict[str, Any]]:
+        """Every complete record in order; a torn final line is skipped."""
+        try:
+            fh = open(self.path, "rb")
+        except FileNotFoundError:
+            return
+        with fh:
+            for line in fh:
+                if not line.endswith(b"\n"):
+                    return  # torn write: never acknowledged
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise StateError(f"checkpoint journal {str(self.path)!r} has a corrupt line ({exc})") from None
+
+    def rewrite(self, records: list[dict[str, Any]]) -> None:
+        """Replace the journal with `records` atomically (compaction)."""
+        self.close()
+        atomic_write_bytes(
+            self.path, b"".join(json.dumps(r, sort_keys=True, default=str).encode() + b"\n" for r in records)
+        )
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None

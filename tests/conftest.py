@@ -1,0 +1,128 @@
+"""Real servers for the tests: MariaDB sources and an OceanBase seekdb target.
+
+One sandbox (2 MariaDB sources + 1 seekdb) is shared by the whole session and stopped at its
+end. Set MIGRATOR_TEST_SANDBOX=DIR to reuse a sandbox you keep running between runs (it is
+not stopped). Tests that need a differently configured source (binlog off, TLS, ...) start
+their own with `mariadb_factory`. Every test works in databases named by `unique_db`, so tests
+never see each other's tables.
+
+MIGRATOR_TEST_BACKEND=containers selects testcontainers images instead; without a Docker engine
+those tests skip with the reason.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from migrator.db import connect, quote_ident
+from migrator.endpoint import Endpoint, parse_url
+from migrator.sandbox import Sandbox, SandboxInfo, free_port, start_mariadb, stop_pid
+
+BACKEND = os.environ.get("MIGRATOR_TEST_BACKEND", "local")
+
+
+def _docker_answers() -> str | None:
+    """None when a Docker engine answers, else the reason it does not."""
+    try:
+        import docker  # type: ignore[import-not-found]
+    except ImportError:
+        return "the docker/testcontainers Python packages are not installed (pip install testcontainers)"
+    try:
+        docker.from_env().ping()
+    except Exception as exc:  # noqa: BLE001 - any failure means no engine
+        return f"no Docker engine answers ({type(exc).__name__})"
+    return None
+
+
+@pytest.fixture(scope="session")
+def sandbox_info(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxInfo]:
+    if BACKEND == "containers":
+        reason = _docker_answers()
+        if reason:
+            pytest.skip(f"MIGRATOR_TEST_BACKEND=containers: {reason}")
+        pytest.skip("containers backend: the testcontainers images are not wired in yet")
+    keep = os.environ.get("MIGRATOR_TEST_SANDBOX")
+    sb = Sandbox(keep or tmp_path_factory.mktemp("sandbox"))
+    info, _ = sb.up(2)
+    yield info
+    if not keep:
+        sb.down()
+
+
+@pytest.fixture(scope="session")
+def source(sandbox_info: SandboxInfo) -> Endpoint:
+    return parse_url(sandbox_info.sources[0].url + "?name=src1", "source")
+
+
+@pytest.fixture(scope="session")
+def source2(sandbox_info: SandboxInfo) -> Endpoint:
+    return parse_url(sandbox_info.sources[1].url + "?name=src2", "source")
+
+
+@pytest.fixture(scope="session")
+def target(sandbox_info: SandboxInfo) -> Endpoint:
+    assert sandbox_info.target is not None
+    return parse_url(sandbox_info.target.url, "target")
+
+
+_counter = itertools.count()
+
+
+@pytest.fixture
+def unique_db(request: pytest.FixtureRequest) -> Callable[[str], str]:
+    """unique_db('wallet') -> 't_wallet_<test>_<n>': a database name no other test uses."""
+    stem = request.node.name.split("[")[0].removeprefix("test_")[:20]
+    tag = uuid.uuid4().hex[:4]
+
+    def make(prefix: str = "db") -> str:
+        return f"t_{prefix}_{stem}_{tag}{next(_counter)}"
+
+    return make
+
+
+@pytest.fixture
+def src_conn(source: Endpoint):
+    conn = connect(source, "source")
+    yield conn
+    conn.close()
+
+
+@pytest.fixture
+def tgt_conn(target: Endpoint):
+    conn = connect(target, "target")
+    yield conn
+    conn.close()
+
+
+def drop_databases(ep: Endpoint, role: str, names: list[str]) -> None:
+    conn = connect(ep, role)
+    try:
+        with conn.cursor() as cur:
+            for name in names:
+                cur.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)}")
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="session")
+def mariadb_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Endpoint]]:
+    """Start an extra MariaDB with option overrides; every one is stopped at session end."""
+    started: list[int] = []
+    ids = itertools.count(100)
+
+    def start(options: dict[str, str | None] | None = None, name: str = "extra") -> Endpoint:
+        port = free_port()
+        d: Path = tmp_path_factory.mktemp(name)
+        proc = start_mariadb(d, port, server_id=next(ids), options=options)
+        started.append(proc.pid)
+        return parse_url(f"mysql://root@127.0.0.1:{port}?name={name}", "source")
+
+    yield start
+    for pid in started:
+        stop_pid(pid)
