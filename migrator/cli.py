@@ -122,5 +122,16 @@ def demo(directory: Path, keep: bool) -> None:
     run_demo(directory, console=console, keep=keep)
 
 
+# ---------------------------------------------------------------- stage commands
+
+from .commands import copy as _copy_cmds  # noqa: E402
+from .commands import plan as _plan_cmds  # noqa: E402
+from .commands import sync as _sync_cmds  # noqa: E402
+from .commands import verify as _verify_cmds  # noqa: E402
+
+for _module in (_plan_cmds, _copy_cmds, _sync_cmds, _verify_cmds):
+    _module.register(main)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

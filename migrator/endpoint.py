@@ -49,6 +49,7 @@ class Endpoint(BaseModel):
     tls: Tls = Tls()
     name: str = ""
     connect_timeout: float = 10.0
+    password_file: str | None = None
 
     @property
     def label(self) -> str:
@@ -58,6 +59,21 @@ class Endpoint(BaseModel):
         """The URL without any secret: safe for logs, plan files and reports."""
         db = f"/{self.database}" if self.database else ""
         return f"{self.engine}://{self.user}@{self.host}:{self.port}{db}"
+
+    def safe_url(self) -> str:
+        """A URL that reconnects without the password (which comes from env or password_file):
+        what plan files and checkpoints store."""
+        params = []
+        if self.name:
+            params.append(f"name={self.name}")
+        if self.password_file:
+            params.append(f"password_file={self.password_file}")
+        if self.tls.mode != "preferred" or self.tls.ca:
+            params.append(f"ssl-mode={self.tls.mode}")
+        for key, value in (("ssl-ca", self.tls.ca), ("ssl-cert", self.tls.cert), ("ssl-key", self.tls.key)):
+            if value:
+                params.append(f"{key}={value}")
+        return self.display() + ("?" + "&".join(params) if params else "")
 
     def __str__(self) -> str:  # never the password
         return self.display()
@@ -119,6 +135,7 @@ def parse_url(url: str, role: Role, *, env: dict[str, str] | None = None) -> End
         tls=Tls(mode=mode, ca=params.get("ssl-ca"), cert=params.get("ssl-cert"), key=params.get("ssl-key")),  # type: ignore[arg-type]
         name=params.get("name", ""),
         connect_timeout=timeout,
+        password_file=params.get("password_file"),
     )
 
 

@@ -1,0 +1,1 @@
+"""CLI commands per stage; each module exposes register(main)."""

@@ -1,0 +1,9 @@
+"""CLI commands of the verify stage."""
+
+from __future__ import annotations
+
+import click
+
+
+def register(main: click.Group) -> None:
+    """Add this stage's commands to the `migrator` group."""

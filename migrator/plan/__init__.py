@@ -1,0 +1,1 @@
+"""plan: inventory, introspection, preflight, DDL rewrite, chunking and routes -> a plan file."""

@@ -1,0 +1,262 @@
+"""The plan file: what a DBA reviews and commits, and what every later stage reads.
+
+YAML on disk, validated by these pydantic models, versioned (`format_version`). It never holds
+a secret: endpoints are stored as `Endpoint.safe_url()` (password from env or password_file).
+
+Key values (chunk boundaries) are stored as JSON scalars: integers as ints, everything else as
+text in the form MySQL accepts in a comparison with that column (DECIMAL/DATETIME/strings as
+text); binary key values as {"hex": "..."}. `encode_key_value` / `decode_key_value` convert.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..endpoint import Endpoint, parse_url
+from ..errors import ConfigError
+from ..state import atomic_write_text
+
+PLAN_FORMAT_VERSION = 1
+
+Severity = Literal["rewrite", "warning", "blocking"]
+FindingSeverity = Literal["info", "warning", "blocking"]
+TableMode = Literal["copy+sync", "copy-only", "skip"]
+KeyValue = Any  # int | str | {"hex": str} | None
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Change(Model):
+    """One thing the DDL rewrite did (or refused to do), and why."""
+
+    rule: str  # stable rule id, e.g. "charset.latin1-to-utf8mb4"
+    severity: Severity
+    reason: str  # one line a DBA understands
+    before: str | None = None
+    after: str | None = None
+
+
+class Finding(Model):
+    """A preflight result: what is wrong, where, and what to do."""
+
+    check: str  # e.g. "binlog.format", "table.no-key", "object.trigger"
+    severity: FindingSeverity
+    message: str
+    instance: str | None = None
+    database: str | None = None
+    table: str | None = None
+    fix: str | None = None
+
+
+class Column(Model):
+    name: str
+    data_type: str  # information_schema DATA_TYPE, e.g. "bigint", "varchar"
+    column_type: str  # full COLUMN_TYPE, e.g. "bigint(20) unsigned"
+    nullable: bool
+    charset: str | None = None
+    collation: str | None = None
+    default: str | None = None
+    extra: str = ""
+    generated: bool = False  # virtual/stored generated: never written, never compared as data
+
+
+class Chunk(Model):
+    """A half-open key range: lower < key <= upper on the chunk key, None = unbounded."""
+
+    id: int
+    lower: list[KeyValue] | None = None
+    upper: list[KeyValue] | None = None
+    estimated_rows: int = 0
+
+
+class TablePlan(Model):
+    source: str  # SourcePlan.name
+    database: str
+    table: str
+    target_database: str
+    target_table: str
+    columns: list[Column]
+    key: list[str] = Field(default_factory=list)  # chunk/sync key; empty = no usable key
+    key_kind: Literal["primary", "unique", "none"] = "none"
+    mode: TableMode = "copy+sync"
+    estimated_rows: int = 0
+    estimated_bytes: int = 0
+    chunks: list[Chunk] = Field(default_factory=list)
+    source_ddl: str = ""
+    target_ddl: str = ""
+    changes: list[Change] = Field(default_factory=list)
+    source_column: str | None = None  # shard merge: column holding the source identity
+    shape_fingerprint: str = ""
+
+    @property
+    def source_name(self) -> str:
+        return f"{self.database}.{self.table}"
+
+    @property
+    def target_name(self) -> str:
+        return f"{self.target_database}.{self.target_table}"
+
+    @property
+    def id(self) -> str:
+        """Stable id across the fleet: instance/db.table."""
+        return f"{self.source}/{self.database}.{self.table}"
+
+    def data_columns(self) -> list[Column]:
+        return [c for c in self.columns if not c.generated]
+
+
+class SourcePlan(Model):
+    name: str
+    url: str  # Endpoint.safe_url(): no password
+    host: str
+    port: int
+    version: str = ""
+    flavor: Literal["mysql", "mariadb"] = "mariadb"
+    server_id: int | None = None
+    gtid_mode: bool = False
+
+    def endpoint(self) -> Endpoint:
+        return parse_url(self.url, "source")
+
+
+class TargetPlan(Model):
+    url: str  # Endpoint.safe_url()
+    engine: Literal["oceanbase", "tidb", "mysql"]
+    version: str = ""
+
+    def endpoint(self) -> Endpoint:
+        return parse_url(self.url, "target")
+
+
+class Route(Model):
+    """Many source tables (shell patterns over db.table) into one target table."""
+
+    source_pattern: str
+    target_database: str
+    target_table: str
+    source_column: str | None = None
+
+
+class Plan(Model):
+    format_version: int = PLAN_FORMAT_VERSION
+    name: str = ""
+    created_at: str = ""
+    migrator_version: str = ""
+    target: TargetPlan
+    sources: list[SourcePlan]
+    includes: list[str] = Field(default_factory=list)
+    excludes: list[str] = Field(default_factory=list)
+    routes: list[Route] = Field(default_factory=list)
+    tables: list[TablePlan] = Field(default_factory=list)
+    findings: list[Finding] = Field(default_factory=list)
+
+    def source(self, name: str) -> SourcePlan:
+        for s in self.sources:
+            if s.name == name:
+                return s
+        raise ConfigError(f"plan has no source named {name!r}")
+
+    def blocking(self) -> list[Finding | Change]:
+        out: list[Finding | Change] = [f for f in self.findings if f.severity == "blocking"]
+        for t in self.tables:
+            if t.mode != "skip":
+                out += [c for c in t.changes if c.severity == "blocking"]
+        return out
+
+    def active_tables(self) -> list[TablePlan]:
+        return [t for t in self.tables if t.mode != "skip"]
+
+    def fingerprint(self) -> str:
+        """Hash of everything that decides what copy/sync/verify do (not of timestamps)."""
+        body = self.model_dump(mode="json", exclude={"created_at", "migrator_version", "findings"})
+        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def load_plan(path: str | Path) -> Plan:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"plan file {str(path)!r} cannot be read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"plan file {str(path)!r} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"plan file {str(path)!r} is not a plan (expected a mapping)")
+    if raw.get("format_version") != PLAN_FORMAT_VERSION:
+        raise ConfigError(
+            f"plan file {str(path)!r} has format_version {raw.get('format_version')!r}; "
+            f"this migrator reads {PLAN_FORMAT_VERSION}: re-run `migrator plan`"
+        )
+    try:
+        return Plan.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"plan file {str(path)!r}: field {where!r}: {first['msg']}") from None
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _str_presenter(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
+    if "\n" in data:  # DDL reads as a block
+        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|")
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data)
+
+
+_Dumper.add_representer(str, _str_presenter)
+
+
+def dump_plan(plan: Plan) -> str:
+    return yaml.dump(plan.model_dump(mode="json"), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=120)
+
+
+def save_plan(plan: Plan, path: str | Path) -> None:
+    atomic_write_text(path, dump_plan(plan))
+
+
+def encode_key_value(value: Any) -> KeyValue:
+    """A key value read from the source -> a JSON/YAML scalar for the plan file."""
+    if value is None or isinstance(value, (int, str)) and not isinstance(value, bool):
+        return value
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"hex": bytes(value).hex()}
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, (date, time)):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return _format_timedelta(value)
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def decode_key_value(value: KeyValue) -> Any:
+    """A plan-file key value -> a query parameter for pymysql."""
+    if isinstance(value, dict) and set(value) == {"hex"}:
+        return bytes.fromhex(value["hex"])
+    return value
+
+
+def _format_timedelta(td: timedelta) -> str:
+    total_us = td.days * 86_400_000_000 + td.seconds * 1_000_000 + td.microseconds
+    sign = "-" if total_us < 0 else ""
+    total_us = abs(total_us)
+    secs, us = divmod(total_us, 1_000_000)
+    h, rem = divmod(secs, 3600)
+    m, s = divmod(rem, 60)
+    return f"{sign}{h:02d}:{m:02d}:{s:02d}" + (f".{us:06d}" if us else "")
