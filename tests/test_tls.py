@@ -1,0 +1,68 @@
+"""TLS to a real MariaDB started with certificates, through URL parameters."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from migrator.db import connect, query
+from migrator.endpoint import parse_url
+from migrator.errors import SourceError
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("certs")
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test-ca",
+             "-keyout", "ca.key", "-out", "ca.pem", cwd=d)
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+             "-keyout", "server.key", "-out", "server.csr", cwd=d)
+    (d / "san.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
+    _openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+             "-days", "2", "-extfile", "san.cnf", "-out", "server.pem", cwd=d)
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=other-ca",
+             "-keyout", "other.key", "-out", "other.pem", cwd=d)
+    return d
+
+
+@pytest.fixture(scope="module")
+def tls_source(mariadb_factory, certs):
+    return mariadb_factory(
+        {"ssl-ca": str(certs / "ca.pem"), "ssl-cert": str(certs / "server.pem"), "ssl-key": str(certs / "server.key")},
+        name="tls",
+    )
+
+
+def _cipher(url: str) -> str:
+    conn = connect(parse_url(url, "source"), "source")
+    try:
+        return query(conn, "SHOW SESSION STATUS LIKE 'Ssl_cipher'")[0][1]
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("mode", ["required", "verify-ca", "verify-identity"])
+def test_tls_modes_encrypt(tls_source, certs, mode):
+    url = f"mysql://root@127.0.0.1:{tls_source.port}?ssl-mode={mode}&ssl-ca={certs / 'ca.pem'}"
+    assert _cipher(url)
+
+
+def test_wrong_ca_is_refused(tls_source, certs):
+    url = f"mysql://root@127.0.0.1:{tls_source.port}?ssl-mode=verify-ca&ssl-ca={certs / 'other.pem'}&name=tls"
+    with pytest.raises(SourceError) as exc:
+        _cipher(url)
+    assert "tls" in str(exc.value)
+
+
+def test_required_against_a_server_without_tls_fails_clearly(source):
+    url = f"mysql://root@127.0.0.1:{source.port}?ssl-mode=required&name=plain"
+    with pytest.raises(SourceError) as exc:
+        _cipher(url)
+    assert "plain" in str(exc.value)
+    assert "TLS" in str(exc.value) or "SSL" in str(exc.value)
