@@ -24,29 +24,23 @@ from migrator.db import connect, quote_ident
 from migrator.endpoint import Endpoint, parse_url
 from migrator.sandbox import Sandbox, SandboxInfo, free_port, start_mariadb, stop_pid
 
+from backend_containers import ContainerFleet, docker_unavailable_reason
+
 BACKEND = os.environ.get("MIGRATOR_TEST_BACKEND", "local")
-
-
-def _docker_answers() -> str | None:
-    """None when a Docker engine answers, else the reason it does not."""
-    try:
-        import docker  # type: ignore[import-not-found]
-    except ImportError:
-        return "the docker/testcontainers Python packages are not installed (pip install testcontainers)"
-    try:
-        docker.from_env().ping()
-    except Exception as exc:  # noqa: BLE001 - any failure means no engine
-        return f"no Docker engine answers ({type(exc).__name__})"
-    return None
 
 
 @pytest.fixture(scope="session")
 def sandbox_info(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxInfo]:
     if BACKEND == "containers":
-        reason = _docker_answers()
+        reason = docker_unavailable_reason()
         if reason:
             pytest.skip(f"MIGRATOR_TEST_BACKEND=containers: {reason}")
-        pytest.skip("containers backend: the testcontainers images are not wired in yet")
+        fleet = ContainerFleet()
+        try:
+            yield fleet.sandbox(2)
+        finally:
+            fleet.stop()
+        return
     keep = os.environ.get("MIGRATOR_TEST_SANDBOX")
     sb = Sandbox(keep or tmp_path_factory.mktemp("sandbox"))
     info, _ = sb.up(2)
@@ -115,8 +109,15 @@ def mariadb_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callab
     """Start an extra MariaDB with option overrides; every one is stopped at session end."""
     started: list[int] = []
     ids = itertools.count(100)
+    fleet = ContainerFleet() if BACKEND == "containers" else None
 
     def start(options: dict[str, str | None] | None = None, name: str = "extra") -> Endpoint:
+        if fleet is not None:
+            reason = docker_unavailable_reason()
+            if reason:
+                pytest.skip(f"MIGRATOR_TEST_BACKEND=containers: {reason}")
+            inst = fleet.source(next(ids), options)
+            return parse_url(f"{inst.url}?name={name}", "source")
         port = free_port()
         d: Path = tmp_path_factory.mktemp(name)
         proc = start_mariadb(d, port, server_id=next(ids), options=options)
@@ -126,3 +127,5 @@ def mariadb_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callab
     yield start
     for pid in started:
         stop_pid(pid)
+    if fleet is not None:
+        fleet.stop()
