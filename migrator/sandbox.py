@@ -17,6 +17,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pymysql
@@ -179,6 +180,20 @@ def _reap(pid: int) -> None:
 # ---------------------------------------------------------------- servers
 
 
+def install_datadir(data: Path) -> None:
+    """Initialize an empty MariaDB datadir (root@127.0.0.1 with an empty password)."""
+    _, install = mariadb_binaries()
+    data.parent.mkdir(parents=True, exist_ok=True)
+    user = "root" if os.geteuid() == 0 else os.environ.get("USER", "mysql")
+    res = subprocess.run(
+        [install, "--no-defaults", f"--datadir={data}", "--auth-root-authentication-method=normal",
+         "--skip-test-db", f"--user={user}"],
+        capture_output=True, text=True,
+    )
+    if res.returncode != 0:
+        raise SandboxError(f"mariadb-install-db failed for {data}:\n{res.stderr[-2000:]}")
+
+
 def start_mariadb(
     datadir: Path,
     port: int,
@@ -186,23 +201,22 @@ def start_mariadb(
     *,
     options: Mapping[str, str | None] | None = None,
     timeout: float = 60.0,
+    template: Path | None = None,
 ) -> subprocess.Popen:
-    """Initialize (once) and start one mariadbd on 127.0.0.1:port. `options` override the
-    defaults; a value of "" removes a default (e.g. {"log-bin": ""} for binlog off)."""
-    mariadbd, install = mariadb_binaries()
+    """Initialize (once; by copying `template` when given) and start one mariadbd on
+    127.0.0.1:port. `options` override the defaults; a value of "" removes a default
+    (e.g. {"log-bin": ""} for binlog off)."""
+    mariadbd, _ = mariadb_binaries()
     datadir = Path(datadir).resolve()
     data = datadir / "data"
     if not port_is_free(port):
         raise SandboxError(f"port {port} on 127.0.0.1 is taken by another process: stop it or pick another port")
     if not (data / "mysql").is_dir():
-        datadir.mkdir(parents=True, exist_ok=True)
-        res = subprocess.run(
-            [install, "--no-defaults", f"--datadir={data}", "--auth-root-authentication-method=normal",
-             "--skip-test-db", "--user=root" if os.geteuid() == 0 else f"--user={os.getlogin()}"],
-            capture_output=True, text=True,
-        )
-        if res.returncode != 0:
-            raise SandboxError(f"mariadb-install-db failed for {data}:\n{res.stderr[-2000:]}")
+        if template is not None:
+            datadir.mkdir(parents=True, exist_ok=True)
+            shutil.copytree(template, data)
+        else:
+            install_datadir(data)
     opts: dict[str, str | None] = dict(MARIADB_OPTIONS)
     opts.update({"log-bin": str(data / "binlog"), "server-id": str(server_id)})
     opts.update(options or {})
@@ -282,13 +296,8 @@ class Sandbox:
         self.dir.mkdir(parents=True, exist_ok=True)
         info = SandboxInfo(dir=str(self.dir), sources=[])
         try:
-            for i in range(sources):
-                port = base_port + i if base_port else free_port()
-                d = self.dir / f"src{i + 1}"
-                proc = start_mariadb(d, port, server_id=i + 1)
-                info.sources.append(Instance(name=f"src{i + 1}", kind="mariadb", url=f"mysql://root@127.0.0.1:{port}",
-                                             port=port, pid=proc.pid, dir=str(d)))
-                self._save(info)
+            info.sources = self._start_sources(sources, base_port)
+            self._save(info)
             if target:
                 port = base_port + 100 if base_port else free_port()
                 d = self.dir / "target"
@@ -300,6 +309,37 @@ class Sandbox:
             self.down()
             raise
         return info, True
+
+    def _start_sources(self, n: int, base_port: int | None) -> list[Instance]:
+        """Start n sources in parallel from one initialized template datadir (fast for fleets)."""
+        template = self.dir / "template" / "data"
+        if not (template / "mysql").is_dir():
+            install_datadir(template)
+        ports = [base_port + i if base_port else free_port() for i in range(n)]
+        if len(set(ports)) != n:  # free_port raced with itself
+            ports = list(dict.fromkeys(ports)) + [free_port() for _ in range(n - len(set(ports)))]
+        started: list[Instance] = []
+
+        def one(i: int) -> Instance:
+            d = self.dir / f"src{i + 1}"
+            proc = start_mariadb(d, ports[i], server_id=i + 1, template=template)
+            inst = Instance(name=f"src{i + 1}", kind="mariadb", url=f"mysql://root@127.0.0.1:{ports[i]}",
+                            port=ports[i], pid=proc.pid, dir=str(d))
+            started.append(inst)
+            return inst
+
+        with ThreadPoolExecutor(max_workers=min(8, n)) as pool:
+            futures = [pool.submit(one, i) for i in range(n)]
+            try:
+                result = [f.result() for f in futures]
+            except BaseException:
+                for f in futures:
+                    f.cancel()
+                pool.shutdown(wait=True)
+                for inst in started:
+                    stop_pid(inst.pid)
+                raise
+        return result
 
     def restart(self, info: SandboxInfo) -> None:
         for i, inst in enumerate(info.sources):
