@@ -1,0 +1,693 @@
+"""The copy runner: every active table's chunks, in parallel, checkpointed after each commit.
+
+Work unit: a page of one plan chunk, read by keyset (`key > last AND key <= upper ORDER BY key
+LIMIT n`) with n adapted so a page takes about `page_seconds`; the page is written in one
+target transaction (multi-row REPLACE: a replayed page neither duplicates nor fails) and its
+last key is journaled only after the commit. Resume continues each chunk after its last
+journaled key; a page committed but not journaled is simply written again.
+
+Threads, not processes: the source renders rows as SQL literals (sqlgen), so Python only moves
+bytes and the GIL is rarely the limit. The coordinating thread schedules chunks under a global
+bound and a per-source bound; workers keep one source and one target connection each.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import shutil
+import signal
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import pymysql
+
+from ..db import connect, describe_error, error_code, is_transient, query, quote_ident, session
+from ..endpoint import Endpoint
+from ..errors import MigratorError, SourceError, StateError, TargetError
+from ..plan.model import Chunk, Plan, TablePlan, decode_key_value, encode_key_value
+from ..positions import read_position
+from ..workdir import WorkDir
+from . import sqlgen
+from .shape import RunContext, check_plan_columns, read_shape
+from .state import CopyJournal, CopyState, chunk_ids, write_position
+
+log = logging.getLogger(__name__)
+
+FAULT_ENV = "MIGRATOR_COPY_FAULT"  # tests: "point:n[:pause_seconds]" kills (or pauses) at the n-th hit
+MAX_STATEMENT_BYTES = 4 * 1024 * 1024  # well under seekdb's 16 MB max_allowed_packet
+MAX_PAGE_BYTES = 32 * 1024 * 1024
+
+
+@dataclass
+class CopyOptions:
+    parallel: int = 4
+    per_source: int = 2
+    restart: bool = False
+    page_seconds: float = 1.0
+    initial_page_rows: int = 2000
+    min_page_rows: int = 100
+    max_page_rows: int = 50_000
+    retries: int = 5
+    retry_delay: float = 0.5
+    verb: str = "REPLACE"
+
+
+@dataclass
+class TableResult:
+    table: TablePlan
+    status: str = "pending"  # done | failed | skipped | pending
+    rows: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    error_kind: type[MigratorError] | None = None
+
+
+@dataclass
+class CopyResult:
+    tables: list[TableResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(t.status == "done" for t in self.tables)
+
+    @property
+    def rows(self) -> int:
+        return sum(t.rows for t in self.tables)
+
+
+class Reporter(Protocol):
+    def start(self, plan: Plan, state: CopyState) -> None: ...
+    def advance(self, table: TablePlan, rows: int, nbytes: int) -> None: ...
+    def warn(self, message: str) -> None: ...
+    def finish(self, result: CopyResult) -> None: ...
+
+
+class NullReporter:
+    def start(self, plan: Plan, state: CopyState) -> None:
+        pass
+
+    def advance(self, table: TablePlan, rows: int, nbytes: int) -> None:
+        pass
+
+    def warn(self, message: str) -> None:
+        log.warning("%s", message)
+
+    def finish(self, result: CopyResult) -> None:
+        pass
+
+
+class TableFailed(Exception):
+    """Stops one table (carries the typed error the user sees)."""
+
+    def __init__(self, error: MigratorError):
+        super().__init__(str(error))
+        self.error = error
+
+
+# ------------------------------------------------------------------ fault hooks (tests)
+
+_fault_lock = threading.Lock()
+_fault_hits: dict[str, int] = defaultdict(int)
+
+
+def fault_point(name: str) -> None:
+    """Kill (or pause) this process at the n-th time `name` is reached, per MIGRATOR_COPY_FAULT."""
+    spec = os.environ.get(FAULT_ENV)
+    if not spec:
+        return
+    point, _, rest = spec.partition(":")
+    if point != name:
+        return
+    n, _, pause = rest.partition(":")
+    with _fault_lock:
+        _fault_hits[name] += 1
+        hit = _fault_hits[name] == int(n or 1)
+    if not hit:
+        return
+    if pause:
+        time.sleep(float(pause))
+    else:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+# ------------------------------------------------------------------ connections
+
+
+class Connections:
+    """Per-thread connections: one per source and one to the target."""
+
+    def __init__(self, plan: Plan):
+        self.plan = plan
+        self.local = threading.local()
+        self._all: list[pymysql.connections.Connection] = []
+        self._lock = threading.Lock()
+        self._endpoints: dict[str, Endpoint] = {s.name: s.endpoint() for s in plan.sources}
+        self.target_ep = plan.target.endpoint()
+
+    def endpoint(self, source: str) -> Endpoint:
+        return self._endpoints[source]
+
+    def _cache(self) -> dict[str, pymysql.connections.Connection]:
+        if not hasattr(self.local, "conns"):
+            self.local.conns = {}
+        return self.local.conns
+
+    def get(self, role: str, source: str | None = None) -> pymysql.connections.Connection:
+        name = source if role == "source" else "\0target"
+        cache = self._cache()
+        if name not in cache:
+            ep = self.endpoint(source) if role == "source" else self.target_ep
+            conn = connect(ep, role, autocommit=role == "source", read_timeout=3600)
+            if role == "source":
+                with conn.cursor() as cur:  # consistent reads per page, no lock waits
+                    cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cache[name] = conn
+            with self._lock:
+                self._all.append(conn)
+        return cache[name]
+
+    def drop(self, role: str, source: str | None = None) -> None:
+        conn = self._cache().pop(source if role == "source" else "\0target", None)
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - closing a broken connection
+                pass
+
+    def close_all(self) -> None:
+        with self._lock:
+            for conn in self._all:
+                try:
+                    conn.close()
+                except Exception:  # noqa: BLE001
+                    pass
+            self._all.clear()
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, (SourceError, TargetError)) or is_transient(exc)
+
+
+def retrying(fn: Callable[[], Any], *, what: str, opts: CopyOptions, on_error: Callable[[], None],
+             reporter: Reporter) -> Any:
+    """Run fn; on a transient error or lost server, drop the connection and retry with backoff."""
+    for attempt in range(1, opts.retries + 1):
+        try:
+            return fn()
+        except (pymysql.err.MySQLError, OSError, SourceError, TargetError) as exc:
+            on_error()
+            if attempt >= opts.retries or not _retryable(exc):
+                raise
+            delay = min(15.0, opts.retry_delay * 2 ** (attempt - 1)) * (0.5 + random.random())
+            reporter.warn(f"{what}: {exc}; retry {attempt}/{opts.retries - 1} in {delay:.1f}s")
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+# ------------------------------------------------------------------ one chunk
+
+
+class ChunkCopier:
+    """Copies one plan chunk page by page, from its last journaled key to its upper bound."""
+
+    def __init__(self, runner: CopyRunner, table: TablePlan, chunk: Chunk, after: list[Any] | None):
+        self.r = runner
+        self.table = table
+        self.chunk = chunk
+        self.lower = [decode_key_value(v) for v in after] if after is not None else (
+            [decode_key_value(v) for v in chunk.lower] if chunk.lower is not None else None)
+        self.upper = [decode_key_value(v) for v in chunk.upper] if chunk.upper is not None else None
+        self.prefix = sqlgen.insert_prefix(table, runner.opts.verb)
+        self.nkey = len(table.key)
+
+    def run(self) -> None:
+        if not self.table.key:
+            self._run_keyless()
+            return
+        while not self.r.stopping(self.table):
+            limit = self.r.page_rows(self.table)
+            t0 = time.monotonic()
+            rows = self._read_page(limit)
+            if not rows:
+                self._journal(None, 0, 0, done=True)
+                return
+            nbytes = self._write(rows)
+            last = list(rows[-1][1:])
+            done = len(rows) < limit
+            fault_point("after_commit")
+            self._journal([encode_key_value(v) for v in last], len(rows), nbytes, done=done)
+            fault_point("after_journal")
+            self.r.reporter.advance(self.table, len(rows), nbytes)
+            self.r.adapt(self.table, limit, len(rows), nbytes, time.monotonic() - t0)
+            if done:
+                return
+            self.lower = last
+
+    def _journal(self, after: list[Any] | None, rows: int, nbytes: int, done: bool) -> None:
+        self.r.journal.page(self.table.id, self.chunk.id, after, rows, nbytes, done)
+        self.r.count(self.table, rows, nbytes)
+
+    def _read_page(self, limit: int) -> list[tuple]:
+        sql, args = sqlgen.page_select(self.table, self.lower, self.upper, limit)
+        src = self.table.source
+
+        def read() -> list[tuple]:
+            conn = self.r.conns.get("source", src)
+            with conn.cursor() as cur:
+                cur.execute(sql, args)
+                rows = cur.fetchall()
+            fault_point("page_read")
+            return rows
+
+        rows = self._with_source_retry(read)
+        self._check_rendered(rows)
+        return list(rows)
+
+    def _with_source_retry(self, fn: Callable[[], Any]) -> Any:
+        src = self.table.source
+        ep = self.r.conns.endpoint(src)
+        try:
+            return retrying(fn, what=f"read {self.table.id}", opts=self.r.opts,
+                            on_error=lambda: self.r.conns.drop("source", src), reporter=self.r.reporter)
+        except pymysql.err.MySQLError as exc:
+            raise TableFailed(SourceError(f"{describe_error(ep, 'source', exc)} (reading {self.table.source_name})")) from None
+        except OSError as exc:
+            raise TableFailed(SourceError(f"source {src}: {exc} (reading {self.table.source_name})")) from None
+        except SourceError as exc:
+            raise TableFailed(exc) from None
+
+    def _check_rendered(self, rows: Any) -> None:
+        for row in rows:
+            if row[0] is None:  # CONCAT beyond the source's max_allowed_packet gives NULL
+                raise TableFailed(SourceError(
+                    f"source {self.table.source}: table {self.table.source_name}: row with key "
+                    f"{self._key_text(row[1:])} is larger than the source's max_allowed_packet; raise "
+                    "max_allowed_packet on the source and rerun"))
+
+    def _run_keyless(self) -> None:
+        """Copy-only table without a key: one transaction replaces this source's rows."""
+        src = self.table.source
+
+        def read() -> list[tuple]:
+            conn = self.r.conns.get("source", src)
+            with conn.cursor() as cur:
+                cur.execute(sqlgen.full_select(self.table))
+                return list(cur.fetchall())
+
+        rows = self._with_source_retry(read)
+        self._check_rendered(rows)
+        nbytes = self._write(rows, clear=True)
+        fault_point("after_commit")
+        self._journal(None, len(rows), nbytes, done=True)
+        self.r.reporter.advance(self.table, len(rows), nbytes)
+
+    # ---- target side
+    def _statements(self, rows: list[tuple]) -> list[tuple[int, int, bytes]]:
+        """(first row index, end index, statement) of at most MAX_STATEMENT_BYTES each."""
+        out = []
+        start, size = 0, len(self.prefix)
+        for i, row in enumerate(rows):
+            n = len(row[0]) + 1
+            if i > start and size + n > MAX_STATEMENT_BYTES:
+                out.append((start, i, self.prefix + b",".join(r[0] for r in rows[start:i])))
+                start, size = i, len(self.prefix)
+            size += n
+        if start < len(rows):
+            out.append((start, len(rows), self.prefix + b",".join(r[0] for r in rows[start:])))
+        return out
+
+    def _clear_sql(self) -> str | None:
+        dst = f"{quote_ident(self.table.target_database)}.{quote_ident(self.table.target_table)}"
+        if self.table.source_column:
+            return f"DELETE FROM {dst} WHERE {quote_ident(self.table.source_column)} = " + \
+                sqlgen.sql_string_literal(f"{self.table.source}/{self.table.database}")
+        return f"DELETE FROM {dst}"
+
+    def _write(self, rows: list[tuple], clear: bool = False) -> int:
+        statements = self._statements(rows)
+        nbytes = sum(len(s) for _, _, s in statements)
+
+        def write() -> None:
+            conn = self.r.conns.get("target")
+            try:
+                with conn.cursor() as cur:
+                    if clear:
+                        cur.execute(self._clear_sql())
+                    for _, _, stmt in statements:
+                        cur.execute(stmt)
+                fault_point("before_commit")
+                conn.commit()
+            except pymysql.err.MySQLError:
+                _rollback(conn)
+                raise
+
+        ep = self.r.conns.target_ep
+        try:
+            retrying(write, what=f"write {self.table.target_name}", opts=self.r.opts,
+                     on_error=lambda: None, reporter=self.r.reporter)
+        except pymysql.err.MySQLError as exc:
+            if is_transient(exc):
+                self.r.conns.drop("target")
+                raise TableFailed(TargetError(f"{describe_error(ep, 'target', exc)} (writing {self.table.target_name})")) from None
+            raise TableFailed(self._narrow(rows, exc)) from None
+        except OSError as exc:
+            self.r.conns.drop("target")
+            raise TableFailed(TargetError(f"target {ep.label}: {exc} (writing {self.table.target_name})")) from None
+        except TargetError as exc:
+            raise TableFailed(exc) from None
+        return nbytes
+
+    def _narrow(self, rows: list[tuple], exc: pymysql.err.MySQLError) -> TargetError:
+        """Bisect the rejected page down to the row the target refuses; name its key and the error."""
+        conn = self.r.conns.get("target")
+        lo, hi, err = 0, len(rows), exc
+        try:
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                try:
+                    with conn.cursor() as cur:
+                        for stmt_rows in _split(rows[lo:mid], MAX_STATEMENT_BYTES):
+                            cur.execute(self.prefix + b",".join(r[0] for r in stmt_rows))
+                    _rollback(conn)
+                    lo = mid
+                except pymysql.err.MySQLError as e:
+                    _rollback(conn)
+                    hi, err = mid, e
+            try:
+                with conn.cursor() as cur:
+                    cur.execute(self.prefix + rows[lo][0])
+            except pymysql.err.MySQLError as e:
+                err = e
+            _rollback(conn)
+        except (pymysql.err.MySQLError, OSError):
+            self.r.conns.drop("target")
+        code = error_code(err)
+        msg = err.args[-1] if err.args else str(err)
+        key = self._key_text(rows[lo][1:]) if self.table.key else "(table has no key)"
+        return TargetError(
+            f"target rejected a row of {self.table.id} -> {self.table.target_name}, key {key}: "
+            f"error {code}: {msg}. Fix the target column (or the source row) and rerun `migrator copy`: "
+            "finished chunks are kept")
+
+    def _key_text(self, values: Any) -> str:
+        return "(" + ", ".join(f"{k}={v!r}" for k, v in zip(self.table.key, values)) + ")"
+
+
+def _split(rows: list[tuple], limit: int) -> list[list[tuple]]:
+    out, cur, size = [], [], 0
+    for r in rows:
+        if cur and size + len(r[0]) > limit:
+            out.append(cur)
+            cur, size = [], 0
+        cur.append(r)
+        size += len(r[0]) + 1
+    if cur:
+        out.append(cur)
+    return out
+
+
+def _rollback(conn: pymysql.connections.Connection) -> None:
+    try:
+        conn.rollback()
+    except (pymysql.err.MySQLError, OSError):
+        pass
+
+
+# ------------------------------------------------------------------ the run
+
+
+class CopyRunner:
+    def __init__(self, plan: Plan, workdir: WorkDir, opts: CopyOptions, reporter: Reporter | None = None,
+                 plan_path: str | Path | None = None):
+        self.plan = plan
+        self.workdir = workdir
+        self.opts = opts
+        self.reporter = reporter or NullReporter()
+        self.plan_path = plan_path
+        self.conns = Connections(plan)
+        self.journal: CopyJournal | None = None
+        self._lock = threading.Lock()
+        self._page_rows: dict[str, int] = {}
+        self._failed: dict[str, TableFailed] = {}
+        self._failed_sources: dict[str, MigratorError] = {}
+        self.results: dict[str, TableResult] = {t.id: TableResult(t) for t in plan.active_tables()}
+
+    # ---- shared by chunk copiers
+    def page_rows(self, table: TablePlan) -> int:
+        with self._lock:
+            return self._page_rows.get(table.id, self.opts.initial_page_rows)
+
+    def adapt(self, table: TablePlan, limit: int, rows: int, nbytes: int, seconds: float) -> None:
+        """Aim the next page at page_seconds (within 0.5x..2x of this one) and MAX_PAGE_BYTES."""
+        if rows < limit:
+            return
+        factor = max(0.5, min(2.0, self.opts.page_seconds / max(seconds, 1e-3)))
+        new = int(limit * factor)
+        if nbytes:
+            new = min(new, int(limit * MAX_PAGE_BYTES / nbytes))
+        with self._lock:
+            self._page_rows[table.id] = max(self.opts.min_page_rows, min(self.opts.max_page_rows, new))
+
+    def count(self, table: TablePlan, rows: int, nbytes: int) -> None:
+        with self._lock:
+            res = self.results[table.id]
+            res.rows += rows
+            res.bytes += nbytes
+
+    def stopping(self, table: TablePlan) -> bool:
+        return table.id in self._failed or table.source in self._failed_sources
+
+    # ---- phases
+    def run(self) -> CopyResult:
+        t0 = time.monotonic()
+        self.workdir.lock("copy")
+        try:
+            if self.opts.restart:
+                self._clear()
+            ctx = RunContext(self.workdir)
+            ctx.check_plan(self.plan, self.plan_path)
+            state = CopyState.load(self.workdir, self.plan)
+            for res in self.results.values():
+                res.rows = state.table_progress(res.table.id).rows
+                res.bytes = state.table_progress(res.table.id).bytes
+            self.journal = CopyJournal(self.workdir)
+            self.reporter.start(self.plan, state)
+            self._prepare_sources(ctx, state)
+            ctx.save()
+            self._copy_chunks(state)
+            self._record_end_positions()
+        finally:
+            if self.journal:
+                self.journal.close()
+            self.conns.close_all()
+            self.workdir.unlock()
+        result = CopyResult(tables=list(self.results.values()), seconds=time.monotonic() - t0)
+        for res in result.tables:
+            if res.status == "pending":
+                res.status = "done"
+        self.reporter.finish(result)
+        return result
+
+    def _clear(self) -> None:
+        shutil.rmtree(self.workdir.root / "copy", ignore_errors=True)
+        ctx = RunContext(self.workdir)
+        ctx.forget_copy()
+        ctx.save()
+
+    def _tables_of(self, source: str) -> list[TablePlan]:
+        return [t for t in self.plan.active_tables() if t.source == source]
+
+    def _prepare_sources(self, ctx: RunContext, state: CopyState) -> None:
+        """Per source: check shapes, create missing target tables, record the start position."""
+        created: set[str] = set()
+        for src in self.plan.sources:
+            tables = [t for t in self._tables_of(src.name) if not state.table_complete(t.id)]
+            for t in self._tables_of(src.name):
+                if state.table_complete(t.id):
+                    self.results[t.id].status = "done"
+            if not tables:
+                continue
+            try:
+                self._prepare_source(src.name, tables, ctx, state, created)
+            except (SourceError, TargetError) as exc:
+                self._fail_source(src.name, exc)
+
+    def _prepare_source(self, source: str, tables: list[TablePlan], ctx: RunContext, state: CopyState,
+                        created: set[str]) -> None:
+        ep = self.conns.endpoint(source)
+
+        def open_conn() -> pymysql.connections.Connection:
+            return connect(ep, "source")
+
+        conn = retrying(open_conn, what=f"connect to source {source}", opts=self.opts, on_error=lambda: None,
+                        reporter=self.reporter)
+        try:
+            for t in tables:
+                shape = read_shape(conn, t.database, t.table)
+                ctx.check_shape(t, shape)
+                problem = check_plan_columns(t, shape)
+                if problem:
+                    raise StateError(f"source table {t.id} does not match the plan: {problem}; "
+                                     "re-run `migrator plan`")
+                ctx.record_shape(t.id, shape)
+            for t in tables:
+                if t.target_name not in created:
+                    self._ensure_target_table(t)
+                    created.add(t.target_name)
+            if state.start_position(source) is None:
+                self._record_start(source, conn, tables)
+        finally:
+            conn.close()
+
+    def _record_start(self, source: str, conn: pymysql.connections.Connection, tables: list[TablePlan]) -> None:
+        try:
+            pos = read_position(conn)
+        except RuntimeError as exc:
+            if all(t.mode == "copy-only" for t in tables):
+                self.reporter.warn(f"source {source}: {exc}; only copy-only tables, so no sync start is recorded")
+                return
+            raise SourceError(f"source {source}: {exc}: enable log_bin (ROW format) before copying tables "
+                              "that will be synced") from None
+        except pymysql.err.MySQLError as exc:
+            raise SourceError(describe_error(self.conns.endpoint(source), "source", exc) +
+                              " (reading the binlog position: grant REPLICATION CLIENT / BINLOG MONITOR)") from None
+        write_position(self.workdir, source, pos, None)
+
+    def _ensure_target_table(self, t: TablePlan) -> None:
+        ep = self.conns.target_ep
+        conn = connect(ep, "target")
+        try:
+            exists = query(conn, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s",
+                           (t.target_database, t.target_table))[0][0]
+            if exists:
+                return
+            if not t.target_ddl:
+                raise TargetError(f"target table {t.target_name} does not exist and the plan has no DDL for it: "
+                                  "run `migrator schema PLAN --apply` or re-run `migrator plan`")
+            with conn.cursor() as cur:
+                cur.execute(f"CREATE DATABASE IF NOT EXISTS {quote_ident(t.target_database)}")
+                cur.execute(f"USE {quote_ident(t.target_database)}")
+                cur.execute(t.target_ddl)
+            log.info("created missing target table %s", t.target_name)
+        except pymysql.err.MySQLError as exc:
+            raise TargetError(f"{describe_error(ep, 'target', exc)} (creating {t.target_name} for {t.id})") from None
+        finally:
+            conn.close()
+
+    def _fail_source(self, source: str, exc: MigratorError) -> None:
+        self._failed_sources[source] = exc
+        for t in self._tables_of(source):
+            res = self.results[t.id]
+            if res.status != "done":
+                res.status, res.error, res.error_kind = "failed", str(exc), type(exc)
+
+    def _tasks(self, state: CopyState) -> list[tuple[TablePlan, Chunk, list[Any] | None]]:
+        """Pending chunks, biggest tables first, interleaved across sources."""
+        per_source: dict[str, list] = defaultdict(list)
+        for t in sorted(self.plan.active_tables(), key=lambda t: -t.estimated_rows):
+            if t.source in self._failed_sources or state.table_complete(t.id):
+                continue
+            chunks = t.chunks or [Chunk(id=0)]
+            if not t.key:
+                chunks = [Chunk(id=chunk_ids(t)[0])]
+            for c in chunks:
+                cp = state.chunk(t.id, c.id)
+                if not cp.done:
+                    per_source[t.source].append((t, c, cp.after))
+        out: list = []
+        queues = list(per_source.values())
+        while any(queues):
+            for q in queues:
+                if q:
+                    out.append(q.pop(0))
+        return out
+
+    def _copy_chunks(self, state: CopyState) -> None:
+        pending = self._tasks(state)
+        running: dict[Future, tuple[TablePlan, Chunk]] = {}
+        busy: dict[str, int] = defaultdict(int)
+        with ThreadPoolExecutor(max_workers=max(1, self.opts.parallel), thread_name_prefix="copy") as pool:
+            while pending or running:
+                i = 0
+                while i < len(pending) and len(running) < self.opts.parallel:
+                    table, chunk, after = pending[i]
+                    if self.stopping(table):
+                        pending.pop(i)
+                        continue
+                    if busy[table.source] >= self.opts.per_source:
+                        i += 1
+                        continue
+                    pending.pop(i)
+                    busy[table.source] += 1
+                    running[pool.submit(ChunkCopier(self, table, chunk, after).run)] = (table, chunk)
+                if not running:
+                    break
+                done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                for fut in done:
+                    table, chunk = running.pop(fut)
+                    busy[table.source] -= 1
+                    self._chunk_finished(table, fut)
+        for res in self.results.values():
+            if res.status == "pending" and not state.table_complete(res.table.id) and res.table.id in self._failed:
+                res.status = "failed"
+
+    def _chunk_finished(self, table: TablePlan, fut: Future) -> None:
+        exc = fut.exception()
+        if exc is None:
+            return
+        if not isinstance(exc, TableFailed):
+            raise exc
+        if table.id in self._failed:
+            return
+        self._failed[table.id] = exc
+        res = self.results[table.id]
+        res.status, res.error, res.error_kind = "failed", str(exc.error), type(exc.error)
+        assert self.journal is not None
+        self.journal.error(table.id, str(exc.error))
+        self.reporter.warn(f"{table.id}: {exc.error}")
+        if isinstance(exc.error, SourceError):  # the server is gone: stop its other tables too
+            self._fail_source(table.source, exc.error)
+
+    def _record_end_positions(self) -> None:
+        state = CopyState.load(self.workdir, self.plan)
+        for src in self.plan.sources:
+            tables = self._tables_of(src.name)
+            if not tables or src.name in self._failed_sources or not state.source_complete(src.name):
+                continue
+            start = state.start_position(src.name)
+            if start is None or state.end_position(src.name) is not None:
+                continue
+            try:
+                with session(self.conns.endpoint(src.name), "source") as conn:
+                    end = read_position(conn)
+            except (SourceError, pymysql.err.MySQLError) as exc:
+                self.reporter.warn(f"source {src.name}: copy finished but its end position could not be read "
+                                   f"({exc}); rerun `migrator copy` to record it")
+                continue
+            write_position(self.workdir, src.name, start, end)
+
+
+def run_copy(plan: Plan, workdir: WorkDir, opts: CopyOptions | None = None, reporter: Reporter | None = None,
+             plan_path: str | Path | None = None) -> CopyResult:
+    """Copy every active table of the plan; raise the typed error when anything did not finish."""
+    result = CopyRunner(plan, workdir, opts or CopyOptions(), reporter, plan_path).run()
+    failed = [t for t in result.tables if t.status != "done"]
+    if failed:
+        kinds = {t.error_kind for t in failed if t.error_kind}
+        cls: type[MigratorError] = TargetError if TargetError in kinds else (
+            SourceError if SourceError in kinds else StateError)
+        lines = "; ".join(f"{t.table.id}: {t.error}" for t in failed[:5])
+        more = f" (and {len(failed) - 5} more)" if len(failed) > 5 else ""
+        raise cls(f"copy did not finish for {len(failed)} of {len(result.tables)} table(s): {lines}{more}. "
+                  "Rerun `migrator copy` after fixing: finished chunks are kept")
+    return result

@@ -1,0 +1,109 @@
+"""SQL the copy stage sends: the source renders each row as a ready SQL literal tuple.
+
+Rendering on the source (QUOTE, HEX, numeric text) means Python never decodes or re-encodes a
+value: a row arrives as bytes like `(1,'a\\'b',x'00FF',NULL)` and is joined into a multi-row
+statement as is. Exactness per type:
+- integers, DECIMAL, BIT (as its integer): decimal text, exact.
+- DOUBLE: MariaDB/MySQL print the shortest text that round-trips. FLOAT prints only 6 digits,
+  so it is widened to DOUBLE first (every float is a double exactly; the target rounds back).
+- binary strings, BLOBs, geometry: x'HEX' (NUL bytes and invalid UTF-8 survive).
+- every other type (text, ENUM/SET, JSON, temporal): QUOTE() of its text, converted to utf8mb4
+  when the column has another charset (latin1 text arrives intact).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..db import quote_ident
+from ..plan.model import Column, TablePlan
+
+INTEGER_TYPES = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint", "decimal", "numeric"}
+BINARY_TYPES = {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"}
+SPATIAL_TYPES = {"geometry", "point", "linestring", "polygon", "multipoint", "multilinestring",
+                 "multipolygon", "geometrycollection", "geomcollection"}
+
+
+def render_column(col: Column) -> str:
+    """SQL expression (source side) giving the column's value as a target SQL literal, never NULL."""
+    q = quote_ident(col.name)
+    dt = col.data_type.lower()
+    if dt in INTEGER_TYPES:
+        return f"IFNULL({q},'NULL')"
+    if dt == "double" or dt == "real":
+        return f"IFNULL({q},'NULL')"
+    if dt == "float":
+        return f"IFNULL(CAST({q} AS DOUBLE),'NULL')"
+    if dt == "bit":
+        return f"IFNULL({q}+0,'NULL')"
+    if dt in BINARY_TYPES or (col.charset or "").lower() == "binary":
+        return f"IFNULL(CONCAT('x''',HEX({q}),''''),'NULL')"
+    if dt in SPATIAL_TYPES:
+        return f"IFNULL(CONCAT('ST_GeomFromWKB(x''',HEX(ST_AsBinary({q})),''',',ST_SRID({q}),')'),'NULL')"
+    if col.charset and col.charset.lower() not in ("utf8mb4",):
+        return f"QUOTE(CONVERT({q} USING utf8mb4))"
+    return f"QUOTE({q})"
+
+
+def sql_string_literal(text: str) -> str:
+    """A constant string as a SQL literal (for the shard-merge source column)."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def target_columns(table: TablePlan) -> list[str]:
+    cols = [c.name for c in table.data_columns()]
+    if table.source_column and table.source_column not in cols:
+        cols.append(table.source_column)
+    return cols
+
+
+def row_expression(table: TablePlan) -> str:
+    """One binary value per source row: the row's literal tuple for the target INSERT."""
+    parts = [render_column(c) for c in table.data_columns()]
+    if table.source_column and table.source_column not in {c.name for c in table.data_columns()}:
+        parts.append(sql_string_literal(f"{table.source}/{table.database}"))
+    inner = ",',',".join(parts)
+    return f"CAST(CONCAT('(',{inner},')') AS BINARY)"
+
+
+def key_predicate(key: list[str], op: str, values: list[Any]) -> tuple[str, list[Any]]:
+    """Row-value comparison `(a,b) > (%s,%s)` (keyset paging, never OFFSET)."""
+    cols = ",".join(quote_ident(k) for k in key)
+    marks = ",".join(["%s"] * len(key))
+    if len(key) == 1:
+        return f"{cols} {op} {marks}", list(values)
+    return f"({cols}) {op} ({marks})", list(values)
+
+
+def page_select(table: TablePlan, lower: list[Any] | None, upper: list[Any] | None, limit: int,
+                lower_inclusive: bool = False) -> tuple[str, list[Any]]:
+    """Next page of a chunk: rows with lower < key <= upper in key order, rendered, plus the key."""
+    where: list[str] = []
+    args: list[Any] = []
+    if lower is not None:
+        sql, a = key_predicate(table.key, ">=" if lower_inclusive else ">", lower)
+        where.append(sql)
+        args += a
+    if upper is not None:
+        sql, a = key_predicate(table.key, "<=", upper)
+        where.append(sql)
+        args += a
+    keys = ",".join(quote_ident(k) for k in table.key)
+    src = f"{quote_ident(table.database)}.{quote_ident(table.table)}"
+    sql = f"SELECT {row_expression(table)},{keys} FROM {src}"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += f" ORDER BY {keys} LIMIT {int(limit)}"
+    return sql, args
+
+
+def full_select(table: TablePlan) -> str:
+    """Keyless (copy-only) table: every row, unordered, streamed."""
+    src = f"{quote_ident(table.database)}.{quote_ident(table.table)}"
+    return f"SELECT {row_expression(table)} FROM {src}"
+
+
+def insert_prefix(table: TablePlan, verb: str = "REPLACE") -> bytes:
+    cols = ",".join(quote_ident(c) for c in target_columns(table))
+    dst = f"{quote_ident(table.target_database)}.{quote_ident(table.target_table)}"
+    return f"{verb} INTO {dst} ({cols}) VALUES ".encode()
