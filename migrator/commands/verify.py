@@ -2,8 +2,85 @@
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+
 import click
+from rich.console import Console
+from rich.table import Table
 
 
 def register(main: click.Group) -> None:
     """Add this stage's commands to the `migrator` group."""
+    main.add_command(verify)
+
+
+@click.command()
+@click.argument("plan_file", metavar="PLAN", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Work directory (default: work/<plan file stem>).")
+@click.option("--report", "report_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the JSON report here.")
+@click.option("--tables", default=None, metavar="PATTERN",
+              help="Only tables matching these comma-separated shell patterns (db.table, instance/db.table or "
+                   "target db.table).")
+@click.option("--fix-sql", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write REPLACE/DELETE statements that would repair the target to this file.")
+@click.option("--apply-fix", is_flag=True, help="Run the --fix-sql statements on the target, then re-check.")
+@click.option("--parallel", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="Concurrent checksum queries per instance.")
+@click.option("--max-rows", type=click.IntRange(1, 10_000_000), default=1000, show_default=True,
+              help="Differing rows listed per table before listing stops.")
+@click.option("--restart", is_flag=True, help="Ignore an interrupted run's progress and verify every chunk again.")
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON report instead of tables.")
+def verify(plan_file: Path, workdir: Path | None, report_file: Path | None, tables: str | None, fix_sql: Path | None,
+           apply_fix: bool, parallel: int, max_rows: int, restart: bool, as_json: bool) -> None:
+    """Compare every chunk of PLAN on source and target by checksums computed in each database.
+
+    Differing chunks are narrowed to rows, named by key. Exit 0 when identical, 1 when a
+    difference remains, 2 on errors.
+    """
+    from ..plan.model import load_plan
+    from ..verify.compare import verify_plan
+    from ..workdir import WorkDir, default_workdir
+
+    plan = load_plan(plan_file)
+    wd = WorkDir(workdir or default_workdir(plan_file))
+    report = verify_plan(plan, wd, tables=tables, parallel=parallel, fix_sql=fix_sql, apply_fix=apply_fix,
+                         report_path=report_file, restart=restart, max_rows=max_rows)
+    if as_json:
+        click.echo(json.dumps(report.model_dump(mode="json"), indent=2))
+    else:
+        render(report, Console(), wd.verify_report)
+    sys.exit(report.exit_code)
+
+
+def render(report, console: Console, report_path: Path) -> None:
+    table = Table("table", "target", "rows (src/tgt)", "chunks", "differing", "differences", "time", "status")
+    for t in report.tables:
+        style = {"identical": "green", "different": "red", "error": "bold red"}[t.status]
+        resumed = f" ({t.chunks_resumed} resumed)" if t.chunks_resumed else ""
+        table.add_row(t.table, t.target_table, f"{t.rows_source}/{t.rows_target}", f"{t.chunks}{resumed}",
+                      str(t.chunks_differing), str(t.differences), f"{t.seconds:.1f}s", f"[{style}]{t.status}[/]")
+    console.print(table)
+    for t in report.tables:
+        for note in t.notes:
+            console.print(f"  {t.table}: {note}", highlight=False)
+        if t.error:
+            console.print(f"  [bold red]{t.table}: {t.error}[/]", highlight=False)
+    if report.rows:
+        rows = Table("table", "key", "kind", "columns", "suspected cause", "fixed")
+        for r in report.rows[:50]:
+            rows.add_row(r.table, json.dumps(r.key), r.kind, ", ".join(r.columns), r.suspected or "",
+                         "yes" if r.fixed else "")
+        console.print(rows)
+        if len(report.rows) > 50:
+            console.print(f"  … {len(report.rows) - 50} more rows in the report", highlight=False)
+    if report.fix_sql:
+        verb = "applied" if report.fixes_applied else "written (not applied)"
+        console.print(f"fix SQL: {report.fix_statements} statement(s) {verb}: {report.fix_sql}", highlight=False)
+    verdict = "[green]identical[/]" if report.identical else "[red]differences remain[/]"
+    if report.exit_code == 2:
+        verdict = "[bold red]errors[/]"
+    console.print(f"verify: {verdict}; report {report_path}", highlight=False)

@@ -1,0 +1,496 @@
+"""verify_plan: chunk checksums on both sides in parallel, re-check, narrow to rows, report, fix SQL.
+
+Each chunk of the plan is checksummed once on its source and once on the target (the target rows
+of a merged table filtered to that shard), in parallel: one bounded pool of connections per
+instance. Chunks found identical are journaled (WorkDir.verify_journal) so an interrupted run of
+the same plan resumes; a completed run is closed by a "done" record and the next run starts over.
+Differing chunks are re-checked after `recheck_after()` (sync catching up), then bisected to rows.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import fnmatch
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pymysql
+
+from ..db import connect, describe_error, query, quote_ident, with_retry
+from ..endpoint import Endpoint
+from ..errors import ConfigError, MigratorError, SourceError, StateError, TargetError
+from ..plan.model import Chunk, Plan, TablePlan, encode_key_value
+from ..state import Journal, atomic_write_json, atomic_write_text
+from ..workdir import WorkDir
+from .bisect import RangeDiff, explain_changed, narrow, pair_representation
+from .canonical import SideColumn, type_kind
+from .checksum import TableSide, chunk_checksum, decode_bound
+from .fixsql import delete_statement, replace_statement, shard_value, source_row
+from .report import RowDiff, TableResult, VerifyReport
+
+log = logging.getLogger(__name__)
+
+JOURNAL_BATCH = 64
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def select_tables(plan: Plan, patterns: str | None) -> list[TablePlan]:
+    """Active tables matching any comma-separated shell pattern (over instance/db.table, db.table or target db.table)."""
+    tables = plan.active_tables()
+    if not patterns:
+        return tables
+    pats = [p.strip() for p in patterns.split(",") if p.strip()]
+    picked = [t for t in tables if any(fnmatch.fnmatchcase(n, p) for p in pats
+                                        for n in (t.id, t.source_name, t.target_name))]
+    if not picked:
+        raise ConfigError(f"--tables {patterns!r} matches no table of the plan")
+    return picked
+
+
+# ---------------------------------------------------------------- sides
+
+
+def _target_columns(conn, database: str, table: str) -> dict[str, str]:
+    rows = query(conn, "SELECT COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS "
+                       "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s", (database, table))
+    return {str(name): str(dtype) for name, dtype in rows}
+
+
+def build_sides(tp: TablePlan, target_types: dict[str, str]) -> tuple[TableSide, TableSide, list[str]]:
+    """Source and target side of a table, each column rendered by its own side's type; notes for the report."""
+    notes: list[str] = []
+    if not target_types:
+        raise TargetError(f"target table {tp.target_name} (for {tp.id}) does not exist: run `migrator schema PLAN --apply`")
+    lower_types = {k.lower(): (k, v) for k, v in target_types.items()}
+    s_cols: list[SideColumn] = []
+    t_cols: list[SideColumn] = []
+    client: list[str] = []
+    for col in tp.data_columns():
+        found = lower_types.get(col.name.lower())
+        if found is None:
+            raise TargetError(f"target table {tp.target_name} has no column {col.name!r} (source {tp.id}): "
+                              "the target schema differs from the plan; re-run `migrator schema PLAN --apply`")
+        sk, tk = type_kind(col.data_type), type_kind(found[1])
+        if sk != tk:
+            if {sk, tk} == {"json", "text"}:
+                client.append(col.name)
+                notes.append(f"{col.name}: json text on one side, JSON type on the other: compared after "
+                             "normalization in Python")
+                continue
+            if "text" in (sk, tk):
+                sk = tk = "text"
+            elif {sk, tk} != {"float", "double"}:
+                notes.append(f"{col.name}: source type {col.data_type}, target type {found[1]}")
+        s_cols.append(SideColumn(col.name, sk))
+        t_cols.append(SideColumn(col.name, tk))
+    key = list(tp.key)
+    sside = TableSide("source", tp.source, tp.database, tp.table, s_cols, key, client)
+    shard = shard_value(tp)
+    tside = TableSide("target", "target", tp.target_database, tp.target_table, t_cols, key, client,
+                      filter_column=tp.source_column if shard else "", filter_value=shard)
+    if not key:
+        notes.append("no primary or unique key: compared as a whole table; differing rows cannot be named")
+    return sside, tside, notes
+
+
+# ---------------------------------------------------------------- connection pools
+
+
+class InstancePools:
+    """One bounded thread pool per instance; each worker thread keeps its own connection."""
+
+    def __init__(self, endpoints: dict[str, tuple[Endpoint, str]], parallel: int):
+        self.endpoints = endpoints
+        self.parallel = parallel
+        self._pools: dict[str, ThreadPoolExecutor] = {}
+        self._local = threading.local()
+        self._conns: list[Any] = []
+        self._lock = threading.Lock()
+
+    def submit(self, instance: str, fn: Callable[[Any], Any]) -> Future:
+        pool = self._pools.get(instance)
+        if pool is None:
+            pool = self._pools[instance] = ThreadPoolExecutor(self.parallel, thread_name_prefix=f"verify-{instance}")
+        return pool.submit(self._run, instance, fn)
+
+    def _conn(self, instance: str):
+        conns = getattr(self._local, "conns", None)
+        if conns is None:
+            conns = self._local.conns = {}
+        if instance not in conns:
+            ep, role = self.endpoints[instance]
+            conn = connect(ep, role, attempts=3)
+            conns[instance] = conn
+            with self._lock:
+                self._conns.append(conn)
+        return conns[instance]
+
+    def _run(self, instance: str, fn: Callable[[Any], Any]) -> Any:
+        ep, role = self.endpoints[instance]
+
+        def attempt() -> Any:
+            try:
+                return fn(self._conn(instance))
+            except (pymysql.err.OperationalError, pymysql.err.InterfaceError):
+                self._local.conns.pop(instance, None)  # reconnect on retry
+                raise
+
+        try:
+            return with_retry(attempt, what=f"checksum on {role} {ep.label}", attempts=3)
+        except pymysql.err.MySQLError as exc:
+            raise (SourceError if role == "source" else TargetError)(describe_error(ep, role, exc)) from None
+
+    def dedicated(self, instance: str):
+        ep, role = self.endpoints[instance]
+        conn = connect(ep, role, attempts=3)
+        with self._lock:
+            self._conns.append(conn)
+        return conn
+
+    def close(self) -> None:
+        for pool in self._pools.values():
+            pool.shutdown(wait=True, cancel_futures=True)
+        for conn in self._conns:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - closing a dead connection
+                pass
+
+
+# ---------------------------------------------------------------- journal
+
+
+class VerifyJournal:
+    """Chunks found identical by the current run of this plan; a finished run starts afresh."""
+
+    def __init__(self, workdir: WorkDir, fingerprint: str, restart: bool):
+        self.journal = Journal(workdir.verify_journal)
+        self.fingerprint = fingerprint
+        self.done: dict[tuple[str, int], tuple[int, int]] = {}
+        self.resumed = False
+        self._pending: list[dict[str, Any]] = []
+        records = [] if restart else list(self.journal.replay())
+        runs = [i for i, r in enumerate(records) if r.get("type") == "run"]
+        last = runs[-1] if runs else None
+        if (last is not None and records[last].get("fingerprint") == fingerprint
+                and not any(r.get("type") == "done" for r in records[last:])):
+            self.resumed = True
+            for r in records[last:]:
+                if r.get("type") == "chunk" and r.get("same"):
+                    self.done[(r["table"], r["chunk"])] = (r["rows_source"], r["rows_target"])
+        else:
+            self.journal.rewrite([{"type": "run", "fingerprint": fingerprint, "started_at": _now()}])
+
+    def record(self, table: str, chunk: int, same: bool, rows: tuple[int, int]) -> None:
+        self._pending.append({"type": "chunk", "table": table, "chunk": chunk, "same": same,
+                              "rows_source": rows[0], "rows_target": rows[1]})
+        if len(self._pending) >= JOURNAL_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        self.journal.append_many(self._pending)
+        self._pending = []
+
+    def finish(self) -> None:
+        self.flush()
+        self.journal.append({"type": "done", "finished_at": _now()})
+        self.journal.close()
+
+
+def _lock_verify(workdir: WorkDir) -> int:
+    """verify runs beside sync (which holds the work directory lock): it takes its own lock."""
+    path = workdir.verify_journal.parent
+    path.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise StateError(f"another `migrator verify` is running on work directory {str(workdir.root)!r}") from None
+    return fd
+
+
+# ---------------------------------------------------------------- the run
+
+
+class _TableRun:
+    def __init__(self, tp: TablePlan, sside: TableSide | None, tside: TableSide | None, result: TableResult):
+        self.tp, self.sside, self.tside, self.result = tp, sside, tside, result
+        self.started = time.monotonic()
+        self.differing: list[tuple[Chunk, tuple[int, int], tuple[int, int]]] = []
+        self.diff = RangeDiff()
+        self.unknown: list[tuple[Any, tuple]] = []  # merged table: (shard value, key) of rows of no shard
+        self.shard_values: list[Any] = []
+
+
+def _chunks(tp: TablePlan) -> list[Chunk]:
+    if not tp.key or not tp.chunks:
+        return [Chunk(id=0)]
+    return tp.chunks
+
+
+def verify_plan(
+    plan: Plan,
+    workdir: WorkDir | str | Path,
+    *,
+    tables: str | None = None,
+    endpoints: dict[str, Endpoint] | None = None,
+    parallel: int = 2,
+    recheck_after: Callable[[], None] | None = None,
+    fix_sql: str | Path | None = None,
+    apply_fix: bool = False,
+    report_path: str | Path | None = None,
+    restart: bool = False,
+    max_rows: int = 1000,
+    on_table: Callable[[TableResult], None] | None = None,
+) -> VerifyReport:
+    """Compare every chunk of the plan's tables on source and target; see the module docstring.
+
+    endpoints: instance name (source name, or "target") -> Endpoint, overriding the plan's URLs
+    (which hold no password). max_rows: differing rows listed per table.
+    """
+    wd = workdir if isinstance(workdir, WorkDir) else WorkDir(workdir)
+    if apply_fix and not fix_sql:
+        raise ConfigError("--apply-fix needs --fix-sql FILE (the statements are written there first)")
+    lock_fd = _lock_verify(wd)
+    report = VerifyReport(plan_fingerprint=plan.fingerprint(), started_at=_now())
+    eps = _endpoints(plan, endpoints)
+    pools = InstancePools(eps, max(1, parallel))
+    try:
+        journal = VerifyJournal(wd, report.plan_fingerprint, restart)
+        runs = _prepare(plan, select_tables(plan, tables), pools)
+        _checksum_all(runs, pools, journal, report)
+        differing = [r for r in runs if r.differing]
+        if differing and recheck_after is not None:
+            recheck_after()
+        src_conns: dict[str, Any] = {}
+        tgt = pools.dedicated("target") if differing else None
+        for run in differing:
+            _recheck_and_narrow(run, pools, src_conns, tgt, max_rows)
+        _unknown_shards(runs, pools, max_rows)
+        statements = _collect(runs, report, pools, src_conns, tgt)
+        if fix_sql:
+            _write_fix_sql(Path(fix_sql), statements, report)
+            if apply_fix and statements:
+                _apply_fix(tgt, statements, report)
+                _confirm_fixed(runs, report, src_conns, tgt)
+        for run in runs:
+            run.result.seconds = round(time.monotonic() - run.started, 3)
+        journal.finish()
+    finally:
+        pools.close()
+        os.close(lock_fd)
+    report.finished_at = _now()
+    report.identical = not report.errors and all(t.status == "identical" for t in report.tables)
+    atomic_write_json(wd.verify_report, report.model_dump(mode="json"))
+    if report_path:
+        atomic_write_json(report_path, report.model_dump(mode="json"))
+    if on_table:
+        for t in report.tables:
+            on_table(t)
+    return report
+
+
+def _endpoints(plan: Plan, given: dict[str, Endpoint] | None) -> dict[str, tuple[Endpoint, str]]:
+    given = given or {}
+    out = {s.name: (given.get(s.name) or s.endpoint(), "source") for s in plan.sources}
+    out["target"] = (given.get("target") or plan.target.endpoint(), "target")
+    return out
+
+
+def _prepare(plan: Plan, tables: list[TablePlan], pools: InstancePools) -> list[_TableRun]:
+    conn = pools.dedicated("target")
+    runs: list[_TableRun] = []
+    types_cache: dict[tuple[str, str], dict[str, str]] = {}
+    for tp in tables:
+        result = TableResult(table=tp.id, source_table=tp.source_name, target_table=tp.target_name)
+        tkey = (tp.target_database, tp.target_table)
+        if tkey not in types_cache:
+            types_cache[tkey] = _target_columns(conn, *tkey)
+        try:
+            sside, tside, notes = build_sides(tp, types_cache[tkey])
+        except MigratorError as exc:
+            result.status, result.error = "error", str(exc)
+            runs.append(_TableRun(tp, None, None, result))
+            continue
+        result.notes, result.client_columns = notes, list(sside.client_columns)
+        runs.append(_TableRun(tp, sside, tside, result))
+    return runs
+
+
+def _checksum_all(runs: list[_TableRun], pools: InstancePools, journal: VerifyJournal, report: VerifyReport) -> None:
+    pending: list[tuple[_TableRun, Chunk, Future, Future]] = []
+    for run in runs:
+        report.tables.append(run.result)
+        if run.sside is None:
+            continue
+        for chunk in _chunks(run.tp):
+            run.result.chunks += 1
+            done = journal.done.get((run.tp.id, chunk.id))
+            if done is not None:
+                run.result.chunks_resumed += 1
+                run.result.rows_source += done[0]
+                run.result.rows_target += done[1]
+                continue
+            lo, hi = decode_bound(chunk.lower), decode_bound(chunk.upper)
+            fs = pools.submit(run.sside.instance, lambda c, s=run.sside, lo=lo, hi=hi: chunk_checksum(c, s, lo, hi))
+            ft = pools.submit("target", lambda c, s=run.tside, lo=lo, hi=hi: chunk_checksum(c, s, lo, hi))
+            pending.append((run, chunk, fs, ft))
+    for run, chunk, fs, ft in pending:
+        if run.result.status == "error":
+            continue
+        try:
+            cs, ct = fs.result(), ft.result()
+        except MigratorError as exc:
+            run.result.status, run.result.error = "error", f"{run.tp.id} chunk {chunk.id}: {exc}"
+            continue
+        run.result.rows_source += cs[0]
+        run.result.rows_target += ct[0]
+        journal.record(run.tp.id, chunk.id, cs == ct, (cs[0], ct[0]))
+        if cs != ct:
+            run.differing.append((chunk, cs, ct))
+    journal.flush()
+
+
+def _recheck_and_narrow(run: _TableRun, pools: InstancePools, src_conns: dict[str, Any], tgt, max_rows: int) -> None:
+    assert run.sside is not None and run.tside is not None
+    src = src_conns.get(run.sside.instance) or src_conns.setdefault(run.sside.instance, pools.dedicated(run.sside.instance))
+    try:
+        for chunk, _cs, _ct in run.differing:
+            lo, hi = decode_bound(chunk.lower), decode_bound(chunk.upper)
+            cs, ct = chunk_checksum(src, run.sside, lo, hi), chunk_checksum(tgt, run.tside, lo, hi)
+            if cs == ct:
+                run.result.notes.append(f"chunk {chunk.id} differed, then matched on re-check (sync caught up)")
+                continue
+            run.result.chunks_differing += 1
+            run.result.status = "different"
+            narrow(src, tgt, run.sside, run.tside, lo, hi, (cs[0], ct[0]), max_rows, run.diff)
+    except pymysql.err.MySQLError as exc:
+        run.result.status, run.result.error = "error", f"{run.tp.id}: narrowing to rows failed: {exc}"
+
+
+def _unknown_shards(runs: list[_TableRun], pools: InstancePools, max_rows: int) -> None:
+    """Rows of a merged target table whose source column names no shard of the plan: extra rows."""
+    merged: dict[tuple[str, str, str], list[_TableRun]] = {}
+    for run in runs:
+        if run.tside is not None and run.tside.filter_column:
+            merged.setdefault((run.tside.database, run.tside.table, run.tside.filter_column), []).append(run)
+    if not merged:
+        return
+    conn = pools.dedicated("target")
+    for group in merged.values():
+        first = group[0]
+        first.shard_values = sorted({r.tside.filter_value for r in group if r.tside is not None})
+        first.unknown = _unknown_rows(conn, first, max_rows)
+        if first.unknown:
+            assert first.tside is not None
+            first.result.status = "different"
+            first.result.notes.append(f"{len(first.unknown)} row(s) of {first.tside.name} belong to no source shard "
+                                      f"of the plan ({first.tside.filter_column} not in {first.shard_values})")
+
+
+def _unknown_rows(conn, run: _TableRun, limit: int) -> list[tuple[Any, tuple]]:
+    assert run.tside is not None
+    col = quote_ident(run.tside.filter_column)
+    keys = "".join(", " + quote_ident(k) for k in run.tside.key)
+    marks = ", ".join(["%s"] * len(run.shard_values))
+    rows = query(conn, f"SELECT {col}{keys} FROM {run.tside.name} WHERE {col} NOT IN ({marks}) OR {col} IS NULL "
+                       "LIMIT %s", [*run.shard_values, limit])
+    return [(r[0], tuple(r[1:])) for r in rows]
+
+
+def _collect(runs: list[_TableRun], report: VerifyReport, pools: InstancePools, src_conns: dict[str, Any], tgt) -> list[str]:
+    """Row differences into the report; the fix statements that would repair them."""
+    statements: list[str] = []
+    for run in runs:
+        if run.result.error:
+            report.errors.append(run.result.error)
+        if run.sside is None or run.tside is None:
+            continue
+        d = run.diff
+        paired = pair_representation(d.missing, d.extra) if len(d.missing) * len(d.extra) <= 1_000_000 else {}
+        src = src_conns.get(run.sside.instance)
+        for key in d.missing:
+            _add(report, run, key, "missing", ["source"], suspected=paired.get(key))
+            row = source_row(src, run.tp, run.sside, key)
+            if row is not None:
+                statements.append(replace_statement(run.tp, row))
+        for key in d.extra:
+            _add(report, run, key, "extra", ["target"], suspected=paired.get(key))
+            statements.append(delete_statement(run.tside, key))
+        for key in d.changed:
+            why = explain_changed(src, tgt, run.sside, run.tside, key)
+            _add(report, run, key, "changed", ["source", "target"], columns=why.columns,
+                 suspected=why.suspected, detail=why.detail)
+            row = source_row(src, run.tp, run.sside, key)
+            if row is not None:
+                statements.append(replace_statement(run.tp, row))
+        for shard, key in run.unknown:
+            _add(report, run, key, "extra", ["target"], detail=f"{run.tside.filter_column} = {shard!r}: no such shard in the plan")
+            tside = TableSide("target", "target", run.tside.database, run.tside.table, [], run.tside.key,
+                              filter_column=run.tside.filter_column, filter_value=shard)
+            statements.append(delete_statement(tside, key))
+        if d.truncated:
+            report.rows_truncated += 1
+            run.result.notes.append(f"more than {d.total()} differing rows: listing stopped (raise --max-rows)")
+        if run.result.status == "different" and not run.tp.key:
+            run.result.differences = max(1, run.result.differences)
+    return statements
+
+
+def _add(report: VerifyReport, run: _TableRun, key: tuple, kind: str, present_on: list[str], **extra: Any) -> None:
+    report.rows.append(RowDiff(table=run.tp.id, target=run.tp.target_name, key=[encode_key_value(v) for v in key],
+                               kind=kind, present_on=present_on, **extra))  # type: ignore[arg-type]
+    run.result.differences += 1
+    run.result.status = "different"
+
+
+def _write_fix_sql(path: Path, statements: list[str], report: VerifyReport) -> None:
+    header = (f"-- migrator verify: statements that would repair the target (plan {report.plan_fingerprint}).\n"
+              "-- REPLACE writes the source row; DELETE removes a row the source does not have.\n"
+              "-- Review before running; `migrator verify --apply-fix` runs them and re-checks.\n")
+    atomic_write_text(path, header + "".join(s + "\n" for s in statements))
+    report.fix_sql = str(path)
+    report.fix_statements = len(statements)
+
+
+def _apply_fix(tgt, statements: list[str], report: VerifyReport) -> None:
+    try:
+        tgt.begin()
+        with tgt.cursor() as cur:
+            for sql in statements:
+                cur.execute(sql)
+        tgt.commit()
+    except pymysql.err.MySQLError as exc:
+        tgt.rollback()
+        raise TargetError(f"applying the fix SQL failed and was rolled back: {exc.args[-1] if exc.args else exc}") from None
+    report.fixes_applied = True
+
+
+def _confirm_fixed(runs: list[_TableRun], report: VerifyReport, src_conns: dict[str, Any], tgt) -> None:
+    """After the fix: re-check each differing chunk; tables whose chunks now match are identical."""
+    for run in runs:
+        if run.result.status != "different" or run.sside is None or run.tside is None:
+            continue
+        src = src_conns[run.sside.instance]
+        still = 0
+        for chunk, _cs, _ct in run.differing:
+            lo, hi = decode_bound(chunk.lower), decode_bound(chunk.upper)
+            if chunk_checksum(src, run.sside, lo, hi) != chunk_checksum(tgt, run.tside, lo, hi):
+                still += 1
+        if still == 0 and not (run.unknown and _unknown_rows(tgt, run, 1)):
+            run.result.status = "identical"
+            run.result.notes.append(f"{run.result.differences} differing row(s) repaired by the fix SQL")
+            for row in report.rows:
+                if row.table == run.tp.id:
+                    row.fixed = True

@@ -1,0 +1,70 @@
+"""Statements that would repair the target: REPLACE of the source row (missing/changed), DELETE by key (extra)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from pymysql.converters import escape_string
+
+from ..db import qualified, query, quote_ident
+from ..plan.model import TablePlan, encode_key_value
+from .checksum import TableSide, key_where
+
+
+def literal(value: Any) -> str:
+    """A SQL literal both MariaDB/MySQL and OceanBase read back as the same value."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, (int, Decimal)):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)  # shortest round-trip text: the exact double
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        data = bytes(value)
+        return f"X'{data.hex()}'" if data else "''"
+    if isinstance(value, (datetime, date, time, timedelta)):
+        return "'" + str(encode_key_value(value)) + "'"
+    return "'" + escape_string(str(value)) + "'"
+
+
+def _select_expr(column: str, data_type: str) -> str:
+    # FLOAT travels as text with 6 digits; widened to DOUBLE it is the exact stored value.
+    c = quote_ident(column)
+    return f"CAST({c} AS DOUBLE)" if data_type.lower() == "float" else c
+
+
+def source_row(conn, tp: TablePlan, sside: TableSide, key: tuple) -> tuple | None:
+    cols = tp.data_columns()
+    where, params = key_where(sside, key)
+    exprs = ", ".join(_select_expr(c.name, c.data_type) for c in cols)
+    rows = query(conn, f"SELECT {exprs} FROM {sside.name} WHERE {where}", params)
+    return rows[0] if rows else None
+
+
+def shard_value(tp: TablePlan) -> str | None:
+    """Value of the target-only source column on a merged table (None if not a shard merge)."""
+    if tp.source_column and tp.source_column not in {c.name for c in tp.columns}:
+        return f"{tp.source}/{tp.database}"
+    return None
+
+
+def replace_statement(tp: TablePlan, row: tuple) -> str:
+    names = [c.name for c in tp.data_columns()]
+    values = [literal(v) for v in row]
+    shard = shard_value(tp)
+    if shard is not None:
+        names.append(tp.source_column or "")
+        values.append(literal(shard))
+    cols = ", ".join(quote_ident(n) for n in names)
+    return f"REPLACE INTO {qualified(tp.target_database, tp.target_table)} ({cols}) VALUES ({', '.join(values)});"
+
+
+def delete_statement(tside: TableSide, key: tuple) -> str:
+    parts = [f"{quote_ident(k)} = {literal(v)}" for k, v in zip(tside.key, key)]
+    if tside.filter_sql:
+        parts.insert(0, f"{quote_ident(tside.filter_column)} = {literal(tside.filter_params[0])}")
+    return f"DELETE FROM {tside.name} WHERE {' AND '.join(parts)};"
