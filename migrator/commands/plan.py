@@ -1,9 +1,221 @@
-"""CLI commands of the plan stage."""
+"""CLI commands of the plan stage: `migrator plan` and the `migrator schema` group."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ..endpoint import parse_url
+from ..errors import ConfigError
+from ..inventory import load_fleet_config, resolve_sources
+from ..plan.build import DEFAULT_PARALLEL, build_plan
+from ..plan.chunking import DEFAULT_CHUNK_ROWS
+from ..plan.model import Finding, Plan, load_plan, save_plan
+from ..schema.apply import ApplyReport, apply_schema, schema_script
+from .convert import convert_command
+
+MAX_FINDING_ROWS = 200
+MAX_TABLE_ROWS = 60
+SEVERITY_ORDER = {"blocking": 0, "warning": 1, "info": 2, "rewrite": 3}
+SEVERITY_STYLE = {"blocking": "bold red", "warning": "yellow", "info": "dim", "rewrite": "dim"}
+
+
+# ---------------------------------------------------------------- plan
+
+
+@click.command("plan")
+@click.option("--source", "source_urls", multiple=True, metavar="URL", help="A source instance (repeatable).")
+@click.option("--sources-file", type=click.Path(dir_okay=False), help="File with one source URL per line.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Fleet config YAML (sources, target).")
+@click.option("--target", "target_url", metavar="URL", help="Target URL (default: the fleet config's target).")
+@click.option("--include", multiple=True, metavar="DB.TABLE", help="Shell pattern of tables to plan (repeatable).")
+@click.option("--exclude", multiple=True, metavar="DB.TABLE", help="Shell pattern of tables to leave out.")
+@click.option("--route", multiple=True, metavar="SRC=DST",
+              help="Merge/rename: 'SRC_DB.SRC_TABLE=DST_DB.DST_TABLE' (patterns left; `*` right keeps the name).")
+@click.option("--with-source-column", "source_column", metavar="NAME",
+              help="Shard merges: add column NAME (instance/db) to the target's primary and unique keys.")
+@click.option("--copy-only", multiple=True, metavar="DB.TABLE",
+              help="Tables to copy but not sync (e.g. without a key; stop their writes during the copy).")
+@click.option("--skip", multiple=True, metavar="DB.TABLE", help="Tables to list in the plan but not migrate.")
+@click.option("--chunk-rows", type=click.IntRange(1), default=DEFAULT_CHUNK_ROWS, show_default=True,
+              help="Rows per chunk.")
+@click.option("--parallel", type=click.IntRange(1, 256), default=DEFAULT_PARALLEL, show_default=True,
+              help="Source instances read at once.")
+@click.option("--name", default=None, help="Plan name (default: the output file's stem).")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Plan file to write (YAML).")
+def plan_command(source_urls: tuple[str, ...], sources_file: str | None, config_path: str | None,
+                 target_url: str | None, include: tuple[str, ...], exclude: tuple[str, ...], route: tuple[str, ...],
+                 source_column: str | None, copy_only: tuple[str, ...], skip: tuple[str, ...], chunk_rows: int,
+                 parallel: int, name: str | None, out_path: Path) -> None:
+    """Read the sources and the target; write the plan file.
+
+    Exit 0 when the plan can run, 1 when it has blocking findings (the file is still written,
+    with them listed), 2 on usage errors.
+    """
+    console, err = Console(), Console(stderr=True)
+    config = load_fleet_config(config_path) if config_path else None
+    sources = resolve_sources(source_urls, sources_file, config)
+    target_url = target_url or (config.target if config else None)
+    if not target_url:
+        raise ConfigError("no target given: use --target URL (or `target:` in the fleet config)")
+    target = parse_url(target_url, "target")
+    with Progress(TextColumn("planning"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+                  TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal) as progress:
+        task = progress.add_task("", total=len(sources))
+
+        def done(source: str, seconds: float) -> None:
+            progress.update(task, advance=1, description=f"{source} ({seconds:.1f}s)")
+
+        plan = build_plan(sources, target, includes=include, excludes=exclude, routes=route,
+                          source_column=source_column, chunk_rows=chunk_rows, parallel=parallel,
+                          copy_only=copy_only, skip=skip, name=name or out_path.stem, on_source_done=done)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    save_plan(plan, out_path)
+    print_plan_summary(console, plan)
+    blocking = plan.blocking()
+    if blocking:
+        console.print(f"[bold red]{len(blocking)} blocking finding(s)[/]: the plan cannot run yet. "
+                      f"Fix them and re-run `migrator plan`. Written to {out_path}", highlight=False)
+        raise click.exceptions.Exit(1)
+    console.print(f"[green]plan written[/] to {out_path}: {len(plan.active_tables())} table(s) from "
+                  f"{len(plan.sources)} source(s). Next: `migrator schema {out_path} --apply`", highlight=False)
+
+
+def plan_rows(plan: Plan) -> list[tuple[str, str, str, str, str]]:
+    """(severity, check, where, message, fix) for findings and for DDL changes that matter."""
+    rows = []
+    for f in plan.findings:
+        rows.append((f.severity, f.check, where(f), f.message, f.fix or ""))
+    for t in plan.active_tables():
+        for c in t.changes:
+            if c.severity in ("blocking", "warning"):
+                rows.append((c.severity, f"ddl.{c.rule}", t.id, c.reason, ""))
+    rows.sort(key=lambda r: SEVERITY_ORDER.get(r[0], 9))
+    return rows
+
+
+def where(f: Finding) -> str:
+    place = ".".join(p for p in (f.database, f.table) if p)
+    return "/".join(p for p in (f.instance, place) if p) or "-"
+
+
+def print_plan_summary(console: Console, plan: Plan) -> None:
+    rows = plan_rows(plan)
+    shown = [r for r in rows if r[0] in ("blocking", "warning")]
+    infos = len(rows) - len(shown)
+    if shown:
+        table = Table("severity", "check", "where", "what", "fix", title="findings", show_lines=False)
+        for sev, check, place, msg, fix in shown[:MAX_FINDING_ROWS]:
+            table.add_row(f"[{SEVERITY_STYLE[sev]}]{sev}[/]", check, place, msg, fix)
+        console.print(table)
+        if len(shown) > MAX_FINDING_ROWS:
+            console.print(f"... and {len(shown) - MAX_FINDING_ROWS} more: see the plan file")
+    if infos:
+        console.print(f"{infos} informational finding(s) in the plan file", style="dim")
+    by_source = Table("source", "version", "tables", "est. rows", "est. bytes", "chunks", "blocking",
+                      title="sources")
+    for s in plan.sources:
+        tables = [t for t in plan.active_tables() if t.source == s.name]
+        blocking = sum(1 for f in plan.findings if f.severity == "blocking" and f.instance == s.name) + sum(
+            1 for t in tables for c in t.changes if c.severity == "blocking")
+        by_source.add_row(s.name, s.version or "-", str(len(tables)), f"{sum(t.estimated_rows for t in tables):,}",
+                          human_bytes(sum(t.estimated_bytes for t in tables)),
+                          str(sum(len(t.chunks) for t in tables)),
+                          f"[bold red]{blocking}[/]" if blocking else "0")
+    console.print(by_source)
+    if len(plan.tables) <= MAX_TABLE_ROWS:
+        by_table = Table("source table", "target table", "mode", "key", "est. rows", "chunks", "DDL changes",
+                         title="tables")
+        for t in plan.tables:
+            sev = [c.severity for c in t.changes]
+            changes = ", ".join(f"{sev.count(s)} {s}" for s in ("blocking", "warning", "rewrite") if s in sev) or "-"
+            by_table.add_row(t.id, t.target_name + (f" (+{t.source_column})" if t.source_column else ""), t.mode,
+                             ", ".join(t.key) or "[red]none[/]", f"{t.estimated_rows:,}", str(len(t.chunks)), changes)
+        console.print(by_table)
+
+
+def human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+# ---------------------------------------------------------------- schema
+
+
+class DefaultCommandGroup(click.Group):
+    """A group whose unknown first argument goes to a default subcommand, so both
+    `migrator schema PLAN [--apply]` and `migrator schema convert DUMP` work."""
+
+    def __init__(self, *args, default_command: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.default_command = default_command
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = [self.default_command, *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group("schema", cls=DefaultCommandGroup, default_command="show",
+             context_settings={"help_option_names": ["-h", "--help"]})
+def schema_group() -> None:
+    """Target DDL.
+
+    \b
+    migrator schema PLAN            print the target DDL of a plan
+    migrator schema PLAN --apply    create the databases and tables on the target (idempotent)
+    migrator schema convert DUMP    convert a mysqldump --no-data script offline
+    """
+
+
+@schema_group.command("show", hidden=True)
+@click.argument("plan_path", metavar="PLAN", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--apply", "do_apply", is_flag=True, help="Create the databases and tables on the target.")
+@click.option("--target", "target_url", metavar="URL", help="Target URL (default: the plan's target).")
+def schema_show(plan_path: Path, do_apply: bool, target_url: str | None) -> None:
+    """Print the target DDL of PLAN, or create it on the target with --apply.
+
+    An existing table of a different shape is reported (exit 1), never dropped or altered.
+    """
+    plan = load_plan(plan_path)
+    if not do_apply:
+        click.echo(schema_script(plan), nl=False)
+        return
+    target = parse_url(target_url, "target") if target_url else plan.target.endpoint()
+    report = apply_schema(plan, target)
+    console = Console()
+    print_apply_report(console, report)
+    if not report.ok:
+        raise click.exceptions.Exit(1)
+
+
+def print_apply_report(console: Console, report: ApplyReport) -> None:
+    style = {"created": "green", "exists": "dim", "different": "bold red", "blocked": "bold red",
+             "failed": "bold red"}
+    table = Table("target table", "result", "detail", "sources", title="schema --apply")
+    for o in report.outcomes:
+        sources = ", ".join(o.table.sources[:3]) + (f" +{len(o.table.sources) - 3}" if len(o.table.sources) > 3 else "")
+        table.add_row(o.table.name, f"[{style[o.status]}]{o.status}[/]", "\n".join(o.detail) or "-", sources)
+    console.print(table)
+    created_dbs = f"{len(report.databases_created)} database(s) created; " if report.databases_created else ""
+    console.print(f"{created_dbs}{report.count('created')} table(s) created, {report.count('exists')} already there, "
+                  f"{report.count('different')} different, {report.count('blocked')} blocked, "
+                  f"{report.count('failed')} failed", highlight=False)
+
+
+schema_group.add_command(convert_command)
 
 
 def register(main: click.Group) -> None:
     """Add this stage's commands to the `migrator` group."""
+    main.add_command(plan_command)
+    main.add_command(schema_group)
