@@ -20,6 +20,12 @@ workdir_option = click.option("--workdir", type=click.Path(file_okay=False, path
                               help="Work directory (default: work/<plan file stem>).")
 
 
+def _console(stderr: bool = False) -> Console:
+    """Wide when piped, so table cells are not cut to 80 columns in logs."""
+    console = Console(stderr=stderr)
+    return console if console.is_terminal else Console(stderr=stderr, width=200)
+
+
 def _workdir(plan_path: Path, workdir: Path | None) -> WorkDir:
     return WorkDir(workdir or default_workdir(plan_path))
 
@@ -35,19 +41,23 @@ def _workdir(plan_path: Path, workdir: Path | None) -> WorkDir:
 @click.option("--yes", is_flag=True, help="Do not ask before --restart.")
 @click.option("--retries", type=click.IntRange(1, 100), default=5, show_default=True,
               help="Attempts per page when a server is unreachable (exponential backoff).")
+@click.option("--page-rows", type=click.IntRange(1), default=None, hidden=True,
+              help="Fixed page size in rows (tests; default adapts to ~1 s per page).")
 def copy_command(plan_path: Path, workdir: Path | None, parallel: int, per_source: int, restart: bool,
-                 yes: bool, retries: int) -> None:
+                 yes: bool, retries: int, page_rows: int | None) -> None:
     """Copy every active table of PLAN into the target, resumably.
 
     Records each source's binlog position first (sync starts there), copies chunks in parallel,
     and checkpoints each page after the target commits. Rerun to resume.
     """
-    console, err = Console(), Console(stderr=True)
+    console, err = _console(), _console(stderr=True)
     plan = load_plan(plan_path)
     wd = _workdir(plan_path, workdir)
     if restart and not yes:
         click.confirm(f"Forget the copy progress in {wd.root} and copy every table again?", abort=True)
     opts = CopyOptions(parallel=parallel, per_source=per_source, restart=restart, retries=retries)
+    if page_rows:
+        opts.initial_page_rows = opts.min_page_rows = opts.max_page_rows = page_rows
     run_copy(plan, wd, opts, RichReporter(console, err), plan_path=plan_path)
 
 
@@ -63,7 +73,7 @@ def status_command(plan_path: Path, workdir: Path | None, as_json: bool) -> None
     if as_json:
         click.echo(json.dumps(status_document(state), indent=2))
         return
-    console = Console()
+    console = _console()
     table = Table("source", "table", "rows", "estimated", "size", "chunks", "state", title=f"copy status ({wd.root})")
     for p in state.progress():
         st = "[green]complete[/]" if p.complete else ("[red]failed[/]" if p.error else

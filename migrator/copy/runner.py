@@ -41,7 +41,7 @@ from .state import CopyJournal, CopyState, chunk_ids, write_position
 
 log = logging.getLogger(__name__)
 
-FAULT_ENV = "MIGRATOR_COPY_FAULT"  # tests: "point:n[:pause_seconds]" kills (or pauses) at the n-th hit
+FAULT_ENV = "MIGRATOR_COPY_FAULT"  # tests: "point:n[:pause]" kills (or pauses) at the n-th hit; n="*": every hit
 MAX_STATEMENT_BYTES = 4 * 1024 * 1024  # well under seekdb's 16 MB max_allowed_packet
 MAX_PAGE_BYTES = 32 * 1024 * 1024
 
@@ -131,7 +131,7 @@ def fault_point(name: str) -> None:
     n, _, pause = rest.partition(":")
     with _fault_lock:
         _fault_hits[name] += 1
-        hit = _fault_hits[name] == int(n or 1)
+        hit = n == "*" or _fault_hits[name] == int(n or 1)
     if not hit:
         return
     if pause:
