@@ -396,8 +396,7 @@ class ChunkCopier:
         key = self._key_text(rows[lo][1:]) if self.table.key else "(table has no key)"
         return TargetError(
             f"target rejected a row of {self.table.id} -> {self.table.target_name}, key {key}: "
-            f"error {code}: {msg}. Fix the target column (or the source row) and rerun `migrator copy`: "
-            "finished chunks are kept")
+            f"error {code}: {msg} (fix the target column or the source row)")
 
     def _key_text(self, values: Any) -> str:
         return "(" + ", ".join(f"{k}={v!r}" for k, v in zip(self.table.key, values)) + ")"

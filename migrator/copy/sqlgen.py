@@ -61,7 +61,7 @@ def row_expression(table: TablePlan) -> str:
     """One binary value per source row: the row's literal tuple for the target INSERT."""
     parts = [render_column(c) for c in table.data_columns()]
     if table.source_column and table.source_column not in {c.name for c in table.data_columns()}:
-        parts.append(sql_string_literal(f"{table.source}/{table.database}"))
+        parts.append(f"QUOTE({sql_string_literal(f'{table.source}/{table.database}')})")
     inner = ",',',".join(parts)
     return f"CAST(CONCAT('(',{inner},')') AS BINARY)"
 
