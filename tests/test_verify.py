@@ -78,3 +78,106 @@ def test_bisect_narrows_large_chunk(acct, source, target, src_conn, tgt_conn, tm
     assert diff_keys(report, "changed") == {(2,), (17,)}
     assert diff_keys(report, "missing") == {(30,)}
     assert diff_keys(report, "extra") == {(0,)}
+
+
+# ---------------------------------------------------------------- shard merge
+
+SHARD = "CREATE TABLE acct (id INT PRIMARY KEY, bal DECIMAL(18,2) NOT NULL, memo VARCHAR(20))"
+MERGED = ("CREATE TABLE acct (id INT NOT NULL, bal DECIMAL(18,2) NOT NULL, memo VARCHAR(20), "
+          "`__source` VARCHAR(64) NOT NULL, PRIMARY KEY (id, `__source`))")
+
+
+def test_shard_merge_union_vs_merged_table(source, source2, target, unique_db, tmp_path):
+    from migrator.db import connect
+
+    db1, db2, merged = unique_db("shard"), unique_db("shard"), unique_db("merged")
+    s1, s2, tgt = connect(source, "source"), connect(source2, "source"), connect(target, "target")
+    rows = "INSERT INTO acct VALUES " + ", ".join(f"({i}, {i}.50, 'm{i}')" for i in range(1, 9))
+    try:
+        for conn, db in ((s1, db1), (s2, db2)):  # the same keys 1..8 on both shards
+            run_sql(conn, f"CREATE DATABASE `{db}`", f"USE `{db}`", SHARD, rows)
+        ids = {db1: f"{source.label}/{db1}", db2: f"{source2.label}/{db2}"}
+        run_sql(tgt, f"CREATE DATABASE `{merged}`", f"USE `{merged}`", MERGED)
+        for db, ident in ids.items():
+            run_sql(tgt, "INSERT INTO acct SELECT id, bal, memo, %s FROM (SELECT 1) x JOIN ("
+                         + " UNION ALL ".join(f"SELECT {i} id, {i}.50 bal, 'm{i}' memo" for i in range(1, 9))
+                         + ") r", args=(ident,))
+        tables = [table_plan(s1, source.label, db1, "acct", target_db=merged, chunk_rows=3, source_column="__source"),
+                  table_plan(s2, source2.label, db2, "acct", target_db=merged, chunk_rows=3, source_column="__source")]
+        plan = make_plan([source, source2], target, tables)
+        code, out = run_verify_cli(plan, tmp_path)
+        assert code == 0, out
+
+        # a row changed on shard 2's part of the merged table only, and a row of no shard
+        run_sql(tgt, "UPDATE acct SET memo = 'tampered' WHERE id = 5 AND `__source` = %s", args=(ids[db2],))
+        run_sql(tgt, "INSERT INTO acct VALUES (5, 1.00, 'stray', 'nowhere/db')")
+        fix = tmp_path / "fix.sql"
+        report = verify_plan(plan, tmp_path / "w2", fix_sql=fix)
+        assert report.exit_code == 1
+        assert {(r.table, r.kind, tuple(r.key)) for r in report.rows} == {
+            (tables[1].id, "changed", (5,)), (tables[0].id, "extra", (5,))}
+        stray = next(r for r in report.rows if r.kind == "extra")
+        assert "nowhere/db" in (stray.detail or "")
+        assert f"'{ids[db2]}'" in fix.read_text()
+
+        report = verify_plan(plan, tmp_path / "w3", fix_sql=fix, apply_fix=True)
+        assert report.exit_code == 0 and all(r.fixed for r in report.rows)
+        assert verify_plan(plan, tmp_path / "w4").exit_code == 0
+        assert tgt.cursor().execute(f"SELECT 1 FROM `{merged}`.acct WHERE `__source` = 'nowhere/db'") == 0
+    finally:
+        for conn in (s1, s2, tgt):
+            conn.close()
+        drop(source, "source", db1)
+        drop(source2, "source", db2)
+        drop(target, "target", merged)
+
+
+# ---------------------------------------------------------------- resume, re-check, errors, filters
+
+
+def test_interrupted_run_resumes_finished_run_restarts(acct, source, target, src_conn, tmp_path):
+    plan = acct_plan(src_conn, source, target, acct)
+    wd = WorkDir(tmp_path / "w")
+    assert verify_plan(plan, wd).tables[0].chunks_resumed == 0
+    lines = wd.verify_journal.read_text().splitlines()
+    assert json.loads(lines[-1])["type"] == "done"
+    # as if killed before the last two chunks were journaled
+    wd.verify_journal.write_text("\n".join(lines[:-3]) + "\n")
+    report = verify_plan(plan, wd)
+    assert report.exit_code == 0 and report.tables[0].chunks_resumed == 2
+    assert report.tables[0].rows_source == 30
+    assert verify_plan(plan, wd).tables[0].chunks_resumed == 0  # the previous run finished: start over
+    # a changed plan is not resumed
+    wd.verify_journal.write_text("\n".join(lines[:-3]) + "\n")
+    plan.tables[0].chunks = plan.tables[0].chunks[:2] + [plan.tables[0].chunks[2].model_copy(update={"upper": None})]
+    assert verify_plan(plan, wd).tables[0].chunks_resumed == 0
+
+
+def test_recheck_after_hook_clears_transient_difference(acct, source, target, src_conn, tgt_conn, tmp_path):
+    run_sql(tgt_conn, f"UPDATE `{acct}`.acct SET bal = 0 WHERE id = 12")
+    calls = []
+
+    def sync_caught_up() -> None:  # what sync does: bring the target up to the source
+        calls.append(1)
+        run_sql(tgt_conn, f"UPDATE `{acct}`.acct SET bal = 12.25 WHERE id = 12")
+
+    report = verify_plan(acct_plan(src_conn, source, target, acct), tmp_path / "w", recheck_after=sync_caught_up)
+    assert calls == [1]
+    assert report.exit_code == 0 and not report.rows
+    assert any("matched on re-check" in n for n in report.tables[0].notes)
+
+
+def test_missing_target_table_is_an_error_exit_2(acct, source, target, src_conn, tmp_path):
+    plan = acct_plan(src_conn, source, target, acct)
+    plan.tables[0].target_table = "no_such_table"
+    code, out = run_verify_cli(plan, tmp_path)
+    assert code == 2
+    assert "no_such_table" in out and "migrator schema" in out
+
+
+def test_tables_filter(acct, source, target, src_conn, tmp_path):
+    plan = acct_plan(src_conn, source, target, acct)
+    code, out = run_verify_cli(plan, tmp_path, "--tables", "nomatch.*")
+    assert code == 2 and "matches no table" in out
+    code, out = run_verify_cli(plan, tmp_path, "--tables", f"{acct}.*", "--json")
+    assert code == 0 and json.loads(out)["tables"][0]["rows_source"] == 30

@@ -66,9 +66,9 @@ def render(report, console: Console, report_path: Path) -> None:
     console.print(table)
     for t in report.tables:
         for note in t.notes:
-            console.print(f"  {t.table}: {note}", highlight=False)
+            console.print(f"  {t.table}: {note}", highlight=False, soft_wrap=True)
         if t.error:
-            console.print(f"  [bold red]{t.table}: {t.error}[/]", highlight=False)
+            console.print(f"  [bold red]{t.table}: {t.error}[/]", highlight=False, soft_wrap=True)
     if report.rows:
         rows = Table("table", "key", "kind", "columns", "suspected cause", "fixed")
         for r in report.rows[:50]:
@@ -76,11 +76,11 @@ def render(report, console: Console, report_path: Path) -> None:
                          "yes" if r.fixed else "")
         console.print(rows)
         if len(report.rows) > 50:
-            console.print(f"  … {len(report.rows) - 50} more rows in the report", highlight=False)
+            console.print(f"  … {len(report.rows) - 50} more rows in the report", highlight=False, soft_wrap=True)
     if report.fix_sql:
         verb = "applied" if report.fixes_applied else "written (not applied)"
-        console.print(f"fix SQL: {report.fix_statements} statement(s) {verb}: {report.fix_sql}", highlight=False)
+        console.print(f"fix SQL: {report.fix_statements} statement(s) {verb}: {report.fix_sql}", highlight=False, soft_wrap=True)
     verdict = "[green]identical[/]" if report.identical else "[red]differences remain[/]"
     if report.exit_code == 2:
         verdict = "[bold red]errors[/]"
-    console.print(f"verify: {verdict}; report {report_path}", highlight=False)
+    console.print(f"verify: {verdict}; report {report_path}", highlight=False, soft_wrap=True)

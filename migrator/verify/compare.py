@@ -274,7 +274,7 @@ def verify_plan(
         if differing and recheck_after is not None:
             recheck_after()
         src_conns: dict[str, Any] = {}
-        tgt = pools.dedicated("target") if differing else None
+        tgt = pools.dedicated("target")
         for run in differing:
             _recheck_and_narrow(run, pools, src_conns, tgt, max_rows)
         _unknown_shards(runs, pools, max_rows)
@@ -283,7 +283,7 @@ def verify_plan(
             _write_fix_sql(Path(fix_sql), statements, report)
             if apply_fix and statements:
                 _apply_fix(tgt, statements, report)
-                _confirm_fixed(runs, report, src_conns, tgt)
+                _confirm_fixed(runs, report, pools, src_conns, tgt)
         for run in runs:
             run.result.seconds = round(time.monotonic() - run.started, 3)
         journal.finish()
@@ -364,7 +364,7 @@ def _checksum_all(runs: list[_TableRun], pools: InstancePools, journal: VerifyJo
 
 def _recheck_and_narrow(run: _TableRun, pools: InstancePools, src_conns: dict[str, Any], tgt, max_rows: int) -> None:
     assert run.sside is not None and run.tside is not None
-    src = src_conns.get(run.sside.instance) or src_conns.setdefault(run.sside.instance, pools.dedicated(run.sside.instance))
+    src = _source_conn(pools, src_conns, run.sside.instance)
     try:
         for chunk, _cs, _ct in run.differing:
             lo, hi = decode_bound(chunk.lower), decode_bound(chunk.upper)
@@ -374,6 +374,9 @@ def _recheck_and_narrow(run: _TableRun, pools: InstancePools, src_conns: dict[st
                 continue
             run.result.chunks_differing += 1
             run.result.status = "different"
+            if not run.sside.key:
+                run.result.notes.append(f"whole-table checksums differ: source {cs[0]} rows, target {ct[0]} rows")
+                continue
             narrow(src, tgt, run.sside, run.tside, lo, hi, (cs[0], ct[0]), max_rows, run.diff)
     except pymysql.err.MySQLError as exc:
         run.result.status, run.result.error = "error", f"{run.tp.id}: narrowing to rows failed: {exc}"
@@ -419,7 +422,7 @@ def _collect(runs: list[_TableRun], report: VerifyReport, pools: InstancePools, 
             continue
         d = run.diff
         paired = pair_representation(d.missing, d.extra) if len(d.missing) * len(d.extra) <= 1_000_000 else {}
-        src = src_conns.get(run.sside.instance)
+        src = _source_conn(pools, src_conns, run.sside.instance) if d.total() else None
         for key in d.missing:
             _add(report, run, key, "missing", ["source"], suspected=paired.get(key))
             row = source_row(src, run.tp, run.sside, key)
@@ -477,12 +480,20 @@ def _apply_fix(tgt, statements: list[str], report: VerifyReport) -> None:
     report.fixes_applied = True
 
 
-def _confirm_fixed(runs: list[_TableRun], report: VerifyReport, src_conns: dict[str, Any], tgt) -> None:
+def _source_conn(pools: InstancePools, src_conns: dict[str, Any], instance: str):
+    """One connection per source for the sequential steps (re-check, narrowing, fix rows)."""
+    if instance not in src_conns:
+        src_conns[instance] = pools.dedicated(instance)
+    return src_conns[instance]
+
+
+def _confirm_fixed(runs: list[_TableRun], report: VerifyReport, pools: InstancePools, src_conns: dict[str, Any],
+                   tgt) -> None:
     """After the fix: re-check each differing chunk; tables whose chunks now match are identical."""
     for run in runs:
         if run.result.status != "different" or run.sside is None or run.tside is None:
             continue
-        src = src_conns[run.sside.instance]
+        src = _source_conn(pools, src_conns, run.sside.instance)
         still = 0
         for chunk, _cs, _ct in run.differing:
             lo, hi = decode_bound(chunk.lower), decode_bound(chunk.upper)
