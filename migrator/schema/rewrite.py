@@ -519,14 +519,21 @@ def _index_label(node: exp.Expression) -> str:
 
 def _drop_index_type(node: exp.Expression, label: str, ctx: _Ctx) -> None:
     """USING BTREE/HASH: seekdb and TiDB ignore it; kept only for MySQL."""
-    for n in [node, *node.find_all(exp.IndexParameters)]:
-        using = n.args.get("index_type") if isinstance(n, (exp.IndexColumnConstraint, exp.UniqueColumnConstraint,
-                                                            exp.PrimaryKey)) else n.args.get("using")
-        if using and not isinstance(using, bool) and ctx.caps.name != "mysql":
-            key = "index_type" if "index_type" in n.args else "using"
-            n.set(key, None if key == "using" else None)
-            ctx.add("index.using", "rewrite", f"{label}: USING {str(using).upper() if not isinstance(using, exp.Expression) else _gen(using)} "
-                    f"dropped ({ctx.caps.name} chooses its own index structure)")
+    if ctx.caps.name == "mysql":
+        return
+    found: list[str] = []
+    for n in [node, *node.find_all(exp.IndexParameters, exp.IndexConstraintOption)]:
+        for key in ("index_type", "using"):
+            value = n.args.get(key)
+            if value and not isinstance(value, bool):
+                found.append(value.name if isinstance(value, exp.Expression) else str(value))
+                n.set(key, None)
+    options = node.args.get("options")
+    if options:
+        node.set("options", [o for o in options if any(v for k, v in o.args.items() if k != "using")])
+    for using in found:
+        ctx.add("index.using", "rewrite", f"{label}: USING {using.upper()} dropped ({ctx.caps.name} chooses its "
+                "own index structure)")
 
 
 # ---------------------------------------------------------------- table options
@@ -693,7 +700,7 @@ def _rewrite_partition(tokens: list[Token], ctx: _Ctx) -> str | None:
         ctx.add("partition.subpartition", "blocking", f"{caps.name} has no subpartitions: remove the SUBPARTITION "
                 "clause (rows are unaffected) and re-plan", before=original)
         return None
-    if sig[2].upper == "LINEAR" and not caps.linear_partitioning:
+    if _has_words(tokens, ("LINEAR",)) and not caps.linear_partitioning:
         tokens, _ = _remove_words(tokens, ("LINEAR",), 0)
         ctx.add("partition.linear", "warning", f"PARTITION BY {kind}: LINEAR dropped ({caps.name} has no linear "
                 "hashing): same partition count, rows distributed differently", before=original)
@@ -887,6 +894,10 @@ def _rewrite_alter(tokens: list[Token], ctx: _Ctx) -> RewriteResult:
             r_sig = dt.significant(rest)
             if r_sig[0].upper == "PARTITION":
                 out.append(text)
+                continue
+            if r_sig[0].upper in ("SYSTEM", "PERIOD"):
+                ctx.add("table.system-versioning", "blocking", f"{text}: system versioning has no equivalent on "
+                        f"{ctx.caps.name}", before=text)
                 continue
             if r_sig[0].upper == "COLUMN":
                 rest = rest[rest.index(r_sig[1]):]

@@ -1,0 +1,12 @@
+-- form: mysql8
+-- rules: partition.linear
+CREATE TABLE `hist` (
+  `id` int NOT NULL,
+  `d` date NOT NULL,
+  PRIMARY KEY (`id`,`d`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_0900_ai_ci
+/*!50100 PARTITION BY RANGE (year(`d`))
+SUBPARTITION BY LINEAR HASH (`id`)
+SUBPARTITIONS 2
+(PARTITION p0 VALUES LESS THAN (2020) ENGINE = InnoDB,
+ PARTITION p1 VALUES LESS THAN MAXVALUE ENGINE = InnoDB) */
