@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 
@@ -47,13 +51,34 @@ def verify(plan_file: Path, workdir: Path | None, report_file: Path | None, tabl
 
     plan = load_plan(plan_file)
     wd = WorkDir(workdir or default_workdir(plan_file))
-    report = verify_plan(plan, wd, tables=tables, parallel=parallel, fix_sql=fix_sql, apply_fix=apply_fix,
-                         report_path=report_file, restart=restart, max_rows=max_rows)
+    console = Console()
+    with _progress(console, quiet=as_json) as progress:
+        report = verify_plan(plan, wd, tables=tables, parallel=parallel, fix_sql=fix_sql, apply_fix=apply_fix,
+                             report_path=report_file, restart=restart, max_rows=max_rows, progress=progress)
     if as_json:
         click.echo(json.dumps(report.model_dump(mode="json"), indent=2))
     else:
-        render(report, Console(), wd.verify_report)
+        render(report, console, wd.verify_report)
     sys.exit(report.exit_code)
+
+
+@contextmanager
+def _progress(console: Console, quiet: bool) -> Iterator[Callable[[int, int, int], None] | None]:
+    """A rich progress bar (chunks, rows/s, ETA) on a terminal; nothing otherwise."""
+    if quiet or not console.is_terminal:
+        yield None
+        return
+    columns = (TextColumn("verify"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rows]} rows"),
+               TextColumn("{task.fields[rate]} rows/s"), TimeRemainingColumn())
+    started = time.monotonic()
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("verify", total=None, rows="0", rate="-")
+
+        def update(done: int, total: int, rows: int) -> None:
+            rate = rows / max(time.monotonic() - started, 1e-3)
+            bar.update(task, completed=done, total=total, rows=f"{rows:,}", rate=f"{rate:,.0f}")
+
+        yield update
 
 
 def render(report, console: Console, report_path: Path) -> None:

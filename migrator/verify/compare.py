@@ -204,6 +204,9 @@ class VerifyJournal:
     def finish(self) -> None:
         self.flush()
         self.journal.append({"type": "done", "finished_at": _now()})
+
+    def close(self) -> None:
+        self.flush()
         self.journal.close()
 
 
@@ -226,7 +229,6 @@ def _lock_verify(workdir: WorkDir) -> int:
 class _TableRun:
     def __init__(self, tp: TablePlan, sside: TableSide | None, tside: TableSide | None, result: TableResult):
         self.tp, self.sside, self.tside, self.result = tp, sside, tside, result
-        self.started = time.monotonic()
         self.differing: list[tuple[Chunk, tuple[int, int], tuple[int, int]]] = []
         self.diff = RangeDiff()
         self.unknown: list[tuple[Any, tuple]] = []  # merged table: (shard value, key) of rows of no shard
@@ -252,12 +254,13 @@ def verify_plan(
     report_path: str | Path | None = None,
     restart: bool = False,
     max_rows: int = 1000,
-    on_table: Callable[[TableResult], None] | None = None,
+    progress: Callable[[int, int, int], None] | None = None,
 ) -> VerifyReport:
     """Compare every chunk of the plan's tables on source and target; see the module docstring.
 
     endpoints: instance name (source name, or "target") -> Endpoint, overriding the plan's URLs
-    (which hold no password). max_rows: differing rows listed per table.
+    (which hold no password). max_rows: differing rows listed per table. progress(chunks done,
+    chunks total, rows compared) is called from this thread as chunk results arrive.
     """
     wd = workdir if isinstance(workdir, WorkDir) else WorkDir(workdir)
     if apply_fix and not fix_sql:
@@ -266,28 +269,32 @@ def verify_plan(
     report = VerifyReport(plan_fingerprint=plan.fingerprint(), started_at=_now())
     eps = _endpoints(plan, endpoints)
     pools = InstancePools(eps, max(1, parallel))
+    journal: VerifyJournal | None = None
     try:
         journal = VerifyJournal(wd, report.plan_fingerprint, restart)
-        runs = _prepare(plan, select_tables(plan, tables), pools)
-        _checksum_all(runs, pools, journal, report)
+        tgt = pools.dedicated("target")
+        runs = _prepare(select_tables(plan, tables), tgt)
+        _checksum_all(runs, pools, journal, report, progress)
         differing = [r for r in runs if r.differing]
         if differing and recheck_after is not None:
             recheck_after()
         src_conns: dict[str, Any] = {}
-        tgt = pools.dedicated("target")
         for run in differing:
+            started = time.monotonic()
             _recheck_and_narrow(run, pools, src_conns, tgt, max_rows)
-        _unknown_shards(runs, pools, max_rows)
+            run.result.seconds = round(run.result.seconds + time.monotonic() - started, 3)
+        _unknown_shards(runs, tgt, max_rows)
         statements = _collect(runs, report, pools, src_conns, tgt)
         if fix_sql:
             _write_fix_sql(Path(fix_sql), statements, report)
             if apply_fix and statements:
                 _apply_fix(tgt, statements, report)
                 _confirm_fixed(runs, report, pools, src_conns, tgt)
-        for run in runs:
-            run.result.seconds = round(time.monotonic() - run.started, 3)
-        journal.finish()
+        if not report.errors:
+            journal.finish()  # complete: the next verify starts over
     finally:
+        if journal is not None:
+            journal.close()  # keeps what was verified: an interrupted or failed run resumes
         pools.close()
         os.close(lock_fd)
     report.finished_at = _now()
@@ -295,9 +302,6 @@ def verify_plan(
     atomic_write_json(wd.verify_report, report.model_dump(mode="json"))
     if report_path:
         atomic_write_json(report_path, report.model_dump(mode="json"))
-    if on_table:
-        for t in report.tables:
-            on_table(t)
     return report
 
 
@@ -308,8 +312,7 @@ def _endpoints(plan: Plan, given: dict[str, Endpoint] | None) -> dict[str, tuple
     return out
 
 
-def _prepare(plan: Plan, tables: list[TablePlan], pools: InstancePools) -> list[_TableRun]:
-    conn = pools.dedicated("target")
+def _prepare(tables: list[TablePlan], conn) -> list[_TableRun]:
     runs: list[_TableRun] = []
     types_cache: dict[tuple[str, str], dict[str, str]] = {}
     for tp in tables:
@@ -328,7 +331,9 @@ def _prepare(plan: Plan, tables: list[TablePlan], pools: InstancePools) -> list[
     return runs
 
 
-def _checksum_all(runs: list[_TableRun], pools: InstancePools, journal: VerifyJournal, report: VerifyReport) -> None:
+def _checksum_all(runs: list[_TableRun], pools: InstancePools, journal: VerifyJournal, report: VerifyReport,
+                  progress: Callable[[int, int, int], None] | None) -> None:
+    started = time.monotonic()
     pending: list[tuple[_TableRun, Chunk, Future, Future]] = []
     for run in runs:
         report.tables.append(run.result)
@@ -346,19 +351,26 @@ def _checksum_all(runs: list[_TableRun], pools: InstancePools, journal: VerifyJo
             fs = pools.submit(run.sside.instance, lambda c, s=run.sside, lo=lo, hi=hi: chunk_checksum(c, s, lo, hi))
             ft = pools.submit("target", lambda c, s=run.tside, lo=lo, hi=hi: chunk_checksum(c, s, lo, hi))
             pending.append((run, chunk, fs, ft))
+    total = sum(r.result.chunks for r in runs)
+    done = total - len(pending)
+    rows = sum(r.result.rows_source for r in runs)
     for run, chunk, fs, ft in pending:
-        if run.result.status == "error":
-            continue
-        try:
-            cs, ct = fs.result(), ft.result()
-        except MigratorError as exc:
-            run.result.status, run.result.error = "error", f"{run.tp.id} chunk {chunk.id}: {exc}"
-            continue
-        run.result.rows_source += cs[0]
-        run.result.rows_target += ct[0]
-        journal.record(run.tp.id, chunk.id, cs == ct, (cs[0], ct[0]))
-        if cs != ct:
-            run.differing.append((chunk, cs, ct))
+        done += 1
+        if run.result.status != "error":
+            try:
+                cs, ct = fs.result(), ft.result()
+            except MigratorError as exc:
+                run.result.status, run.result.error = "error", f"{run.tp.id} chunk {chunk.id}: {exc}"
+                continue
+            run.result.rows_source += cs[0]
+            run.result.rows_target += ct[0]
+            rows += cs[0]
+            journal.record(run.tp.id, chunk.id, cs == ct, (cs[0], ct[0]))
+            if cs != ct:
+                run.differing.append((chunk, cs, ct))
+            run.result.seconds = round(time.monotonic() - started, 3)  # chunks run concurrently: wall time
+        if progress:
+            progress(done, total, rows)
     journal.flush()
 
 
@@ -382,15 +394,12 @@ def _recheck_and_narrow(run: _TableRun, pools: InstancePools, src_conns: dict[st
         run.result.status, run.result.error = "error", f"{run.tp.id}: narrowing to rows failed: {exc}"
 
 
-def _unknown_shards(runs: list[_TableRun], pools: InstancePools, max_rows: int) -> None:
+def _unknown_shards(runs: list[_TableRun], conn, max_rows: int) -> None:
     """Rows of a merged target table whose source column names no shard of the plan: extra rows."""
     merged: dict[tuple[str, str, str], list[_TableRun]] = {}
     for run in runs:
         if run.tside is not None and run.tside.filter_column:
             merged.setdefault((run.tside.database, run.tside.table, run.tside.filter_column), []).append(run)
-    if not merged:
-        return
-    conn = pools.dedicated("target")
     for group in merged.values():
         first = group[0]
         first.shard_values = sorted({r.tside.filter_value for r in group if r.tside is not None})
