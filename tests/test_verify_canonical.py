@@ -100,6 +100,13 @@ def test_corpus_identical_then_every_one_step_change_caught(corpus, source, targ
     assert suspected["f"].startswith("float rounding") and suspected["d"].startswith("float rounding")
     assert suspected["dm"] is None and suspected["tx"] is None
 
+    # the fix SQL carries every type back exactly (extremes, floats, bits, NUL bytes, JSON, zero dates)
+    run_sql(tgt_conn, f"DELETE FROM `{corpus}`.corpus WHERE id <= {len(EXTREMES)}")
+    report = verify_plan(plan, tmp_path / "w3", fix_sql=tmp_path / "fix.sql", apply_fix=True, max_rows=100)
+    assert diff_keys(report, "missing") == {(i,) for i in range(1, len(EXTREMES) + 1)}
+    assert report.fix_statements == len(MUTATIONS) + len(EXTREMES) and report.exit_code == 0
+    assert verify_plan(plan, tmp_path / "w4").exit_code == 0
+
 
 def test_json_text_normalized_on_both_sides(source, target, src_conn, tgt_conn, unique_db, tmp_path):
     """Same JSON, written differently (spaces, key order, 2.50): equal; a changed number: caught."""
