@@ -94,6 +94,17 @@ def test_tidb_profile_reports_what_tidb_lacks():
     assert "FULLTEXT" not in r.target_ddl and "DESC" not in r.target_ddl and not r.blocking
 
 
+def test_tidb_auto_increment_and_auto_random_opt_in():
+    from dataclasses import replace
+
+    ddl = "CREATE TABLE t (id bigint NOT NULL AUTO_INCREMENT, PRIMARY KEY (id)) ENGINE=InnoDB AUTO_INCREMENT=9"
+    r = rewrite_create_table(ddl, "tidb")
+    assert "AUTO_ID_CACHE=1" in r.target_ddl and "AUTO_INCREMENT=9" in r.target_ddl
+    r = rewrite_create_table(ddl, "tidb", caps=replace(default_caps("tidb"), auto_random=True))
+    assert "`id` bigint NOT NULL AUTO_RANDOM" in r.target_ddl and "AUTO_INCREMENT" not in r.target_ddl
+    assert any(c.rule == "auto-increment.auto-random" and c.severity == "warning" for c in r.changes)
+
+
 def test_unknown_table_option_and_unparseable_column_are_blocking():
     r = rewrite_create_table("CREATE TABLE t (id int) ENGINE=InnoDB FROBNICATE=7")
     assert r.blocking and any(c.rule == "table-option.unknown" for c in r.changes)

@@ -325,6 +325,7 @@ class _ColumnInfo:
     name: str
     type: _Type | None
     auto_increment: bool = False
+    line: int = -1  # index of its definition in the output lines
 
 
 def _rewrite_column(tokens: list[Token], ctx: _Ctx, table_charset: CharsetMapping | None) -> tuple[str | None, _ColumnInfo]:
@@ -437,11 +438,24 @@ def _default_ok(kind: exp.DefaultColumnConstraint, typ: _Type, col: str, ctx: _C
                     f"cannot have a default on {ctx.caps.name}): inserts that omit the column get NULL or fail",
                     before=f"DEFAULT {text}")
             return False
+    if not _plain_default(value):
+        # MariaDB prints `DEFAULT uuid()`; MySQL 8 and OceanBase take expressions only in parentheses
+        kind.set("this", exp.Paren(this=value))
+        ctx.add("default.expression", "rewrite", f"column {col}: DEFAULT {text} written as DEFAULT ({text}) "
+                "(expression defaults must be parenthesised on the target)")
     if isinstance(value, exp.Literal) and value.is_string and value.this.startswith("0000-00-00"):
         ctx.add("default.zero-date", "warning", f"column {col}: zero-date default {text} kept: the target must "
                 "allow zero dates (sql_mode without NO_ZERO_DATE) or inserts omitting the column fail",
                 before=f"DEFAULT {text}")
     return True
+
+
+def _plain_default(value: exp.Expression) -> bool:
+    """A default every MySQL-family server takes without parentheses."""
+    if isinstance(value, exp.Neg):
+        value = value.this
+    return isinstance(value, (exp.Literal, exp.Null, exp.Boolean, exp.HexString, exp.BitString, exp.Paren,
+                              exp.CurrentTimestamp, exp.Introducer, exp.National, exp.ByteString))
 
 
 def _note_check(kind: exp.CheckColumnConstraint, typ: _Type, info: _ColumnInfo, ctx: _Ctx) -> None:
@@ -792,6 +806,7 @@ def rewrite_create_table(ddl: str, target: str = "oceanbase", source_flavor: str
         out, info = _rewrite_column(item, ctx, table_cs)
         columns.append(info)
         if out:
+            info.line = len(lines)
             lines.append(out)
     index_lines = []
     for item in index_items:
@@ -799,6 +814,8 @@ def rewrite_create_table(ddl: str, target: str = "oceanbase", source_flavor: str
         if out:
             index_lines.append(out)
     _check_grouped_auto_increment(columns, index_items, engine, ctx)
+    if caps.name == "tidb":
+        _tidb_auto_increment(columns, lines, index_items, option_texts, ctx)
     partition = _rewrite_partition(parts.partition, ctx) if parts.partition else None
     if partition and caps.name == "tidb" and any("FOREIGN KEY" in line.upper() for line in index_lines):
         ctx.add("fk.partitioned", "warning", "TiDB does not enforce foreign keys on partitioned tables")
@@ -830,6 +847,33 @@ def _check_grouped_auto_increment(columns: list[_ColumnInfo], index_items: list[
         ctx.add("auto-increment.grouped", "blocking", f"column {quote_ident(ai)}: ENGINE={engine} numbers "
                 "AUTO_INCREMENT per group of the leading key columns; the target numbers globally: make the column "
                 "the first of a key (or migrate it as a plain integer) before migrating")
+
+
+def _key_columns(item: list[Token]) -> list[str]:
+    open_i = next((k for k, t in enumerate(item) if t.kind == dt.PUNCT and t.text == "("), None)
+    if open_i is None:
+        return []
+    parts = dt.split_top_level(item[open_i + 1:dt.matching_paren(item, open_i)])
+    return [dt.significant(p)[0].ident.lower() for p in parts]
+
+
+def _tidb_auto_increment(columns: list[_ColumnInfo], lines: list[str], index_items: list[list[Token]],
+                         option_texts: list[str], ctx: _Ctx) -> None:
+    """TiDB caches AUTO_INCREMENT ranges per server: ask for MySQL-compatible ids, or AUTO_RANDOM if opted in."""
+    ai = next((c for c in columns if c.auto_increment and c.line >= 0), None)
+    if ai is None:
+        return
+    pk = next((_key_columns(i) for i in index_items if dt.significant(i)[0].upper == "PRIMARY"), [])
+    if ctx.caps.auto_random and pk == [ai.name.lower()] and ai.type is not None and ai.type.word == "bigint":
+        toks = dt.tokenize(lines[ai.line])
+        lines[ai.line] = "".join("AUTO_RANDOM" if t.upper == "AUTO_INCREMENT" else t.text for t in toks)
+        option_texts[:] = [o for o in option_texts if not o.startswith("AUTO_INCREMENT=")]
+        ctx.add("auto-increment.auto-random", "warning", f"column {quote_ident(ai.name)}: AUTO_INCREMENT becomes "
+                "AUTO_RANDOM (opted in): new ids are random, not increasing; copied ids are kept")
+        return
+    option_texts.append("AUTO_ID_CACHE=1")
+    ctx.add("auto-increment.tidb-id-cache", "rewrite", f"column {quote_ident(ai.name)}: AUTO_ID_CACHE=1 added so "
+            "TiDB hands out increasing ids like MySQL (without it ids jump per TiDB server)")
 
 
 # ---------------------------------------------------------------- other DDL (binlog, dumps)
