@@ -91,6 +91,9 @@ def test_shard_merge_collision_detected_and_resolved_with_source_column(source, 
                           source_column="__source")
         assert not plan.blocking(), plan.blocking()
         assert {t.source_column for t in plan.tables} == {"__source"}
+        # the merged table's counter starts above both shards' (31 and 41), whichever DDL creates it
+        assert all("AUTO_INCREMENT=41" in t.target_ddl for t in plan.tables)
+        assert "route.implicit-merge" not in checks(plan.findings)  # the route says the merge is intended
         assert "route.source-column" in checks(plan.findings, "info")
         path = tmp_path / "merge.yaml"
         save_plan(plan, path)
@@ -133,6 +136,19 @@ def test_disjoint_shards_merge_cleanly_and_shape_mismatch_blocks(source, source2
     finally:
         drop_dbs(source, [a])
         drop_dbs(source2, [b, c])
+
+
+def test_same_named_tables_without_route_are_flagged(source, source2, target, unique_db):
+    db = unique_db("same")
+    make_db(source, db, [SHARD])
+    make_db(source2, db, [SHARD])
+    try:
+        plan = build_plan([source, source2], target, includes=[f"{db}.*"])
+        [implicit] = [f for f in plan.findings if f.check == "route.implicit-merge"]
+        assert implicit.severity == "warning" and f"{db}.acct" in implicit.message
+    finally:
+        drop_dbs(source, [db])
+        drop_dbs(source2, [db])
 
 
 def test_route_parsing_and_targets():

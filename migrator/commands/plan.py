@@ -87,16 +87,26 @@ def plan_command(source_urls: tuple[str, ...], sources_file: str | None, config_
 
 
 def plan_rows(plan: Plan) -> list[tuple[str, str, str, str, str]]:
-    """(severity, check, where, message, fix) for findings and for DDL changes that matter."""
-    rows = []
+    """(severity, check, where, message, fix) for findings and for DDL changes that matter.
+    The same problem on many shards (same check, table name and fix shape) is one row."""
+    rows: list[tuple[str, str, str, str, str, str]] = []  # + grouping table name
     for f in plan.findings:
-        rows.append((f.severity, f.check, where(f), f.message, f.fix or ""))
+        rows.append((f.severity, f.check, where(f), f.message, f.fix or "", f.table or ""))
     for t in plan.active_tables():
         for c in t.changes:
             if c.severity in ("blocking", "warning"):
-                rows.append((c.severity, f"ddl.{c.rule}", t.id, c.reason, ""))
-    rows.sort(key=lambda r: SEVERITY_ORDER.get(r[0], 9))
-    return rows
+                rows.append((c.severity, f"ddl.{c.rule}", t.id, c.reason, "", t.table))
+    groups: dict[tuple[str, str, str], list[tuple]] = {}
+    for row in rows:
+        groups.setdefault((row[0], row[1], row[5]), []).append(row)
+    out = []
+    for members in groups.values():
+        sev, check, place, msg, fix, _ = members[0]
+        if len(members) > 1:
+            place = f"{place} and {len(members) - 1} more"
+        out.append((sev, check, place, msg, fix))
+    out.sort(key=lambda r: SEVERITY_ORDER.get(r[0], 9))
+    return out
 
 
 def where(f: Finding) -> str:
@@ -107,9 +117,9 @@ def where(f: Finding) -> str:
 def print_plan_summary(console: Console, plan: Plan) -> None:
     rows = plan_rows(plan)
     shown = [r for r in rows if r[0] in ("blocking", "warning")]
-    infos = len(rows) - len(shown)
+    infos = sum(1 for f in plan.findings if f.severity == "info")
     if shown:
-        table = Table("severity", "check", "where", "what", "fix", title="findings", show_lines=False)
+        table = Table("severity", "check", "where", "what", "fix", title="findings", show_lines=True)
         for sev, check, place, msg, fix in shown[:MAX_FINDING_ROWS]:
             table.add_row(f"[{SEVERITY_STYLE[sev]}]{sev}[/]", check, place, msg, fix)
         console.print(table)
@@ -128,15 +138,25 @@ def print_plan_summary(console: Console, plan: Plan) -> None:
                           str(sum(len(t.chunks) for t in tables)),
                           f"[bold red]{blocking}[/]" if blocking else "0")
     console.print(by_source)
-    if len(plan.tables) <= MAX_TABLE_ROWS:
-        by_table = Table("source table", "target table", "mode", "key", "est. rows", "chunks", "DDL changes",
-                         title="tables")
-        for t in plan.tables:
-            sev = [c.severity for c in t.changes]
-            changes = ", ".join(f"{sev.count(s)} {s}" for s in ("blocking", "warning", "rewrite") if s in sev) or "-"
-            by_table.add_row(t.id, t.target_name + (f" (+{t.source_column})" if t.source_column else ""), t.mode,
-                             ", ".join(t.key) or "[red]none[/]", f"{t.estimated_rows:,}", str(len(t.chunks)), changes)
-        console.print(by_table)
+    targets: dict[str, list] = {}
+    for t in plan.tables:
+        targets.setdefault(t.target_name, []).append(t)
+    if len(targets) > MAX_TABLE_ROWS:
+        console.print(f"{len(targets)} target tables: see the plan file", style="dim")
+        return
+    by_table = Table("target table", "from", "mode", "key", "est. rows", "chunks", "DDL changes", title="tables")
+    for name, members in targets.items():
+        first = members[0]
+        sev = [c.severity for t in members for c in t.changes]
+        changes = ", ".join(f"{sev.count(s)} {s}" for s in ("blocking", "warning", "rewrite") if s in sev) or "-"
+        origin = first.id if len(members) == 1 else f"{len(members)} tables ({first.source_name}, ...)"
+        modes = ", ".join(sorted({t.mode for t in members}))
+        key = ", ".join(first.key) or "[red]none[/]"
+        if first.source_column:
+            key += f" + {first.source_column}"
+        by_table.add_row(name, origin, modes, key, f"{sum(t.estimated_rows for t in members):,}",
+                         str(sum(len(t.chunks) for t in members)), changes)
+    console.print(by_table)
 
 
 def human_bytes(n: int) -> str:

@@ -30,7 +30,7 @@ from .chunking import DEFAULT_CHUNK_ROWS, choose_key, column_list, compute_chunk
     keyset_params, unique_keys
 from .introspect import SourceCatalog, TableInfo, matches, read_catalog
 from .model import Change, Column, Finding, Plan, Route, SourcePlan, TablePlan, TargetPlan
-from .routes import KeyRange, add_source_column, collision_findings, merge_groups, parse_route, route_target, \
+from .routes import KeyRange, add_source_column, align_auto_increment, collision_findings, merge_groups, parse_route, route_target, \
     shape_findings, source_column_length
 
 log = logging.getLogger(__name__)
@@ -287,12 +287,21 @@ def apply_merges(tables: list[TablePlan], infos: dict[str, TableInfo], opts: Pla
     groups = merge_groups(tables)
     for target_name, members in groups.items():
         findings += shape_findings(target_name, members)
+        if not any(route_target(opts.routes, tp.database, tp.table)[2] for tp in members):
+            findings.append(Finding(
+                check="route.implicit-merge", severity="warning", database=members[0].target_database,
+                table=members[0].target_table,
+                message=f"{len(members)} source tables ({members[0].id}, {members[1].id}, ...) have the same name "
+                        f"and all land in {target_name} without a --route",
+                fix="intended? say so with --route (and --with-source-column); else --route them to different "
+                    "target databases"))
         if opts.source_column:
             length = source_column_length(members)
             for tp in members:
                 tp.source_column = opts.source_column
                 tp.target_ddl, change = add_source_column(tp.target_ddl, opts.source_column, length)
                 tp.changes.append(change)
+        align_auto_increment(members)
     probes = ProbeConnections(endpoints)
     try:
         for target_name, members in groups.items():

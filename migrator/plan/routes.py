@@ -241,6 +241,31 @@ def add_source_column(ddl: str, column: str, length: int) -> tuple[str, Change]:
                        after=f"{column} VARCHAR({length}) NOT NULL")
 
 
+def align_auto_increment(members: Sequence[TablePlan]) -> None:
+    """A merged table starts its AUTO_INCREMENT above every shard's counter, not the first
+    shard's (the target table is created from one member's DDL)."""
+    trees, values = [], []
+    for tp in members:
+        try:
+            tree = sqlglot.parse_one(tp.target_ddl, read="mysql")
+        except ParseError:
+            return
+        prop = tree.find(exp.AutoIncrementProperty)
+        if prop is None:
+            return
+        trees.append((tp, tree, prop))
+        values.append(int(prop.this.name))
+    highest = max(values, default=0)
+    if not trees or all(v == highest for v in values):
+        return
+    for (tp, tree, prop), value in zip(trees, values):
+        prop.set("this", exp.Literal.number(highest))
+        tp.target_ddl = tree.sql(dialect="mysql", pretty=True)
+        tp.changes.append(Change(rule="route.auto-increment", severity="rewrite",
+                                 reason=f"shard merge: AUTO_INCREMENT starts at {highest}, the highest counter of "
+                                        f"the {len(members)} merged tables", before=str(value), after=str(highest)))
+
+
 def _blocked(column: str, why: str) -> Change:
     return Change(rule="route.source-column", severity="blocking",
                   reason=f"cannot add the source column {column}: {why}; edit the target DDL by hand")
