@@ -82,3 +82,24 @@ def test_schema_group_keeps_convert_and_help():
     helped = run_cli("schema", "--help")
     assert helped.exit_code == 0 and "--apply" in helped.output
     assert run_cli("schema", "missing-plan.yaml").exit_code == 2
+
+
+def test_unreachable_source_is_a_finding_and_the_rest_is_planned(source, target, unique_db, tmp_path):
+    from migrator.sandbox import free_port
+
+    db = unique_db("reach")
+    make_db(source, db, ["CREATE TABLE t (id INT PRIMARY KEY)"])
+    fleet = tmp_path / "fleet.yaml"
+    fleet.write_text(f"version: 1\ntarget: {url(target)}\nsources:\n  - {url(source)}\n"
+                     f"  - url: mysql://root@127.0.0.1:{free_port()}\n    name: gone\n")
+    out = tmp_path / "p.yaml"
+    try:
+        result = run_cli("plan", "--config", str(fleet), "--include", f"{db}.*", "--out", str(out))
+        assert result.exit_code == 1, result.output
+        plan = load_plan(out)
+        [gone] = [f for f in plan.findings if f.check == "source.unreachable"]
+        assert gone.instance == "gone" and gone.severity == "blocking" and "cannot connect" in gone.message
+        assert [t.id for t in plan.tables] == [f"src1/{db}.t"]
+        assert [s.name for s in plan.sources] == ["src1", "gone"]
+    finally:
+        drop_dbs(source, [db])
