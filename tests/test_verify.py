@@ -181,3 +181,36 @@ def test_tables_filter(acct, source, target, src_conn, tmp_path):
     assert code == 2 and "matches no table" in out
     code, out = run_verify_cli(plan, tmp_path, "--tables", f"{acct}.*", "--json")
     assert code == 0 and json.loads(out)["tables"][0]["rows_source"] == 30
+
+
+def test_composite_key_chunks_and_bisect(source, target, src_conn, tgt_conn, unique_db, tmp_path, monkeypatch):
+    monkeypatch.setattr(bisect_mod, "ROWS_AT_ONCE", 2)
+    db = unique_db("comp")
+    rows = ", ".join(f"('{g}', {i}, {i * 10})" for g in ("a", "b", "c") for i in range(1, 9))
+    try:
+        create_both(src_conn, tgt_conn, db, "CREATE TABLE t (g VARCHAR(5), i INT, v INT, PRIMARY KEY (g, i))",
+                    [f"INSERT INTO t VALUES {rows}"])
+        plan = make_plan([source], target, [table_plan(src_conn, source.label, db, "t", chunk_rows=5)])
+        assert len(plan.tables[0].chunks) == 5
+        assert verify_plan(plan, tmp_path / "w1").exit_code == 0
+        run_sql(tgt_conn, f"USE `{db}`", "UPDATE t SET v = 0 WHERE g = 'b' AND i = 3", "DELETE FROM t WHERE g = 'c' "
+                "AND i = 8", "INSERT INTO t VALUES ('b', 100, 1)")
+        report = verify_plan(plan, tmp_path / "w2")
+        assert {(r.kind, tuple(r.key)) for r in report.rows} == {
+            ("changed", ("b", 3)), ("missing", ("c", 8)), ("extra", ("b", 100))}
+    finally:
+        drop(source, "source", db)
+        drop(target, "target", db)
+
+
+def test_unreachable_source_is_reported_exit_2(acct, source, target, src_conn, tmp_path):
+    from migrator.endpoint import parse_url
+    from migrator.sandbox import free_port
+
+    plan = acct_plan(src_conn, source, target, acct)
+    dead = parse_url(f"mysql://root@127.0.0.1:{free_port()}?name={source.label}", "source")
+    report = verify_plan(plan, tmp_path / "w", endpoints={source.label: dead})
+    assert report.exit_code == 2 and report.tables[0].status == "error"
+    assert "src1" in report.errors[0] and "cannot connect" in report.errors[0]
+    # nothing was verified, so nothing is resumed as identical next time
+    assert verify_plan(plan, tmp_path / "w").tables[0].chunks_resumed == 0

@@ -116,6 +116,7 @@ class InstancePools:
         self._local = threading.local()
         self._conns: list[Any] = []
         self._lock = threading.Lock()
+        self._dead: dict[str, MigratorError] = {}
 
     def submit(self, instance: str, fn: Callable[[Any], Any]) -> Future:
         pool = self._pools.get(instance)
@@ -128,8 +129,14 @@ class InstancePools:
         if conns is None:
             conns = self._local.conns = {}
         if instance not in conns:
+            if instance in self._dead:  # already failed to connect with retries: fail the rest fast
+                raise self._dead[instance]
             ep, role = self.endpoints[instance]
-            conn = connect(ep, role, attempts=3)
+            try:
+                conn = connect(ep, role, attempts=3)
+            except MigratorError as exc:
+                self._dead[instance] = exc
+                raise
             conns[instance] = conn
             with self._lock:
                 self._conns.append(conn)
