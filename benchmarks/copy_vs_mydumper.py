@@ -6,8 +6,8 @@ Starts its own MariaDB source in a temp dir (stopped at the end), generates an e
 transaction table (BIGINT key, DECIMAL, CHAR, ENUM, DATETIME(6), utf8mb4 VARCHAR with emoji,
 DOUBLE, JSON, a secondary index; ~100 bytes of data per row), then times into the target:
   (1) mydumper + myloader end to end, (2) myloader alone from that dump, (3) migrator copy.
-Prints rows/s, the ratios and the copy's peak RSS. Never fails on time. Target default: the
-dev sandbox's seekdb (/work/sbx/sandbox.yaml), else --target.
+Prints rows/s, the ratios and the copy's peak RSS. Never fails on time. Target: its own seekdb
+in the temp dir (so a shared dev target is not filled), or --target URL.
 """
 
 from __future__ import annotations
@@ -21,8 +21,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
-
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
@@ -30,7 +28,7 @@ sys.path.insert(0, str(REPO / "tests"))
 from migrator.db import connect, query, quote_ident  # noqa: E402
 from migrator.endpoint import Endpoint, parse_url  # noqa: E402
 from migrator.plan.model import save_plan  # noqa: E402
-from migrator.sandbox import free_port, start_mariadb, stop_pid  # noqa: E402
+from migrator.sandbox import free_port, start_mariadb, start_seekdb, stop_pid  # noqa: E402
 
 DDL = """CREATE TABLE wallet_tx (
   id BIGINT NOT NULL PRIMARY KEY,
@@ -61,11 +59,19 @@ def sh(args: list[str], what: str) -> float:
     return time.monotonic() - t0
 
 
-def target_endpoint(url: str | None) -> Endpoint:
+def target_endpoint(url: str | None, tmp: Path, started: list[int]) -> Endpoint:
     if url:
         return parse_url(url, "target")
-    info = yaml.safe_load(Path("/work/sbx/sandbox.yaml").read_text())
-    return parse_url(info["target"]["url"], "target")
+    port = free_port()
+    started.append(start_seekdb(tmp / "target", port).pid)
+    return parse_url(f"oceanbase://root@127.0.0.1:{port}", "target")
+
+
+def drop(ep: Endpoint, db: str) -> None:
+    conn = connect(ep, "target")
+    with conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS {quote_ident(db)}")
+    conn.close()
 
 
 def count_and_sum(ep: Endpoint, role: str, db: str) -> tuple:
@@ -135,16 +141,18 @@ def main() -> None:
     ap.add_argument("--skip-mydumper", action="store_true")
     args = ap.parse_args()
 
-    tgt = target_endpoint(args.target)
     tmp = Path(tempfile.mkdtemp(prefix="copybench-"))
+    started: list[int] = []
     port = free_port()
-    proc = start_mariadb(tmp / "src", port, server_id=77)
+    started.append(start_mariadb(tmp / "src", port, server_id=77).pid)
+    tgt = target_endpoint(args.target, tmp, started)
     src = parse_url(f"mysql://root@127.0.0.1:{port}?name=bench", "source")
     db = "bench_wallet"
     tdbs = {k: f"bench_{k}_{os.getpid()}" for k in ("e2e", "load", "copy")}
     try:
         secs = generate(src, db, args.rows)
         conn = connect(src, "source")
+        query(conn, f"ANALYZE TABLE {quote_ident(db)}.wallet_tx")
         size = query(conn, "SELECT DATA_LENGTH, INDEX_LENGTH FROM information_schema.TABLES WHERE TABLE_SCHEMA=%s "
                            "AND TABLE_NAME='wallet_tx'", (db,))[0]
         conn.close()
@@ -162,8 +170,10 @@ def main() -> None:
             t_load = sh(loader + ["-B", tdbs["e2e"]], "myloader")
             results["mydumper+myloader"] = t_dump + t_load
             assert count_and_sum(tgt, "target", tdbs["e2e"]) == expected, "myloader result differs"
+            drop(tgt, tdbs["e2e"])
             results["myloader alone"] = sh(loader + ["-B", tdbs["load"]], "myloader (2nd)")
             assert count_and_sum(tgt, "target", tdbs["load"]) == expected, "myloader result differs"
+            drop(tgt, tdbs["load"])
             print(f"  mydumper {t_dump:.1f}s, myloader {t_load:.1f}s")
         plan, how = build(src, tgt, db, tdbs["copy"], args.rows, args.chunks)
         plan_path = tmp / "plan.yaml"
@@ -182,12 +192,11 @@ def main() -> None:
             print(f"copy is {e2e:.2f}x faster than mydumper+myloader end to end (bar >= 1.25x)")
             print(f"copy takes {alone:.2f}x the time of myloader alone (bar <= 1.15x)")
     finally:
-        conn = connect(tgt, "target")
-        with conn.cursor() as cur:
+        if args.target:
             for name in tdbs.values():
-                cur.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)}")
-        conn.close()
-        stop_pid(proc.pid)
+                drop(tgt, name)
+        for pid in started:
+            stop_pid(pid)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -134,3 +134,25 @@ def test_restart_and_status(wallet, source, target, tmp_path):
     state = CopyState.load(WorkDir(tmp_path / "work"), plan)
     assert state.start_position(source.label).at > start_before.at
     assert _journal_rows(tmp_path, plan)[plan.tables[0].id] == ROWS
+
+
+def test_keyless_copy_only_table_replaces_on_rerun(source, target, unique_db, tmp_path):
+    db, tdb = unique_db("nk"), unique_db("nkt")
+    try:
+        execute(source, "source", f"CREATE DATABASE {quote_ident(db)}", f"USE {quote_ident(db)}",
+                "CREATE TABLE logs (at INT, msg VARCHAR(20))",
+                "INSERT INTO logs SELECT seq MOD 7, CONCAT('m', seq MOD 5) FROM seq_1_to_3000")  # duplicates
+        conn = connect(source, "source")
+        tp = table_plan(conn, source.label, db, "logs", tdb, mode="copy-only")
+        conn.close()
+        assert tp.key == []
+        path = write_plan(make_plan([source], target, [tp]), tmp_path / "plan.yaml")
+        killed = run_cli("copy", str(path), "--workdir", str(tmp_path / "work"),
+                         env={"MIGRATOR_COPY_FAULT": "after_commit:1"})  # committed, not journaled
+        assert killed.returncode == -signal.SIGKILL
+        done = run_cli("copy", str(path), "--workdir", str(tmp_path / "work"))
+        assert done.returncode == 0, done.stderr
+        assert assert_same_rows(source, target, tp) == 3000  # duplicates kept, none added by the rerun
+    finally:
+        drop_databases(source, "source", [db])
+        drop_databases(target, "target", [tdb])

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pymysql
+import pymysql.cursors
 
 from ..db import connect, describe_error, error_code, is_transient, query, quote_ident, session
 from ..endpoint import Endpoint
@@ -300,21 +301,51 @@ class ChunkCopier:
                     "max_allowed_packet on the source and rerun"))
 
     def _run_keyless(self) -> None:
-        """Copy-only table without a key: one transaction replaces this source's rows."""
-        src = self.table.source
+        """Copy-only table without a key: stream every row into one target transaction that first
+        deletes this source's rows (so a rerun replaces, never duplicates). Memory stays bounded."""
+        src, ep, tgt_ep = self.table.source, self.r.conns.endpoint(self.table.source), self.r.conns.target_ep
+        if not self.table.source_column and self.r.shares_target(self.table):
+            raise TableFailed(StateError(
+                f"{self.table.id} has no key and shares target table {self.table.target_name} with other "
+                "sources without a source column: a rerun could not tell their rows apart. Add a key, "
+                "or plan with --with-source-column"))
 
-        def read() -> list[tuple]:
-            conn = self.r.conns.get("source", src)
-            with conn.cursor() as cur:
-                cur.execute(sqlgen.full_select(self.table))
-                return list(cur.fetchall())
+        def copy_all() -> tuple[int, int]:
+            src_conn = connect(ep, "source", cursorclass=pymysql.cursors.SSCursor, read_timeout=3600)
+            tgt = self.r.conns.get("target")
+            rows = nbytes = 0
+            try:
+                with src_conn.cursor() as scur, tgt.cursor() as tcur:
+                    tcur.execute(self._clear_sql())
+                    scur.execute(sqlgen.full_select(self.table))
+                    while batch := scur.fetchmany(2000):
+                        self._check_rendered(batch)
+                        for _, _, stmt in self._statements(list(batch)):
+                            tcur.execute(stmt)
+                            nbytes += len(stmt)
+                        rows += len(batch)
+                fault_point("before_commit")
+                tgt.commit()
+            except BaseException:
+                _rollback(tgt)
+                raise
+            finally:
+                src_conn.close()
+            return rows, nbytes
 
-        rows = self._with_source_retry(read)
-        self._check_rendered(rows)
-        nbytes = self._write(rows, clear=True)
+        try:
+            rows, nbytes = retrying(copy_all, what=f"copy {self.table.id}", opts=self.r.opts,
+                                    on_error=lambda: self.r.conns.drop("target"), reporter=self.r.reporter)
+        except pymysql.err.MySQLError as exc:
+            role = "source" if error_code(exc) in (2002, 2003, 2006, 2013) else "target"
+            cls = SourceError if role == "source" else TargetError
+            where = describe_error(ep if role == "source" else tgt_ep, role, exc)
+            raise TableFailed(cls(f"{where} (copying keyless table {self.table.id} -> {self.table.target_name})")) from None
+        except (SourceError, TargetError) as exc:
+            raise TableFailed(exc) from None
         fault_point("after_commit")
-        self._journal(None, len(rows), nbytes, done=True)
-        self.r.reporter.advance(self.table, len(rows), nbytes)
+        self._journal(None, rows, nbytes, done=True)
+        self.r.reporter.advance(self.table, rows, nbytes)
 
     # ---- target side
     def _statements(self, rows: list[tuple]) -> list[tuple[int, int, bytes]]:
@@ -444,6 +475,7 @@ class CopyRunner:
         self._page_rows: dict[str, int] = {}
         self.timing: dict[str, float] = {"prepare": 0.0, "read": 0.0, "write": 0.0}
         self._failed: dict[str, TableFailed] = {}
+        self._stop = threading.Event()  # Ctrl-C: copiers stop after their current page
         self._failed_sources: dict[str, MigratorError] = {}
         self.results: dict[str, TableResult] = {t.id: TableResult(t) for t in plan.active_tables()}
 
@@ -482,7 +514,10 @@ class CopyRunner:
             res.bytes += nbytes
 
     def stopping(self, table: TablePlan) -> bool:
-        return table.id in self._failed or table.source in self._failed_sources
+        return self._stop.is_set() or table.id in self._failed or table.source in self._failed_sources
+
+    def shares_target(self, table: TablePlan) -> bool:
+        return any(t.target_name == table.target_name and t.id != table.id for t in self.plan.active_tables())
 
     # ---- phases
     def run(self) -> CopyResult:
@@ -653,7 +688,11 @@ class CopyRunner:
                     running[pool.submit(ChunkCopier(self, table, chunk, after).run)] = (table, chunk)
                 if not running:
                     break
-                done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                try:
+                    done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                except KeyboardInterrupt:
+                    self._stop.set()  # committed pages are journaled; the rest is redone on resume
+                    raise
                 for fut in done:
                     table, chunk = running.pop(fut)
                     busy[table.source] -= 1
