@@ -214,3 +214,34 @@ def test_unreachable_source_is_reported_exit_2(acct, source, target, src_conn, t
     assert "src1" in report.errors[0] and "cannot connect" in report.errors[0]
     # nothing was verified, so nothing is resumed as identical next time
     assert verify_plan(plan, tmp_path / "w").tables[0].chunks_resumed == 0
+
+
+def test_after_real_plan_and_copy(source, source2, target, unique_db, tmp_path):
+    """The plan and copy stages' own output: the merged value corpus verifies identical; a tamper is named."""
+    from migrator.copy.runner import run_copy
+    from migrator.db import connect
+    from migrator.plan.build import build_plan
+    from test_verify_canonical import CORPUS, EXTREMES, MUTATIONS, TYPICAL
+
+    prefix = unique_db("e2e")
+    dbs, merged = [f"{prefix}_a", f"{prefix}_b"], f"{prefix}_m"
+    rows = EXTREMES + [TYPICAL.format(id=10 + n) for n in range(len(MUTATIONS))]
+    conns = [connect(source, "source"), connect(source2, "source")]
+    try:
+        for conn, db in zip(conns, dbs):
+            run_sql(conn, f"CREATE DATABASE `{db}`", f"USE `{db}`", CORPUS, f"INSERT INTO corpus VALUES {', '.join(rows)}")
+        plan = build_plan([source, source2], target, includes=[f"{prefix}_*.*"],
+                          routes=[f"{prefix}_*.corpus={merged}.corpus"], source_column="__source", chunk_rows=5)
+        wd = WorkDir(tmp_path / "w")
+        run_copy(plan, wd)
+        assert verify_plan(plan, wd).exit_code == 0
+        with connect(target, "target") as tgt:
+            run_sql(tgt, f"UPDATE `{merged}`.corpus SET dm = 0 WHERE id = 2 AND `__source` = %s",
+                    args=(f"{source2.label}/{dbs[1]}",))
+        report = verify_plan(plan, wd)
+        assert [(r.table, r.key, r.columns) for r in report.rows] == [(f"{source2.label}/{dbs[1]}.corpus", [2], ["dm"])]
+    finally:
+        for conn, db in zip(conns, dbs):
+            run_sql(conn, f"DROP DATABASE IF EXISTS `{db}`")
+            conn.close()
+        drop(target, "target", merged)
