@@ -26,8 +26,8 @@ from ..errors import ConfigError, MigratorError
 from ..schema.rewrite import rewrite_create_table
 from ..schema.targets import TargetCaps, probe_target_caps
 from . import preflight
-from .chunking import DEFAULT_CHUNK_ROWS, choose_key, column_list, compute_chunks, key_bounds, keyset_predicate, \
-    keyset_params, unique_keys
+from .chunking import DEFAULT_CHUNK_ROWS, choose_key, column_list, compute_chunks, key_bounds, keyset_params, \
+    keyset_predicate, unchunkable_columns, unique_keys
 from .introspect import SourceCatalog, TableInfo, matches, read_catalog
 from .model import Change, Column, Finding, Plan, Route, SourcePlan, TablePlan, TargetPlan
 from .routes import KeyRange, add_source_column, align_auto_increment, collision_findings, merge_groups, parse_route, route_target, \
@@ -269,6 +269,12 @@ def source_findings(r: SourceResult, tgt: TargetInfo, opts: PlanOptions) -> list
         finding = preflight.key_finding(tp)
         if finding:
             out.append(finding)
+        odd = unchunkable_columns(info, tp.key)
+        if odd:
+            out.append(Finding(
+                check="chunk.whole-table", severity="info", instance=name, database=tp.database, table=tp.table,
+                message=f"key column(s) {', '.join(odd)} cannot bound chunks exactly (ENUM/SET/float/BIT order): "
+                        "the table is read as one chunk", fix="fine for small tables; for a big one add an integer key"))
         finding = preflight.charset_finding(name, info, tp.key, set(tgt.caps.collations))
         if finding:
             out.append(finding)

@@ -27,6 +27,17 @@ DEFAULT_CHUNK_ROWS = 50_000
 DENSITY_FOR_ARITHMETIC = 0.5
 
 
+# Key types whose comparison order differs from ORDER BY (ENUM/SET sort by index but compare as
+# text) or that do not round-trip exactly as a bound (floats, BIT): a keyset over them could skip
+# rows, so such tables are one chunk.
+UNCHUNKABLE_TYPES = {"enum", "set", "float", "double", "real", "bit", "json", "geometry"}
+
+
+def unchunkable_columns(table: TableInfo, key: Sequence[str]) -> list[str]:
+    types = {c.name: c.data_type for c in table.columns}
+    return [c for c in key if types.get(c) in UNCHUNKABLE_TYPES]
+
+
 def choose_key(table: TableInfo) -> tuple[list[str], str]:
     """The chunk/sync key: the primary key, else the narrowest non-null unique key (integers
     first). Returns (columns, "primary"|"unique"|"none")."""
@@ -98,7 +109,7 @@ def key_bounds(conn: pymysql.connections.Connection, db: str, table: str,
 def compute_chunks(conn: pymysql.connections.Connection, table: TableInfo, key: Sequence[str],
                    chunk_rows: int = DEFAULT_CHUNK_ROWS) -> tuple[list[Chunk], int, str]:
     """Chunks covering the whole key space; returns (chunks, estimated rows, method)."""
-    if not key:
+    if not key or unchunkable_columns(table, key):
         return [Chunk(id=0, estimated_rows=table.rows)], table.rows, "whole-table"
     types = {c.name: c.data_type for c in table.columns}
     if len(key) == 1 and types.get(key[0]) in INTEGER_TYPES and table.rows >= 4 * chunk_rows:
