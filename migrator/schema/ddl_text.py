@@ -264,6 +264,12 @@ def split_statements(script: str) -> list[Statement]:
                 delimiter = script[ws_end + 10:eol].strip() or ";"
                 pos = eol + 1
                 continue
+        if buf_start is None and _is_client_command(script, pos):
+            # MariaDB's `/*M!999999\- enable the sandbox mode */` is a client command with no delimiter
+            end = script.find("*/", pos) + 2
+            out.append(Statement(script[pos:end], line_of(pos), ""))
+            pos = end
+            continue
         tok_end = _next_token_end(script, pos)
         if buf_start is None and not script[pos:tok_end].isspace():
             if not _is_comment_only(script[pos:tok_end]):
@@ -280,6 +286,16 @@ def split_statements(script: str) -> list[Statement]:
     if buf_start is not None and script[buf_start:].strip():
         out.append(Statement(script[buf_start:].strip(), line, delimiter))
     return out
+
+
+def _is_client_command(script: str, pos: int) -> bool:
+    if not (script.startswith("/*!", pos) or script.startswith("/*M!", pos)):
+        return False
+    end = script.find("*/", pos)
+    if end < 0:
+        return False
+    _, _, body = version_comment_parts(script[pos:end + 2])
+    return body.startswith("\\")
 
 
 def _is_comment_only(text: str) -> bool:

@@ -902,6 +902,8 @@ def rewrite_ddl_statement(sql: str, target: str, source_flavor: str = "mariadb",
         if dt.find_word_seq(tokens, ("LIKE",)) >= 0 and not any(t.kind == dt.PUNCT and t.text == "(" for t in sig):
             return RewriteResult(target_ddl=text)
         return rewrite_create_table(text, target, source_flavor, caps)
+    if words[0] in ("CREATE", "ALTER") and len(words) > 1 and words[1] in ("DATABASE", "SCHEMA"):
+        return rewrite_create_database(text, caps)
     if words[0] in ("DROP", "TRUNCATE", "RENAME") or (words[0] == "CREATE" and "INDEX" in lead[:2]):
         return RewriteResult(target_ddl=text)
     if words[0] == "ALTER" and "TABLE" in lead[:3]:
@@ -909,6 +911,39 @@ def rewrite_ddl_statement(sql: str, target: str, source_flavor: str = "mariadb",
     ctx.add("ddl.unsupported", "blocking", f"statement {' '.join(w for w in words if w)} is not handled by the DDL "
             "rewrite: apply it on the target by hand", before=" ".join(text.split())[:200])
     return RewriteResult(target_ddl=text, changes=ctx.changes)
+
+
+def rewrite_create_database(sql: str, caps: TargetCaps) -> RewriteResult:
+    """CREATE/ALTER DATABASE: map its default charset and collation to what the target has."""
+    text, _ = dt.unwrap_version_comments(sql)
+    tokens = dt.tokenize(text)
+    sig_idx = [k for k, t in enumerate(tokens) if t.significant]
+    k = 2
+    while k < len(sig_idx) and tokens[sig_idx[k]].upper in ("IF", "NOT", "EXISTS"):
+        k += 1
+    if k >= len(sig_idx):
+        return RewriteResult(target_ddl=" ".join(text.split()))
+    ctx = _Ctx(caps, "mysql")
+    ctx.table = tokens[sig_idx[k]].ident
+    head = " ".join(dt.join(tokens[:sig_idx[k] + 1]).split())
+    options = _parse_options(tokens[sig_idx[k] + 1:])
+    charset = next((_unquote(o.value) for o in options if o.key == "CHARSET"), None)
+    collation = next((_unquote(o.value) for o in options if o.key == "COLLATE"), None)
+    out: list[str] = []
+    if charset or collation:
+        m = map_charset(charset, collation, caps)
+        for rule, sev, reason in m.changes:
+            ctx.add(rule, sev, f"database default: {reason}", before=" ".join(filter(None, [charset, collation])),
+                    after=" ".join(filter(None, [m.charset, m.collation])))
+        out += [f"DEFAULT CHARACTER SET {m.charset}"] if m.charset else []
+        out += [f"COLLATE {m.collation}"] if m.collation else []
+    for o in options:
+        if o.key in ("CHARSET", "COLLATE"):
+            continue
+        harmless = o.key == "ENCRYPTION" and _unquote(o.value).upper() == "N"
+        ctx.add("database-option.dropped", "rewrite" if harmless else "warning",
+                f"database option {o.text} dropped", before=o.text)
+    return RewriteResult(target_ddl=" ".join([head] + out), changes=ctx.changes)
 
 
 _PASS_SPECS = {"DROP", "RENAME", "ALTER", "ORDER", "ENABLE", "DISABLE", "FORCE", "TRUNCATE", "COALESCE", "ANALYZE",
