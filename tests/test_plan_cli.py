@@ -103,3 +103,24 @@ def test_unreachable_source_is_a_finding_and_the_rest_is_planned(source, target,
         assert [s.name for s in plan.sources] == ["src1", "gone"]
     finally:
         drop_dbs(source, [db])
+
+
+def test_blocked_ddl_is_not_applied_and_the_rest_is(source, target, tgt_conn, unique_db, tmp_path):
+    db = unique_db("blk")
+    make_db(source, db, ["CREATE TABLE ok (id INT PRIMARY KEY)",
+                         "CREATE TABLE hist (id INT PRIMARY KEY, v INT) WITH SYSTEM VERSIONING"])
+    path = tmp_path / "b.yaml"
+    try:
+        planned = run_cli("plan", "--source", url(source), "--target", url(target), "--include", f"{db}.*",
+                          "--out", str(path))
+        assert planned.exit_code == 1 and "hist" in planned.output
+        [hist] = [t for t in load_plan(path).tables if t.table == "hist"]
+        assert any(c.severity == "blocking" for c in hist.changes)
+        applied = run_cli("schema", str(path), "--apply")
+        assert applied.exit_code == 1 and "blocked" in applied.output
+        tables = {r[0] for r in query(tgt_conn, "SELECT TABLE_NAME FROM information_schema.TABLES "
+                                                "WHERE TABLE_SCHEMA = %s", (db,))}
+        assert tables == {"ok"}
+    finally:
+        drop_dbs(source, [db])
+        drop_dbs(target, [db], role="target")

@@ -188,7 +188,7 @@ class DefaultCommandGroup(click.Group):
 @click.group("schema", cls=DefaultCommandGroup, default_command="show",
              context_settings={"help_option_names": ["-h", "--help"]})
 def schema_group() -> None:
-    """Target DDL.
+    """Print or create a plan's target DDL; convert mysqldump scripts.
 
     \b
     migrator schema PLAN            print the target DDL of a plan
