@@ -188,7 +188,7 @@ def convert_statement(sql: str, line: int, caps: TargetCaps, flavor: str) -> Con
     if w[0] == "CREATE":
         kind, name_at = _object_kind(sig)
         if kind == "table":
-            r = rewrite_create_table(text, caps.name, flavor, caps)
+            r = rewrite_create_table(sql, caps.name, flavor, caps)  # it unwraps and reports /*!...*/ itself
             return _from_result(line, "table", sig[name_at].ident, sql, r)
         if kind in ("view", "trigger", "procedure", "function", "event"):
             return _convert_object(kind, sig[name_at].ident, sql, text, tokens, line, caps)
