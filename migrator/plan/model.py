@@ -215,11 +215,21 @@ def _str_presenter(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
     return dumper.represent_scalar("tag:yaml.org,2002:str", data)
 
 
+def _list_presenter(dumper: yaml.SafeDumper, data: list) -> yaml.Node:
+    # Key bounds ([1, "a"]) read best on one line; lists of mappings stay in block style.
+    flow = all(not isinstance(v, (dict, list)) for v in data) and len(data) <= 16
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
+
+
 _Dumper.add_representer(str, _str_presenter)
+_Dumper.add_representer(list, _list_presenter)
 
 
 def dump_plan(plan: Plan) -> str:
-    return yaml.dump(plan.model_dump(mode="json"), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=120)
+    body = plan.model_dump(mode="json")
+    for table, raw in zip(plan.tables, body["tables"]):  # columns: only what differs from defaults
+        raw["columns"] = [c.model_dump(mode="json", exclude_defaults=True) for c in table.columns]
+    return yaml.dump(body, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=120)
 
 
 def save_plan(plan: Plan, path: str | Path) -> None:
