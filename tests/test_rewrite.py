@@ -112,6 +112,13 @@ def test_unknown_table_option_and_unparseable_column_are_blocking():
     assert r.blocking and any(c.rule == "type.unknown" for c in r.changes)
 
 
+def test_attribute_words_inside_expressions_are_left_alone():
+    r = rewrite_create_table("CREATE TABLE t (srid int, storage int, g int AS (srid + storage) VIRTUAL, "
+                             "KEY ix ((storage + 1)))")
+    assert "AS (srid + storage)" in r.target_ddl and "((storage + 1))" in r.target_ddl
+    assert not [c for c in r.changes if c.rule in ("spatial.srid", "column.storage-attribute")]
+
+
 def test_user_written_types_are_not_silently_changed():
     r = rewrite_create_table("CREATE TABLE t (a REAL, b NCHAR(3), c MIDDLEINT)")
     assert "`a` double" in r.target_ddl and "`c` mediumint" in r.target_ddl

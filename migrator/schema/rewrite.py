@@ -271,15 +271,20 @@ def _gen(node: exp.Expression) -> str:
     return node.sql(dialect=_Dialect)
 
 
-def _remove_words(tokens: list[Token], words: tuple[str, ...], value_tokens: int = 0) -> tuple[list[Token], list[str]]:
-    """Drop each top-level occurrence of the word sequence (plus `value_tokens` following
-    significant tokens); returns the kept tokens and the removed texts."""
+def _remove_words(tokens: list[Token], words: tuple[str, ...], value_tokens: int = 0,
+                  top_level: bool = True) -> tuple[list[Token], list[str]]:
+    """Drop each occurrence of the word sequence (plus `value_tokens` following significant
+    tokens) outside parentheses (anywhere if not top_level: partition definitions); returns the
+    kept tokens and the removed texts. Only bare words match: never strings or `quoted` names."""
     out: list[Token] = []
     removed: list[str] = []
     k = 0
     n = len(tokens)
+    depth = 0
     while k < n:
-        if tokens[k].significant and tokens[k].upper == words[0]:
+        if tokens[k].kind == dt.PUNCT and tokens[k].text in "()":
+            depth += 1 if tokens[k].text == "(" else -1
+        if tokens[k].significant and tokens[k].upper == words[0] and (depth == 0 or not top_level):
             idx = [k]
             j = k
             ok = True
@@ -415,8 +420,6 @@ def _transform_column(node: exp.ColumnDef, typ: _Type, info: _ColumnInfo, ctx: _
             continue
         if isinstance(kind, exp.CheckColumnConstraint):
             _note_check(kind, typ, info, ctx)
-        if isinstance(kind, exp.InvisibleColumnConstraint) if hasattr(exp, "InvisibleColumnConstraint") else False:
-            pass
         kept.append(c)
     node.set("constraints", kept)
 
@@ -460,7 +463,7 @@ def _plain_default(value: exp.Expression) -> bool:
 
 def _note_check(kind: exp.CheckColumnConstraint, typ: _Type, info: _ColumnInfo, ctx: _Ctx) -> None:
     fn = kind.this
-    if isinstance(fn, exp.Anonymous) and fn.name.lower() == "json_valid" or isinstance(fn, exp.JSONValid if hasattr(exp, "JSONValid") else ()):
+    if isinstance(fn, exp.Anonymous) and fn.name.lower() == "json_valid":
         ctx.add("type.mariadb-json", "rewrite", f"column {quote_ident(info.name)}: MariaDB JSON is "
                 f"{typ.word.upper()} with CHECK (json_valid(...)): kept as such, so values stay byte-identical")
     elif not ctx.caps.check_enforced:
@@ -715,22 +718,22 @@ def _rewrite_partition(tokens: list[Token], ctx: _Ctx) -> str | None:
                 "clause (rows are unaffected) and re-plan", before=original)
         return None
     if _has_words(tokens, ("LINEAR",)) and not caps.linear_partitioning:
-        tokens, _ = _remove_words(tokens, ("LINEAR",), 0)
+        tokens, _ = _remove_words(tokens, ("LINEAR",), 0, top_level=False)
         ctx.add("partition.linear", "warning", f"PARTITION BY {kind}: LINEAR dropped ({caps.name} has no linear "
                 "hashing): same partition count, rows distributed differently", before=original)
     if caps.name != "mysql":
-        tokens, alg = _remove_words(tokens, ("ALGORITHM",), 1)
+        tokens, alg = _remove_words(tokens, ("ALGORITHM",), 1, top_level=False)
         for a in alg:
             ctx.add("partition.key-algorithm", "rewrite", f"PARTITION BY KEY {a} dropped (MySQL 5.1 hash "
                     "compatibility switch)", before=a)
         for words in (("STORAGE", "ENGINE"), ("ENGINE",)):
-            tokens, eng = _remove_words(tokens, words, 1)
+            tokens, eng = _remove_words(tokens, words, 1, top_level=False)
             if eng:
                 ctx.add("partition.engine", "rewrite", f"{len(eng)} per-partition ENGINE clause(s) dropped",
                         before=eng[0])
         for words in (("COMMENT",), ("DATA", "DIRECTORY"), ("INDEX", "DIRECTORY"), ("MAX_ROWS",), ("MIN_ROWS",),
                       ("TABLESPACE",), ("NODEGROUP",)):
-            tokens, gone = _remove_words(tokens, words, 1)
+            tokens, gone = _remove_words(tokens, words, 1, top_level=False)
             if gone:
                 sev = "warning" if words == ("COMMENT",) else "rewrite"
                 ctx.add("partition.option", sev, f"{len(gone)} per-partition {' '.join(words)} clause(s) dropped "
@@ -759,8 +762,10 @@ def _split_create_table(text: str) -> _CreateParts:
     if at < 0:
         raise dt.ScanError("not a CREATE TABLE statement")
     open_k = next((k for k in range(at, len(tokens)) if tokens[k].kind == dt.PUNCT and tokens[k].text == "("), -1)
-    if open_k < 0:
-        raise dt.ScanError("CREATE TABLE without a column list (LIKE / AS SELECT)")
+    between = {t.upper for t in tokens[at + 1:open_k if open_k >= 0 else len(tokens)]}
+    if open_k < 0 or between & {"AS", "SELECT", "LIKE"}:
+        raise dt.ScanError("CREATE TABLE without a column list (LIKE / AS SELECT): create the table from its "
+                           "SHOW CREATE TABLE instead")
     name_tokens = [t for t in tokens[at + 1:open_k] if t.significant and t.upper not in ("IF", "NOT", "EXISTS")]
     table = name_tokens[-1].ident if name_tokens else ""
     close_k = dt.matching_paren(tokens, open_k)
