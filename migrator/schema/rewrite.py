@@ -420,6 +420,10 @@ def _transform_column(node: exp.ColumnDef, typ: _Type, info: _ColumnInfo, ctx: _
             continue
         if isinstance(kind, exp.CheckColumnConstraint):
             _note_check(kind, typ, info, ctx)
+        if isinstance(kind, exp.InvisibleColumnConstraint) and not ctx.caps.invisible_columns:
+            ctx.add("column.invisible", "warning", f"column {col}: {ctx.caps.name} has no invisible columns: the "
+                    "column becomes visible (SELECT * now returns it)")
+            continue
         kept.append(c)
     node.set("constraints", kept)
 
@@ -888,10 +892,10 @@ def rewrite_ddl_statement(sql: str, target: str, source_flavor: str = "mariadb",
                           caps: TargetCaps | None = None) -> RewriteResult:
     """One DDL statement seen in a binlog (or a dump) -> the statement for `target`.
 
-    CREATE TABLE goes through rewrite_create_table; ALTER TABLE specs are rewritten one by one
-    (column and index definitions with the same rules); DROP/TRUNCATE/RENAME TABLE, CREATE/DROP
-    INDEX and DROP DATABASE pass through. Anything else is blocking: the sync must stop rather
-    than guess.
+    CREATE TABLE goes through rewrite_create_table; ALTER TABLE specs and CREATE INDEX are
+    rewritten with the same column and index rules; CREATE/ALTER DATABASE map the charset;
+    views, triggers and routines follow `schema convert`; DROP/TRUNCATE/RENAME pass through.
+    Anything else is blocking: the sync must stop rather than guess.
     """
     caps = resolve_caps(target, caps)
     text, _ = dt.unwrap_version_comments(sql.strip().rstrip(";"), keep_mariadb_only=source_flavor == "mariadb")
@@ -909,13 +913,43 @@ def rewrite_ddl_statement(sql: str, target: str, source_flavor: str = "mariadb",
         return rewrite_create_table(text, target, source_flavor, caps)
     if words[0] in ("CREATE", "ALTER") and len(words) > 1 and words[1] in ("DATABASE", "SCHEMA"):
         return rewrite_create_database(text, caps)
-    if words[0] in ("DROP", "TRUNCATE", "RENAME") or (words[0] == "CREATE" and "INDEX" in lead[:2]):
+    if words[0] == "CREATE" and "INDEX" in lead[:2]:
+        return _rewrite_create_index(tokens, ctx)
+    if words[0] == "CREATE" and set(lead[:4]) & {"VIEW", "TRIGGER", "PROCEDURE", "FUNCTION", "EVENT", "DEFINER",
+                                                  "ALGORITHM", "SQL", "AGGREGATE"}:
+        from .convert import convert_statement  # views/triggers/routines/events: same rules as `schema convert`
+
+        conv = convert_statement(text, 1, caps, source_flavor)
+        return RewriteResult(target_ddl=conv.target or "", changes=conv.changes)
+    if words[0] in ("DROP", "TRUNCATE", "RENAME"):
         return RewriteResult(target_ddl=text)
     if words[0] == "ALTER" and "TABLE" in lead[:3]:
         return _rewrite_alter(tokens, ctx)
     ctx.add("ddl.unsupported", "blocking", f"statement {' '.join(w for w in words if w)} is not handled by the DDL "
             "rewrite: apply it on the target by hand", before=" ".join(text.split())[:200])
     return RewriteResult(target_ddl=text, changes=ctx.changes)
+
+
+def _rewrite_create_index(tokens: list[Token], ctx: _Ctx) -> RewriteResult:
+    """CREATE [UNIQUE|FULLTEXT|SPATIAL] INDEX n ON t (...) -> ALTER TABLE t ADD ... (same index rules)."""
+    tokens, online = _remove_words(tokens, ("ALGORITHM",), 1)
+    tokens, lock = _remove_words(tokens, ("LOCK",), 1)
+    for o in online + lock:
+        ctx.add("alter.online-option", "rewrite", f"{o} dropped (online DDL hint of the source)", before=o)
+    on = dt.find_word_seq(tokens, ("ON",))
+    open_k = next((k for k in range(max(on, 0), len(tokens)) if tokens[k].text == "("), -1)
+    if on < 0 or open_k < 0:
+        ctx.add("ddl.unparsed", "blocking", "CREATE INDEX not understood: apply it by hand",
+                before=" ".join(dt.join(tokens).split()))
+        return RewriteResult(target_ddl=dt.join(tokens), changes=ctx.changes)
+    table = " ".join(dt.join(tokens[on + 1:open_k]).split())
+    ctx.table = dt.significant(tokens[on + 1:open_k])[-1].ident
+    create = next(k for k, t in enumerate(tokens) if t.upper == "CREATE")
+    item = tokens[create + 1:on] + tokens[open_k:]
+    got = _rewrite_index(item, ctx)
+    if not got:
+        return RewriteResult(target_ddl="", changes=ctx.changes)
+    return RewriteResult(target_ddl=f"ALTER TABLE {table} ADD {got}", changes=ctx.changes)
 
 
 def rewrite_create_database(sql: str, caps: TargetCaps) -> RewriteResult:

@@ -31,6 +31,7 @@ class TargetCaps:
     subpartitions: bool = True
     linear_partitioning: bool = False
     json_type: bool = True
+    invisible_columns: bool = True
     expression_defaults: bool = True  # DEFAULT (expr)
     routines: bool = True
     triggers: bool = True
@@ -87,7 +88,7 @@ def default_caps(target: str) -> TargetCaps:
                       "binary": "binary", "gbk": "gbk_chinese_ci"},
             collations=_TIDB_COLLATIONS,
             engines=frozenset({"innodb"}),
-            fulltext=False, spatial=False, desc_index=False, check_enforced=False, subpartitions=False,
+            fulltext=False, spatial=False, desc_index=False, invisible_columns=False, check_enforced=False, subpartitions=False,
             routines=False, triggers=False, events=False, sequences=True, max_key_bytes=3072,
         )
     if target == "mysql":
