@@ -249,8 +249,12 @@ def split_statements(script: str) -> list[Statement]:
     buf_start: int | None = None
     line = 1
 
+    seen = [0, 1]  # (offset, line) of the last lookup: offsets only grow, so counting stays linear
+
     def line_of(offset: int) -> int:
-        return script.count("\n", 0, offset) + 1
+        seen[1] += script.count("\n", seen[0], offset)
+        seen[0] = offset
+        return seen[1]
 
     while pos < n:
         # a DELIMITER command is a client command on its own line, only between statements

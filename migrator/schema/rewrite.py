@@ -782,10 +782,29 @@ def _split_create_table(text: str) -> _CreateParts:
     return _CreateParts(head=head, items=items, options=options, partition=partition, table=table)
 
 
+_CACHE: dict[tuple, RewriteResult] = {}
+_CACHE_MAX = 4096
+
+
 def rewrite_create_table(ddl: str, target: str = "oceanbase", source_flavor: str = "mariadb",
                          caps: TargetCaps | None = None) -> RewriteResult:
-    """SHOW CREATE TABLE text (MySQL 8 or MariaDB form) -> DDL for `target`, with every change."""
+    """SHOW CREATE TABLE text (MySQL 8 or MariaDB form) -> DDL for `target`, with every change.
+
+    Sharded fleets repeat the same DDL hundreds of times: results are cached by text and profile
+    (callers get their own copies of the changes).
+    """
     caps = resolve_caps(target, caps)
+    key = (ddl, source_flavor, caps.key())
+    hit = _CACHE.get(key)
+    if hit is None:
+        hit = _rewrite_create_table(ddl, caps, source_flavor)
+        if len(_CACHE) >= _CACHE_MAX:
+            _CACHE.clear()
+        _CACHE[key] = hit
+    return RewriteResult(target_ddl=hit.target_ddl, changes=[c.model_copy() for c in hit.changes])
+
+
+def _rewrite_create_table(ddl: str, caps: TargetCaps, source_flavor: str) -> RewriteResult:
     ctx = _Ctx(caps, source_flavor)
     text, unwrapped = dt.unwrap_version_comments(ddl.strip().rstrip(";"),
                                                  keep_mariadb_only=source_flavor == "mariadb")

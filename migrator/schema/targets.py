@@ -43,6 +43,10 @@ class TargetCaps:
     probed: bool = False
     notes: tuple[str, ...] = field(default_factory=tuple)
 
+    def key(self) -> tuple:
+        """Hashable identity of the profile (for caching rewrites of identical DDL across shards)."""
+        return tuple((k, tuple(sorted(v.items())) if isinstance(v, dict) else v) for k, v in vars(self).items())
+
     def charset_of(self, collation: str) -> str:
         return collation.split("_", 1)[0]
 
