@@ -438,6 +438,7 @@ def apply_script(report: ConvertReport, ep: Endpoint) -> list[ApplyOutcome]:
     """Run every converted statement on the target in order; a rejected one is recorded, not fatal."""
     outcomes: list[ApplyOutcome] = []
     conn = connect(ep, "target")
+    current_db: str | None = None
     try:
         for s in report.statements:
             if s.target is None:
@@ -445,12 +446,14 @@ def apply_script(report: ConvertReport, ep: Endpoint) -> list[ApplyOutcome]:
             try:
                 with conn.cursor() as cur:
                     cur.execute(s.target)
+                if s.kind == "use":
+                    current_db = s.name
                 outcomes.append(ApplyOutcome(s.line, s.kind, s.name, True))
             except pymysql.err.MySQLError as exc:
-                if error_code(exc) in (2006, 2013):  # connection lost: reconnect, record, continue
-                    conn.close()
-                    conn = connect(ep, "target")
                 outcomes.append(ApplyOutcome(s.line, s.kind, s.name, False, describe_error(ep, "target", exc)))
+                if error_code(exc) in (2006, 2013):  # connection lost: reconnect in the same database
+                    conn.close()
+                    conn = connect(ep, "target", database=current_db)
     finally:
         conn.close()
     report.applied = outcomes
