@@ -232,39 +232,55 @@ class ChunkCopier:
             [decode_key_value(v) for v in chunk.lower] if chunk.lower is not None else None)
         self.upper = [decode_key_value(v) for v in chunk.upper] if chunk.upper is not None else None
         self.prefix = sqlgen.insert_prefix(table, runner.opts.verb)
-        self.nkey = len(table.key)
 
     def run(self) -> None:
         if not self.table.key:
             self._run_keyless()
             return
-        while not self.r.stopping(self.table):
-            limit = self.r.page_rows(self.table)
-            t0 = time.monotonic()
-            rows = self._read_page(limit)
-            t1 = time.monotonic()
+        # Read-ahead: the next page is read (source + parsing) while this one is written, so the
+        # target always has a writer per running chunk.
+        pending: Future | None = self._prefetch(self.lower, self.r.page_rows(self.table))
+        while pending is not None:
+            rows, limit, read_seconds = pending.result()
+            pending = None
             if not rows:
                 self._journal(None, 0, 0, done=True)
                 return
-            nbytes = self._write(rows)
-            self.r.timed(t1 - t0, time.monotonic() - t1)
+            if self.r.stopping(self.table):
+                return
             last = list(rows[-1][1:])
             done = len(rows) < limit
+            if not done:
+                pending = self._prefetch(last, self.r.page_rows(self.table))
+            t1 = time.monotonic()
+            try:
+                nbytes = self._write(rows)
+            except BaseException:
+                if pending is not None:
+                    pending.cancel()
+                raise
+            write_seconds = time.monotonic() - t1
+            self.r.timed(read_seconds, write_seconds)
             fault_point("after_commit")
             self._journal([encode_key_value(v) for v in last], len(rows), nbytes, done=done)
             fault_point("after_journal")
             self.r.reporter.advance(self.table, len(rows), nbytes)
-            self.r.adapt(self.table, limit, len(rows), nbytes, time.monotonic() - t0)
-            if done:
-                return
-            self.lower = last
+            self.r.adapt(self.table, limit, len(rows), nbytes, read_seconds + write_seconds)
+
+    def _prefetch(self, lower: list[Any] | None, limit: int) -> Future:
+        def read() -> tuple[list[tuple], int, float]:
+            t0 = time.monotonic()
+            rows = self._read_page(lower, limit)
+            return rows, limit, time.monotonic() - t0
+
+        return self.r.readers.submit(read)
 
     def _journal(self, after: list[Any] | None, rows: int, nbytes: int, done: bool) -> None:
         self.r.journal.page(self.table.id, self.chunk.id, after, rows, nbytes, done)
         self.r.count(self.table, rows, nbytes)
 
-    def _read_page(self, limit: int) -> list[tuple]:
-        sql, args = sqlgen.page_select(self.table, self.lower, self.upper, limit)
+    def _read_page(self, lower: list[Any] | None, limit: int) -> list[tuple]:
+        sql, args = sqlgen.page_select(self.table, lower, self.upper, limit)
         src = self.table.source
 
         def read() -> list[tuple]:
@@ -476,6 +492,7 @@ class CopyRunner:
         self.timing: dict[str, float] = {"prepare": 0.0, "read": 0.0, "write": 0.0}
         self._failed: dict[str, TableFailed] = {}
         self._stop = threading.Event()  # Ctrl-C: copiers stop after their current page
+        self.readers: ThreadPoolExecutor | None = None  # read-ahead of each chunk's next page
         self._failed_sources: dict[str, MigratorError] = {}
         self.results: dict[str, TableResult] = {t.id: TableResult(t) for t in plan.active_tables()}
 
@@ -672,7 +689,9 @@ class CopyRunner:
         pending = self._tasks(state)
         running: dict[Future, tuple[TablePlan, Chunk]] = {}
         busy: dict[str, int] = defaultdict(int)
-        with ThreadPoolExecutor(max_workers=max(1, self.opts.parallel), thread_name_prefix="copy") as pool:
+        with ThreadPoolExecutor(max_workers=max(1, self.opts.parallel), thread_name_prefix="copy") as pool, \
+                ThreadPoolExecutor(max_workers=max(1, self.opts.parallel), thread_name_prefix="read") as readers:
+            self.readers = readers
             while pending or running:
                 i = 0
                 while i < len(pending) and len(running) < self.opts.parallel:
