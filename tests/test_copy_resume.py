@@ -127,10 +127,12 @@ def test_restart_and_status(wallet, source, target, tmp_path):
     assert human.returncode == 0 and "tx" in human.stdout
 
     start_before = CopyState.load(WorkDir(tmp_path / "work"), plan).start_position(source.label)
-    execute(target, "target", f"DELETE FROM {quote_ident(plan.tables[0].target_database)}.tx WHERE id = 1")
+    tdb = quote_ident(plan.tables[0].target_database)
+    execute(target, "target", f"DELETE FROM {tdb}.tx WHERE id = 1",
+            f"INSERT INTO {tdb}.tx VALUES (999999, 1, 'stale')")  # a row the source no longer has
     again = run_cli(*_copy_args(path, tmp_path, "--restart", "--yes"))
     assert again.returncode == 0, again.stderr
-    assert_same_rows(source, target, plan.tables[0])  # row 1 copied again: the restart redid chunk 0
+    assert_same_rows(source, target, plan.tables[0])  # row 1 copied again, the stale row gone
     state = CopyState.load(WorkDir(tmp_path / "work"), plan)
     assert state.start_position(source.label).at > start_before.at
     assert _journal_rows(tmp_path, plan)[plan.tables[0].id] == ROWS

@@ -492,6 +492,8 @@ class CopyRunner:
         self.timing: dict[str, float] = {"prepare": 0.0, "read": 0.0, "write": 0.0}
         self._failed: dict[str, TableFailed] = {}
         self._stop = threading.Event()  # Ctrl-C: copiers stop after their current page
+        self._created: set[str] = set()  # target tables checked or created in this run
+        self._emptied: set[str] = set()  # --restart: target tables (or shard slices) emptied
         self.readers: ThreadPoolExecutor | None = None  # read-ahead of each chunk's next page
         self._failed_sources: dict[str, MigratorError] = {}
         self.results: dict[str, TableResult] = {t.id: TableResult(t) for t in plan.active_tables()}
@@ -582,7 +584,6 @@ class CopyRunner:
 
     def _prepare_sources(self, ctx: RunContext, state: CopyState) -> None:
         """Per source: check shapes, create missing target tables, record the start position."""
-        created: set[str] = set()
         for src in self.plan.sources:
             tables = [t for t in self._tables_of(src.name) if not state.table_complete(t.id)]
             for t in self._tables_of(src.name):
@@ -591,36 +592,39 @@ class CopyRunner:
             if not tables:
                 continue
             try:
-                self._prepare_source(src.name, tables, ctx, state, created)
+                self._prepare_source(src.name, tables, ctx, state)
             except (SourceError, TargetError) as exc:
                 self._fail_source(src.name, exc)
 
-    def _prepare_source(self, source: str, tables: list[TablePlan], ctx: RunContext, state: CopyState,
-                        created: set[str]) -> None:
+    def _prepare_source(self, source: str, tables: list[TablePlan], ctx: RunContext, state: CopyState) -> None:
         ep = self.conns.endpoint(source)
-
-        def open_conn() -> pymysql.connections.Connection:
-            return connect(ep, "source")
-
-        conn = retrying(open_conn, what=f"connect to source {source}", opts=self.opts, on_error=lambda: None,
-                        reporter=self.reporter)
+        conn = retrying(lambda: connect(ep, "source"), what=f"connect to source {source}", opts=self.opts,
+                        on_error=lambda: None, reporter=self.reporter)
         try:
+            self._check_shapes(tables, conn, ctx)
+            fresh = state.start_position(source) is None  # else target rows may be ours, uncheckpointed
             for t in tables:
-                shape = read_shape(conn, t.database, t.table)
-                ctx.check_shape(t, shape)
-                problem = check_plan_columns(t, shape)
-                if problem:
-                    raise StateError(f"source table {t.id} does not match the plan: {problem}; "
-                                     "re-run `migrator plan`")
-                ctx.record_shape(t.id, shape)
-            for t in tables:
-                if t.target_name not in created:
+                if t.target_name not in self._created:
                     self._ensure_target_table(t)
-                    created.add(t.target_name)
-            if state.start_position(source) is None:
+                    self._created.add(t.target_name)
+                if fresh and not any(state.chunk(t.id, c).rows or state.chunk(t.id, c).done for c in chunk_ids(t)):
+                    self._check_empty_target(t)
+            if fresh:
                 self._record_start(source, conn, tables)
+        except pymysql.err.MySQLError as exc:
+            raise SourceError(describe_error(ep, "source", exc) + " (reading table definitions)") from None
         finally:
             conn.close()
+
+    def _check_shapes(self, tables: list[TablePlan], conn: pymysql.connections.Connection, ctx: RunContext) -> None:
+        """Refuse a source table that differs from the plan or from when its copy started."""
+        for t in tables:
+            shape = read_shape(conn, t.database, t.table)
+            ctx.check_shape(t, shape)
+            problem = check_plan_columns(t, shape)
+            if problem:
+                raise StateError(f"source table {t.id} does not match the plan: {problem}; re-run `migrator plan`")
+            ctx.record_shape(t.id, shape)
 
     def _record_start(self, source: str, conn: pymysql.connections.Connection, tables: list[TablePlan]) -> None:
         try:
@@ -656,6 +660,33 @@ class CopyRunner:
             raise TargetError(f"{describe_error(ep, 'target', exc)} (creating {t.target_name} for {t.id})") from None
         finally:
             conn.close()
+
+    def _check_empty_target(self, t: TablePlan) -> None:
+        """A table copied from scratch must start empty on the target: rows deleted on the source
+        since an earlier copy would otherwise stay forever. --restart empties it; else warn."""
+        dst = f"{quote_ident(t.target_database)}.{quote_ident(t.target_table)}"
+        mine = ""
+        if t.source_column:
+            mine = f" WHERE {quote_ident(t.source_column)} = " + sqlgen.sql_string_literal(f"{t.source}/{t.database}")
+        ep = self.conns.target_ep
+        try:
+            with session(ep, "target") as conn:
+                if not query(conn, f"SELECT 1 FROM {dst}{mine} LIMIT 1"):
+                    return
+                if not self.opts.restart:
+                    self.reporter.warn(f"target table {t.target_name} already holds rows{' of ' + t.id if mine else ''}: "
+                                       "copy replaces rows by key, but rows missing on the source stay; use "
+                                       "--restart to empty it first")
+                    return
+                marker = f"{t.target_name}{mine}"
+                if marker in self._emptied:
+                    return
+                self._emptied.add(marker)
+                with conn.cursor() as cur:
+                    cur.execute(f"DELETE FROM {dst}{mine}" if mine else f"TRUNCATE TABLE {dst}")
+                log.info("--restart: emptied %s%s", t.target_name, mine)
+        except pymysql.err.MySQLError as exc:
+            raise TargetError(f"{describe_error(ep, 'target', exc)} (checking {t.target_name} for {t.id})") from None
 
     def _fail_source(self, source: str, exc: MigratorError) -> None:
         self._failed_sources[source] = exc

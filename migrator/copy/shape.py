@@ -63,10 +63,13 @@ def check_plan_columns(table: TablePlan, shape: dict[str, Any] | None) -> str | 
     if shape is None:
         return "the table does not exist on the source"
     live = {c[0]: c[1] for c in shape["columns"]}
+    nullable = {c[0]: c[2] == "YES" for c in shape["columns"]}
     missing = [c.name for c in table.columns if c.name not in live]
     extra = [n for n in live if n not in {c.name for c in table.columns}]
     changed = [f"{c.name} is {live[c.name]} (plan: {c.column_type})" for c in table.columns
                if c.name in live and live[c.name].lower() != c.column_type.lower()]
+    changed += [f"{c.name} is {'NULL' if nullable[c.name] else 'NOT NULL'} (plan: {'NULL' if c.nullable else 'NOT NULL'})"
+                for c in table.columns if c.name in live and nullable[c.name] != c.nullable]
     parts = ([f"columns missing on the source: {', '.join(missing)}"] if missing else []) + \
             ([f"columns not in the plan: {', '.join(extra)}"] if extra else []) + changed
     return "; ".join(parts) or None

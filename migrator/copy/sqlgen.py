@@ -28,10 +28,8 @@ def render_column(col: Column) -> str:
     """SQL expression (source side) giving the column's value as a target SQL literal, never NULL."""
     q = quote_ident(col.name)
     dt = col.data_type.lower()
-    if dt in INTEGER_TYPES:
-        return f"IFNULL({q},'NULL')"
-    if dt == "double" or dt == "real":
-        return f"IFNULL({q},'NULL')"
+    if dt in INTEGER_TYPES or dt in ("double", "real"):
+        return f"IFNULL({q},'NULL')" if col.nullable else q  # NOT NULL: one function call less per row
     if dt == "float":
         return f"IFNULL(CAST({q} AS DOUBLE),'NULL')"
     if dt == "bit":
