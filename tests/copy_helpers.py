@@ -52,9 +52,12 @@ def table_plan(conn, source: str, db: str, table: str, target_db: str, *, target
             chunks.append(Chunk(id=i, lower=lower, upper=upper))
             lower = upper
     est = query(conn, f"SELECT COUNT(*) FROM {quote_ident(db)}.{quote_ident(table)}")[0][0]
+    size = query(conn, "SELECT DATA_LENGTH FROM information_schema.TABLES WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s",
+                 (db, table))[0][0]
     return TablePlan(source=source, database=db, table=table, target_database=target_db,
                      target_table=target_table or table, columns=columns, key=key, key_kind=kind, mode=mode,
-                     chunks=chunks, source_ddl=ddl, target_ddl=ddl, estimated_rows=est, source_column=source_column)
+                     chunks=chunks, source_ddl=ddl, target_ddl=ddl, estimated_rows=est, estimated_bytes=int(size or 0),
+                     source_column=source_column)
 
 
 def make_plan(sources: list[Endpoint], target: Endpoint, tables: list[TablePlan]) -> Plan:

@@ -37,6 +37,8 @@ def wallet(source, target, unique_db, tmp_path):
     tables = [table_plan(conn, source.label, db, "tx", tdb, boundaries=[[700], [1400]]),
               table_plan(conn, source.label, db, "small", tdb)]
     conn.close()
+    for chunk, rows in zip(tables[0].chunks, (700, 700, 600)):
+        chunk.estimated_rows = rows  # without --page-rows, chunks this small are read whole
     plan = make_plan([source], target, tables)
     path = write_plan(plan, tmp_path / "plan.yaml")
     yield path, plan
@@ -54,10 +56,12 @@ def _journal_rows(tmp_path, plan) -> dict[str, int]:
 
 
 @pytest.mark.parametrize("point", ["page_read:4", "before_commit:3", "after_commit:5", "after_journal:2",
-                                   "after_commit:12"])
+                                   "after_commit:12", "whole:after_commit:2", "whole:before_commit:3"])
 def test_kill_at_named_point_then_resume(wallet, source, target, tmp_path, point):
     path, plan = wallet
-    killed = run_cli(*_copy_args(path, tmp_path), env={"MIGRATOR_COPY_FAULT": point})
+    whole = point.startswith("whole:")  # chunks read in one aggregated query instead of pages
+    args = ("copy", str(path), "--workdir", str(tmp_path / "work")) if whole else _copy_args(path, tmp_path)
+    killed = run_cli(*args, env={"MIGRATOR_COPY_FAULT": point.removeprefix("whole:")})
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     state = CopyState.load(WorkDir(tmp_path / "work"), plan)
     assert state.start_position(source.label) is not None  # recorded before the first chunk

@@ -57,7 +57,8 @@ def _copy(source, target, tables, tmp_path, **opts):
     return plan, wd
 
 
-def test_value_corpus_round_trips_exactly(source, target, unique_db, tmp_path):
+@pytest.mark.parametrize("whole_chunks", [True, False], ids=["aggregated", "pages"])
+def test_value_corpus_round_trips_exactly(source, target, unique_db, tmp_path, whole_chunks):
     db, tdb = unique_db("vals"), unique_db("valt")
     try:
         execute(source, "source", f"CREATE DATABASE {quote_ident(db)}",
@@ -67,7 +68,7 @@ def test_value_corpus_round_trips_exactly(source, target, unique_db, tmp_path):
         tp = table_plan(conn, source.label, db, "corpus", tdb)
         conn.close()
         execute(target, "target", f"CREATE DATABASE {quote_ident(tdb)}")
-        plan, wd = _copy(source, target, [tp], tmp_path)
+        plan, wd = _copy(source, target, [tp], tmp_path, whole_chunks=whole_chunks)
         assert assert_same_rows(source, target, tp) == len(CORPUS_ROWS)
         state = CopyState.load(wd, plan)
         assert state.table_complete(tp.id) and state.incomplete_tables() == []

@@ -58,6 +58,7 @@ def copy_command(plan_path: Path, workdir: Path | None, parallel: int, per_sourc
     opts = CopyOptions(parallel=parallel, per_source=per_source, restart=restart, retries=retries)
     if page_rows:
         opts.initial_page_rows = opts.min_page_rows = opts.max_page_rows = page_rows
+        opts.whole_chunks = False
     run_copy(plan, wd, opts, RichReporter(console, err), plan_path=plan_path)
 
 

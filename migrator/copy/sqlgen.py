@@ -95,6 +95,23 @@ def page_select(table: TablePlan, lower: list[Any] | None, upper: list[Any] | No
     return sql, args
 
 
+def whole_chunk_select(table: TablePlan, lower: list[Any] | None, upper: list[Any] | None) -> tuple[str, list[Any]]:
+    """A whole chunk as one value: rendered rows joined by NUL (which no rendering contains:
+    QUOTE escapes it, HEX and numbers have none), plus the row count to check it is complete."""
+    where: list[str] = []
+    args: list[Any] = []
+    for bound, op in ((lower, ">"), (upper, "<=")):
+        if bound is not None:
+            sql, a = key_predicate(table.key, op, bound)
+            where.append(sql)
+            args += a
+    src = f"{quote_ident(table.database)}.{quote_ident(table.table)}"
+    sql = f"SELECT COUNT(*), GROUP_CONCAT({row_expression(table)} SEPARATOR 0x00) FROM {src}"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    return sql, args
+
+
 def full_select(table: TablePlan) -> str:
     """Keyless (copy-only) table: every row, unordered, streamed."""
     src = f"{quote_ident(table.database)}.{quote_ident(table.table)}"
