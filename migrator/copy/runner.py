@@ -4,7 +4,11 @@ Work unit: a page of one plan chunk, read by keyset (`key > last AND key <= uppe
 LIMIT n`) with n adapted so a page takes about `page_seconds`; the page is written in one
 target transaction (multi-row REPLACE: a replayed page neither duplicates nor fails) and its
 last key is journaled only after the commit. Resume continues each chunk after its last
-journaled key; a page committed but not journaled is simply written again.
+journaled key; a page committed but not journaled is simply written again. While a page is
+written, the chunk's next page is already being read (read-ahead).
+
+A fresh chunk the plan estimates under WHOLE_CHUNK_BYTES skips paging: one aggregated read,
+one transaction, one journal record; any doubt (cut result, rejected row) falls back to pages.
 
 Threads, not processes: the source renders rows as SQL literals (sqlgen), so Python only moves
 bytes and the GIL is rarely the limit. The coordinating thread schedules chunks under a global

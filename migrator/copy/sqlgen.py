@@ -9,6 +9,7 @@ statement as is. Exactness per type:
 - binary strings, BLOBs, geometry: x'HEX' (NUL bytes and invalid UTF-8 survive).
 - every other type (text, ENUM/SET, JSON, temporal): QUOTE() of its text, converted to utf8mb4
   when the column has another charset (latin1 text arrives intact).
+A small chunk is read whole: GROUP_CONCAT of the rendered rows joined by NUL, one result row.
 """
 
 from __future__ import annotations
@@ -73,13 +74,12 @@ def key_predicate(key: list[str], op: str, values: list[Any]) -> tuple[str, list
     return f"({cols}) {op} ({marks})", list(values)
 
 
-def page_select(table: TablePlan, lower: list[Any] | None, upper: list[Any] | None, limit: int,
-                lower_inclusive: bool = False) -> tuple[str, list[Any]]:
+def page_select(table: TablePlan, lower: list[Any] | None, upper: list[Any] | None, limit: int) -> tuple[str, list[Any]]:
     """Next page of a chunk: rows with lower < key <= upper in key order, rendered, plus the key."""
     where: list[str] = []
     args: list[Any] = []
     if lower is not None:
-        sql, a = key_predicate(table.key, ">=" if lower_inclusive else ">", lower)
+        sql, a = key_predicate(table.key, ">", lower)
         where.append(sql)
         args += a
     if upper is not None:
