@@ -79,9 +79,10 @@ class RichReporter:
         if self.progress:
             self.progress.stop()
         self.console.print(summary_table(result))
-        rate = result.rows / result.seconds if result.seconds else 0
-        self.console.print(f"{result.rows:,} rows in {result.seconds:.1f}s ({rate:,.0f} rows/s overall, "
-                           "rows include earlier runs)", highlight=False)
+        rate = result.rows_this_run / result.seconds if result.seconds else 0
+        earlier = result.rows - result.rows_this_run
+        self.console.print(f"{result.rows_this_run:,} rows copied in {result.seconds:.1f}s ({rate:,.0f} rows/s)"
+                           + (f"; {earlier:,} rows were copied by earlier runs" if earlier else ""), highlight=False)
 
 
 def summary_table(result: CopyResult) -> Table:

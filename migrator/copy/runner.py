@@ -76,9 +76,9 @@ class CopyOptions:
 class TableResult:
     table: TablePlan
     status: str = "pending"  # done | failed | skipped | pending
-    rows: int = 0
+    rows: int = 0  # copied so far, earlier runs included
     bytes: int = 0
-    seconds: float = 0.0
+    earlier_rows: int = 0  # of which copied by earlier runs
     error: str | None = None
     error_kind: type[MigratorError] | None = None
 
@@ -95,6 +95,10 @@ class CopyResult:
     @property
     def rows(self) -> int:
         return sum(t.rows for t in self.tables)
+
+    @property
+    def rows_this_run(self) -> int:
+        return sum(t.rows - t.earlier_rows for t in self.tables)
 
 
 class Reporter(Protocol):
@@ -611,7 +615,7 @@ class CopyRunner:
             ctx.check_plan(self.plan, self.plan_path)
             state = CopyState.load(self.workdir, self.plan)
             for res in self.results.values():
-                res.rows = state.table_progress(res.table.id).rows
+                res.rows = res.earlier_rows = state.table_progress(res.table.id).rows
                 res.bytes = state.table_progress(res.table.id).bytes
             self.journal = CopyJournal(self.workdir)
             self.reporter.start(self.plan, state)
