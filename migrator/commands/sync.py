@@ -1,9 +1,102 @@
-"""CLI commands of the sync stage."""
+"""CLI commands of the sync stage: `migrator sync`, `migrator cutover`."""
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+
 import click
+from rich.console import Console
+
+from ..plan.model import load_plan
+from ..workdir import WorkDir, default_workdir
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _workdir(plan_path: Path, workdir: Path | None) -> WorkDir:
+    return WorkDir(workdir or default_workdir(plan_path))
 
 
 def register(main: click.Group) -> None:
     """Add this stage's commands to the `migrator` group."""
+
+    @main.command("sync")
+    @click.argument("plan_path", metavar="PLAN", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+    @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                  help="Work directory (default: work/<plan name>).")
+    @click.option("--until-caught-up", is_flag=True, help="Exit once every source's changes up to now are applied.")
+    @click.option("--duration", type=click.FloatRange(0, None), default=None, help="Stop after S seconds.")
+    @click.option("--metrics-port", type=click.IntRange(1, 65535), default=None,
+                  help="Serve Prometheus metrics on this port.")
+    @click.option("--metrics-addr", default="127.0.0.1", show_default=True, help="Address the metrics server binds.")
+    @click.option("--workers", type=click.IntRange(1, 64), default=4, show_default=True,
+                  help="Target connections per source.")
+    @click.option("--batch-rows", type=click.IntRange(1, None), default=5000, show_default=True,
+                  help="Row changes per applied batch.")
+    @click.option("--source", "only_sources", multiple=True, help="Sync only this source (repeatable).")
+    @click.option("--wait-for-copy", is_flag=True, help="Wait for tables copy has not finished instead of refusing.")
+    @click.option("--skip-ddl", multiple=True, metavar="FILE:POS",
+                  help="A binlog DDL you applied to the target by hand (sync names it when it stops).")
+    @click.option("--json", "as_json", is_flag=True, help="Print the final per-source summary as JSON.")
+    def sync_cmd(plan_path: Path, workdir: Path | None, until_caught_up: bool, duration: float | None,
+                 metrics_port: int | None, metrics_addr: str, workers: int, batch_rows: int,
+                 only_sources: tuple[str, ...], wait_for_copy: bool, skip_ddl: tuple[str, ...], as_json: bool) -> None:
+        """Keep the target in step with every source's binlog until stopped (Ctrl-C / SIGTERM
+        applies what was read, checkpoints and exits 0). Resumes from its checkpoint."""
+        from ..sync.runner import run_sync
+        from ..sync.stream import SyncOptions
+
+        plan = load_plan(plan_path)
+        wd = _workdir(plan_path, workdir)
+        opts = SyncOptions(until_caught_up=until_caught_up, duration=duration, workers=workers, batch_rows=batch_rows,
+                           wait_for_copy=wait_for_copy, skip_ddl=list(skip_ddl))
+        for name in only_sources:
+            plan.source(name)  # unknown names fail here, clearly
+        quiet = as_json or not sys.stderr.isatty()
+        if not quiet:
+            err_console.print(f"syncing {len(only_sources) or len(plan.sources)} source(s) into {plan.target.engine}; "
+                              "Ctrl-C stops cleanly")
+        result = run_sync(plan, wd, opts, metrics_port=metrics_port, metrics_addr=metrics_addr,
+                          sources=list(only_sources) or None)
+        summary = {name: {"position": (r.checkpoint or {}).get("position"), "rows": r.rows, "caught_up": r.caught_up}
+                   for name, r in result.sources.items()}
+        if as_json:
+            click.echo(json.dumps({"seconds": round(result.seconds, 3), "sources": summary}, indent=2, default=str))
+            return
+        for name, s in summary.items():
+            pos = s["position"] or {}
+            rows = ", ".join(f"{k} {v}" for k, v in s["rows"].items())
+            console.print(f"{name}: at {pos.get('file')}:{pos.get('pos')} "
+                          f"{'(caught up)' if s['caught_up'] else ''} rows {rows}", highlight=False)
+        console.print(f"applied {result.rows} row change(s) in {result.seconds:.1f}s", highlight=False)
+
+    @main.command("cutover")
+    @click.argument("plan_path", metavar="PLAN", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+    @click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                  help="Work directory (default: work/<plan name>).")
+    @click.option("--yes", is_flag=True, help="Do not ask before making the sources read-only.")
+    @click.option("--rollback", is_flag=True, help="Make the sources writable again.")
+    @click.option("--max-lag", type=click.FloatRange(0, None), default=30.0, show_default=True,
+                  help="Refuse when a source is more than this many seconds behind.")
+    @click.option("--no-verify", is_flag=True, help="Skip the final verify (not recommended).")
+    def cutover_cmd(plan_path: Path, workdir: Path | None, yes: bool, rollback: bool, max_lag: float,
+                    no_verify: bool) -> None:
+        """Switch writes to the target: sources read-only, sync drained, final verify, report."""
+        from ..cutover import cutover, rollback as do_rollback
+
+        plan = load_plan(plan_path)
+        wd = _workdir(plan_path, workdir)
+        if rollback:
+            for line in do_rollback(plan, wd):
+                console.print(line, highlight=False)
+            return
+        if not yes:
+            click.confirm(f"make all {len(plan.sources)} source(s) read-only now and switch to the target?", abort=True)
+        report = cutover(plan, wd, max_lag=max_lag, verify=not no_verify, say=lambda m: err_console.print(m, highlight=False))
+        console.print(f"cutover report: {wd.cutover_report}", highlight=False)
+        console.print(report.get("next_step", ""), highlight=False)
+        if not report.get("ok"):
+            sys.exit(1)

@@ -1,0 +1,222 @@
+"""Apply row changes to the target idempotently, in parallel where order allows.
+
+A batch is a run of whole source transactions. Within it only each key's last state matters:
+insert -> REPLACE of the after-image; update -> DELETE of the before-image key when the key
+changed, then REPLACE; delete -> DELETE by key. Folding a batch to one final state per key
+(`net_effect`) keeps per-key binlog order by construction, so keys can be spread over worker
+connections freely. Replaying a batch (after a crash before the checkpoint moved) converges to
+the same state: nothing duplicated, nothing lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import pymysql
+
+from ..db import connect, describe_error, error_code, is_transient, qualified, quote_ident
+from ..endpoint import Endpoint
+from ..errors import MigratorError, TargetError
+
+log = logging.getLogger(__name__)
+
+ROWS_PER_STATEMENT = 500
+
+
+@dataclass
+class Route:
+    """Where one source table's events go, and with which columns."""
+
+    table_id: str  # TablePlan.id
+    target_database: str
+    target_table: str
+    key: list[str]  # key columns as written on the target (source_column included)
+    columns: list[str]  # columns written by REPLACE (target has them, not generated)
+    source_value: str | None = None  # value of source_column for this shard
+    source_column: str | None = None
+    merged: bool = False  # several source tables feed the target table
+
+    @property
+    def target_name(self) -> str:
+        return f"{self.target_database}.{self.target_table}"
+
+    def key_of(self, row: dict[str, Any]) -> tuple:
+        return tuple(self.source_value if k == self.source_column else row[k] for k in self.key)
+
+    def values_of(self, row: dict[str, Any]) -> tuple:
+        return tuple(self.source_value if c == self.source_column else row.get(c) for c in self.columns)
+
+
+@dataclass
+class RowChange:
+    kind: str  # insert | update | delete
+    route: Route
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+@dataclass
+class NetChange:
+    route: Route
+    key: tuple
+    row: dict[str, Any] | None  # None = delete
+
+
+def net_effect(changes: list[RowChange]) -> list[NetChange]:
+    """The final state of every key touched by the batch, in first-touched order."""
+    net: dict[tuple, NetChange] = {}
+    for ch in changes:
+        r = ch.route
+        if ch.kind == "insert":
+            k = r.key_of(ch.after)  # type: ignore[arg-type]
+            net[(r.target_name, k)] = NetChange(r, k, ch.after)
+        elif ch.kind == "update":
+            kb, ka = r.key_of(ch.before), r.key_of(ch.after)  # type: ignore[arg-type]
+            if kb != ka:
+                net[(r.target_name, kb)] = NetChange(r, kb, None)
+            net[(r.target_name, ka)] = NetChange(r, ka, ch.after)
+        else:
+            k = r.key_of(ch.before)  # type: ignore[arg-type]
+            net[(r.target_name, k)] = NetChange(r, k, None)
+    return list(net.values())
+
+
+@dataclass
+class ApplyStats:
+    rows: dict[str, int] = field(default_factory=lambda: {"insert": 0, "update": 0, "delete": 0})
+    statements: int = 0
+    retries: int = 0
+
+
+class Applier:
+    """W target connections; `apply(changes)` returns once every change is committed."""
+
+    def __init__(self, target: Endpoint, workers: int = 4, *, stop: Callable[[], bool] = lambda: False,
+                 on_retry: Callable[[BaseException], None] | None = None):
+        self.target = target
+        self.workers = max(1, workers)
+        self.stop = stop
+        self.on_retry = on_retry
+        self._conns: dict[int, pymysql.connections.Connection] = {}
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="apply") if self.workers > 1 else None
+        self._lock = threading.Lock()
+
+    def apply(self, changes: list[RowChange]) -> None:
+        if not changes:
+            return
+        parts: list[list[NetChange]] = [[] for _ in range(self.workers)]
+        for nc in net_effect(changes):
+            parts[hash((nc.route.target_name, nc.key)) % self.workers].append(nc)
+        jobs = [(i, p) for i, p in enumerate(parts) if p]
+        if self._pool is None or len(jobs) == 1:
+            for i, p in jobs:
+                self._apply_part(i, p)
+            return
+        for fut in [self._pool.submit(self._apply_part, i, p) for i, p in jobs]:
+            fut.result()
+
+    def execute_ddl(self, sql: str) -> None:
+        """One DDL statement on worker 0's connection, with the same back-off as rows."""
+        self._with_backoff(0, lambda conn: conn.cursor().execute(sql), what=f"DDL {sql[:80]!r}")
+
+    def _apply_part(self, worker: int, part: list[NetChange]) -> None:
+        def run(conn: pymysql.connections.Connection) -> None:
+            with conn.cursor() as cur:
+                for route, deletes, replaces in _group(part):
+                    for i in range(0, len(deletes), ROWS_PER_STATEMENT):
+                        _delete(cur, route, deletes[i:i + ROWS_PER_STATEMENT])
+                    for i in range(0, len(replaces), ROWS_PER_STATEMENT):
+                        _replace(cur, route, replaces[i:i + ROWS_PER_STATEMENT])
+            conn.commit()
+
+        self._with_backoff(worker, run, what=f"applying {len(part)} row change(s)")
+
+    def _with_backoff(self, worker: int, fn: Callable[[pymysql.connections.Connection], None], *, what: str) -> None:
+        """Retry transient target failures forever (outage: back off, continue, never skip)."""
+        delay = 0.5
+        while True:
+            conn = None
+            try:
+                conn = self._conn(worker)
+                fn(conn)
+                return
+            except MigratorError as exc:  # connect failed: the target is down or unreachable
+                err: BaseException = exc
+            except Exception as exc:  # noqa: BLE001 - classified just below
+                if not is_transient(exc):
+                    self._drop(worker)
+                    raise TargetError(f"{describe_error(self.target, 'target', exc)} while {what}") from None
+                err = exc
+            self._drop(worker)
+            if self.stop():
+                raise TargetError(f"target {self.target.label}: stopped while retrying {what} ({err})")
+            if self.on_retry:
+                self.on_retry(err)
+            log.warning("target %s: %s failed (%s); retrying in %.1fs", self.target.label, what, err, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 15.0)
+
+    def _conn(self, worker: int) -> pymysql.connections.Connection:
+        conn = self._conns.get(worker)
+        if conn is None:
+            conn = connect(self.target, "target", autocommit=False)
+            self._conns[worker] = conn
+        return conn
+
+    def _drop(self, worker: int) -> None:
+        conn = self._conns.pop(worker, None)
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - closing a broken connection
+                pass
+
+    def close(self) -> None:
+        for w in list(self._conns):
+            self._drop(w)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+
+def _group(part: list[NetChange]) -> list[tuple[Route, list[tuple], list[dict]]]:
+    """Per target table: keys to delete, rows to replace (deletes run first; see module doc)."""
+    groups: dict[tuple[str, tuple[str, ...]], tuple[Route, list[tuple], list[dict]]] = {}
+    for nc in part:
+        g = groups.setdefault((nc.route.target_name, tuple(nc.route.columns)), (nc.route, [], []))
+        if nc.row is None:
+            g[1].append(nc.key)
+        else:
+            g[2].append(nc.row)
+    return list(groups.values())
+
+
+def _delete(cur: Any, route: Route, keys: list[tuple]) -> None:
+    table = qualified(route.target_database, route.target_table)
+    if len(route.key) == 1:
+        sql = f"DELETE FROM {table} WHERE {quote_ident(route.key[0])} IN ({','.join(['%s'] * len(keys))})"
+        args: list[Any] = [k[0] for k in keys]
+    else:
+        cols = ",".join(quote_ident(k) for k in route.key)
+        one = "(" + ",".join(["%s"] * len(route.key)) + ")"
+        sql = f"DELETE FROM {table} WHERE ({cols}) IN ({','.join([one] * len(keys))})"
+        args = [v for k in keys for v in k]
+    cur.execute(sql, args)
+
+
+def _replace(cur: Any, route: Route, rows: list[dict]) -> None:
+    table = qualified(route.target_database, route.target_table)
+    cols = ",".join(quote_ident(c) for c in route.columns)
+    one = "(" + ",".join(["%s"] * len(route.columns)) + ")"
+    sql = f"REPLACE INTO {table} ({cols}) VALUES {','.join([one] * len(rows))}"
+    cur.execute(sql, [v for r in rows for v in route.values_of(r)])
+
+
+def ddl_error_is_already_applied(exc: BaseException) -> bool:
+    """Re-running a DDL after a crash: duplicate column/key, unknown column/key, table exists."""
+    return error_code(exc) in {1060, 1061, 1091, 1050, 1051, 1146}

@@ -1,0 +1,556 @@
+"""One source's binlog -> the target: read, convert, batch, apply, checkpoint.
+
+`SourceSync.run()` loops over passes: open the binlog at the checkpoint (by GTID where the
+source has one, else file/offset), read to its current end, apply, checkpoint, and poll again.
+The checkpoint (WorkDir.sync_checkpoint) names a transaction boundary and is written only after
+the target committed everything before it, so a kill -9 anywhere replays a suffix of
+idempotent changes: no loss, no duplicate.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pymysql
+from pydantic import BaseModel, Field
+from pymysqlreplication import BinLogStreamReader
+from pymysqlreplication.event import (
+    GtidEvent,
+    MariadbGtidEvent,
+    QueryEvent,
+    RotateEvent,
+    XidEvent,
+)
+from pymysqlreplication.gtid import Gtid, GtidSet
+from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
+
+from ..db import connect, describe_error, error_code, query
+from ..endpoint import Endpoint
+from ..errors import MigratorError, SourceError, StateError, TargetError
+from ..plan.model import Column, Plan, TablePlan
+from ..positions import BinlogPosition, read_position
+from ..state import atomic_write_json, read_json
+from ..workdir import WorkDir
+from .apply import Applier, ApplyStats, Route, RowChange, ddl_error_is_already_applied
+from .copystate import source_copy
+from .ddl import DdlRecord, DdlStatement, classify, normalize, retarget, rewrite_for_target
+from .values import TableShape, fix_row, prepare_columns
+
+log = logging.getLogger(__name__)
+
+ROW_EVENTS = (WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent)
+KIND = {WriteRowsEvent: "insert", UpdateRowsEvent: "update", DeleteRowsEvent: "delete"}
+PURGED = 1236  # ER_MASTER_FATAL_ERROR_READING_BINLOG: the binlog asked for is gone
+SOURCE_FATAL = {1045, 1044, 1698, 1227, 1236}
+
+
+class SyncOptions(BaseModel):
+    until_caught_up: bool = False
+    duration: float | None = None  # seconds; None = until stopped
+    workers: int = 4  # target connections per source
+    batch_rows: int = 5000  # row changes per applied batch (cut at transaction ends)
+    flush_interval: float = 0.5  # seconds a batch may wait before it is applied
+    poll_interval: float = 0.5  # pause between passes when the binlog is drained
+    wait_for_copy: bool = False  # wait for unfinished tables instead of refusing
+    skip_ddl: list[str] = Field(default_factory=list)  # "file:pos" of DDL the DBA handled by hand
+    use_gtid: bool = False  # start by GTID (mysql-replication 1.0.17 + MariaDB: replayed from the oldest binlog; see report)
+
+
+class Checkpoint(BaseModel):
+    """sync/SRC.json: where replay resumes, and what the last pass saw (for `migrator status`)."""
+
+    source: str
+    position: BinlogPosition  # a transaction boundary; everything before it is committed on the target
+    event_time: float = 0.0  # binlog timestamp of the last applied event
+    head: BinlogPosition | None = None  # the source's position when it was last read
+    caught_up_at: float | None = None
+    rows: dict[str, int] = Field(default_factory=lambda: {"insert": 0, "update": 0, "delete": 0})
+    ddl_applied: int = 0
+    retries: int = 0
+    updated_at: float = 0.0
+
+
+def stream_server_id(workdir: WorkDir, source: str) -> int:
+    """A replica server_id no real server uses: high range, distinct per work dir and source."""
+    return 0x40000000 | (zlib.crc32(f"{workdir.root.resolve()}|{source}".encode()) & 0x3FFFFFFF)
+
+
+def read_shape(conn: pymysql.connections.Connection, database: str, table: str) -> list[Column]:
+    """The table's columns in ordinal order, as row images carry them."""
+    rows = query(
+        conn,
+        "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, CHARACTER_SET_NAME, COLLATION_NAME, "
+        "COLUMN_DEFAULT, EXTRA FROM information_schema.COLUMNS WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s "
+        "ORDER BY ORDINAL_POSITION",
+        (database, table),
+    )
+    return [
+        Column(name=r[0], data_type=str(r[1]).lower(), column_type=str(r[2]), nullable=r[3] == "YES",
+               charset=r[4], collation=r[5], default=None if r[6] is None else str(r[6]), extra=str(r[7] or ""),
+               generated=any(w in str(r[7] or "").upper() for w in ("GENERATED", "VIRTUAL", "STORED", "PERSISTENT")))
+        for r in rows
+    ]
+
+
+@dataclass
+class TableState:
+    plan: TablePlan
+    shape: TableShape
+    route: Route
+
+
+@dataclass
+class Txn:
+    changes: list[RowChange] = field(default_factory=list)
+    gtid: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+class SourceSync:
+    def __init__(self, plan: Plan, source: str, workdir: WorkDir, options: SyncOptions,
+                 stop: Callable[[], bool] = lambda: False, report: Callable[[dict], None] = lambda d: None):
+        self.plan = plan
+        self.sp = plan.source(source)
+        self.name = source
+        self.workdir = workdir
+        self.opts = options
+        self.stop = stop
+        self.report = report
+        self.ep: Endpoint = self.sp.endpoint()
+        self.target: Endpoint = plan.target.endpoint()
+        self.tables: dict[tuple[str, str], TableState] = {}
+        self.merged: set[str] = set()
+        self.ddl_record = DdlRecord(workdir.root / "sync" / "ddl.jsonl")
+        self.retries = 0
+        self.errors = 0
+        self.caught_up = False
+        self.pending_events = 0
+
+    # ------------------------------------------------------------ setup
+
+    def log_where(self) -> str:
+        return f"source {self.name} ({self.ep.display()})"
+
+    def start_checkpoint(self) -> Checkpoint:
+        """The saved checkpoint, or the copy's start position when sync never ran."""
+        saved = read_json(self.workdir.sync_checkpoint(self.name))
+        if saved:
+            try:
+                return Checkpoint.model_validate(saved)
+            except ValueError as exc:
+                raise StateError(f"sync checkpoint {str(self.workdir.sync_checkpoint(self.name))!r} is not valid ({exc}); "
+                                 "move it aside to replay from the copy's start position") from None
+        copy = source_copy(self.workdir, self.plan, self.name)
+        if copy.start is None:
+            raise StateError(f"{self.log_where()}: copy has not recorded a start position: run `migrator copy` first")
+        return Checkpoint(source=self.name, position=copy.start)
+
+    def wait_for_copy(self) -> None:
+        """A table's events are applied only once all its chunks are copied (DESIGN: the one race)."""
+        while True:
+            copy = source_copy(self.workdir, self.plan, self.name)
+            if not copy.incomplete:
+                return
+            shown = ", ".join(copy.incomplete[:10]) + (f" and {len(copy.incomplete) - 10} more" if len(copy.incomplete) > 10 else "")
+            if not self.opts.wait_for_copy:
+                raise StateError(f"{self.log_where()}: copy has not finished table(s) {shown}; finish `migrator copy` "
+                                 "first, or run sync with --wait-for-copy")
+            log.warning("%s: waiting for copy to finish %s", self.log_where(), shown)
+            self.report({"state": f"waiting for copy: {shown}"})
+            if self.stop():
+                raise StateError(f"{self.log_where()}: stopped while waiting for copy")
+            time.sleep(2.0)
+
+    def check_source(self, conn: pymysql.connections.Connection) -> None:
+        fmt, image = query(conn, "SELECT @@global.binlog_format, @@global.binlog_row_image")[0]
+        if str(fmt).upper() != "ROW" or str(image).upper() != "FULL":
+            raise SourceError(f"{self.log_where()}: binlog_format={fmt}, binlog_row_image={image}; sync needs ROW and "
+                              "FULL: SET GLOBAL binlog_format='ROW', binlog_row_image='FULL' (and in the server config)")
+
+    def check_available(self, conn: pymysql.connections.Connection, pos: BinlogPosition) -> None:
+        files = [r[0] for r in query(conn, "SHOW BINARY LOGS")]
+        if pos.file not in files:
+            raise SourceError(self.purged_message(pos, files[0] if files else "none"))
+
+    def purged_message(self, pos: BinlogPosition, oldest: str = "?") -> str:
+        ids = ", ".join(sorted({t.plan.id for t in self.tables.values()})) or "its tables"
+        return (f"{self.log_where()}: the binlog sync needs ({pos.file}:{pos.pos}"
+                f"{', gtid ' + pos.gtid if pos.gtid else ''}) has been purged (oldest kept: {oldest}); changes since then "
+                f"cannot be replayed. Recover: re-copy this source's tables ({ids}): remove "
+                f"{self.workdir.sync_checkpoint(self.name)} and this source's copy state, run `migrator copy` again, then "
+                "`migrator sync`; keep binlogs longer (expire_logs_days / binlog_expire_logs_seconds)")
+
+    def build_routes(self, src: pymysql.connections.Connection, tgt: pymysql.connections.Connection) -> None:
+        by_target: dict[str, int] = {}
+        for t in self.plan.tables:
+            if t.mode != "skip":
+                by_target[t.target_name] = by_target.get(t.target_name, 0) + 1
+        self.merged = {name for name, n in by_target.items() if n > 1}
+        for t in self.plan.tables:
+            if t.source != self.name or t.mode != "copy+sync":
+                continue
+            if not t.key:
+                raise StateError(f"{self.log_where()}: table {t.source_name} has no usable key in the plan; sync cannot "
+                                 "apply its changes safely: add a key, or set its mode to copy-only or skip")
+            self.tables[(t.database, t.table)] = self.table_state(t, t.columns or read_shape(src, t.database, t.table), tgt)
+
+    def table_state(self, t: TablePlan, columns: list[Column], tgt: pymysql.connections.Connection) -> TableState:
+        target_cols = {c.name.lower() for c in read_shape(tgt, t.target_database, t.target_table)}
+        if not target_cols:
+            raise TargetError(f"target table {t.target_name} (for {t.id}) does not exist: run `migrator schema --apply`")
+        write = [c.name for c in columns if not c.generated and c.name.lower() in target_cols]
+        missing = [c.name for c in columns if not c.generated and c.name.lower() not in target_cols]
+        if missing:
+            log.warning("%s: %s columns %s are not on target table %s: their values are not written",
+                        self.log_where(), t.source_name, missing, t.target_name)
+        key = list(t.key)
+        if t.source_column:
+            if t.source_column not in key:
+                key.append(t.source_column)
+            if t.source_column not in write:
+                write.append(t.source_column)
+        route = Route(table_id=t.id, target_database=t.target_database, target_table=t.target_table, key=key,
+                      columns=write, source_value=f"{self.name}/{t.database}" if t.source_column else None,
+                      source_column=t.source_column, merged=t.target_name in self.merged)
+        return TableState(t, TableShape(columns), route)
+
+    # ------------------------------------------------------------ main loop
+
+    def run(self) -> Checkpoint:
+        started = time.monotonic()
+        self.wait_for_copy()
+        self.cp = self.start_checkpoint()
+        self._gtid = self.cp.position.gtid
+        with self._source_session() as src, self._target_session() as tgt:
+            self.check_source(src)
+            self.build_routes(src, tgt)
+            self.check_available(src, self.cp.position)
+        self.applier = Applier(self.target, self.opts.workers, stop=self.stop, on_retry=self._count_retry)
+        try:
+            while not self.stop():
+                head = self._read_head()
+                if head is None:
+                    continue
+                self.one_pass()
+                self.caught_up = head is not None and self.cp.position.key() >= head.key()
+                if self.caught_up:
+                    self.cp.caught_up_at = time.time()
+                self.save_checkpoint()
+                if self.caught_up and self.opts.until_caught_up:
+                    break
+                if self.opts.duration is not None and time.monotonic() - started >= self.opts.duration:
+                    break
+                time.sleep(self.opts.poll_interval)
+        finally:
+            self.applier.close()
+        self.save_checkpoint()
+        return self.cp
+
+    def _source_session(self):
+        from ..db import session
+
+        return session(self.ep, "source")
+
+    def _target_session(self):
+        from ..db import session
+
+        return session(self.target, "target")
+
+    def _read_head(self) -> BinlogPosition | None:
+        """The source's current position (what 'caught up' means now); backs off while it is down."""
+        try:
+            with self._source_session() as conn:
+                self.check_source(conn)
+                head = read_position(conn, self.sp.flavor)
+        except SourceError as exc:
+            if "binlog_format" in str(exc):
+                raise
+            self._backoff(exc)
+            return None
+        self.cp.head = head
+        return head
+
+    def _backoff(self, exc: BaseException) -> None:
+        self.retries += 1
+        self.cp.retries = self.retries
+        self.report({"retry": True})
+        log.warning("%s: %s; retrying in 1s", self.log_where(), exc)
+        time.sleep(1.0)
+
+    def _count_retry(self, exc: BaseException) -> None:
+        self.retries += 1
+        self.cp.retries = self.retries
+        self.report({"retry": True})
+
+    def one_pass(self) -> None:
+        """Read from the checkpoint to the binlog's current end, applying in batches."""
+        stream = self.open_stream()
+        self.batch: list[RowChange] = []
+        self.batch_counts: dict[str, int] = {}
+        self.batch_started = time.monotonic()
+        self.safe = self.cp.position.model_copy()
+        self.pending_events = 0
+        txn: Txn | None = None
+        t0, n_events = time.monotonic(), 0
+        try:
+            while not self.stop():
+                event = stream.fetchone()
+                if event is None:
+                    break
+                self.pending_events += 1
+                n_events += 1
+                txn = self.handle(stream, event, txn)
+                if txn is None:
+                    self.safe = self._position_now(stream)
+                    self.safe.at = getattr(event, "timestamp", 0) or self.safe.at
+                    if len(self.batch) >= self.opts.batch_rows or (
+                            self.batch and time.monotonic() - self.batch_started >= self.opts.flush_interval):
+                        self.flush()
+                    elif not self.batch:
+                        self.cp.position = self.safe.model_copy()
+        except pymysql.err.MySQLError as exc:
+            self.handle_stream_error(exc)
+        except (ConnectionError, OSError) as exc:
+            self._backoff(exc)
+        finally:
+            stream.close()
+        self.flush()  # complete transactions only: an open `txn` is replayed next pass
+        log.info("%s: pass read %d event(s) in %.2fs, now at %s:%s", self.log_where(), n_events,
+                 time.monotonic() - t0, self.cp.position.file, self.cp.position.pos)
+
+    def handle_stream_error(self, exc: pymysql.err.MySQLError) -> None:
+        code = error_code(exc)
+        if code == PURGED:
+            self.flush()
+            raise SourceError(self.purged_message(self.cp.position) + f" [server said: {exc.args[-1]}]") from None
+        if code in SOURCE_FATAL:
+            raise SourceError(describe_error(self.ep, "source", exc) + " (reading the binlog; needs REPLICATION SLAVE "
+                              "and REPLICATION CLIENT)") from None
+        self.flush()
+        self._backoff(exc)  # restart / lost connection: reconnect from the checkpoint next pass
+
+    def open_stream(self) -> BinLogStreamReader:
+        pos = self.cp.position
+        settings = {"host": self.ep.host, "port": self.ep.port, "user": self.ep.user,
+                    "passwd": self.ep.password.get_secret_value() if self.ep.password else "",
+                    "connect_timeout": self.ep.connect_timeout}
+        kwargs: dict[str, Any] = dict(
+            connection_settings=settings, server_id=stream_server_id(self.workdir, self.name), blocking=False,
+            resume_stream=True, only_events=[RotateEvent, XidEvent, QueryEvent, GtidEvent, MariadbGtidEvent,
+                                             WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent],
+            freeze_schema=True, is_mariadb=self.sp.flavor == "mariadb", enable_logging=False,
+        )
+        if self.opts.use_gtid and pos.gtid:
+            kwargs["auto_position"] = pos.gtid
+        else:
+            # the library's MariaDB mode always asks for a GTID start; file/offset is the classic dump
+            kwargs.update(log_file=pos.file, log_pos=pos.pos, is_mariadb=False)
+        return BinLogStreamReader(**kwargs)
+
+    def _position_now(self, stream: BinLogStreamReader) -> BinlogPosition:
+        return BinlogPosition(file=stream.log_file, pos=int(stream.log_pos), gtid=self.gtid_state(),
+                              flavor=self.sp.flavor, server_id=self.cp.position.server_id, at=self.safe.at)
+
+    # ------------------------------------------------------------ events
+
+    def handle(self, stream: BinLogStreamReader, event: Any, txn: Txn | None) -> Txn | None:
+        """Fold one event into the open transaction; returns None at a transaction boundary."""
+        if isinstance(event, (MariadbGtidEvent, GtidEvent)):
+            return Txn(gtid=str(event.gtid))
+        if isinstance(event, ROW_EVENTS):
+            state = self.tables.get((event.schema, event.table))
+            if state is None:
+                return txn if txn is not None else Txn()
+            txn = txn if txn is not None else Txn()
+            self.convert(stream, event, state, txn)
+            return txn
+        if isinstance(event, XidEvent):
+            self.commit_txn(txn)
+            return None
+        if isinstance(event, QueryEvent):
+            sql = event.query if isinstance(event.query, str) else event.query.decode("utf-8", "replace")
+            word = sql.strip().split(None, 1)[0].upper() if sql.strip() else ""
+            if word in ("BEGIN", "XA"):
+                return txn if txn is not None else Txn()
+            if word == "COMMIT":
+                self.commit_txn(txn)
+                return None
+            schema = event.schema.decode() if isinstance(event.schema, bytes) else (event.schema or "")
+            self.commit_txn(txn)  # DDL commits implicitly
+            self.handle_ddl(stream, sql, schema)
+            return None
+        return txn  # rotate, heartbeats: no state change inside or outside a transaction
+
+    def convert(self, stream: BinLogStreamReader, event: Any, state: TableState, txn: Txn) -> None:
+        columns = stream.table_map[event.table_id].columns
+        if len(columns) != len(state.shape.columns):
+            self.refresh_table(state, len(columns), stream)
+        prepare_columns(columns, state.shape)
+        kind = KIND[type(event)]
+        shape, route = state.shape, state.route
+        for row in event.rows:
+            if kind == "update":
+                before = fix_row(shape, row["before_values"], row["before_none_sources"])
+                after = fix_row(shape, row["after_values"], row["after_none_sources"])
+                txn.changes.append(RowChange("update", route, before, after))
+            else:
+                values = fix_row(shape, row["values"], row["none_sources"])
+                txn.changes.append(RowChange(kind, route, values if kind == "delete" else None,
+                                             values if kind == "insert" else None))
+            txn.counts[kind] = txn.counts.get(kind, 0) + 1
+
+    def refresh_table(self, state: TableState, n_columns: int, stream: BinLogStreamReader) -> None:
+        t = state.plan
+        with self._source_session() as src, self._target_session() as tgt:
+            fresh = self.table_state(t, read_shape(src, t.database, t.table), tgt)
+        if len(fresh.shape.columns) != n_columns:
+            raise SourceError(
+                f"{self.log_where()}: table {t.source_name} has {n_columns} columns in the binlog at "
+                f"{stream.log_file}:{stream.log_pos} but {len(fresh.shape.columns)} on the source now (its DDL is not in "
+                f"the replayed binlog); sync stopped at {self.cp.position.file}:{self.cp.position.pos}: re-copy the table")
+        state.shape, state.route = fresh.shape, fresh.route
+
+    def commit_txn(self, txn: Txn | None) -> None:
+        if txn is None:
+            return
+        self.batch.extend(txn.changes)
+        for k, n in txn.counts.items():
+            self.batch_counts[k] = self.batch_counts.get(k, 0) + n
+        if txn.gtid:
+            self.add_gtid(txn.gtid)
+
+    def flush(self) -> None:
+        """Apply the batch, then (and only then) advance the checkpoint to the safe position."""
+        batch = getattr(self, "batch", None)
+        if batch:
+            self.applier.apply(batch)
+            for k, n in self.batch_counts.items():
+                self.cp.rows[k] = self.cp.rows.get(k, 0) + n
+        if hasattr(self, "safe"):
+            self.cp.position = self.safe.model_copy()
+            self.cp.event_time = self.safe.at or self.cp.event_time
+            self.save_checkpoint()
+        if batch:
+            self.report({"rows": dict(self.batch_counts)})
+        self.batch, self.batch_counts = [], {}
+        self.batch_started = time.monotonic()
+        self.pending_events = 0
+
+    def save_checkpoint(self) -> None:
+        self.cp.updated_at = time.time()
+        atomic_write_json(self.workdir.sync_checkpoint(self.name), self.cp.model_dump(mode="json"))
+        self.report({"checkpoint": self.cp.model_dump(mode="json"), "caught_up": self.caught_up,
+                     "pending_events": self.pending_events})
+
+    # ------------------------------------------------------------ GTID
+
+    def gtid_state(self) -> str:
+        return self._gtid
+
+    def add_gtid(self, gtid: str) -> None:
+        current = self.gtid_state() or ""
+        if self.sp.flavor == "mariadb":
+            domains = {g.split("-", 1)[0]: g for g in current.split(",") if g}
+            domains[gtid.split("-", 1)[0]] = gtid
+            self._gtid = ",".join(domains[d] for d in sorted(domains, key=int))
+        else:
+            self._gtid = str(GtidSet(current) + Gtid(gtid)) if current else gtid
+
+    # ------------------------------------------------------------ DDL
+
+    def handle_ddl(self, stream: BinLogStreamReader, sql: str, schema: str) -> None:
+        stmt = classify(sql, schema)
+        hits = [self.tables[n] for n in stmt.tables if n in self.tables]
+        if stmt.kind == "dml":
+            if hits:
+                raise SourceError(f"{self.log_where()}: a statement-format event for {hits[0].plan.source_name} at "
+                                  f"{stream.log_file}:{stream.log_pos} (binlog_format switched away from ROW?); statement "
+                                  "events cannot be replayed safely: set binlog_format=ROW, re-copy the table, sync again")
+            return
+        if stmt.kind == "create_table" and not hits:
+            for db, table in stmt.tables:
+                if any(t.source == self.name and t.database == db for t in self.plan.tables):
+                    log.warning("%s: new table %s.%s created on the source is not in the plan: ignored (re-plan to "
+                                "migrate it)", self.log_where(), db, table)
+            return
+        if not hits:
+            return
+        self.flush()  # everything before the DDL is on the target before the DDL runs
+        ddl_id = f"{stream.log_file}:{stream.log_pos}"
+        if ddl_id in self.opts.skip_ddl:
+            log.warning("%s: DDL at %s skipped as asked (--skip-ddl): %s", self.log_where(), ddl_id, sql)
+            self.refresh_after_ddl(hits)
+            return
+        if stmt.kind not in ("alter", "create_index", "drop_index") and not (
+                stmt.kind == "truncate" and not any(h.route.merged for h in hits)):
+            self.stop_for_ddl(stmt, hits, ddl_id, f"{stmt.kind.replace('_', ' ').upper()} changes what the plan routes")
+        for state in hits:
+            self.apply_ddl(stmt, state, ddl_id)
+        self.refresh_after_ddl(hits)
+
+    def apply_ddl(self, stmt: DdlStatement, state: TableState, ddl_id: str) -> None:
+        route = state.route
+        sql = retarget(stmt, route.target_database, route.target_table)
+        sql, blocking = rewrite_for_target(sql, self.plan.target.engine, self.sp.flavor)
+        if blocking:
+            self.stop_for_ddl(stmt, [state], ddl_id, "; ".join(blocking))
+        key = normalize(sql)
+        with self.ddl_record.locked():
+            if route.merged and self.ddl_record.applied(route.target_name, key):
+                log.info("%s: DDL already applied to %s by another shard: %s", self.log_where(), route.target_name, key)
+                return
+            try:
+                self.applier.execute_ddl(sql)
+            except TargetError as exc:
+                # replayed after a crash between applying and recording: the change is already there
+                if not ddl_error_is_already_applied(exc.__context__ or exc):
+                    self.stop_for_ddl(stmt, [state], ddl_id, f"the target refused it: {exc}")
+            self.ddl_record.record(route.target_name, key, self.name, ddl_id)
+        self.cp.ddl_applied += 1
+        log.warning("%s: applied DDL to %s: %s", self.log_where(), route.target_name, sql)
+
+    def refresh_after_ddl(self, hits: list[TableState]) -> None:
+        with self._source_session() as src, self._target_session() as tgt:
+            for state in hits:
+                t = state.plan
+                fresh = self.table_state(t, read_shape(src, t.database, t.table), tgt)
+                state.shape, state.route = fresh.shape, fresh.route
+
+    def stop_for_ddl(self, stmt: DdlStatement, hits: list[TableState], ddl_id: str, why: str) -> None:
+        names = ", ".join(h.plan.source_name for h in hits)
+        raise SourceError(
+            f"{self.log_where()}: DDL on {names} cannot be applied safely ({why}): {stmt.sql.strip()[:300]!r}. "
+            f"Sync of this source stopped; it resumes at {self.cp.position.file}:{self.cp.position.pos}. Apply the "
+            f"equivalent change to the target by hand, then rerun with --skip-ddl {ddl_id} (or re-plan and re-copy)")
+
+
+def status_line(cp: Checkpoint) -> dict[str, Any]:
+    """Lag of one checkpoint against the source head it last saw."""
+    head = cp.head
+    behind = head is not None and cp.position.key() < head.key()
+    lag_s = max(0.0, (head.at if head else time.time()) - cp.event_time) if behind and cp.event_time else 0.0
+    lag_bytes = 0
+    if behind and head is not None:
+        lag_bytes = head.pos - cp.position.pos if head.file == cp.position.file else head.pos
+    return {"lag_seconds": round(lag_s, 3), "lag_bytes": lag_bytes, "behind": behind}
+
+
+def gtid_distance(applied: str, head: str, flavor: str) -> int | None:
+    """Transactions between two MariaDB GTID positions (sequence numbers per domain); None if unknown."""
+    if flavor != "mariadb" or not head:
+        return None
+
+    def seqs(pos: str) -> dict[str, int]:
+        out = {}
+        for g in filter(None, pos.split(",")):
+            domain, _server, seq = g.strip().split("-")
+            out[domain] = int(seq)
+        return out
+
+    a, h = seqs(applied), seqs(head)
+    return sum(max(0, seq - a.get(d, 0)) for d, seq in h.items())
