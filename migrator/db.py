@@ -78,7 +78,7 @@ def _ssl_args(ep: Endpoint) -> dict[str, Any]:
     """pymysql TLS arguments for the URL's ssl-mode (MySQL client semantics)."""
     tls = ep.tls
     if tls.mode == "disabled":
-        return {}
+        return {"ssl_disabled": True}  # pymysql >= 1.2 otherwise tries TLS (preferred)
     ssl: dict[str, Any] = {}
     if tls.cert:
         ssl["cert"] = tls.cert

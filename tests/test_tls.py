@@ -66,3 +66,11 @@ def test_required_against_a_server_without_tls_fails_clearly(source):
         _cipher(url)
     assert "plain" in str(exc.value)
     assert "TLS" in str(exc.value) or "SSL" in str(exc.value)
+
+
+def test_disabled_mode_does_not_encrypt(tls_source):
+    assert _cipher(f"mysql://root@127.0.0.1:{tls_source.port}?ssl-mode=disabled") == ""
+
+
+def test_preferred_mode_encrypts_when_the_server_offers_tls(tls_source):
+    assert _cipher(f"mysql://root@127.0.0.1:{tls_source.port}")
