@@ -1,0 +1,109 @@
+"""sync under failure: kill -9 at random points, a purged binlog, a source restart, SIGTERM."""
+
+from __future__ import annotations
+
+import random
+import signal
+import threading
+import time
+
+import pytest
+
+from migrator.db import connect, qualified, query
+from migrator.errors import SourceError
+from migrator.endpoint import parse_url
+from migrator.sandbox import free_port, start_mariadb, stop_pid
+from migrator.sync.runner import run_sync
+from migrator.sync.stream import SyncOptions
+from migrator.workdir import WorkDir
+from sync_helpers import (
+    LEDGER_DDL,
+    WALLET_DDL,
+    create_both,
+    make_plan,
+    mark_copied,
+    record_copy_end,
+    record_copy_start,
+    rows_of,
+    run_cli,
+    start_cli,
+    wallet_workload,
+    write_plan,
+)
+from test_sync import assert_same
+
+
+def setup_wallets(source, target, db, tdb, tmp_path):
+    create_both(source, target, db, tdb, [("wallet", WALLET_DDL), ("ledger", LEDGER_DDL)])
+    wd = WorkDir(tmp_path / "work")
+    plan = make_plan([source], target, [(source.name, db, t, tdb, t, None) for t in ("wallet", "ledger")])
+    record_copy_start(wd, source)
+    record_copy_end(wd, source)
+    mark_copied(wd, plan)
+    return wd, plan, write_plan(plan, tmp_path / "plan.yaml")
+
+
+def test_kill_9_at_random_points_then_resume(source, target, unique_db, tmp_path):
+    db = unique_db("k")
+    tdb = db + "_t"
+    wd, plan, plan_path = setup_wallets(source, target, db, tdb, tmp_path)
+    rnd = random.Random(7)
+    writer = threading.Thread(target=wallet_workload, args=(source, db), kwargs=dict(n_wallets=60, n_ops=1500, seed=9))
+    writer.start()
+    kills = 0
+    while writer.is_alive() and kills < 4:
+        proc = start_cli("sync", str(plan_path), "--workdir", str(wd.root), "--batch-rows", "50")
+        time.sleep(rnd.uniform(1.0, 2.5))  # process start-up is ~1 s: kills land mid-apply
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        kills += 1
+    writer.join()
+    assert kills >= 2
+    res = run_cli("sync", str(plan_path), "--workdir", str(wd.root), "--until-caught-up")
+    assert res.returncode == 0, res.stderr
+    assert_same(source, target, db, tdb)
+
+
+def test_sigterm_stops_cleanly_and_source_restart_is_survived(target, unique_db, tmp_path):
+    port = free_port()
+    proc = start_mariadb(tmp_path / "restart", port, server_id=4242)
+    try:
+        ep = parse_url(f"mysql://root@127.0.0.1:{port}?name=restarting", "source")
+        db = unique_db("r")
+        tdb = db + "_t"
+        wd, plan, plan_path = setup_wallets(ep, target, db, tdb, tmp_path)
+        sync = start_cli("sync", str(plan_path), "--workdir", str(wd.root), "--duration", "90")
+        wallet_workload(ep, db, n_wallets=20, n_ops=100, seed=1)
+        time.sleep(1.5)
+        stop_pid(proc.pid)  # the source goes away under the stream ...
+        time.sleep(1.0)
+        proc = start_mariadb(tmp_path / "restart", port, server_id=4242)  # ... and comes back
+        wallet_workload(ep, db, n_wallets=5, n_ops=100, seed=2)
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline:
+            if rows_of(ep, "source", db, "ledger") == rows_of(target, "target", tdb, "ledger") and \
+                    rows_of(ep, "source", db, "wallet", "SUM(balance)") == rows_of(target, "target", tdb, "wallet", "SUM(balance)"):
+                break
+            time.sleep(1.0)
+        sync.send_signal(signal.SIGTERM)
+        _out, err = sync.communicate(timeout=30)
+        assert sync.returncode == 0, err
+        assert_same(ep, target, db, tdb)
+    finally:
+        stop_pid(proc.pid)
+
+
+def test_purged_binlog_is_detected_with_recovery_advice(target, mariadb_factory, unique_db, tmp_path):
+    ep = mariadb_factory(options={"max-binlog-size": "4096"}, name="purgy")
+    db = unique_db("p")
+    tdb = db + "_t"
+    wd, plan, _ = setup_wallets(ep, target, db, tdb, tmp_path)
+    wallet_workload(ep, db, n_wallets=20, n_ops=60, seed=3)
+    with connect(ep, "source") as c:
+        query(c, "FLUSH BINARY LOGS")
+        last = query(c, "SHOW BINARY LOGS")[-1][0]
+        query(c, f"PURGE BINARY LOGS TO '{last}'")
+    with pytest.raises(SourceError) as err:
+        run_sync(plan, wd, SyncOptions(until_caught_up=True))
+    msg = str(err.value)
+    assert "purged" in msg and "re-copy" in msg and f"{db}.wallet" in msg
