@@ -1,0 +1,159 @@
+"""`migrator cutover`: stop writes on every source, drain sync, verify, report.
+
+Order (write downtime runs from step 2 to the end of step 4):
+  1. refuse when a source has no sync checkpoint or is more than `max_lag` seconds behind;
+  2. every source read-only (read_only; super_read_only on MySQL), previous values recorded;
+  3. final positions read; sync drained until every checkpoint reached them (a running
+     `migrator sync` is waited for, otherwise cutover runs sync itself);
+  4. verify (chunk checksums) of the whole plan;
+  5. report written to WorkDir.cutover_report; on a verify failure the sources stay read-only
+     and the report says how to roll back (`migrator cutover PLAN --rollback`).
+Accounts with SUPER / READ_ONLY ADMIN can still write on a read-only MariaDB: the report says so.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from .db import query, session
+from .errors import MigratorError, StateError
+from .plan.model import Plan
+from .positions import BinlogPosition, read_position
+from .state import atomic_write_json, read_json
+from .sync.runner import run_sync, sync_status
+from .sync.stream import Checkpoint, SyncOptions
+from .workdir import WorkDir
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def check_lag(plan: Plan, workdir: WorkDir, max_lag: float) -> list[dict[str, Any]]:
+    status = sync_status(workdir, plan, live=True)
+    for s in status:
+        if s.get("state") == "not started":
+            raise StateError(f"source {s['source']}: sync never ran; run `migrator sync PLAN` until it is caught up "
+                             "before cutover")
+        if str(s.get("state", "")).startswith("source unreachable"):
+            raise StateError(f"source {s['source']}: {s['state']}; cutover needs every source reachable")
+        if s["lag_seconds"] > max_lag:
+            raise StateError(f"source {s['source']} is {s['lag_seconds']:.0f}s behind (limit {max_lag:.0f}s): let "
+                             "`migrator sync` catch up first, or raise --max-lag")
+    return status
+
+
+def set_read_only(plan: Plan, on: bool) -> dict[str, dict[str, Any]]:
+    """read_only (and super_read_only on MySQL) on every source; returns the values before."""
+    before: dict[str, dict[str, Any]] = {}
+    for sp in plan.sources:
+        with session(sp.endpoint(), "source") as conn:
+            before[sp.name] = {"read_only": int(query(conn, "SELECT @@global.read_only")[0][0])}
+            if sp.flavor == "mysql":
+                before[sp.name]["super_read_only"] = int(query(conn, "SELECT @@global.super_read_only")[0][0])
+                query(conn, f"SET GLOBAL super_read_only = {'ON' if on else 'OFF'}")
+            query(conn, f"SET GLOBAL read_only = {'ON' if on else 'OFF'}")
+    return before
+
+
+def final_positions(plan: Plan) -> dict[str, BinlogPosition]:
+    out = {}
+    for sp in plan.sources:
+        with session(sp.endpoint(), "source") as conn:
+            out[sp.name] = read_position(conn, sp.flavor)
+    return out
+
+
+def drain(plan: Plan, workdir: WorkDir, final: dict[str, BinlogPosition], timeout: float,
+          say: Callable[[str], None]) -> dict[str, Checkpoint]:
+    """Until every source's sync checkpoint reached its final position."""
+    try:
+        run_sync(plan, workdir, SyncOptions(until_caught_up=True))
+    except StateError as exc:
+        if "in use by another migrator process" not in str(exc):
+            raise
+        say("a running `migrator sync` owns the work directory: waiting for it to apply the final positions")
+    deadline = time.monotonic() + timeout
+    while True:
+        cps = {}
+        for name in final:
+            raw = read_json(workdir.sync_checkpoint(name))
+            cps[name] = Checkpoint.model_validate(raw) if raw else None
+        behind = [n for n, cp in cps.items() if cp is None or cp.position.key() < final[n].key()]
+        if not behind:
+            return cps  # type: ignore[return-value]
+        if time.monotonic() > deadline:
+            raise StateError(f"sync did not reach the final position of {', '.join(behind)} within {timeout:.0f}s; the "
+                             "sources are read-only: fix sync and rerun cutover, or roll back with --rollback")
+        time.sleep(0.5)
+
+
+def run_verify(plan: Plan, workdir: WorkDir) -> dict[str, Any]:
+    try:
+        from .verify.compare import verify_plan
+    except ImportError:
+        return {"ran": False, "identical": None, "note": "verify is not available in this build"}
+    report = verify_plan(plan, workdir)
+    tables = getattr(report, "tables", [])
+    return {"ran": True, "identical": bool(report.identical), "tables": len(tables),
+            "differing_rows": len(getattr(report, "rows", [])), "errors": list(getattr(report, "errors", []))}
+
+
+def cutover(plan: Plan, workdir: WorkDir, *, max_lag: float = 30.0, verify: bool = True,
+            drain_timeout: float = 600.0, say: Callable[[str], None] = lambda m: None) -> dict[str, Any]:
+    started = time.time()
+    report: dict[str, Any] = {"started_at": _now(), "sources": {}, "ok": False}
+    status = check_lag(plan, workdir, max_lag)
+    report["lag_before"] = {s["source"]: s["lag_seconds"] for s in status}
+    say("sources are caught up; making them read-only")
+    before = set_read_only(plan, True)
+    read_only_at = time.time()
+    report["read_only_at"] = _now()
+    report["read_only_before"] = before
+    try:
+        final = final_positions(plan)
+        say("sources read-only; draining sync to " + ", ".join(f"{n} {p.file}:{p.pos}" for n, p in final.items()))
+        cps = drain(plan, workdir, final, drain_timeout, say)
+        report["drained_at"] = _now()
+        for name, pos in final.items():
+            report["sources"][name] = {"final_position": pos.model_dump(mode="json"),
+                                       "applied_position": cps[name].position.model_dump(mode="json")}
+        if verify:
+            say("verifying every table (chunk checksums)")
+            report["verify"] = run_verify(plan, workdir)
+        else:
+            report["verify"] = {"ran": False, "identical": None, "note": "skipped (--no-verify)"}
+    except MigratorError as exc:
+        report["error"] = str(exc)
+        report["verify"] = report.get("verify", {"ran": False, "identical": None})
+    finished = time.time()
+    report["finished_at"] = _now()
+    report["write_downtime_seconds"] = round(finished - read_only_at, 3)
+    report["total_seconds"] = round(finished - started, 3)
+    v = report["verify"]
+    report["ok"] = "error" not in report and (v.get("identical") is True or (not verify and not v.get("ran")))
+    report["notes"] = ["on MariaDB, accounts with SUPER or READ_ONLY ADMIN can still write while read_only=ON: "
+                       "make sure applications do not use them"]
+    if report["ok"]:
+        report["next_step"] = ("cutover done: point the applications at the target now; the sources stay read-only "
+                               "(`migrator cutover PLAN --rollback` makes them writable again)")
+    else:
+        why = report.get("error") or "verify found differences (see the verify report)"
+        report["next_step"] = (f"cutover NOT complete: {why}. The sources are still read-only. Fix and rerun "
+                               "`migrator cutover PLAN`, or roll back: `migrator cutover PLAN --rollback` (sources "
+                               "writable again; the target is not used)")
+    atomic_write_json(workdir.cutover_report, report)
+    return report
+
+
+def rollback(plan: Plan, workdir: WorkDir) -> list[str]:
+    """Make every source writable again and note it in the cutover report."""
+    set_read_only(plan, False)
+    report = read_json(workdir.cutover_report, default={}) or {}
+    report["rolled_back_at"] = _now()
+    atomic_write_json(workdir.cutover_report, report)
+    return [f"source {sp.name}: writable again (read_only=OFF)" for sp in plan.sources] + [
+        "rollback done: applications may write to the sources again; run `migrator sync` before a new cutover"]
