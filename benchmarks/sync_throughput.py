@@ -1,0 +1,164 @@
+"""Sync throughput: binlog row changes applied to seekdb end to end, next to the bare parsing
+rate of mysql-replication over the same binlog, with 1 source and with 4 sources.
+
+    .venv/bin/python benchmarks/sync_throughput.py [--changes 200000] [--target oceanbase://root@127.0.0.1:PORT]
+
+Starts 4 private MariaDB instances (127.0.0.1, temp dirs, stopped at the end); the target is the
+sandbox seekdb (/work/sbx/sandbox.yaml or .migrator-sandbox) unless --target is given. Prints
+figures; never fails on time. Bars from the issue: end-to-end >= 0.8x bare parsing; 4 sources
+>= 2x one source.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from pymysqlreplication import BinLogStreamReader  # noqa: E402
+from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent  # noqa: E402
+
+from migrator.db import connect, qualified, query, quote_ident  # noqa: E402
+from migrator.endpoint import Endpoint, parse_url  # noqa: E402
+from migrator.plan.model import Plan, SourcePlan, TablePlan, TargetPlan  # noqa: E402
+from migrator.positions import BinlogPosition, read_position  # noqa: E402
+from migrator.sandbox import free_port, start_mariadb, stop_pid  # noqa: E402
+from migrator.state import atomic_write_json  # noqa: E402
+from migrator.sync.runner import run_sync  # noqa: E402
+from migrator.sync.stream import SyncOptions, read_shape  # noqa: E402
+from migrator.workdir import WorkDir  # noqa: E402
+
+WALLET = """CREATE TABLE {name} (
+  id BIGINT UNSIGNED NOT NULL PRIMARY KEY, user_id BIGINT NOT NULL, currency CHAR(3) NOT NULL,
+  balance DECIMAL(20,4) NOT NULL, status TINYINT NOT NULL, updated_at DATETIME(6) NOT NULL,
+  note VARCHAR(64) NULL, KEY (user_id)
+)"""
+BATCH = 1000
+
+
+def default_target() -> str:
+    for f in (Path("/work/sbx/sandbox.yaml"), Path(".migrator-sandbox/sandbox.yaml")):
+        if f.exists():
+            return yaml.safe_load(f.read_text())["target"]["url"]
+    raise SystemExit("no sandbox found: pass --target oceanbase://root@127.0.0.1:PORT")
+
+
+def workload(ep: Endpoint, db: str, changes: int) -> None:
+    """Mixed e-wallet changes: 50% inserts, 40% balance updates, 10% deletes (row changes)."""
+    n_ins, n_upd, n_del = changes // 2, changes * 2 // 5, changes - changes // 2 - changes * 2 // 5
+    with connect(ep, "source") as c, c.cursor() as cur:
+        w = qualified(db, "wallet")
+        for start in range(0, n_ins, BATCH):
+            rows = [(i, i % 997, "IDR", i * 3 % 100000, 1, "2024-01-01 00:00:00.123456", f"w{i}")
+                    for i in range(start, min(n_ins, start + BATCH))]
+            cur.executemany(f"INSERT INTO {w} VALUES (%s,%s,%s,%s,%s,%s,%s)", rows)
+        for start in range(0, n_upd, BATCH):  # one statement, BATCH row changes (row-based binlog)
+            cur.execute(f"UPDATE {w} SET balance = balance + 1.5, updated_at = NOW(6) WHERE id >= %s AND id < %s",
+                        (start % n_ins, min(start % n_ins + BATCH, n_ins)))
+        cur.execute(f"DELETE FROM {w} WHERE id >= %s AND id < %s", (n_ins - n_del, n_ins))
+
+
+def bare_parse(ep: Endpoint, start: BinlogPosition, end: BinlogPosition, db: str) -> tuple[int, float]:
+    """mysql-replication alone: decode every row of every row event between the positions."""
+    t0 = time.monotonic()
+    stream = BinLogStreamReader(
+        connection_settings={"host": ep.host, "port": ep.port, "user": ep.user, "passwd": ""},
+        server_id=0x50000000 + ep.port, blocking=False, resume_stream=True, log_file=start.file, log_pos=start.pos,
+        only_events=[WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent], enable_logging=False)
+    n = 0
+    try:
+        for ev in stream:
+            if ev.schema == db:
+                n += len(ev.rows)
+            if (stream.log_file, stream.log_pos) >= (end.file, end.pos):
+                break
+    finally:
+        stream.close()
+    return n, time.monotonic() - t0
+
+
+def prepare(sources: list[Endpoint], target: Endpoint, changes_each: int, work: Path, tag: str):
+    tables, splans = [], []
+    positions = {}
+    for i, ep in enumerate(sources):
+        db, tdb = f"bench_{tag}_{i}", f"bench_{tag}_{i}_t"
+        with connect(ep, "source") as s, connect(target, "target") as t:
+            for conn, name in ((s, db), (t, tdb)):
+                query(conn, f"DROP DATABASE IF EXISTS {quote_ident(name)}")
+                query(conn, f"CREATE DATABASE {quote_ident(name)}")
+                query(conn, WALLET.format(name=qualified(name, "wallet")))
+            start = read_position(s)
+            cols = read_shape(s, db, "wallet")
+        workload(ep, db, changes_each)
+        with connect(ep, "source") as s:
+            end = read_position(s)
+        positions[ep.name] = (start, end, db)
+        splans.append(SourcePlan(name=ep.name, url=ep.safe_url(), host=ep.host, port=ep.port))
+        tables.append(TablePlan(source=ep.name, database=db, table="wallet", target_database=tdb,
+                                target_table="wallet", columns=cols, key=["id"], key_kind="primary"))
+    plan = Plan(target=TargetPlan(url=target.safe_url(), engine=target.engine), sources=splans, tables=tables)
+    wd = WorkDir(work / tag)
+    from migrator.copy.state import CopyJournal
+
+    journal = CopyJournal(wd)
+    for ep in sources:
+        start, end, _ = positions[ep.name]
+        atomic_write_json(wd.copy_position(ep.name), {"start": start.model_dump(mode="json"),
+                                                       "end": end.model_dump(mode="json")})
+    for t in tables:
+        journal.page(t.id, 0, None, 0, 0, True)
+    journal.close()
+    return plan, wd, positions
+
+
+def measure(sources: list[Endpoint], target: Endpoint, total: int, work: Path, tag: str, workers: int) -> dict:
+    each = total // len(sources)
+    plan, wd, positions = prepare(sources, target, each, work, tag)
+    parsed, parse_s = 0, 0.0
+    for ep in sources:  # bare parsing, one source after the other: the single-core parsing rate
+        start, end, db = positions[ep.name]
+        n, s = bare_parse(ep, start, end, db)
+        parsed, parse_s = parsed + n, parse_s + s
+    t0 = time.monotonic()
+    result = run_sync(plan, wd, SyncOptions(until_caught_up=True, workers=workers, batch_rows=5000))
+    e2e_s = time.monotonic() - t0
+    applied = sum(sum(r.rows.values()) for r in result.sources.values())
+    return {"sources": len(sources), "changes": applied, "parsed": parsed, "parse_rate": parsed / parse_s,
+            "e2e_s": e2e_s, "e2e_rate": applied / e2e_s}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--changes", type=int, default=200_000)
+    ap.add_argument("--target", default=None)
+    ap.add_argument("--workers", type=int, default=4)
+    args = ap.parse_args()
+    target = parse_url(args.target or default_target(), "target")
+    work = Path(tempfile.mkdtemp(prefix="sync-bench-"))
+    procs, sources = [], []
+    try:
+        for i in range(4):
+            port = free_port()
+            procs.append(start_mariadb(work / f"m{i}", port, server_id=900 + i,
+                                       options={"innodb-buffer-pool-size": "128M"}))
+            sources.append(parse_url(f"mysql://root@127.0.0.1:{port}?name=bench{i}", "source"))
+        one = measure(sources[:1], target, args.changes, work, "one", args.workers)
+        four = measure(sources, target, args.changes, work, "four", args.workers)
+        for r in (one, four):
+            print(f"{r['sources']} source(s): {r['changes']} row changes applied in {r['e2e_s']:.1f}s = "
+                  f"{r['e2e_rate']:,.0f} changes/s end to end; bare mysql-replication parsing "
+                  f"{r['parse_rate']:,.0f} rows/s ({r['e2e_rate'] / r['parse_rate']:.2f}x)")
+        print(f"4 sources vs 1: {four['e2e_rate'] / one['e2e_rate']:.2f}x")
+    finally:
+        for p in procs:
+            stop_pid(p.pid)
+
+
+if __name__ == "__main__":
+    main()
