@@ -47,6 +47,31 @@ MARIADB_OPTIONS: dict[str, str | None] = {
     "skip-name-resolve": None,
     "local-infile": "0",
 }
+# Beyond FLEET_THRESHOLD instances each one gets the minimum memory that still runs InnoDB well
+# for tiny shards: ~100 instances then fit in a few GB (measured in benchmarks/fleet_scale.py).
+FLEET_THRESHOLD = 8
+FLEET_OPTIONS: dict[str, str | None] = {
+    "innodb-buffer-pool-size": "8M",
+    "innodb-log-buffer-size": "1M",
+    "innodb-read-io-threads": "1",
+    "innodb-write-io-threads": "1",
+    "innodb-purge-threads": "1",
+    "max-connections": "60",
+    "table-open-cache": "64",
+    "table-definition-cache": "400",
+    "thread-cache-size": "4",
+    "key-buffer-size": "1M",
+    "aria-pagecache-buffer-size": "1M",
+    "query-cache-size": "0",
+    "max-allowed-packet": "64M",
+}
+
+
+def fleet_options(n: int) -> dict[str, str | None]:
+    """mariadbd options for one of n sandbox sources: the defaults, shrunk for big fleets."""
+    return dict(FLEET_OPTIONS) if n > FLEET_THRESHOLD else {}
+
+
 SEEKDB_PARAMETERS = {"memory_limit": "4G", "datafile_size": "1G", "log_disk_size": "2G"}
 
 
@@ -322,7 +347,7 @@ class Sandbox:
 
         def one(i: int) -> Instance:
             d = self.dir / f"src{i + 1}"
-            proc = start_mariadb(d, ports[i], server_id=i + 1, template=template)
+            proc = start_mariadb(d, ports[i], server_id=i + 1, template=template, options=fleet_options(n))
             inst = Instance(name=f"src{i + 1}", kind="mariadb", url=f"mysql://root@127.0.0.1:{ports[i]}",
                             port=ports[i], pid=proc.pid, dir=str(d))
             started.append(inst)
@@ -345,7 +370,8 @@ class Sandbox:
         for i, inst in enumerate(info.sources):
             if not (pid_alive(inst.pid) and _answers(inst.port)):
                 stop_pid(inst.pid)
-                inst.pid = start_mariadb(Path(inst.dir), inst.port, server_id=i + 1).pid
+                inst.pid = start_mariadb(Path(inst.dir), inst.port, server_id=i + 1,
+                                         options=fleet_options(len(info.sources))).pid
         if info.target and not (pid_alive(info.target.pid) and _answers(info.target.port)):
             stop_pid(info.target.pid)
             info.target.pid = start_seekdb(Path(info.target.dir), info.target.port).pid

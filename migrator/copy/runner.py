@@ -24,8 +24,9 @@ import shutil
 import signal
 import threading
 import time
-from collections import defaultdict
-from collections.abc import Callable
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +39,9 @@ from ..db import connect, describe_error, error_code, is_transient, query, quote
 from ..endpoint import Endpoint
 from ..errors import MigratorError, SourceError, StateError, TargetError
 from ..plan.model import Chunk, Plan, TablePlan, decode_key_value, encode_key_value
+from ..executor import Executor, make_executor
 from ..positions import read_position
+from ..throttle import Throttle, ThrottleOptions
 from ..workdir import WorkDir
 from . import sqlgen
 from .shape import RunContext, check_plan_columns, read_shape
@@ -70,6 +73,10 @@ class CopyOptions:
     retry_delay: float = 0.5
     verb: str = "REPLACE"
     whole_chunks: bool = True  # small fresh chunks in one GROUP_CONCAT read (falls back to pages)
+    target_connections: int = 0  # most target connections at once; 0: one per running chunk
+    max_source_threads_running: int = 25  # reads wait while a source runs more; 0: never wait
+    executor: str | None = None  # None/"local": threads here; "dask://host:port": Dask workers
+    task_retries: int = 3  # a chunk whose Dask worker died is submitted again this often
 
 
 @dataclass
@@ -160,54 +167,100 @@ def fault_point(name: str) -> None:
 
 
 class Connections:
-    """Per-thread connections: one per source and one to the target."""
+    """Checked-out connections: idle ones are pooled per instance, so a source never has more
+    connections than chunks reading it at once (<= per_source), and the target never more than
+    `target_limit` (writers wait for a free one). A connection that failed is closed, not pooled."""
 
-    def __init__(self, plan: Plan):
-        self.plan = plan
-        self.local = threading.local()
-        self._all: list[pymysql.connections.Connection] = []
+    def __init__(self, sources: dict[str, Endpoint], target: Endpoint, target_limit: int = 0):
+        self._endpoints = dict(sources)
+        self.target_ep = target
+        self._idle: dict[str, list[pymysql.connections.Connection]] = defaultdict(list)
         self._lock = threading.Lock()
-        self._endpoints: dict[str, Endpoint] = {s.name: s.endpoint() for s in plan.sources}
-        self.target_ep = plan.target.endpoint()
+        self._open: dict[str, int] = defaultdict(int)
+        self._target_slots = threading.BoundedSemaphore(target_limit) if target_limit > 0 else None
+        self.peak: dict[str, int] = defaultdict(int)  # most connections open at once, per instance
+
+    @classmethod
+    def for_plan(cls, plan: Plan, target_limit: int = 0) -> Connections:
+        return cls({s.name: s.endpoint() for s in plan.sources}, plan.target.endpoint(), target_limit)
 
     def endpoint(self, source: str) -> Endpoint:
         return self._endpoints[source]
 
-    def _cache(self) -> dict[str, pymysql.connections.Connection]:
-        if not hasattr(self.local, "conns"):
-            self.local.conns = {}
-        return self.local.conns
+    @contextmanager
+    def source(self, source: str) -> Iterator[pymysql.connections.Connection]:
+        with self._checkout(source, "source") as conn:
+            yield conn
 
-    def get(self, role: str, source: str | None = None) -> pymysql.connections.Connection:
-        name = source if role == "source" else "\0target"
-        cache = self._cache()
-        if name not in cache:
-            ep = self.endpoint(source) if role == "source" else self.target_ep
-            conn = connect(ep, role, autocommit=role == "source", read_timeout=3600)
-            if role == "source":
-                with conn.cursor() as cur:  # whole-chunk reads: as long as a packet may be
-                    cur.execute("SET SESSION group_concat_max_len = @@max_allowed_packet")
-            cache[name] = conn
-            with self._lock:
-                self._all.append(conn)
-        return cache[name]
+    @contextmanager
+    def target(self) -> Iterator[pymysql.connections.Connection]:
+        if self._target_slots is not None:
+            self._target_slots.acquire()
+        try:
+            with self._checkout("\0target", "target") as conn:
+                yield conn
+        finally:
+            if self._target_slots is not None:
+                self._target_slots.release()
 
-    def drop(self, role: str, source: str | None = None) -> None:
-        conn = self._cache().pop(source if role == "source" else "\0target", None)
-        if conn is not None:
+    @contextmanager
+    def _checkout(self, name: str, role: str) -> Iterator[pymysql.connections.Connection]:
+        with self._lock:
+            conn = self._idle[name].pop() if self._idle[name] else None
+            if conn is None:
+                self._open[name] += 1
+                self.peak[name] = max(self.peak[name], self._open[name])
+        if conn is None:
             try:
-                conn.close()
-            except Exception:  # noqa: BLE001 - closing a broken connection
-                pass
+                conn = self._connect(name, role)
+            except BaseException:
+                with self._lock:
+                    self._open[name] -= 1
+                raise
+        try:
+            yield conn
+        except (pymysql.err.OperationalError, pymysql.err.InterfaceError, OSError, SourceError, TargetError):
+            self._close(name, conn)  # lost or broken: the retry opens a fresh one
+            raise
+        except BaseException:
+            if role == "target":
+                _rollback(conn)
+            with self._lock:
+                self._idle[name].append(conn)
+            raise
+        with self._lock:
+            self._idle[name].append(conn)
+
+    def _connect(self, name: str, role: str) -> pymysql.connections.Connection:
+        ep = self.endpoint(name) if role == "source" else self.target_ep
+        conn = connect(ep, role, autocommit=role == "source", read_timeout=3600)
+        if role == "source":
+            with conn.cursor() as cur:  # whole-chunk reads: as long as a packet may be
+                cur.execute("SET SESSION group_concat_max_len = @@max_allowed_packet")
+        return conn
+
+    def _close(self, name: str, conn: pymysql.connections.Connection) -> None:
+        with self._lock:
+            self._open[name] -= 1
+        try:
+            conn.close()
+        except Exception:  # noqa: BLE001 - closing a broken connection
+            pass
+
+    def release_source(self, source: str) -> None:
+        """Close a source's idle connections (its chunks are all done: free its slots)."""
+        with self._lock:
+            idle, self._idle[source] = self._idle.pop(source, []), []
+        for conn in idle:
+            self._close(source, conn)
 
     def close_all(self) -> None:
         with self._lock:
-            for conn in self._all:
-                try:
-                    conn.close()
-                except Exception:  # noqa: BLE001
-                    pass
-            self._all.clear()
+            pools = list(self._idle.items())
+            self._idle.clear()
+        for name, idle in pools:
+            for conn in idle:
+                self._close(name, conn)
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -296,10 +349,11 @@ class ChunkCopier:
         src = self.table.source
 
         def read() -> tuple[int, bytes | None]:
-            conn = self.r.conns.get("source", src)
-            with conn.cursor() as cur:
-                cur.execute(sql, args)
-                count, blob = cur.fetchone()
+            with self.r.conns.source(src) as conn:
+                self.r.throttle.source_wait(src, conn)
+                with conn.cursor() as cur:
+                    cur.execute(sql, args)
+                    count, blob = cur.fetchone()
             fault_point("page_read")
             return int(count), blob
 
@@ -344,10 +398,11 @@ class ChunkCopier:
         src = self.table.source
 
         def read() -> list[tuple]:
-            conn = self.r.conns.get("source", src)
-            with conn.cursor() as cur:
-                cur.execute(sql, args)
-                rows = cur.fetchall()
+            with self.r.conns.source(src) as conn:
+                self.r.throttle.source_wait(src, conn)
+                with conn.cursor() as cur:
+                    cur.execute(sql, args)
+                    rows = cur.fetchall()
             fault_point("page_read")
             return rows
 
@@ -360,7 +415,7 @@ class ChunkCopier:
         ep = self.r.conns.endpoint(src)
         try:
             return retrying(fn, what=f"read {self.table.id}", opts=self.r.opts,
-                            on_error=lambda: self.r.conns.drop("source", src), reporter=self.r.reporter)
+                            on_error=lambda: None, reporter=self.r.reporter)
         except pymysql.err.MySQLError as exc:
             raise TableFailed(SourceError(f"{describe_error(ep, 'source', exc)} (reading {self.table.source_name})")) from None
         except OSError as exc:
@@ -388,30 +443,32 @@ class ChunkCopier:
 
         def copy_all() -> tuple[int, int]:
             src_conn = connect(ep, "source", cursorclass=pymysql.cursors.SSCursor, read_timeout=3600)
-            tgt = self.r.conns.get("target")
             rows = nbytes = 0
             try:
-                with src_conn.cursor() as scur, tgt.cursor() as tcur:
-                    tcur.execute(self._clear_sql())
-                    scur.execute(sqlgen.full_select(self.table))
-                    while batch := scur.fetchmany(2000):
-                        self._check_rendered(batch)
-                        for _, _, stmt in self._statements(list(batch)):
-                            tcur.execute(stmt)
-                            nbytes += len(stmt)
-                        rows += len(batch)
-                fault_point("before_commit")
-                tgt.commit()
-            except BaseException:
-                _rollback(tgt)
-                raise
+                self.r.throttle.source_wait(src, src_conn)
+                with self.r.conns.target() as tgt:
+                    try:
+                        with src_conn.cursor() as scur, tgt.cursor() as tcur:
+                            tcur.execute(self._clear_sql())
+                            scur.execute(sqlgen.full_select(self.table))
+                            while batch := scur.fetchmany(2000):
+                                self._check_rendered(batch)
+                                for _, _, stmt in self._statements(list(batch)):
+                                    tcur.execute(stmt)
+                                    nbytes += len(stmt)
+                                rows += len(batch)
+                        fault_point("before_commit")
+                        tgt.commit()
+                    except BaseException:
+                        _rollback(tgt)
+                        raise
             finally:
                 src_conn.close()
             return rows, nbytes
 
         try:
             rows, nbytes = retrying(copy_all, what=f"copy {self.table.id}", opts=self.r.opts,
-                                    on_error=lambda: self.r.conns.drop("target"), reporter=self.r.reporter)
+                                    on_error=lambda: None, reporter=self.r.reporter)
         except pymysql.err.MySQLError as exc:
             role = "source" if error_code(exc) in (2002, 2003, 2006, 2013) else "target"
             cls = SourceError if role == "source" else TargetError
@@ -450,18 +507,21 @@ class ChunkCopier:
         nbytes = sum(len(s) for _, _, s in statements)
 
         def write() -> None:
-            conn = self.r.conns.get("target")
-            try:
-                with conn.cursor() as cur:
-                    if clear:
-                        cur.execute(self._clear_sql())
-                    for _, _, stmt in statements:
-                        cur.execute(stmt)
-                fault_point("before_commit")
-                conn.commit()
-            except pymysql.err.MySQLError:
-                _rollback(conn)
-                raise
+            self.r.throttle.target_wait()
+            with self.r.conns.target() as conn:
+                try:
+                    with conn.cursor() as cur:
+                        if clear:
+                            cur.execute(self._clear_sql())
+                        for _, _, stmt in statements:
+                            cur.execute(stmt)
+                    fault_point("before_commit")
+                    t0 = time.monotonic()
+                    conn.commit()
+                    self.r.throttle.commit_took(time.monotonic() - t0)
+                except pymysql.err.MySQLError:
+                    _rollback(conn)
+                    raise
 
         ep = self.r.conns.target_ep
         try:
@@ -469,13 +529,11 @@ class ChunkCopier:
                      on_error=lambda: None, reporter=self.r.reporter)
         except pymysql.err.MySQLError as exc:
             if is_transient(exc):
-                self.r.conns.drop("target")
                 raise TableFailed(TargetError(f"{describe_error(ep, 'target', exc)} (writing {self.table.target_name})")) from None
             if not narrow:
                 raise _RejectedBatch() from None
             raise TableFailed(self._narrow(rows, exc)) from None
         except OSError as exc:
-            self.r.conns.drop("target")
             raise TableFailed(TargetError(f"target {ep.label}: {exc} (writing {self.table.target_name})")) from None
         except TargetError as exc:
             raise TableFailed(exc) from None
@@ -483,34 +541,40 @@ class ChunkCopier:
 
     def _narrow(self, rows: list[tuple], exc: pymysql.err.MySQLError) -> TargetError:
         """Bisect the rejected page down to the row the target refuses; name its key and the error."""
-        conn = self.r.conns.get("target")
         lo, hi, err = 0, len(rows), exc
         try:
-            while hi - lo > 1:
-                mid = (lo + hi) // 2
-                try:
-                    with conn.cursor() as cur:
-                        for stmt_rows in _split(rows[lo:mid], MAX_STATEMENT_BYTES):
-                            cur.execute(self.prefix + b",".join(r[0] for r in stmt_rows))
-                    _rollback(conn)
-                    lo = mid
-                except pymysql.err.MySQLError as e:
-                    _rollback(conn)
-                    hi, err = mid, e
-            try:
-                with conn.cursor() as cur:
-                    cur.execute(self.prefix + rows[lo][0])
-            except pymysql.err.MySQLError as e:
-                err = e
-            _rollback(conn)
-        except (pymysql.err.MySQLError, OSError):
-            self.r.conns.drop("target")
+            with self.r.conns.target() as conn:
+                lo, hi, err = self._bisect(conn, rows, exc)
+        except (pymysql.err.MySQLError, OSError, TargetError):
+            pass
         code = error_code(err)
         msg = err.args[-1] if err.args else str(err)
         key = self._key_text(rows[lo][1:]) if self.table.key else "(table has no key)"
         return TargetError(
             f"target rejected a row of {self.table.id} -> {self.table.target_name}, key {key}: "
             f"error {code}: {msg} (fix the target column or the source row)")
+
+    def _bisect(self, conn: pymysql.connections.Connection, rows: list[tuple],
+                exc: pymysql.err.MySQLError) -> tuple[int, int, pymysql.err.MySQLError]:
+        lo, hi, err = 0, len(rows), exc
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            try:
+                with conn.cursor() as cur:
+                    for stmt_rows in _split(rows[lo:mid], MAX_STATEMENT_BYTES):
+                        cur.execute(self.prefix + b",".join(r[0] for r in stmt_rows))
+                _rollback(conn)
+                lo = mid
+            except pymysql.err.MySQLError as e:
+                _rollback(conn)
+                hi, err = mid, e
+        try:
+            with conn.cursor() as cur:
+                cur.execute(self.prefix + rows[lo][0])
+        except pymysql.err.MySQLError as e:
+            err = e
+        _rollback(conn)
+        return lo, hi, err
 
     def _key_text(self, values: Any) -> str:
         return "(" + ", ".join(f"{k}={v!r}" for k, v in zip(self.table.key, values)) + ")"
@@ -543,28 +607,13 @@ def _rollback(conn: pymysql.connections.Connection) -> None:
 # ------------------------------------------------------------------ the run
 
 
-class CopyRunner:
-    def __init__(self, plan: Plan, workdir: WorkDir, opts: CopyOptions, reporter: Reporter | None = None,
-                 plan_path: str | Path | None = None):
-        self.plan = plan
-        self.workdir = workdir
-        self.opts = opts
-        self.reporter = reporter or NullReporter()
-        self.plan_path = plan_path
-        self.conns = Connections(plan)
-        self.journal: CopyJournal | None = None
-        self._lock = threading.Lock()
-        self._page_rows: dict[str, int] = {}
-        self.timing: dict[str, float] = {"prepare": 0.0, "read": 0.0, "write": 0.0}
-        self._failed: dict[str, TableFailed] = {}
-        self._stop = threading.Event()  # Ctrl-C: copiers stop after their current page
-        self._created: set[str] = set()  # target tables checked or created in this run
-        self._emptied: set[str] = set()  # --restart: target tables (or shard slices) emptied
-        self.readers: ThreadPoolExecutor | None = None  # read-ahead of each chunk's next page
-        self._failed_sources: dict[str, MigratorError] = {}
-        self.results: dict[str, TableResult] = {t.id: TableResult(t) for t in plan.active_tables()}
+class PageSizing:
+    """Page size per table, adapted to page_seconds; shared by the runner and remote tasks."""
 
-    # ---- shared by chunk copiers
+    opts: CopyOptions
+    _lock: threading.Lock
+    _page_rows: dict[str, int]
+
     def page_rows(self, table: TablePlan) -> int:
         with self._lock:
             return self._page_rows.get(table.id) or self.first_page_rows(table)
@@ -587,6 +636,40 @@ class CopyRunner:
         with self._lock:
             self._page_rows[table.id] = max(self.opts.min_page_rows, min(self.opts.max_page_rows, new))
 
+
+
+class CopyRunner(PageSizing):
+    def __init__(self, plan: Plan, workdir: WorkDir, opts: CopyOptions, reporter: Reporter | None = None,
+                 plan_path: str | Path | None = None):
+        self.plan = plan
+        self.workdir = workdir
+        self.opts = opts
+        self.reporter = reporter or NullReporter()
+        self.plan_path = plan_path
+        self.conns = Connections.for_plan(plan, opts.target_connections)
+        self.journal: CopyJournal | None = None
+        self._lock = threading.Lock()
+        self._page_rows: dict[str, int] = {}
+        self.timing: dict[str, float] = {"prepare": 0.0, "read": 0.0, "write": 0.0}
+        self._failed: dict[str, TableFailed] = {}
+        self._stop = threading.Event()  # Ctrl-C: copiers stop after their current page
+        self._created: set[str] = set()  # target tables checked or created in this run
+        self._emptied: set[str] = set()  # --restart: target tables (or shard slices) emptied
+        self.readers: ThreadPoolExecutor | None = None  # read-ahead of each chunk's next page
+        self._failed_sources: dict[str, MigratorError] = {}
+        self.results: dict[str, TableResult] = {t.id: TableResult(t) for t in plan.active_tables()}
+        self.throttle = Throttle(ThrottleOptions(max_threads_running=opts.max_source_threads_running),
+                                 notify=self._throttled)
+
+    def _throttled(self, reason: str | None) -> None:
+        """Show why copying slowed down (progress view), or that it stopped being slowed."""
+        show = getattr(self.reporter, "throttled", None)
+        if show is not None:
+            show(reason)
+        elif reason:
+            self.reporter.warn(f"throttling: {reason}")
+
+    # ---- shared by chunk copiers
     def timed(self, read: float, write: float) -> None:
         with self._lock:
             self.timing["read"] += read
@@ -783,48 +866,75 @@ class CopyRunner:
         return out
 
     def _copy_chunks(self, state: CopyState) -> None:
-        pending = self._tasks(state)
-        running: dict[Future, tuple[TablePlan, Chunk]] = {}
+        """Schedule pending chunks under the global (--parallel) and per-source bounds, on the
+        local threads or the remote workers the executor names."""
+        pending: list[tuple[TablePlan, Chunk, list[Any] | None, int]] = [(t, c, a, 1) for t, c, a in self._tasks(state)]
+        running: dict[Any, tuple[TablePlan, Chunk, list[Any] | None, int]] = {}
         busy: dict[str, int] = defaultdict(int)
-        with ThreadPoolExecutor(max_workers=max(1, self.opts.parallel), thread_name_prefix="copy") as pool, \
-                ThreadPoolExecutor(max_workers=max(1, self.opts.parallel), thread_name_prefix="read") as readers:
+        left = Counter(t.source for t, _, _, _ in pending)
+        executor = make_executor(self.opts.executor, self.opts.parallel, "copy")
+        if executor.remote:
+            log.info("copy: chunks run on %s", executor.label)
+        with executor, ThreadPoolExecutor(max_workers=max(1, self.opts.parallel), thread_name_prefix="read") as readers:
             self.readers = readers
             while pending or running:
                 i = 0
                 while i < len(pending) and len(running) < self.opts.parallel:
-                    table, chunk, after = pending[i]
+                    table, chunk, after, attempt = pending[i]
                     if self.stopping(table):
                         pending.pop(i)
+                        left[table.source] -= 1
                         continue
                     if busy[table.source] >= self.opts.per_source:
                         i += 1
                         continue
                     pending.pop(i)
                     busy[table.source] += 1
-                    running[pool.submit(ChunkCopier(self, table, chunk, after).run)] = (table, chunk)
+                    running[self._submit(executor, table, chunk, after)] = (table, chunk, after, attempt)
                 if not running:
                     break
                 try:
-                    done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                    done = executor.wait_first(running)
                 except KeyboardInterrupt:
                     self._stop.set()  # committed pages are journaled; the rest is redone on resume
+                    for fut in running:
+                        fut.cancel()
                     raise
                 for fut in done:
-                    table, chunk = running.pop(fut)
+                    table, chunk, after, attempt = running.pop(fut)
                     busy[table.source] -= 1
-                    self._chunk_finished(table, fut)
+                    if self._chunk_finished(table, chunk, fut, attempt, executor):
+                        pending.insert(0, (table, chunk, after, attempt + 1))
+                        continue
+                    left[table.source] -= 1
+                    if left[table.source] <= 0 and busy[table.source] == 0:
+                        self.conns.release_source(table.source)  # done: its connections are closed
         for res in self.results.values():
             if res.status == "pending" and not state.table_complete(res.table.id) and res.table.id in self._failed:
                 res.status = "failed"
 
-    def _chunk_finished(self, table: TablePlan, fut: Future) -> None:
+    def _submit(self, executor: Executor, table: TablePlan, chunk: Chunk, after: list[Any] | None) -> Any:
+        if not executor.remote:
+            return executor.submit(ChunkCopier(self, table, chunk, after).run)
+        task = ChunkTask(table=table, chunk=chunk, after=after, source=self.conns.endpoint(table.source),
+                         target=self.conns.target_ep, opts=self.opts, shares_target=self.shares_target(table))
+        return executor.submit(copy_chunk_task, task, key_hint=f"{table.id}#{chunk.id}")
+
+    def _chunk_finished(self, table: TablePlan, chunk: Chunk, fut: Any, attempt: int, executor: Executor) -> bool:
+        """Journal a finished chunk's outcome; True: submit it again (its worker was lost)."""
         exc = fut.exception()
+        if exc is not None and executor.remote and executor.is_lost_worker(exc) and attempt <= self.opts.task_retries:
+            self.reporter.warn(f"{table.id} chunk {chunk.id}: worker lost ({type(exc).__name__}); "
+                               f"submitting it again ({attempt}/{self.opts.task_retries})")
+            return True
+        if exc is None and executor.remote:
+            exc = self._journal_outcome(table, chunk, fut.result())
         if exc is None:
-            return
+            return False
         if not isinstance(exc, TableFailed):
             raise exc
         if table.id in self._failed:
-            return
+            return False
         self._failed[table.id] = exc
         res = self.results[table.id]
         res.status, res.error, res.error_kind = "failed", str(exc.error), type(exc.error)
@@ -833,6 +943,24 @@ class CopyRunner:
         self.reporter.warn(f"{table.id}: {exc.error}")
         if isinstance(exc.error, SourceError):  # the server is gone: stop its other tables too
             self._fail_source(table.source, exc.error)
+        return False
+
+    def _journal_outcome(self, table: TablePlan, chunk: Chunk, out: ChunkOutcome) -> TableFailed | None:
+        """A remote task's pages, journaled here (the only checkpoint writer) after their commits."""
+        assert self.journal is not None
+        for after, rows, nbytes, done in out.pages:
+            self.journal.page(table.id, chunk.id, after, rows, nbytes, done)
+            self.count(table, rows, nbytes)
+            self.reporter.advance(table, rows, nbytes)
+        self.timed(out.read_seconds, out.write_seconds)
+        for message in out.warnings:
+            self.reporter.warn(f"[{out.worker}] {message}")
+        for reason in out.throttled:
+            self._throttled(f"[{out.worker}] {reason}")
+        if out.error is None:
+            return None
+        kind = {"SourceError": SourceError, "TargetError": TargetError}.get(out.error_kind or "", StateError)
+        return TableFailed(kind(out.error))
 
     def _record_end_positions(self) -> None:
         state = CopyState.load(self.workdir, self.plan)
@@ -867,3 +995,113 @@ def run_copy(plan: Plan, workdir: WorkDir, opts: CopyOptions | None = None, repo
         raise cls(f"copy did not finish for {len(failed)} of {len(result.tables)} table(s): {lines}{more}. "
                   "Rerun `migrator copy` after fixing: finished chunks are kept")
     return result
+
+
+# ------------------------------------------------------------------ remote tasks (Dask workers)
+
+
+@dataclass
+class ChunkTask:
+    """Everything a worker needs to copy one chunk: picklable, no work-directory paths."""
+
+    table: TablePlan
+    chunk: Chunk
+    after: list[Any] | None
+    source: Endpoint
+    target: Endpoint
+    opts: CopyOptions
+    shares_target: bool = False
+
+
+@dataclass
+class ChunkOutcome:
+    """What a worker committed: (after, rows, bytes, done) per page, for the coordinator to journal."""
+
+    pages: list[tuple[list[Any] | None, int, int, bool]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    throttled: list[str] = field(default_factory=list)
+    read_seconds: float = 0.0
+    write_seconds: float = 0.0
+    error: str | None = None
+    error_kind: str | None = None
+    worker: str = ""
+
+
+class _PageList:
+    """Stands in for the journal inside a worker: pages are only collected and returned."""
+
+    def __init__(self, out: ChunkOutcome):
+        self.out = out
+
+    def page(self, table_id: str, chunk_id: int, after: list[Any] | None, rows: int, nbytes: int, done: bool) -> None:
+        self.out.pages.append((after, rows, nbytes, done))
+
+
+class _WarningList(NullReporter):
+    def __init__(self, out: ChunkOutcome):
+        self.out = out
+
+    def warn(self, message: str) -> None:
+        self.out.warnings.append(message)
+
+
+_worker_throttle: Throttle | None = None
+_worker_lock = threading.Lock()
+
+
+def _throttle_for(opts: CopyOptions) -> Throttle:
+    """One throttle per worker process: stall detection needs the commits of earlier tasks."""
+    global _worker_throttle
+    with _worker_lock:
+        if _worker_throttle is None:
+            _worker_throttle = Throttle(ThrottleOptions(max_threads_running=opts.max_source_threads_running))
+        return _worker_throttle
+
+
+class _TaskContext(PageSizing):
+    """What ChunkCopier needs from its runner, inside a worker process for one chunk."""
+
+    def __init__(self, task: ChunkTask, out: ChunkOutcome):
+        self.opts = task.opts
+        self.task = task
+        self.out = out
+        self._lock = threading.Lock()
+        self._page_rows: dict[str, int] = {}
+        self.conns = Connections({task.table.source: task.source}, task.target)
+        self.reporter = _WarningList(out)
+        self.journal = _PageList(out)
+        self.readers = ThreadPoolExecutor(max_workers=1, thread_name_prefix="read")
+        self.throttle = _throttle_for(task.opts)
+
+    def stopping(self, table: TablePlan) -> bool:
+        return False
+
+    def shares_target(self, table: TablePlan) -> bool:
+        return self.task.shares_target
+
+    def timed(self, read: float, write: float) -> None:
+        self.out.read_seconds += read
+        self.out.write_seconds += write
+
+    def count(self, table: TablePlan, rows: int, nbytes: int) -> None:
+        pass
+
+    def close(self) -> None:
+        self.readers.shutdown(wait=True)
+        self.conns.close_all()
+
+
+def copy_chunk_task(task: ChunkTask) -> ChunkOutcome:
+    """Run on a worker: copy one chunk from task.after to its upper bound, committing each page
+    on the target, and return what was committed. Writes no checkpoint (the coordinator does)."""
+    out = ChunkOutcome(worker=f"{os.uname().nodename}:{os.getpid()}")
+    ctx = _TaskContext(task, out)
+    seen = len(ctx.throttle.events)
+    try:
+        ChunkCopier(ctx, task.table, task.chunk, task.after).run()  # type: ignore[arg-type]
+    except TableFailed as exc:
+        out.error, out.error_kind = str(exc.error), type(exc.error).__name__
+    finally:
+        ctx.close()
+    out.throttled = ctx.throttle.events[seen:]
+    return out
