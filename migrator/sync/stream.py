@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -130,6 +131,7 @@ class SourceSync:
         self.errors = 0
         self.caught_up = False
         self.pending_events = 0
+        self._inflight: tuple | None = None
 
     # ------------------------------------------------------------ setup
 
@@ -231,6 +233,7 @@ class SourceSync:
             self.build_routes(src, tgt)
             self.check_available(src, self.cp.position)
         self.applier = Applier(self.target, self.opts.workers, stop=self.stop, on_retry=self._count_retry)
+        self._apply_thread = ThreadPoolExecutor(1, thread_name_prefix="batch")
         try:
             while not self.stop():
                 head = self._read_head()
@@ -247,6 +250,7 @@ class SourceSync:
                     break
                 time.sleep(self.opts.poll_interval)
         finally:
+            self._apply_thread.shutdown(wait=True)
             self.applier.close()
         self.save_checkpoint()
         return self.cp
@@ -310,8 +314,8 @@ class SourceSync:
                     self.safe.at = getattr(event, "timestamp", 0) or self.safe.at
                     if len(self.batch) >= self.opts.batch_rows or (
                             self.batch and time.monotonic() - self.batch_started >= self.opts.flush_interval):
-                        self.flush()
-                    elif not self.batch:
+                        self.flush(wait=False)
+                    elif not self.batch and self._inflight is None:
                         self.cp.position = self.safe.model_copy()
         except pymysql.err.MySQLError as exc:
             self.handle_stream_error(exc)
@@ -424,22 +428,41 @@ class SourceSync:
         if txn.gtid:
             self.add_gtid(txn.gtid)
 
-    def flush(self) -> None:
-        """Apply the batch, then (and only then) advance the checkpoint to the safe position."""
+    def flush(self, wait: bool = True) -> None:
+        """Hand the batch to the applier; the checkpoint moves to the batch's end position only
+        once the target committed it. wait=False keeps reading while the batch applies (one
+        batch in flight: parsing and applying overlap, order between batches is kept)."""
+        self.settle()
         batch = getattr(self, "batch", None)
+        if not hasattr(self, "safe"):
+            return
+        pos, counts = self.safe.model_copy(), dict(self.batch_counts)
         if batch:
-            self.applier.apply(batch)
-            for k, n in self.batch_counts.items():
-                self.cp.rows[k] = self.cp.rows.get(k, 0) + n
-        if hasattr(self, "safe"):
-            self.cp.position = self.safe.model_copy()
-            self.cp.event_time = self.safe.at or self.cp.event_time
-            self.save_checkpoint()
-        if batch:
-            self.report({"rows": dict(self.batch_counts)})
+            self._inflight = (self._apply_thread.submit(self.applier.apply, batch), pos, counts)
+        else:
+            self._advance(pos, counts)
         self.batch, self.batch_counts = [], {}
         self.batch_started = time.monotonic()
         self.pending_events = 0
+        if wait:
+            self.settle()
+
+    def settle(self) -> None:
+        """Wait for the batch in flight (its errors surface here), then checkpoint after it."""
+        inflight, self._inflight = self._inflight, None
+        if inflight is not None:
+            fut, pos, counts = inflight
+            fut.result()
+            self._advance(pos, counts)
+
+    def _advance(self, pos: BinlogPosition, counts: dict[str, int]) -> None:
+        for k, n in counts.items():
+            self.cp.rows[k] = self.cp.rows.get(k, 0) + n
+        self.cp.position = pos
+        self.cp.event_time = pos.at or self.cp.event_time
+        self.save_checkpoint()
+        if counts:
+            self.report({"rows": counts})
 
     def save_checkpoint(self) -> None:
         self.cp.updated_at = time.time()
