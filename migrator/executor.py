@@ -26,7 +26,7 @@ from .errors import ConfigError, MigratorError
 
 log = logging.getLogger(__name__)
 
-DASK_CONNECT_TIMEOUT = float(os.environ.get("MIGRATOR_DASK_TIMEOUT", "10"))
+TIMEOUT_ENV = "MIGRATOR_DASK_TIMEOUT"  # seconds to reach the scheduler (default 10)
 
 
 class ExecutorUnavailable(MigratorError):
@@ -84,7 +84,7 @@ class DaskExecutor(Executor):
 
     remote = True
 
-    def __init__(self, address: str, retries: int = 2):
+    def __init__(self, address: str, retries: int = 1):
         try:
             from distributed import Client
         except ImportError:
@@ -93,7 +93,8 @@ class DaskExecutor(Executor):
         self.label = f"dask {address}"
         self.retries = retries
         try:
-            self.client = Client(address, timeout=DASK_CONNECT_TIMEOUT, set_as_default=False)
+            timeout = float(os.environ.get(TIMEOUT_ENV, "10"))
+            self.client = Client(address, timeout=timeout, set_as_default=False)
         except (OSError, TimeoutError) as exc:
             raise ExecutorUnavailable(
                 f"Dask scheduler {address} is unreachable ({type(exc).__name__}: {exc}): start it "

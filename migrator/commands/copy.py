@@ -43,19 +43,31 @@ def _workdir(plan_path: Path, workdir: Path | None) -> WorkDir:
               help="Attempts per page when a server is unreachable (exponential backoff).")
 @click.option("--page-rows", type=click.IntRange(1), default=None, hidden=True,
               help="Fixed page size in rows (tests; default adapts to ~1 s per page).")
+@click.option("--target-connections", type=click.IntRange(0, 1024), default=0,
+              help="Most connections to the target at once (writers wait for a free one); default: one "
+                   "per running chunk (--parallel).")
+@click.option("--max-source-threads-running", type=click.IntRange(0), default=25, show_default=True,
+              help="Reads from a source wait while its Threads_running is above this (0: never wait).")
+@click.option("--executor", "executor_url", default="local", show_default=True, metavar="URL",
+              help="Where chunks are copied: 'local' threads, or dask://HOST:PORT (a Dask scheduler; "
+                   "workers copy, this process alone checkpoints).")
 def copy_command(plan_path: Path, workdir: Path | None, parallel: int, per_source: int, restart: bool,
-                 yes: bool, retries: int, page_rows: int | None) -> None:
+                 yes: bool, retries: int, page_rows: int | None, target_connections: int,
+                 max_source_threads_running: int, executor_url: str) -> None:
     """Copy every active table of PLAN into the target, resumably.
 
     Records each source's binlog position first (sync starts there), copies chunks in parallel,
-    and checkpoints each page after the target commits. Rerun to resume.
+    and checkpoints each page after the target commits. Rerun to resume. Reads back off while a
+    source is busy and writes pause on target commit stalls (the reason is shown).
     """
     console, err = _console(), _console(stderr=True)
     plan = load_plan(plan_path)
     wd = _workdir(plan_path, workdir)
     if restart and not yes:
         click.confirm(f"Forget the copy progress in {wd.root} and copy every table again?", abort=True)
-    opts = CopyOptions(parallel=parallel, per_source=per_source, restart=restart, retries=retries)
+    opts = CopyOptions(parallel=parallel, per_source=per_source, restart=restart, retries=retries,
+                       target_connections=target_connections, max_source_threads_running=max_source_threads_running,
+                       executor=executor_url)
     if page_rows:
         opts.initial_page_rows = opts.min_page_rows = opts.max_page_rows = page_rows
         opts.whole_chunks = False

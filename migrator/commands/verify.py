@@ -38,8 +38,15 @@ def register(main: click.Group) -> None:
               help="Differing rows listed per table before listing stops.")
 @click.option("--restart", is_flag=True, help="Ignore an interrupted run's progress and verify every chunk again.")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON report instead of tables.")
+@click.option("--target-connections", type=click.IntRange(0, 1024), default=0,
+              help="Most checksum queries on the target at once (default: --parallel).")
+@click.option("--max-source-threads-running", type=click.IntRange(0), default=25, show_default=True,
+              help="Checksums on a source wait while its Threads_running is above this (0: never wait).")
+@click.option("--executor", "executor_url", default="local", show_default=True, metavar="URL",
+              help="Where chunk checksums run: 'local' threads, or dask://HOST:PORT (a Dask scheduler).")
 def verify(plan_file: Path, workdir: Path | None, report_file: Path | None, tables: str | None, fix_sql: Path | None,
-           apply_fix: bool, parallel: int, max_rows: int, restart: bool, as_json: bool) -> None:
+           apply_fix: bool, parallel: int, max_rows: int, restart: bool, as_json: bool, target_connections: int,
+           max_source_threads_running: int, executor_url: str) -> None:
     """Compare every chunk of PLAN on source and target by checksums computed in each database.
 
     Differing chunks are narrowed to rows, named by key. Exit 0 when identical, 1 when a
@@ -52,9 +59,19 @@ def verify(plan_file: Path, workdir: Path | None, report_file: Path | None, tabl
     plan = load_plan(plan_file)
     wd = WorkDir(workdir or default_workdir(plan_file))
     console = Console()
-    with _progress(console, quiet=as_json) as progress:
+    reason: list[str | None] = [None]
+
+    def on_throttle(why: str | None) -> None:
+        reason[0] = why  # shown beside the progress bar; logged (stderr) when not a terminal
+        if not console.is_terminal or as_json:
+            click.echo(f"throttling: {why}" if why else "throttling ended", err=True)
+
+    with _progress(console, quiet=as_json, reason=reason) as progress:
         report = verify_plan(plan, wd, tables=tables, parallel=parallel, fix_sql=fix_sql, apply_fix=apply_fix,
-                             report_path=report_file, restart=restart, max_rows=max_rows, progress=progress)
+                             report_path=report_file, restart=restart, max_rows=max_rows, progress=progress,
+                             target_connections=target_connections,
+                             max_source_threads_running=max_source_threads_running, executor=executor_url,
+                             on_throttle=on_throttle)
     if as_json:
         click.echo(json.dumps(report.model_dump(mode="json"), indent=2))
     else:
@@ -63,20 +80,23 @@ def verify(plan_file: Path, workdir: Path | None, report_file: Path | None, tabl
 
 
 @contextmanager
-def _progress(console: Console, quiet: bool) -> Iterator[Callable[[int, int, int], None] | None]:
+def _progress(console: Console, quiet: bool,
+              reason: list[str | None] | None = None) -> Iterator[Callable[[int, int, int], None] | None]:
     """A rich progress bar (chunks, rows/s, ETA) on a terminal; nothing otherwise."""
     if quiet or not console.is_terminal:
         yield None
         return
     columns = (TextColumn("verify"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rows]} rows"),
-               TextColumn("{task.fields[rate]} rows/s"), TimeRemainingColumn())
+               TextColumn("{task.fields[rate]} rows/s"), TimeRemainingColumn(), TextColumn("[yellow]{task.fields[why]}"))
     started = time.monotonic()
     with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task("verify", total=None, rows="0", rate="-")
+        task = bar.add_task("verify", total=None, rows="0", rate="-", why="")
 
         def update(done: int, total: int, rows: int) -> None:
             rate = rows / max(time.monotonic() - started, 1e-3)
-            bar.update(task, completed=done, total=total, rows=f"{rows:,}", rate=f"{rate:,.0f}")
+            why = reason[0] if reason else None
+            bar.update(task, completed=done, total=total, rows=f"{rows:,}", rate=f"{rate:,.0f}",
+                       why=f"throttled: {why}" if why else "")
 
         yield update
 

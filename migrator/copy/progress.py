@@ -71,6 +71,17 @@ class RichReporter:
                 self.bytes[name] = self.bytes.get(name, 0) + nbytes
                 self.progress.update(self.tasks[name], advance=rows, bytes=self.bytes[name])
 
+    def throttled(self, reason: str | None) -> None:
+        """Why copying is slowed down: beside the overall bar on a TTY, else one log line."""
+        if self.progress and "\0all" in self.tasks:
+            label = "[bold]all sources[/]" + (f" [yellow](throttled: {reason})[/]" if reason else "")
+            self.progress.update(self.tasks["\0all"], description=label)
+            return
+        if reason:
+            self.err.print(f"[yellow]throttling:[/] {reason}", highlight=False, soft_wrap=True)
+        else:
+            self.err.print("throttling ended", highlight=False)
+
     def warn(self, message: str) -> None:
         target = self.progress.console if self.progress else self.err
         target.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)

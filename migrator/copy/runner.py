@@ -656,6 +656,7 @@ class CopyRunner(PageSizing):
         self._created: set[str] = set()  # target tables checked or created in this run
         self._emptied: set[str] = set()  # --restart: target tables (or shard slices) emptied
         self.readers: ThreadPoolExecutor | None = None  # read-ahead of each chunk's next page
+        self.executor: Executor | None = None  # where chunks run (local threads or Dask workers)
         self._failed_sources: dict[str, MigratorError] = {}
         self.results: dict[str, TableResult] = {t.id: TableResult(t) for t in plan.active_tables()}
         self.throttle = Throttle(ThrottleOptions(max_threads_running=opts.max_source_threads_running),
@@ -692,6 +693,8 @@ class CopyRunner(PageSizing):
         t0 = time.monotonic()
         self.workdir.lock("copy")
         try:
+            # First: an unreachable Dask scheduler is refused before anything is recorded.
+            self.executor = make_executor(self.opts.executor, self.opts.parallel, "copy")
             if self.opts.restart:
                 self._clear()
             ctx = RunContext(self.workdir)
@@ -711,6 +714,8 @@ class CopyRunner(PageSizing):
         finally:
             if self.journal:
                 self.journal.close()
+            if self.executor is not None:
+                self.executor.close()
             self.conns.close_all()
             self.workdir.unlock()
         result = CopyResult(tables=list(self.results.values()), seconds=time.monotonic() - t0)
@@ -872,10 +877,10 @@ class CopyRunner(PageSizing):
         running: dict[Any, tuple[TablePlan, Chunk, list[Any] | None, int]] = {}
         busy: dict[str, int] = defaultdict(int)
         left = Counter(t.source for t, _, _, _ in pending)
-        executor = make_executor(self.opts.executor, self.opts.parallel, "copy")
+        executor = self.executor or make_executor(self.opts.executor, self.opts.parallel, "copy")
         if executor.remote:
             log.info("copy: chunks run on %s", executor.label)
-        with executor, ThreadPoolExecutor(max_workers=max(1, self.opts.parallel), thread_name_prefix="read") as readers:
+        with ThreadPoolExecutor(max_workers=max(1, self.opts.parallel), thread_name_prefix="read") as readers:
             self.readers = readers
             while pending or running:
                 i = 0

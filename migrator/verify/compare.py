@@ -26,8 +26,10 @@ import pymysql
 from ..db import connect, describe_error, query, quote_ident, with_retry
 from ..endpoint import Endpoint
 from ..errors import ConfigError, MigratorError, SourceError, StateError, TargetError
+from ..executor import Executor, make_executor
 from ..plan.model import Chunk, Plan, TablePlan, encode_key_value
 from ..state import Journal, atomic_write_json, atomic_write_text
+from ..throttle import Throttle, ThrottleOptions
 from ..workdir import WorkDir
 from .bisect import RangeDiff, explain_changed, narrow, pair_representation
 from .canonical import SideColumn, type_kind
@@ -109,9 +111,12 @@ def build_sides(tp: TablePlan, target_types: dict[str, str]) -> tuple[TableSide,
 class InstancePools:
     """One bounded thread pool per instance; each worker thread keeps its own connection."""
 
-    def __init__(self, endpoints: dict[str, tuple[Endpoint, str]], parallel: int):
+    def __init__(self, endpoints: dict[str, tuple[Endpoint, str]], parallel: int, target_connections: int = 0,
+                 throttle: Throttle | None = None):
         self.endpoints = endpoints
         self.parallel = parallel
+        self.target_connections = target_connections or parallel
+        self.throttle = throttle
         self._pools: dict[str, ThreadPoolExecutor] = {}
         self._local = threading.local()
         self._conns: list[Any] = []
@@ -121,7 +126,8 @@ class InstancePools:
     def submit(self, instance: str, fn: Callable[[Any], Any]) -> Future:
         pool = self._pools.get(instance)
         if pool is None:
-            pool = self._pools[instance] = ThreadPoolExecutor(self.parallel, thread_name_prefix=f"verify-{instance}")
+            size = self.target_connections if instance == "target" else self.parallel
+            pool = self._pools[instance] = ThreadPoolExecutor(size, thread_name_prefix=f"verify-{instance}")
         return pool.submit(self._run, instance, fn)
 
     def _conn(self, instance: str):
@@ -147,7 +153,10 @@ class InstancePools:
 
         def attempt() -> Any:
             try:
-                return fn(self._conn(instance))
+                conn = self._conn(instance)
+                if role == "source" and self.throttle is not None:
+                    self.throttle.source_wait(instance, conn)
+                return fn(conn)
             except (pymysql.err.OperationalError, pymysql.err.InterfaceError):
                 self._local.conns.pop(instance, None)  # reconnect on retry
                 raise
@@ -262,12 +271,19 @@ def verify_plan(
     restart: bool = False,
     max_rows: int = 1000,
     progress: Callable[[int, int, int], None] | None = None,
+    target_connections: int = 0,
+    max_source_threads_running: int = 25,
+    executor: str | None = None,
+    on_throttle: Callable[[str | None], None] | None = None,
 ) -> VerifyReport:
     """Compare every chunk of the plan's tables on source and target; see the module docstring.
 
     endpoints: instance name (source name, or "target") -> Endpoint, overriding the plan's URLs
     (which hold no password). max_rows: differing rows listed per table. progress(chunks done,
     chunks total, rows compared) is called from this thread as chunk results arrive.
+    target_connections: most checksum queries on the target at once (default: parallel).
+    executor: "dask://host:port" runs the chunk checksums on Dask workers (see migrator.executor).
+    on_throttle(reason | None): told when checksums wait for a busy source, and when that ends.
     """
     wd = workdir if isinstance(workdir, WorkDir) else WorkDir(workdir)
     if apply_fix and not fix_sql:
@@ -275,13 +291,19 @@ def verify_plan(
     lock_fd = _lock_verify(wd)
     report = VerifyReport(plan_fingerprint=plan.fingerprint(), started_at=_now())
     eps = _endpoints(plan, endpoints)
-    pools = InstancePools(eps, max(1, parallel))
+    throttle = Throttle(ThrottleOptions(max_threads_running=max_source_threads_running), notify=on_throttle)
+    pools = InstancePools(eps, max(1, parallel), target_connections, throttle)
     journal: VerifyJournal | None = None
+    remote = make_executor(executor, 1) if executor and executor != "local" else None
     try:
         journal = VerifyJournal(wd, report.plan_fingerprint, restart)
         tgt = pools.dedicated("target")
         runs = _prepare(select_tables(plan, tables), tgt)
-        _checksum_all(runs, pools, journal, report, progress)
+        if remote is not None:
+            _checksum_remote(runs, remote, eps, journal, report, progress, max(1, parallel),
+                             target_connections or max(1, parallel) * 4, max_source_threads_running)
+        else:
+            _checksum_all(runs, pools, journal, report, progress)
         differing = [r for r in runs if r.differing]
         if differing and recheck_after is not None:
             recheck_after()
@@ -303,6 +325,8 @@ def verify_plan(
         if journal is not None:
             journal.close()  # keeps what was verified: an interrupted or failed run resumes
         pools.close()
+        if remote is not None:
+            remote.close()
         os.close(lock_fd)
     report.finished_at = _now()
     report.identical = not report.errors and all(t.status == "identical" for t in report.tables)
@@ -378,6 +402,99 @@ def _checksum_all(runs: list[_TableRun], pools: InstancePools, journal: VerifyJo
             run.result.seconds = round(time.monotonic() - started, 3)  # chunks run concurrently: wall time
         if progress:
             progress(done, total, rows)
+    journal.flush()
+
+
+def checksum_pair_task(source: Endpoint, target: Endpoint, sside: TableSide, tside: TableSide, lo: Any, hi: Any,
+                       max_threads_running: int) -> tuple[tuple, tuple]:
+    """Run on a worker: one chunk's checksum on its source and on the target (own connections)."""
+    throttle = Throttle(ThrottleOptions(max_threads_running=max_threads_running))
+
+    def side(ep: Endpoint, role: str, s: TableSide) -> tuple:
+        def attempt() -> tuple:
+            conn = connect(ep, role, attempts=3)
+            try:
+                if role == "source":
+                    throttle.source_wait(s.instance, conn)
+                return chunk_checksum(conn, s, lo, hi)
+            finally:
+                conn.close()
+        try:
+            return with_retry(attempt, what=f"checksum on {role} {ep.label}", attempts=3)
+        except pymysql.err.MySQLError as exc:
+            raise (SourceError if role == "source" else TargetError)(describe_error(ep, role, exc)) from None
+
+    return side(source, "source", sside), side(target, "target", tside)
+
+
+def _checksum_remote(runs: list[_TableRun], executor: Executor, eps: dict[str, tuple[Endpoint, str]],
+                     journal: VerifyJournal, report: VerifyReport, progress: Callable[[int, int, int], None] | None,
+                     per_source: int, target_limit: int, max_threads_running: int) -> None:
+    """The chunk checksums on the executor's workers: at most per_source chunks of one source and
+    target_limit chunks in all at once (each holds one connection to its source and the target).
+    Results are journaled here, by the coordinator, as they arrive."""
+    started = time.monotonic()
+    todo: list[tuple[_TableRun, Chunk, int]] = []
+    for run in runs:
+        report.tables.append(run.result)
+        if run.sside is None:
+            continue
+        for chunk in _chunks(run.tp):
+            run.result.chunks += 1
+            done = journal.done.get((run.tp.id, chunk.id))
+            if done is not None:
+                run.result.chunks_resumed += 1
+                run.result.rows_source += done[0]
+                run.result.rows_target += done[1]
+            else:
+                todo.append((run, chunk, 1))
+    total = sum(r.result.chunks for r in runs)
+    finished = total - len(todo)
+    rows = sum(r.result.rows_source for r in runs)
+    running: dict[Any, tuple[_TableRun, Chunk, int]] = {}
+    busy: dict[str, int] = {}
+    while todo or running:
+        i = 0
+        while i < len(todo) and len(running) < target_limit:
+            run, chunk, attempt = todo[i]
+            inst = run.tp.source
+            if busy.get(inst, 0) >= per_source:
+                i += 1
+                continue
+            todo.pop(i)
+            if run.result.status == "error":
+                finished += 1
+                continue
+            busy[inst] = busy.get(inst, 0) + 1
+            assert run.sside is not None and run.tside is not None
+            fut = executor.submit(checksum_pair_task, eps[inst][0], eps["target"][0], run.sside, run.tside,
+                                  decode_bound(chunk.lower), decode_bound(chunk.upper), max_threads_running)
+            running[fut] = (run, chunk, attempt)
+        if not running:
+            break
+        for fut in executor.wait_first(running):
+            run, chunk, attempt = running.pop(fut)
+            busy[run.tp.source] -= 1
+            exc = fut.exception()
+            if exc is not None and executor.is_lost_worker(exc) and attempt <= 3:
+                todo.insert(0, (run, chunk, attempt + 1))
+                continue
+            finished += 1
+            if exc is not None:
+                if not isinstance(exc, MigratorError):
+                    raise exc
+                run.result.status, run.result.error = "error", f"{run.tp.id} chunk {chunk.id}: {exc}"
+            elif run.result.status != "error":
+                cs, ct = fut.result()
+                run.result.rows_source += cs[0]
+                run.result.rows_target += ct[0]
+                rows += cs[0]
+                journal.record(run.tp.id, chunk.id, cs == ct, (cs[0], ct[0]))
+                if cs != ct:
+                    run.differing.append((chunk, cs, ct))
+                run.result.seconds = round(time.monotonic() - started, 3)
+            if progress:
+                progress(finished, total, rows)
     journal.flush()
 
 

@@ -1,0 +1,164 @@
+"""A fleet of 30 real MariaDB instances (tiny sharded wallet schemas) merged into the seekdb target
+through plan, copy and verify: connection caps, a crash and resume of the whole fleet's checkpoint,
+a dead instance that does not stall the others, and throttling on a busy source."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from fleet_helpers import (SOURCE_COLUMN, drop_target_database, fleet_endpoints, flush_status, max_used_connections,
+                           populate_fleet, target_counts)
+
+from migrator.copy.runner import FAULT_ENV, CopyOptions, CopyRunner, run_copy
+from migrator.copy.state import CopyState
+from migrator.db import connect
+from migrator.errors import SourceError
+from migrator.plan.build import build_plan
+from migrator.plan.model import save_plan
+from migrator.sandbox import Sandbox
+from migrator.throttle import Throttle, ThrottleOptions
+from migrator.verify.compare import verify_plan
+from migrator.workdir import WorkDir
+
+FLEET = 30
+SHARDS = 2
+ROWS = 120
+PER_SOURCE = 2
+TARGET_CONNECTIONS = 3
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    sandbox = Sandbox(tmp_path_factory.mktemp("fleet") / "sbx")
+    info, _ = sandbox.up(FLEET, target=False)
+    try:
+        yield sandbox, info
+    finally:
+        sandbox.down()
+
+
+@pytest.mark.slow
+def test_fleet_of_30_instances_plan_copy_verify(fleet, target, unique_db, tmp_path: Path):
+    sandbox, info = fleet
+    eps = fleet_endpoints(info)
+    prefix, tdb = unique_db("shard"), unique_db("wallet")
+    expected = populate_fleet(eps, prefix, shards=SHARDS, rows=ROWS)
+    flush_status(eps)
+    plan = build_plan(eps, target, includes=[f"{prefix}_*.*"], routes=[f"{prefix}_*.*={tdb}.*"],
+                      source_column=SOURCE_COLUMN, chunk_rows=50)
+    assert len(plan.tables) == FLEET * SHARDS * 2
+    plan_path = save_plan_file(plan, tmp_path)
+    wd = WorkDir(tmp_path / "work")
+    try:
+        # 1. The copy process is killed (SIGKILL) after its 40th committed page, mid-fleet.
+        from copy_helpers import run_cli
+        proc = run_cli("copy", str(plan_path), "--workdir", str(wd.root), "--parallel", "8", "--per-source",
+                       str(PER_SOURCE), "--target-connections", str(TARGET_CONNECTIONS),
+                       env={FAULT_ENV: "after_commit:40"})
+        assert proc.returncode == -signal.SIGKILL, proc.stderr
+        partial = CopyState.load(wd, plan)
+        done_before = sum(p.chunks_done for p in partial.progress())
+        assert 0 < done_before < sum(p.chunks_total for p in partial.progress())
+
+        # 2. One instance dies: the others finish, the error names it, its slots are not waited on.
+        dead = info.sources[7]
+        os.kill(dead.pid, signal.SIGKILL)
+        runner = CopyRunner(plan, wd, CopyOptions(parallel=8, per_source=PER_SOURCE, retries=2, retry_delay=0.2,
+                                                  target_connections=TARGET_CONNECTIONS))
+        started = time.monotonic()
+        result = runner.run()
+        assert time.monotonic() - started < 60
+        failed = {t.table.source for t in result.tables if t.status != "done"}
+        assert failed == {eps[7].label}
+        state = CopyState.load(wd, plan)
+        assert all(state.source_complete(ep.label) for i, ep in enumerate(eps) if i != 7)
+        assert all(n <= PER_SOURCE for name, n in runner.conns.peak.items() if name != "\0target")
+        assert runner.conns.peak["\0target"] <= TARGET_CONNECTIONS
+
+        # 3. The instance comes back: a rerun resumes the fleet's checkpoint and copies only its chunks.
+        sandbox.restart(info)
+        result = run_copy(plan, wd, CopyOptions(parallel=8, per_source=PER_SOURCE,
+                                                target_connections=TARGET_CONNECTIONS))
+        assert result.ok
+        assert 0 < result.rows_this_run < expected
+        for ep in eps:  # the server's own count of connections at once: per-source cap (+1: the prepare session)
+            assert max_used_connections(ep) <= PER_SOURCE + 1, ep.label
+
+        counts = target_counts(target, tdb)
+        assert sum(counts.values()) == expected
+        assert len(counts) == FLEET * SHARDS * 2
+
+        report = verify_plan(plan, wd, parallel=2, target_connections=TARGET_CONNECTIONS)
+        assert report.identical, report.errors or [t for t in report.tables if t.status != "identical"][:3]
+        assert sum(t.rows_source for t in report.tables) == expected
+    finally:
+        drop_target_database(target, tdb)
+
+
+def save_plan_file(plan, tmp_path: Path) -> Path:
+    path = tmp_path / "fleet.yaml"
+    save_plan(plan, path)
+    return path
+
+
+@pytest.mark.slow
+def test_busy_source_throttles_only_itself(fleet, target, unique_db, tmp_path: Path):
+    """Threads_running above the limit on one source: its reads wait (reason reported) until the
+    load ends; the other sources copy meanwhile."""
+    _, info = fleet
+    eps = fleet_endpoints(info)[:3]
+    prefix, tdb = unique_db("busy"), unique_db("busyw")
+    expected = populate_fleet(eps, prefix, shards=1, rows=60)
+    plan = build_plan(eps, target, includes=[f"{prefix}_*.*"], routes=[f"{prefix}_*.*={tdb}.*"],
+                      source_column=SOURCE_COLUMN, chunk_rows=30)
+    busy = eps[0]
+    sleepers = [connect(busy, "source") for _ in range(3)]
+    load = [threading.Thread(target=lambda c=c: c.cursor().execute("SELECT SLEEP(3)")) for c in sleepers]
+    reasons: list[str | None] = []
+
+    class Reporter:
+        def start(self, plan, state): pass
+        def advance(self, table, rows, nbytes): pass
+        def warn(self, message): pass
+        def finish(self, result): pass
+        def throttled(self, reason): reasons.append(reason)
+
+    try:
+        for t in load:
+            t.start()
+        time.sleep(0.3)
+        started = time.monotonic()
+        result = run_copy(plan, WorkDir(tmp_path / "work"),
+                          CopyOptions(parallel=4, per_source=1, max_source_threads_running=2), Reporter())
+        took = time.monotonic() - started
+        assert result.ok
+        assert any(r and f"source {busy.label} busy" in r for r in reasons), reasons
+        assert reasons[-1] is None  # the throttling ended and said so
+        assert took >= 2.0  # the busy source waited for its load to drop
+        assert sum(target_counts(target, tdb).values()) == expected
+    finally:
+        for t in load:
+            t.join()
+        for c in sleepers:
+            c.close()
+        drop_target_database(target, tdb)
+
+
+def test_target_stall_pauses_writers():
+    """A commit far slower than the running median starts a pause that every writer waits out."""
+    events: list[str | None] = []
+    th = Throttle(ThrottleOptions(stall_factor=5, stall_floor=0.05, min_samples=5, max_pause=0.2), notify=events.append)
+    for _ in range(10):
+        th.commit_took(0.01)
+    assert th.target_wait() == 0.0
+    th.commit_took(0.3)  # 30x the median
+    assert events and "target write stall" in str(events[0])
+    waited = th.target_wait()
+    assert 0.1 < waited <= 0.31
+    th.target_wait()
+    assert events[-1] is None
