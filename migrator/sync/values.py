@@ -22,6 +22,7 @@ TEXT_TYPES = {"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "
 INT_TYPES = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint"}
 ZERO_DATE = {"date": "0000-00-00", "datetime": "0000-00-00 00:00:00", "timestamp": "0000-00-00 00:00:00"}
 EPOCH = datetime(1970, 1, 1)
+PLAIN_TYPES = INT_TYPES | {"decimal", "float", "double", "time"}  # decoded exactly as they are
 OUT_OF_RANGE = {"out of date range", "out of datetime range", "out of datetime2 range"}
 
 
@@ -70,9 +71,11 @@ class TableShape:
 
     columns: list[Column]
     names: list[str] = field(init=False)
+    fix_columns: list[Column] = field(init=False)  # columns whose decoded value may need fixing
 
     def __post_init__(self) -> None:
         self.names = [c.name for c in self.columns]
+        self.fix_columns = [c for c in self.columns if c.data_type not in PLAIN_TYPES]
 
 
 def prepare_columns(lib_columns: list[Any], shape: TableShape) -> None:
@@ -125,4 +128,10 @@ def _json_text(value: Any) -> Any:
 
 
 def fix_row(shape: TableShape, values: dict[str, Any], none_sources: dict[str, str]) -> dict[str, Any]:
-    return {c.name: fix_value(c, values.get(c.name), none_sources.get(c.name)) for c in shape.columns}
+    """Values keyed by column name; only the columns that can need it go through fix_value."""
+    for c in shape.fix_columns:
+        v = values.get(c.name)
+        if v is None and c.name not in none_sources:
+            continue
+        values[c.name] = fix_value(c, v, none_sources.get(c.name))
+    return values
