@@ -134,3 +134,53 @@ def test_cli_sync_until_caught_up(source, target, wallet_setup, tmp_path):
     out = json.loads(res.stdout)
     assert out["sources"][source.name]["caught_up"] is True
     assert_same(source, target, db, tdb)
+
+
+def test_metrics_endpoint_reports_rows_and_lag(source, target, wallet_setup, tmp_path):
+    import time
+    import urllib.request
+
+    from migrator.sandbox import free_port
+    from sync_helpers import start_cli
+
+    db, tdb, wd, plan = wallet_setup
+    record_copy_start(wd, source)
+    record_copy_end(wd, source)
+    mark_copied(wd, plan)
+    wallet_workload(source, db, n_wallets=10, n_ops=20, seed=8)
+    port = free_port()
+    proc = start_cli("sync", str(write_plan(plan, tmp_path / "plan.yaml")), "--workdir", str(wd.root),
+                     "--metrics-port", str(port), "--duration", "30")
+    try:
+        text, deadline = "", time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+            except OSError:
+                text = ""
+            if f'migrator_sync_caught_up{{source="{source.name}"}} 1.0' in text:
+                break
+            time.sleep(0.5)
+        assert f'migrator_sync_rows_applied_total{{kind="insert",source="{source.name}"}} 30.0' in text, text[-2000:]
+        assert f'migrator_sync_lag_seconds{{source="{source.name}"}} 0.0' in text
+        assert "migrator_sync_retries_total" in text and "migrator_sync_errors_total" in text
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+    assert proc.returncode == 0
+
+
+def test_target_outage_is_retried_with_backoff_never_skipped():
+    from migrator.endpoint import parse_url
+    from migrator.errors import TargetError
+    from migrator.sandbox import free_port
+    from migrator.sync.apply import Applier, Route, RowChange
+
+    down = parse_url(f"oceanbase://root@127.0.0.1:{free_port()}", "target")  # nothing listens there
+    retries: list[BaseException] = []
+    applier = Applier(down, workers=1, stop=lambda: len(retries) >= 3, on_retry=retries.append)
+    route = Route(table_id="s/db.t", target_database="db", target_table="t", key=["id"], columns=["id"])
+    with pytest.raises(TargetError, match="stopped while retrying"):
+        applier.apply([RowChange("insert", route, None, {"id": 1})])
+    applier.close()
+    assert len(retries) == 3  # it kept trying until told to stop; the change was never dropped silently
