@@ -81,11 +81,41 @@ def fill_shard(conn: pymysql.connections.Connection, db: str, shard_no: int, acc
             "INSERT INTO ledger_entry (transfer_id, account_id, amount, kind, created_at) VALUES (%s,%s,%s,%s,%s)",
             rows_l,
         )
+        # back-office log: no key, and identical duplicate rows happen (same second, same action)
+        audit = [(f"2024-03-{1 + i % 28:02d} 09:00:00", rnd.choice(["ops", "risk"]), f"review {i // 2}")
+                 for i in range(accounts // 10 + 2)]
+        cur.executemany("INSERT INTO audit_log (at, actor, action) VALUES (%s, %s, %s)", audit)
         cur.executemany(
             "INSERT INTO customer_note_legacy (account_id, note) VALUES (%s, %s)",
             [(i, rnd.choice(["café crème", "Müller", "naïve façade", "plain"])) for i in range(1, accounts // 10 + 2)],
         )
     conn.commit()
+
+
+def transfer(conn: pymysql.connections.Connection, rnd: random.Random, accounts: int, max_amount: int = 50_000) -> bool:
+    """One app transfer between two accounts of this shard, in one transaction: debit, credit,
+    the transfer row and its two ledger entries (kind set by the trigger). The sum of balances
+    is invariant. False when the payer lacked the funds (nothing written)."""
+    a, b = rnd.sample(range(1, accounts + 1), 2)
+    amount = Decimal(rnd.randint(100, max_amount)) / 100
+    with conn.cursor() as cur:
+        conn.begin()
+        try:
+            if not cur.execute("UPDATE account SET balance = balance - %s WHERE id = %s AND balance >= %s",
+                               (amount, a, amount)):
+                conn.rollback()
+                return False
+            cur.execute("UPDATE account SET balance = balance + %s WHERE id = %s", (amount, b))
+            cur.execute("INSERT INTO transfer (from_account, to_account, amount, state, note, created_at) "
+                        "VALUES (%s, %s, %s, 'done', %s, NOW(6))", (a, b, amount, rnd.choice(NOTES)))
+            tid = cur.lastrowid
+            cur.executemany("INSERT INTO ledger_entry (transfer_id, account_id, amount, kind, created_at) "
+                            "VALUES (%s, %s, %s, 'credit', NOW(6))", [(tid, a, -amount), (tid, b, amount)])
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+    return True
 
 
 def generate(source_urls: list[tuple[str, int]], accounts: int = 2000, shards: int = SHARDS) -> dict[str, str]:
