@@ -107,7 +107,8 @@ class DaskExecutor(Executor):
     def wait_first(self, futures: Iterable[Any], timeout: float | None = None) -> set[Any]:
         from distributed import wait as dask_wait
         try:
-            done, _ = dask_wait(list(futures), timeout=timeout, return_when="FIRST_COMPLETED")
+            with self.client.as_current():  # our client, not a process-wide default
+                done, _ = dask_wait(list(futures), timeout=timeout, return_when="FIRST_COMPLETED")
         except TimeoutError:
             return set()
         return set(done)
