@@ -184,3 +184,18 @@ def test_target_outage_is_retried_with_backoff_never_skipped():
         applier.apply([RowChange("insert", route, None, {"id": 1})])
     applier.close()
     assert len(retries) == 3  # it kept trying until told to stop; the change was never dropped silently
+
+
+def test_statement_format_event_stops_the_source_clearly(source, target, wallet_setup):
+    from migrator.errors import SourceError
+
+    db, tdb, wd, plan = wallet_setup
+    record_copy_start(wd, source)
+    record_copy_end(wd, source)
+    mark_copied(wd, plan)
+    with connect(source, "source") as c:
+        query(c, "SET SESSION binlog_format = 'STATEMENT'")  # this session only: the shared sandbox stays ROW
+        query(c, f"INSERT INTO {qualified(db, 'ledger')} VALUES (1, 1, 1.0, 'statement-logged')")
+    with pytest.raises(SourceError, match="binlog_format switched away from ROW") as err:
+        run_sync(plan, wd, SyncOptions(until_caught_up=True))
+    assert f"{db}.ledger" in str(err.value) and "re-copy" in str(err.value)
