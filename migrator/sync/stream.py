@@ -228,10 +228,7 @@ class SourceSync:
         self.wait_for_copy()
         self.cp = self.start_checkpoint()
         self._gtid = self.cp.position.gtid
-        with self._source_session() as src, self._target_session() as tgt:
-            self.check_source(src)
-            self.build_routes(src, tgt)
-            self.check_available(src, self.cp.position)
+        self.with_source_back_off(self.setup, what="setting up")
         self.applier = Applier(self.target, self.opts.workers, stop=self.stop, on_retry=self._count_retry)
         self._apply_thread = ThreadPoolExecutor(1, thread_name_prefix="batch")
         try:
@@ -255,6 +252,24 @@ class SourceSync:
         self.save_checkpoint()
         return self.cp
 
+    def setup(self) -> None:
+        with self._source_session() as src, self._target_session() as tgt:
+            self.check_source(src)
+            self.build_routes(src, tgt)
+            self.check_available(src, self.cp.position)
+
+    def with_source_back_off(self, fn: Callable[[], Any], *, what: str, window: float = 120.0) -> Any:
+        """Run fn; while the source is unreachable (a restart), back off and retry for `window` s."""
+        deadline = time.monotonic() + window
+        while True:
+            try:
+                return fn()
+            except SourceError as exc:
+                if not source_unreachable(exc) or time.monotonic() > deadline or self.stop():
+                    raise
+                log.warning("%s: unreachable while %s; retrying", self.log_where(), what)
+                self._backoff(exc)
+
     def _source_session(self):
         from ..db import session
 
@@ -272,7 +287,7 @@ class SourceSync:
                 self.check_source(conn)
                 head = read_position(conn, self.sp.flavor)
         except SourceError as exc:
-            if "binlog_format" in str(exc):
+            if not source_unreachable(exc):
                 raise
             self._backoff(exc)
             return None
@@ -320,6 +335,11 @@ class SourceSync:
         except pymysql.err.MySQLError as exc:
             self.handle_stream_error(exc)
         except (ConnectionError, OSError) as exc:
+            self._backoff(exc)
+        except SourceError as exc:  # a schema lookup met a restarting source: replay from the checkpoint
+            if not source_unreachable(exc):
+                raise
+            self.flush()
             self._backoff(exc)
         finally:
             stream.close()
@@ -550,6 +570,12 @@ class SourceSync:
             f"{self.log_where()}: DDL on {names} cannot be applied safely ({why}): {stmt.sql.strip()[:300]!r}. "
             f"Sync of this source stopped; it resumes at {self.cp.position.file}:{self.cp.position.pos}. Apply the "
             f"equivalent change to the target by hand, then rerun with --skip-ddl {ddl_id} (or re-plan and re-copy)")
+
+
+def source_unreachable(exc: BaseException) -> bool:
+    """A connection-level failure (server restarting, network), as opposed to a refusal."""
+    cause = exc.__context__ if isinstance(exc, SourceError) else exc
+    return cause is not None and error_code(cause) in (2002, 2003, 2006, 2013, 1053, 1927) or isinstance(cause, OSError)
 
 
 def status_line(cp: Checkpoint) -> dict[str, Any]:
