@@ -41,7 +41,7 @@ from .workdir import WorkDir
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 DEMO_SOURCES = 4
-DEMO_ACCOUNTS = 2000  # accounts per shard (x8 shards, ~7 rows per account over all tables)
+DEMO_ACCOUNTS = 40000  # accounts per shard: ~2.3M rows over 8 shards, a copy of about a minute here
 DEMO_BASE_PORT = 33061  # the ports plans/ewallet.yaml was made with (target: +100)
 TRAFFIC_SECONDS = 20.0
 TRANSFERS_PER_SECOND = 25  # per source instance: a bounded workload, not a load test
@@ -90,13 +90,14 @@ class DemoResult:
 # ---------------------------------------------------------------- sandbox
 
 
-def demo_ports_free() -> bool:
-    ports = [DEMO_BASE_PORT + i for i in range(DEMO_SOURCES)] + [DEMO_BASE_PORT + 100]
+def demo_ports_free(base: int = DEMO_BASE_PORT) -> bool:
+    ports = [base + i for i in range(DEMO_SOURCES)] + [base + 100]
     return all(port_is_free(p) for p in ports)
 
 
-def start_sandbox(sb: Sandbox, console: Console) -> SandboxInfo:
-    """A healthy 4-source sandbox: reused, restarted, or recreated; never left half-broken."""
+def start_sandbox(sb: Sandbox, console: Console, base_port: int | None = DEMO_BASE_PORT) -> SandboxInfo:
+    """A healthy 4-source sandbox: reused, restarted, or recreated; never left half-broken.
+    A new one takes base_port.. when free (the committed plan's ports), else free ports."""
     try:
         info = sb.load()
     except SandboxError as exc:
@@ -119,9 +120,9 @@ def start_sandbox(sb: Sandbox, console: Console) -> SandboxInfo:
             console.print(f"[yellow]the sandbox in {sb.dir} could not be restarted ({exc})[/]: recreating it",
                           highlight=False)
             sb.down()
-    base = DEMO_BASE_PORT if demo_ports_free() else None
-    if base is None:
-        console.print(f"ports {DEMO_BASE_PORT}-{DEMO_BASE_PORT + DEMO_SOURCES - 1}/{DEMO_BASE_PORT + 100} are taken: "
+    base = base_port if base_port is not None and demo_ports_free(base_port) else None
+    if base is None and base_port is not None:
+        console.print(f"ports {base_port}-{base_port + DEMO_SOURCES - 1}/{base_port + 100} are taken: "
                       "using free ports (the demo writes its own plan; plans/ewallet.yaml names the fixed ports)",
                       highlight=False)
     with console.status(f"starting {DEMO_SOURCES} MariaDB sources and a seekdb target…"):
@@ -356,8 +357,10 @@ def verify_summary(report: VerifyReport) -> str:
 
 
 def run_demo(directory: Path, *, console: Console, keep: bool = True, accounts: int = DEMO_ACCOUNTS,
-             traffic_seconds: float = TRAFFIC_SECONDS, rate: float = TRANSFERS_PER_SECOND) -> DemoResult:
-    """Run the whole demo; returns its figures. Raises MigratorError when a step fails."""
+             traffic_seconds: float = TRAFFIC_SECONDS, rate: float = TRANSFERS_PER_SECOND,
+             base_port: int | None = DEMO_BASE_PORT) -> DemoResult:
+    """Run the whole demo; returns its figures. Raises MigratorError when a step fails.
+    base_port None: a new sandbox on free ports (tests)."""
     if not console.is_terminal and console.width < 160:
         console = Console(file=console.file, width=160)  # logs and pipes: do not cut table cells
     sb = Sandbox(directory)
@@ -365,7 +368,7 @@ def run_demo(directory: Path, *, console: Console, keep: bool = True, accounts: 
     result = DemoResult(plan_path=demo_dir / "ewallet.yaml", workdir=demo_dir / "work")
     started = time.monotonic()
     try:
-        _run(sb, console, result, accounts, traffic_seconds, rate)
+        _run(sb, console, result, accounts, traffic_seconds, rate, base_port)
     finally:
         if not keep:
             sb.down()
@@ -381,11 +384,11 @@ def _step(console: Console, n: int, title: str) -> None:
 
 
 def _run(sb: Sandbox, console: Console, result: DemoResult, accounts: int, traffic_seconds: float,
-         rate: float) -> None:
+         rate: float, base_port: int | None) -> None:
     ewallet = load_example("ewallet")
 
     _step(console, 1, "sandbox: 4 MariaDB sources (binlog ROW, GTID), 1 OceanBase seekdb target")
-    info = start_sandbox(sb, console)
+    info = start_sandbox(sb, console, base_port)
     sources, target = source_endpoints(info), target_endpoint(info)
     console.print(f"sources: {', '.join(f'{e.name} {e.host}:{e.port}' for e in sources)}; "
                   f"target: seekdb {target.host}:{target.port}", highlight=False)
@@ -527,7 +530,11 @@ def _cutover(console: Console, plan: Plan, wd: WorkDir, sync: SyncThread | None,
     if not rep.get("ok"):
         raise StateError(f"cutover did not complete: {rep.get('next_step') or wd.cutover_report}")
     console.print(f"cutover report: {wd.cutover_report}", highlight=False)
-    return _latest_verify(wd) or _final_verify(console, plan, wd)
+    final = _latest_verify(wd)
+    if final is None:
+        return _final_verify(console, plan, wd)
+    console.print(verify_table(final, "final verify (inside the cutover, sources read-only)"))
+    return final
 
 
 def _downtime(rep: dict) -> float | None:

@@ -3,7 +3,7 @@
 8 shards (wallet_00 ... wallet_07) spread round-robin over the given sources. Deterministic for
 a given seed, so sources and expectations are reproducible. Run it directly:
 
-    python examples/ewallet/generate.py --sandbox .migrator-sandbox --accounts 2000
+    python examples/ewallet/generate.py --sandbox .migrator-sandbox --accounts 2000 [--fleet fleet.yaml]
 """
 
 from __future__ import annotations
@@ -133,17 +133,27 @@ def generate(source_urls: list[tuple[str, int]], accounts: int = 2000, shards: i
     return placement
 
 
+def fleet_config(info: dict) -> dict:
+    """A `migrator plan --config` fleet file for a sandbox.yaml: its sources (named) and target."""
+    return {"version": 1, "target": info["target"]["url"] if info.get("target") else None,
+            "sources": [{"url": s["url"], "name": s["name"]} for s in info["sources"]]}
+
+
 def main() -> None:
     import yaml
 
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--sandbox", default=".migrator-sandbox")
-    ap.add_argument("--accounts", type=int, default=2000)
+    ap.add_argument("--sandbox", default=".migrator-sandbox", help="sandbox directory (its sandbox.yaml)")
+    ap.add_argument("--accounts", type=int, default=2000, help="accounts per shard")
+    ap.add_argument("--fleet", metavar="FILE", help="also write a fleet config for `migrator plan --config FILE`")
     args = ap.parse_args()
     info = yaml.safe_load((Path(args.sandbox) / "sandbox.yaml").read_text())
     sources = [("127.0.0.1", s["port"]) for s in info["sources"]]
     for db, where in generate(sources, args.accounts).items():
         print(db, "->", where)
+    if args.fleet:
+        Path(args.fleet).write_text(yaml.safe_dump(fleet_config(info), sort_keys=False))
+        print("fleet config:", args.fleet)
 
 
 if __name__ == "__main__":
