@@ -58,6 +58,7 @@ FIRST_PAGE_BYTES = 4 * 1024 * 1024
 # A chunk estimated below this is read in one GROUP_CONCAT: one result row instead of one per
 # row, which cut the copy process's CPU per row by 7x (pymysql parses rows in Python).
 WHOLE_CHUNK_BYTES = 24 * 1024 * 1024
+PREPARE_PARALLEL = 8  # sources checked and positioned at once before copying
 
 
 @dataclass
@@ -655,6 +656,7 @@ class CopyRunner(PageSizing):
         self._stop = threading.Event()  # Ctrl-C: copiers stop after their current page
         self._created: set[str] = set()  # target tables checked or created in this run
         self._emptied: set[str] = set()  # --restart: target tables (or shard slices) emptied
+        self._prepare_lock = threading.Lock()
         self.readers: ThreadPoolExecutor | None = None  # read-ahead of each chunk's next page
         self.executor: Executor | None = None  # where chunks run (local threads or Dask workers)
         self._failed_sources: dict[str, MigratorError] = {}
@@ -737,18 +739,29 @@ class CopyRunner(PageSizing):
         return [t for t in self.plan.active_tables() if t.source == source]
 
     def _prepare_sources(self, ctx: RunContext, state: CopyState) -> None:
-        """Per source: check shapes, create missing target tables, record the start position."""
+        """Per source: check shapes, create missing target tables, record the start position.
+        Sources are prepared a few at a time: a fleet of hundreds would otherwise wait on one
+        round trip after another (a failed source only fails its own tables)."""
+        todo: list[tuple[str, list[TablePlan]]] = []
         for src in self.plan.sources:
             tables = [t for t in self._tables_of(src.name) if not state.table_complete(t.id)]
             for t in self._tables_of(src.name):
                 if state.table_complete(t.id):
                     self.results[t.id].status = "done"
-            if not tables:
-                continue
+            if tables:
+                todo.append((src.name, tables))
+
+        def one(source: str, tables: list[TablePlan]) -> None:
             try:
-                self._prepare_source(src.name, tables, ctx, state)
+                self._prepare_source(source, tables, ctx, state)
             except (SourceError, TargetError) as exc:
-                self._fail_source(src.name, exc)
+                with self._lock:
+                    self._fail_source(source, exc)
+
+        workers = max(1, min(PREPARE_PARALLEL, self.opts.parallel, len(todo)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="prepare") as pool:
+            for fut in [pool.submit(one, name, tables) for name, tables in todo]:
+                fut.result()  # a StateError (changed table) stops the run, as before
 
     def _prepare_source(self, source: str, tables: list[TablePlan], ctx: RunContext, state: CopyState) -> None:
         ep = self.conns.endpoint(source)
@@ -758,9 +771,10 @@ class CopyRunner(PageSizing):
             self._check_shapes(tables, conn, ctx)
             fresh = state.start_position(source) is None  # else target rows may be ours, uncheckpointed
             for t in tables:
-                if t.target_name not in self._created:
-                    self._ensure_target_table(t)
-                    self._created.add(t.target_name)
+                with self._prepare_lock:  # merged tables: one source creates, the others wait
+                    if t.target_name not in self._created:
+                        self._ensure_target_table(t)
+                        self._created.add(t.target_name)
                 if fresh and not any(state.chunk(t.id, c).rows or state.chunk(t.id, c).done for c in chunk_ids(t)):
                     self._check_empty_target(t)
             if fresh:
@@ -824,8 +838,10 @@ class CopyRunner(PageSizing):
             mine = f" WHERE {quote_ident(t.source_column)} = " + sqlgen.sql_string_literal(f"{t.source}/{t.database}")
         ep = self.conns.target_ep
         try:
-            with session(ep, "target") as conn:
-                if not query(conn, f"SELECT 1 FROM {dst}{mine} LIMIT 1"):
+            with self.conns.target() as conn:  # pooled: a fleet's tables do not each open a session
+                found = query(conn, f"SELECT 1 FROM {dst}{mine} LIMIT 1")
+                conn.commit()
+                if not found:
                     return
                 if not self.opts.restart:
                     self.reporter.warn(f"target table {t.target_name} already holds rows{' of ' + t.id if mine else ''}: "
@@ -833,11 +849,13 @@ class CopyRunner(PageSizing):
                                        "--restart to empty it first")
                     return
                 marker = f"{t.target_name}{mine}"
-                if marker in self._emptied:
-                    return
-                self._emptied.add(marker)
+                with self._prepare_lock:
+                    if marker in self._emptied:
+                        return
+                    self._emptied.add(marker)
                 with conn.cursor() as cur:
                     cur.execute(f"DELETE FROM {dst}{mine}" if mine else f"TRUNCATE TABLE {dst}")
+                conn.commit()
                 log.info("--restart: emptied %s%s", t.target_name, mine)
         except pymysql.err.MySQLError as exc:
             raise TargetError(f"{describe_error(ep, 'target', exc)} (checking {t.target_name} for {t.id})") from None
