@@ -205,6 +205,13 @@ def _reap(pid: int) -> None:
 # ---------------------------------------------------------------- servers
 
 
+def _private_tmp(directory: Path) -> Path:
+    """A tmpdir per instance: installs and servers sharing /tmp collide (and /tmp gets cleaned)."""
+    tmp = directory / "tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    return tmp
+
+
 def install_datadir(data: Path) -> None:
     """Initialize an empty MariaDB datadir (root@127.0.0.1 with an empty password)."""
     _, install = mariadb_binaries()
@@ -212,7 +219,7 @@ def install_datadir(data: Path) -> None:
     user = "root" if os.geteuid() == 0 else os.environ.get("USER", "mysql")
     res = subprocess.run(
         [install, "--no-defaults", f"--datadir={data}", "--auth-root-authentication-method=normal",
-         "--skip-test-db", f"--user={user}"],
+         "--skip-test-db", f"--user={user}", f"--tmpdir={_private_tmp(data.parent)}"],
         capture_output=True, text=True,
     )
     if res.returncode != 0:
@@ -247,7 +254,7 @@ def start_mariadb(
     opts.update(options or {})
     args = [mariadbd, "--no-defaults", f"--datadir={data}", f"--port={port}", "--bind-address=127.0.0.1",
             f"--socket={datadir / 'mariadb.sock'}", f"--pid-file={datadir / 'mariadb.pid'}",
-            f"--log-error={datadir / 'error.log'}"]
+            f"--log-error={datadir / 'error.log'}", f"--tmpdir={_private_tmp(datadir)}"]
     if os.geteuid() == 0:
         args.append("--user=root")
     for key, value in opts.items():
