@@ -81,7 +81,11 @@ def test_source_vanishing_mid_copy_fails_clearly_and_resumes(source, target, mar
                 "--page-rows", "100", "--retries", "2"]
         proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 env={**os.environ, "MIGRATOR_COPY_FAULT": "page_read:*:0.15"})
-        time.sleep(1.5)
+        deadline = time.monotonic() + 60  # wait for real progress on the doomed source, however slow the machine
+        while time.monotonic() < deadline and proc.poll() is None:
+            if CopyState.load(WorkDir(tmp_path / "work"), plan).table_progress(tp.id).rows > 0:
+                break
+            time.sleep(0.1)
         execute(gone, "source", "SHUTDOWN")  # the server goes away mid-copy
         out, errtext = proc.communicate(timeout=90)
         assert proc.returncode == 4, errtext
