@@ -39,7 +39,7 @@ def test_statement_format_and_minimal_row_image(mariadb_factory, target):
     make_db(ep, "shop", [KEYED])
     plan = build_plan([ep], target, includes=["shop.*"])
     blocking = checks(plan.findings, "blocking")
-    assert {"binlog.format", "binlog.row-image"} <= blocking
+    assert {"binlog.format", "binlog.row-image"} <= blocking, [f.message for f in plan.findings]
     assert "STATEMENT" in by_check(plan.findings, "binlog.format")[0].message
     assert "binlog_row_image=FULL" in by_check(plan.findings, "binlog.row-image")[0].fix
     assert "binlog.off" not in blocking
