@@ -126,10 +126,11 @@ def demo(directory: Path, keep: bool) -> None:
 
 from .commands import copy as _copy_cmds  # noqa: E402
 from .commands import plan as _plan_cmds  # noqa: E402
+from .commands import status as _status_cmds  # noqa: E402
 from .commands import sync as _sync_cmds  # noqa: E402
 from .commands import verify as _verify_cmds  # noqa: E402
 
-for _module in (_plan_cmds, _copy_cmds, _sync_cmds, _verify_cmds):
+for _module in (_plan_cmds, _copy_cmds, _sync_cmds, _verify_cmds, _status_cmds):
     _module.register(main)
 
 
