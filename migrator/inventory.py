@@ -16,11 +16,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from .endpoint import Endpoint, parse_url, redact_url
 from .errors import ConfigError
+from .yamlfile import read_yaml_mapping, validate_model
 
 _RANGE = re.compile(r"\[(\d+)-(\d+)\]")
 MAX_EXPANSION = 100_000
@@ -73,21 +73,8 @@ def expand_ranges(text: str) -> list[str]:
 
 
 def load_fleet_config(path: str | Path) -> FleetConfig:
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"fleet config {str(path)!r} cannot be read: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"fleet config {str(path)!r} is not valid YAML: {exc}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"fleet config {str(path)!r} must be a mapping with a 'sources' list")
-    try:
-        return FleetConfig.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"fleet config {str(path)!r}: field {where!r}: {first['msg']}") from None
+    raw = read_yaml_mapping(path, "fleet config", "with a 'sources' list")
+    return validate_model(FleetConfig, raw, path, "fleet config")
 
 
 def read_sources_file(path: str | Path) -> list[str]:

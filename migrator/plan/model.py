@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..endpoint import Endpoint, parse_url
 from ..errors import ConfigError
 from ..state import atomic_write_text
+from ..yamlfile import read_yaml_mapping, validate_model
 
 PLAN_FORMAT_VERSION = 1
 
@@ -183,26 +184,13 @@ class Plan(Model):
 
 
 def load_plan(path: str | Path) -> Plan:
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"plan file {str(path)!r} cannot be read: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"plan file {str(path)!r} is not valid YAML: {exc}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"plan file {str(path)!r} is not a plan (expected a mapping)")
+    raw = read_yaml_mapping(path, "plan file", "a plan written by `migrator plan`")
     if raw.get("format_version") != PLAN_FORMAT_VERSION:
         raise ConfigError(
             f"plan file {str(path)!r} has format_version {raw.get('format_version')!r}; "
             f"this migrator reads {PLAN_FORMAT_VERSION}: re-run `migrator plan`"
         )
-    try:
-        return Plan.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"plan file {str(path)!r}: field {where!r}: {first['msg']}") from None
+    return validate_model(Plan, raw, path, "plan file")
 
 
 class _Dumper(yaml.SafeDumper):

@@ -1,0 +1,38 @@
+"""Reading YAML files into pydantic models with one clear line per problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from .errors import ConfigError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def read_yaml_mapping(path: str | Path, what: str, expected: str) -> dict[str, Any]:
+    """The file's top-level mapping; `what` names the file in errors ("plan file"),
+    `expected` says what a mapping here holds."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{what} {str(path)!r} cannot be read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{what} {str(path)!r} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{what} {str(path)!r} must be a mapping ({expected})")
+    return raw
+
+
+def validate_model(model: type[M], raw: dict[str, Any], path: str | Path, what: str) -> M:
+    """model.model_validate(raw), with the first error as 'field X: message'."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"{what} {str(path)!r}: field {where!r}: {first['msg']}") from None
