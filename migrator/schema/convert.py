@@ -262,7 +262,6 @@ def _convert_object(kind: str, name: str, source: str, text: str, tokens: list[d
     at = dt.find_word_seq(tokens, (keyword,))
     head, body = tokens[:at], tokens[at:]
     kept: list[dt.Token] = []
-    k = 0
     sig_head = [i for i, t in enumerate(head) if t.significant]
     skip_until = -1
     for pos, i in enumerate(sig_head):

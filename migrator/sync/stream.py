@@ -30,14 +30,14 @@ from pymysqlreplication.event import (
 from pymysqlreplication.gtid import Gtid, GtidSet
 from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
 
-from ..db import connect, describe_error, error_code, query
+from ..db import describe_error, error_code, query
 from ..endpoint import Endpoint
-from ..errors import MigratorError, SourceError, StateError, TargetError
+from ..errors import SourceError, StateError, TargetError
 from ..plan.model import Column, Plan, TablePlan
 from ..positions import BinlogPosition, read_position
 from ..state import atomic_write_json, read_json
 from ..workdir import WorkDir
-from .apply import Applier, ApplyStats, Route, RowChange, ddl_error_is_already_applied
+from .apply import Applier, Route, RowChange, ddl_error_is_already_applied
 from .copystate import source_copy
 from .ddl import DdlRecord, DdlStatement, classify, normalize, retarget, rewrite_for_target
 from .values import TableShape, fix_row, prepare_columns
