@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -48,6 +49,7 @@ def job(spec: dict) -> dict:
                       routes=[f"{spec['prefix']}_*.*={spec['tdb']}.*"], source_column=SOURCE_COLUMN,
                       chunk_rows=spec["chunk_rows"], parallel=spec["parallel"])
     out["plan"] = time.monotonic() - t0
+    out["rss_after_plan_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     out["tables"] = len(plan.tables)
     out["chunks"] = sum(max(1, len(t.chunks)) for t in plan.tables)
     wd = WorkDir(spec["workdir"])
@@ -57,9 +59,11 @@ def job(spec: dict) -> dict:
     result = runner.run()
     out["copy"] = time.monotonic() - t0
     out["copy_ok"] = result.ok
+    out["copy_prepare"] = runner.timing["prepare"]  # shapes, target tables, start positions
     out["rows"] = result.rows
     out["peak_source_conns"] = max(n for k, n in runner.conns.peak.items() if k != "\0target")
     out["peak_target_conns"] = runner.conns.peak.get("\0target", 0)
+    out["rss_after_copy_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     t0 = time.monotonic()
     report = verify_plan(plan, wd, parallel=spec["per_source"], target_connections=spec["target_connections"])
     out["verify"] = time.monotonic() - t0
