@@ -4,7 +4,6 @@ vanishes mid-copy (clear error, non-zero exit, resumable); and shard merge with 
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from migrator.copy.state import CopyState
-from migrator.db import connect, query, quote_ident
+from migrator.db import connect, quote_ident
 from migrator.plan.model import load_plan
 from migrator.workdir import WorkDir
 

@@ -17,7 +17,6 @@ from fleet_helpers import (SOURCE_COLUMN, drop_target_database, fleet_endpoints,
 from migrator.copy.runner import FAULT_ENV, CopyOptions, CopyRunner, run_copy
 from migrator.copy.state import CopyState
 from migrator.db import connect
-from migrator.errors import SourceError
 from migrator.plan.build import build_plan
 from migrator.plan.model import save_plan
 from migrator.sandbox import Sandbox

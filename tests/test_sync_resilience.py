@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from migrator.db import connect, qualified, query
+from migrator.db import connect, query
 from migrator.errors import SourceError
 from migrator.endpoint import parse_url
 from migrator.sandbox import free_port, start_mariadb, stop_pid
