@@ -52,7 +52,7 @@ class Bench:
 
 BENCHMARKS = [
     Bench("copy", "copy_vs_mydumper.py", [], ["--rows", "200000", "--chunks", "8"],
-          [r"^(mydumper\+myloader|myloader alone|migrator copy)\S*.*\d", r"faster than mydumper", r"myloader alone \(bar",
+          [r"^method\s+seconds", r"^(mydumper\+myloader|myloader alone|migrator copy)\S*.*\d", r"faster than mydumper", r"myloader alone \(bar",
            r"peak RSS"],
           size_flags={"rows": "--rows"}, wants_target=False),
     Bench("sync", "sync_throughput.py", [], ["--changes", "20000"],
@@ -62,7 +62,7 @@ BENCHMARKS = [
     Bench("plan", "plan_fleet.py", [], ["--instances", "5", "--tables", "10", "--rows", "200", "--parallel", "1", "4"],
           [r"^--parallel \d+: planned"], wants_sandbox=True),
     Bench("fleet", "fleet_scale.py", [], ["--sizes", "5,10", "--rows", "200"],
-          [r"^\s*\d+\s+\d+\s+\d+\s+\d+\s", r"instances \(\d+x\): job time"], wants_sandbox=True),
+          [r"^\s*N\s+tables\s+chunks", r"^\s*\d+\s+\d+\s+\d+\s+\d+\s", r"instances \(\d+x\): job time"], wants_sandbox=True),
 ]
 
 
