@@ -123,11 +123,12 @@ def test_restart_and_status(wallet, source, target, tmp_path):
     st = run_cli("status", str(path), "--workdir", str(tmp_path / "work"), "--json")
     assert st.returncode == 0, st.stderr
     doc = json.loads(st.stdout)
-    by_id = {t["id"]: t for t in doc["tables"]}
+    by_id = {t["table_id"]: t for t in doc["tables"]}
     assert sum(t["rows"] for t in doc["tables"]) == 450  # 3 pages of 150 journaled
     assert not all(t["complete"] for t in by_id.values())
-    assert doc["sources"][source.label]["start"]["file"]
-    human = run_cli("status", str(path), "--workdir", str(tmp_path / "work"))
+    (src,) = [s for s in doc["sources"] if s["source"] == source.label]
+    assert src["copy"]["start"].startswith("binlog.")
+    human = run_cli("status", str(path), "--workdir", str(tmp_path / "work"), "--tables")
     assert human.returncode == 0 and "tx" in human.stdout
 
     start_before = CopyState.load(WorkDir(tmp_path / "work"), plan).start_position(source.label)

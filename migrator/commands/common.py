@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
@@ -13,7 +12,7 @@ from ..workdir import WorkDir, default_workdir
 plan_argument = click.argument("plan_path", metavar="PLAN", type=click.Path(dir_okay=False, path_type=Path))
 workdir_option = click.option(
     "--workdir", type=click.Path(file_okay=False, path_type=Path), default=None,
-    help="Work directory holding this migration's state [default: work/<plan name>].",
+    help="Work directory (default: work/<plan file stem>).",
 )
 
 
@@ -22,6 +21,6 @@ def resolve_workdir(plan_path: Path, workdir: Path | None) -> WorkDir:
 
 
 def make_console(stderr: bool = False) -> Console:
-    """Rich console; plain (no colour codes, no live redraw) when not a terminal."""
-    stream = sys.stderr if stderr else sys.stdout
-    return Console(stderr=stderr, highlight=False, soft_wrap=True, force_terminal=None if stream.isatty() else False)
+    """Wide when piped, so table cells are not cut to 80 columns in logs."""
+    console = Console(stderr=stderr)
+    return console if console.is_terminal else Console(stderr=stderr, width=200)

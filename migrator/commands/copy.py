@@ -1,34 +1,15 @@
-"""CLI commands of the copy stage: `migrator copy PLAN` and `migrator status PLAN`."""
+"""CLI command of the copy stage: `migrator copy PLAN` (progress: `migrator status`)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.table import Table
 
-from ..copy.progress import RichReporter, human_bytes
+from ..copy.progress import RichReporter
 from ..copy.runner import CopyOptions, run_copy
-from ..copy.state import CopyState
 from ..plan.model import load_plan
-from ..workdir import WorkDir, default_workdir
-
-plan_argument = click.argument("plan_path", metavar="PLAN", type=click.Path(dir_okay=False, path_type=Path))
-workdir_option = click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None,
-                              help="Work directory (default: work/<plan file stem>).")
-
-
-def _console(stderr: bool = False) -> Console:
-    """Wide when piped, so table cells are not cut to 80 columns in logs."""
-    console = Console(stderr=stderr)
-    return console if console.is_terminal else Console(stderr=stderr, width=200)
-
-
-def _workdir(plan_path: Path, workdir: Path | None) -> WorkDir:
-    return WorkDir(workdir or default_workdir(plan_path))
-
+from .common import make_console, plan_argument, resolve_workdir, workdir_option
 
 @click.command("copy")
 @plan_argument
@@ -60,9 +41,9 @@ def copy_command(plan_path: Path, workdir: Path | None, parallel: int, per_sourc
     and checkpoints each page after the target commits. Rerun to resume. Reads back off while a
     source is busy and writes pause on target commit stalls (the reason is shown).
     """
-    console, err = _console(), _console(stderr=True)
+    console, err = make_console(), make_console(stderr=True)
     plan = load_plan(plan_path)
-    wd = _workdir(plan_path, workdir)
+    wd = resolve_workdir(plan_path, workdir)
     if restart and not yes:
         click.confirm(f"Forget the copy progress in {wd.root} and copy every table again?", abort=True)
     opts = CopyOptions(parallel=parallel, per_source=per_source, restart=restart, retries=retries,
@@ -74,55 +55,6 @@ def copy_command(plan_path: Path, workdir: Path | None, parallel: int, per_sourc
     run_copy(plan, wd, opts, RichReporter(console, err), plan_path=plan_path)
 
 
-@click.command("status")
-@plan_argument
-@workdir_option
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def status_command(plan_path: Path, workdir: Path | None, as_json: bool) -> None:
-    """Copy progress per source and table, read from the work directory only (no database)."""
-    plan = load_plan(plan_path)
-    wd = _workdir(plan_path, workdir)
-    state = CopyState.load(wd, plan)
-    if as_json:
-        click.echo(json.dumps(status_document(state), indent=2))
-        return
-    console = _console()
-    table = Table("source", "table", "rows", "estimated", "size", "chunks", "state", title=f"copy status ({wd.root})")
-    for p in state.progress():
-        st = "[green]complete[/]" if p.complete else ("[red]failed[/]" if p.error else
-                                                      ("copying" if p.rows or p.chunks_done else "pending"))
-        table.add_row(p.source, p.table_id.split("/", 1)[1], f"{p.rows:,}", f"{p.estimated_rows:,}",
-                      human_bytes(p.bytes), f"{p.chunks_done}/{p.chunks_total}", st)
-    console.print(table)
-    for src in plan.sources:
-        start, end = state.start_position(src.name), state.end_position(src.name)
-        where = f"{start.file}:{start.pos} gtid {start.gtid or '-'}" if start else "not recorded"
-        console.print(f"{src.name}: start {where}; end "
-                      f"{f'{end.file}:{end.pos}' if end else 'not recorded'}", highlight=False)
-    for p in state.progress():
-        if p.error:
-            console.print(f"[red]{p.table_id}:[/] {p.error}", highlight=False, soft_wrap=True)
-
-
-def status_document(state: CopyState) -> dict:
-    return {
-        "sources": {
-            s.name: {
-                "start": (state.start_position(s.name).model_dump(mode="json") if state.start_position(s.name) else None),
-                "end": (state.end_position(s.name).model_dump(mode="json") if state.end_position(s.name) else None),
-                "complete": state.source_complete(s.name),
-            } for s in state.plan.sources
-        },
-        "tables": [{
-            "id": p.table_id, "source": p.source, "rows": p.rows, "bytes": p.bytes,
-            "estimated_rows": p.estimated_rows, "chunks_done": p.chunks_done, "chunks_total": p.chunks_total,
-            "complete": p.complete, "error": p.error,
-        } for p in state.progress()],
-        "incomplete_tables": state.incomplete_tables(),
-    }
-
-
 def register(main: click.Group) -> None:
     """Add this stage's commands to the `migrator` group."""
     main.add_command(copy_command)
-    main.add_command(status_command)

@@ -10,14 +10,10 @@ import click
 from rich.console import Console
 
 from ..plan.model import load_plan
-from ..workdir import WorkDir, default_workdir
+from .common import resolve_workdir
 
 console = Console()
 err_console = Console(stderr=True)
-
-
-def _workdir(plan_path: Path, workdir: Path | None) -> WorkDir:
-    return WorkDir(workdir or default_workdir(plan_path))
 
 
 def register(main: click.Group) -> None:
@@ -50,7 +46,7 @@ def register(main: click.Group) -> None:
         from ..sync.stream import SyncOptions
 
         plan = load_plan(plan_path)
-        wd = _workdir(plan_path, workdir)
+        wd = resolve_workdir(plan_path, workdir)
         opts = SyncOptions(until_caught_up=until_caught_up, duration=duration, workers=workers, batch_rows=batch_rows,
                            wait_for_copy=wait_for_copy, skip_ddl=list(skip_ddl))
         for name in only_sources:
@@ -88,7 +84,7 @@ def register(main: click.Group) -> None:
         from ..cutover import cutover, rollback as do_rollback
 
         plan = load_plan(plan_path)
-        wd = _workdir(plan_path, workdir)
+        wd = resolve_workdir(plan_path, workdir)
         if rollback:
             for line in do_rollback(plan, wd):
                 console.print(line, highlight=False)

@@ -14,6 +14,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from .common import plan_argument, resolve_workdir, workdir_option
+
 
 def register(main: click.Group) -> None:
     """Add this stage's commands to the `migrator` group."""
@@ -21,9 +23,8 @@ def register(main: click.Group) -> None:
 
 
 @click.command()
-@click.argument("plan_file", metavar="PLAN", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Work directory (default: work/<plan file stem>).")
+@plan_argument
+@workdir_option
 @click.option("--report", "report_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the JSON report here.")
 @click.option("--tables", default=None, metavar="PATTERN",
@@ -44,7 +45,7 @@ def register(main: click.Group) -> None:
               help="Checksums on a source wait while its Threads_running is above this (0: never wait).")
 @click.option("--executor", "executor_url", default="local", show_default=True, metavar="URL",
               help="Where chunk checksums run: 'local' threads, or dask://HOST:PORT (a Dask scheduler).")
-def verify(plan_file: Path, workdir: Path | None, report_file: Path | None, tables: str | None, fix_sql: Path | None,
+def verify(plan_path: Path, workdir: Path | None, report_file: Path | None, tables: str | None, fix_sql: Path | None,
            apply_fix: bool, parallel: int, max_rows: int, restart: bool, as_json: bool, target_connections: int,
            max_source_threads_running: int, executor_url: str) -> None:
     """Compare every chunk of PLAN on source and target by checksums computed in each database.
@@ -54,10 +55,9 @@ def verify(plan_file: Path, workdir: Path | None, report_file: Path | None, tabl
     """
     from ..plan.model import load_plan
     from ..verify.compare import verify_plan
-    from ..workdir import WorkDir, default_workdir
 
-    plan = load_plan(plan_file)
-    wd = WorkDir(workdir or default_workdir(plan_file))
+    plan = load_plan(plan_path)
+    wd = resolve_workdir(plan_path, workdir)
     console = Console()
     reason: list[str | None] = [None]
 
