@@ -185,10 +185,11 @@ class Applier:
 
 
 def _group(part: list[NetChange]) -> list[tuple[Route, list[tuple], list[dict]]]:
-    """Per target table: keys to delete, rows to replace (deletes run first; see module doc)."""
-    groups: dict[tuple[str, tuple[str, ...]], tuple[Route, list[tuple], list[dict]]] = {}
+    """Per target table and shard: keys to delete, rows to replace (deletes run first; see module doc).
+    The shard is part of the group: each group writes its own source-column value."""
+    groups: dict[tuple[str, tuple[str, ...], str | None], tuple[Route, list[tuple], list[dict]]] = {}
     for nc in part:
-        g = groups.setdefault((nc.route.target_name, tuple(nc.route.columns)), (nc.route, [], []))
+        g = groups.setdefault((nc.route.target_name, tuple(nc.route.columns), nc.route.source_value), (nc.route, [], []))
         if nc.row is None:
             g[1].append(nc.key)
         else:
