@@ -33,8 +33,11 @@ def register(main: click.Group) -> None:
 @click.option("--fix-sql", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write REPLACE/DELETE statements that would repair the target to this file.")
 @click.option("--apply-fix", is_flag=True, help="Run the --fix-sql statements on the target, then re-check.")
-@click.option("--parallel", type=click.IntRange(1, 64), default=2, show_default=True,
-              help="Concurrent checksum queries per instance.")
+@click.option("--parallel", type=click.IntRange(1, 256), default=4, show_default=True,
+              help="Chunks checksummed at once, over all instances.")
+@click.option("--per-source", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="Chunks checksummed at once on one source instance (its connections close when its last "
+                   "chunk is done).")
 @click.option("--max-rows", type=click.IntRange(1, 10_000_000), default=1000, show_default=True,
               help="Differing rows listed per table before listing stops.")
 @click.option("--restart", is_flag=True, help="Ignore an interrupted run's progress and verify every chunk again.")
@@ -46,8 +49,8 @@ def register(main: click.Group) -> None:
 @click.option("--executor", "executor_url", default="local", show_default=True, metavar="URL",
               help="Where chunk checksums run: 'local' threads, or dask://HOST:PORT (a Dask scheduler).")
 def verify(plan_path: Path, workdir: Path | None, report_file: Path | None, tables: str | None, fix_sql: Path | None,
-           apply_fix: bool, parallel: int, max_rows: int, restart: bool, as_json: bool, target_connections: int,
-           max_source_threads_running: int, executor_url: str) -> None:
+           apply_fix: bool, parallel: int, per_source: int, max_rows: int, restart: bool, as_json: bool,
+           target_connections: int, max_source_threads_running: int, executor_url: str) -> None:
     """Compare every chunk of PLAN on source and target by checksums computed in each database.
 
     Differing chunks are narrowed to rows, named by key. Exit 0 when identical, 1 when a
@@ -67,8 +70,8 @@ def verify(plan_path: Path, workdir: Path | None, report_file: Path | None, tabl
             click.echo(f"throttling: {why}" if why else "throttling ended", err=True)
 
     with _progress(console, quiet=as_json, reason=reason) as progress:
-        report = verify_plan(plan, wd, tables=tables, parallel=parallel, fix_sql=fix_sql, apply_fix=apply_fix,
-                             report_path=report_file, restart=restart, max_rows=max_rows, progress=progress,
+        report = verify_plan(plan, wd, tables=tables, parallel=parallel, per_source=per_source, fix_sql=fix_sql,
+                             apply_fix=apply_fix, report_path=report_file, restart=restart, max_rows=max_rows, progress=progress,
                              target_connections=target_connections,
                              max_source_threads_running=max_source_threads_running, executor=executor_url,
                              on_throttle=on_throttle)

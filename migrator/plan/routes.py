@@ -206,7 +206,8 @@ def source_column_length(members: Sequence[TablePlan]) -> int:
 
 def add_source_column(ddl: str, column: str, length: int) -> tuple[str, Change]:
     """Add `column VARCHAR(length) NOT NULL` to a CREATE TABLE and append it to the primary key
-    and every unique key (appended last, so an AUTO_INCREMENT column still leads its key)."""
+    and every unique key (appended last, so an AUTO_INCREMENT column still leads its key), plus
+    an index (column, key...) so a per-shard range (column = X AND key range) is an index range."""
     try:
         tree = sqlglot.parse_one(ddl, read="mysql")
     except ParseError as exc:
@@ -225,6 +226,7 @@ def add_source_column(ddl: str, column: str, length: int) -> tuple[str, Change]:
                                 read="mysql").this.expressions[0]
     last_col = max(i for i, e in enumerate(defs) if isinstance(e, exp.ColumnDef))
     defs.insert(last_col + 1, new_col)
+    shard_key = _shard_key_columns(defs)
     keys = []
     for e in defs:
         if isinstance(e, exp.PrimaryKey):
@@ -233,12 +235,45 @@ def add_source_column(ddl: str, column: str, length: int) -> tuple[str, Change]:
         elif isinstance(e, exp.UniqueColumnConstraint) and isinstance(e.this, exp.Schema):
             e.this.append("expressions", exp.column(exp.to_identifier(column, quoted=True)))
             keys.append(f"UNIQUE {e.this.this.name if e.this.this else ''}".strip())
+    index = _index_name(defs, column)
+    defs.append(exp.IndexColumnConstraint(
+        this=exp.to_identifier(index, quoted=True),
+        expressions=[exp.column(exp.to_identifier(c, quoted=True)) for c in [column, *shard_key]]))
     schema.set("expressions", defs)
     out = tree.sql(dialect="mysql", pretty=True)
     return out, Change(rule="route.source-column", severity="rewrite",
                        reason=f"shard merge: column {column} holds the source identity (instance/db) and joins "
-                              f"{', '.join(keys) or 'no key'}, so equal keys from different shards do not collide",
+                              f"{', '.join(keys) or 'no key'}, so equal keys from different shards do not collide; "
+                              f"index {index} ({', '.join([column, *shard_key])}) lets one shard's key range be "
+                              "read without scanning the other shards' rows (verify, sync)",
                        after=f"{column} VARCHAR({length}) NOT NULL")
+
+
+def _shard_key_columns(defs: list[exp.Expression]) -> list[str]:
+    """The key one shard's rows are ranged by: the primary key, else the first unique key (before
+    the source column joins them)."""
+    for e in defs:
+        if isinstance(e, exp.PrimaryKey):
+            return [c.name for c in e.expressions]
+    for e in defs:
+        if isinstance(e, exp.UniqueColumnConstraint) and isinstance(e.this, exp.Schema):
+            return [c.name for c in e.this.expressions]
+    return []
+
+
+def _index_name(defs: list[exp.Expression], column: str) -> str:
+    """`<column>_key`, made unique among the table's index names."""
+    taken = set()
+    for e in defs:
+        if isinstance(e, exp.IndexColumnConstraint) and e.this is not None:
+            taken.add(e.this.name.lower())
+        elif isinstance(e, exp.UniqueColumnConstraint) and isinstance(e.this, exp.Schema) and e.this.this:
+            taken.add(e.this.this.name.lower())
+    name, n = f"{column}_key", 1
+    while name.lower() in taken:
+        n += 1
+        name = f"{column}_key{n}"
+    return name
 
 
 def align_auto_increment(members: Sequence[TablePlan]) -> None:

@@ -1,8 +1,9 @@
 """verify_plan: chunk checksums on both sides in parallel, re-check, narrow to rows, report, fix SQL.
 
 Each chunk of the plan is checksummed once on its source and once on the target (the target rows
-of a merged table filtered to that shard), in parallel: one bounded pool of connections per
-instance. Chunks found identical are journaled (WorkDir.verify_journal) so an interrupted run of
+of a merged table filtered to that shard), by one scheduler for the whole fleet: at most
+`parallel` chunks at once, `per_source` of one source, `target_connections` on the target; a
+source's connections open when its chunks start and close when its last chunk is done. Chunks found identical are journaled (WorkDir.verify_journal) so an interrupted run of
 the same plan resumes; a completed run is closed by a "done" record and the next run starts over.
 Differing chunks are re-checked after `recheck_after()` (sync catching up), then bisected to rows.
 """
@@ -15,8 +16,9 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -105,82 +107,115 @@ def build_sides(tp: TablePlan, target_types: dict[str, str]) -> tuple[TableSide,
     return sside, tside, notes
 
 
-# ---------------------------------------------------------------- connection pools
+# ---------------------------------------------------------------- connections
 
 
-class InstancePools:
-    """One bounded thread pool per instance; each worker thread keeps its own connection."""
+class Connections:
+    """The run's connections: opened when an instance's chunks start, reused by its next chunks,
+    closed (release) when its last chunk is done, so a fleet holds connections only to the few
+    sources being checksummed. At most target_connections are open to the target."""
 
-    def __init__(self, endpoints: dict[str, tuple[Endpoint, str]], parallel: int, target_connections: int = 0,
+    def __init__(self, endpoints: dict[str, tuple[Endpoint, str]], target_connections: int,
                  throttle: Throttle | None = None):
         self.endpoints = endpoints
-        self.parallel = parallel
-        self.target_connections = target_connections or parallel
         self.throttle = throttle
-        self._pools: dict[str, ThreadPoolExecutor] = {}
-        self._local = threading.local()
-        self._conns: list[Any] = []
+        self._idle: dict[str, list[Any]] = {}
+        self._open: dict[str, int] = {}
+        self.peak: dict[str, int] = {}  # most connections open at once per instance
+        self.peak_sources = 0  # most source instances with connections open at once
         self._lock = threading.Lock()
+        self._target_slots = threading.BoundedSemaphore(max(1, target_connections))
         self._dead: dict[str, MigratorError] = {}
+        self._dedicated: list[Any] = []
 
-    def submit(self, instance: str, fn: Callable[[Any], Any]) -> Future:
-        pool = self._pools.get(instance)
-        if pool is None:
-            size = self.target_connections if instance == "target" else self.parallel
-            pool = self._pools[instance] = ThreadPoolExecutor(size, thread_name_prefix=f"verify-{instance}")
-        return pool.submit(self._run, instance, fn)
-
-    def _conn(self, instance: str):
-        conns = getattr(self._local, "conns", None)
-        if conns is None:
-            conns = self._local.conns = {}
-        if instance not in conns:
-            if instance in self._dead:  # already failed to connect with retries: fail the rest fast
-                raise self._dead[instance]
-            ep, role = self.endpoints[instance]
-            try:
-                conn = connect(ep, role, attempts=3)
-            except MigratorError as exc:
-                self._dead[instance] = exc
-                raise
-            conns[instance] = conn
-            with self._lock:
-                self._conns.append(conn)
-        return conns[instance]
-
-    def _run(self, instance: str, fn: Callable[[Any], Any]) -> Any:
+    def run(self, instance: str, fn: Callable[[Any], Any]) -> Any:
+        """fn(connection) on a connection of the instance, retried on transient errors."""
         ep, role = self.endpoints[instance]
 
         def attempt() -> Any:
+            conn = self._take(instance)
+            ok = False
             try:
-                conn = self._conn(instance)
                 if role == "source" and self.throttle is not None:
                     self.throttle.source_wait(instance, conn)
-                return fn(conn)
-            except (pymysql.err.OperationalError, pymysql.err.InterfaceError):
-                self._local.conns.pop(instance, None)  # reconnect on retry
-                raise
+                out = fn(conn)
+                ok = True
+                return out
+            finally:
+                self._give(instance, conn, ok)  # a failed connection is closed: reconnect on retry
 
+        if role == "target":
+            self._target_slots.acquire()
         try:
             return with_retry(attempt, what=f"checksum on {role} {ep.label}", attempts=3)
         except pymysql.err.MySQLError as exc:
             raise (SourceError if role == "source" else TargetError)(describe_error(ep, role, exc)) from None
+        finally:
+            if role == "target":
+                self._target_slots.release()
+
+    def _take(self, instance: str) -> Any:
+        with self._lock:
+            idle = self._idle.get(instance)
+            if idle:
+                return idle.pop()
+            if instance in self._dead:  # already failed to connect with retries: fail the rest fast
+                raise self._dead[instance]
+        ep, role = self.endpoints[instance]
+        try:
+            conn = connect(ep, role, attempts=3)
+        except MigratorError as exc:
+            with self._lock:
+                self._dead[instance] = exc
+            raise
+        with self._lock:
+            self._open[instance] = self._open.get(instance, 0) + 1
+            self.peak[instance] = max(self.peak.get(instance, 0), self._open[instance])
+            sources = sum(1 for name, n in self._open.items() if n and name != "target")
+            self.peak_sources = max(self.peak_sources, sources)
+        return conn
+
+    def _give(self, instance: str, conn: Any, reuse: bool) -> None:
+        with self._lock:
+            if reuse:
+                self._idle.setdefault(instance, []).append(conn)
+                return
+            self._open[instance] -= 1
+        _close(conn)
+
+    def release(self, instance: str) -> None:
+        """Close the instance's connections: its last chunk is done."""
+        with self._lock:
+            idle = self._idle.pop(instance, [])
+            self._open[instance] = self._open.get(instance, 0) - len(idle)
+        for conn in idle:
+            _close(conn)
+
+    def open_count(self) -> int:
+        with self._lock:
+            return sum(self._open.values())
 
     def dedicated(self, instance: str):
+        """A connection of its own for the sequential steps (re-check, narrowing, fix)."""
         ep, role = self.endpoints[instance]
         conn = connect(ep, role, attempts=3)
         with self._lock:
-            self._conns.append(conn)
+            self._dedicated.append(conn)
         return conn
 
     def close(self) -> None:
-        for pool in self._pools.values():
-            pool.shutdown(wait=True, cancel_futures=True)
-        for conn in self._conns:
-            try:
-                conn.close()
-            except Exception:  # noqa: BLE001 - closing a dead connection
-                pass
+        for instance in list(self._idle):
+            self.release(instance)
+        for conn in self._dedicated:
+            _close(conn)
+        self._dedicated = []
+
+
+def _close(conn: Any) -> None:
+    try:
+        conn.close()
+    except Exception:  # noqa: BLE001 - closing a dead connection
+        pass
 
 
 # ---------------------------------------------------------------- journal
@@ -263,7 +298,8 @@ def verify_plan(
     *,
     tables: str | None = None,
     endpoints: dict[str, Endpoint] | None = None,
-    parallel: int = 2,
+    parallel: int = 4,
+    per_source: int = 2,
     recheck_after: Callable[[], None] | None = None,
     fix_sql: str | Path | None = None,
     apply_fix: bool = False,
@@ -275,15 +311,19 @@ def verify_plan(
     max_source_threads_running: int = 25,
     executor: str | None = None,
     on_throttle: Callable[[str | None], None] | None = None,
+    connection_stats: dict[str, Any] | None = None,
 ) -> VerifyReport:
     """Compare every chunk of the plan's tables on source and target; see the module docstring.
 
     endpoints: instance name (source name, or "target") -> Endpoint, overriding the plan's URLs
     (which hold no password). max_rows: differing rows listed per table. progress(chunks done,
     chunks total, rows compared) is called from this thread as chunk results arrive.
+    parallel: chunks checksummed at once over all instances; per_source: at once on one source.
     target_connections: most checksum queries on the target at once (default: parallel).
     executor: "dask://host:port" runs the chunk checksums on Dask workers (see migrator.executor).
     on_throttle(reason | None): told when checksums wait for a busy source, and when that ends.
+    connection_stats: if given, filled with the local run's connection figures ("peak" per
+    instance, "peak_sources" open at once, "open_after_checksums").
     """
     wd = workdir if isinstance(workdir, WorkDir) else WorkDir(workdir)
     if apply_fix and not fix_sql:
@@ -292,7 +332,9 @@ def verify_plan(
     report = VerifyReport(plan_fingerprint=plan.fingerprint(), started_at=_now())
     eps = _endpoints(plan, endpoints)
     throttle = Throttle(ThrottleOptions(max_threads_running=max_source_threads_running), notify=on_throttle)
-    pools = InstancePools(eps, max(1, parallel), target_connections, throttle)
+    parallel, per_source = max(1, parallel), max(1, per_source)
+    target_connections = min(target_connections, parallel) if target_connections else parallel
+    pools = Connections(eps, target_connections, throttle)
     journal: VerifyJournal | None = None
     remote = make_executor(executor, 1) if executor and executor != "local" else None
     try:
@@ -300,10 +342,13 @@ def verify_plan(
         tgt = pools.dedicated("target")
         runs = _prepare(select_tables(plan, tables), tgt)
         if remote is not None:
-            _checksum_remote(runs, remote, eps, journal, report, progress, max(1, parallel),
-                             target_connections or max(1, parallel) * 4, max_source_threads_running)
+            _checksum_remote(runs, remote, eps, journal, report, progress, per_source, target_connections,
+                             max_source_threads_running)
         else:
-            _checksum_all(runs, pools, journal, report, progress)
+            _checksum_all(runs, pools, journal, report, progress, parallel, per_source)
+            if connection_stats is not None:
+                connection_stats.update(peak=dict(pools.peak), peak_sources=pools.peak_sources,
+                                        open_after_checksums=pools.open_count())
         differing = [r for r in runs if r.differing]
         if differing and recheck_after is not None:
             recheck_after()
@@ -362,10 +407,9 @@ def _prepare(tables: list[TablePlan], conn) -> list[_TableRun]:
     return runs
 
 
-def _checksum_all(runs: list[_TableRun], pools: InstancePools, journal: VerifyJournal, report: VerifyReport,
-                  progress: Callable[[int, int, int], None] | None) -> None:
-    started = time.monotonic()
-    pending: list[tuple[_TableRun, Chunk, Future, Future]] = []
+def _todo(runs: list[_TableRun], journal: VerifyJournal, report: VerifyReport) -> list[tuple[_TableRun, Chunk]]:
+    """The chunks still to checksum, in plan order; chunks a resumed run already found identical are counted."""
+    todo: list[tuple[_TableRun, Chunk]] = []
     for run in runs:
         report.tables.append(run.result)
         if run.sside is None:
@@ -377,32 +421,93 @@ def _checksum_all(runs: list[_TableRun], pools: InstancePools, journal: VerifyJo
                 run.result.chunks_resumed += 1
                 run.result.rows_source += done[0]
                 run.result.rows_target += done[1]
-                continue
-            lo, hi = decode_bound(chunk.lower), decode_bound(chunk.upper)
-            fs = pools.submit(run.sside.instance, lambda c, s=run.sside, lo=lo, hi=hi: chunk_checksum(c, s, lo, hi))
-            ft = pools.submit("target", lambda c, s=run.tside, lo=lo, hi=hi: chunk_checksum(c, s, lo, hi))
-            pending.append((run, chunk, fs, ft))
+            else:
+                todo.append((run, chunk))
+    return todo
+
+
+def _record(run: _TableRun, chunk: Chunk, cs: tuple, ct: tuple, journal: VerifyJournal, started: float) -> None:
+    run.result.rows_source += cs[0]
+    run.result.rows_target += ct[0]
+    journal.record(run.tp.id, chunk.id, cs == ct, (cs[0], ct[0]))
+    if cs != ct:
+        run.differing.append((chunk, cs, ct))
+    run.result.seconds = round(time.monotonic() - started, 3)  # chunks run concurrently: wall time
+
+
+def _checksum_pair(conns: Connections, run: _TableRun, chunk: Chunk) -> tuple[tuple, tuple]:
+    """One chunk on its source, then on the target (each on a pooled connection of that instance)."""
+    assert run.sside is not None and run.tside is not None
+    lo, hi = decode_bound(chunk.lower), decode_bound(chunk.upper)
+    sside, tside = run.sside, run.tside
+    cs = conns.run(sside.instance, lambda c: chunk_checksum(c, sside, lo, hi))
+    ct = conns.run("target", lambda c: chunk_checksum(c, tside, lo, hi))
+    return cs, ct
+
+
+def _checksum_all(runs: list[_TableRun], conns: Connections, journal: VerifyJournal, report: VerifyReport,
+                  progress: Callable[[int, int, int], None] | None, parallel: int, per_source: int) -> None:
+    """One scheduler for the whole fleet: at most `parallel` chunks at once, `per_source` of one
+    source. Sources are taken in plan order, so only a few have connections open at a time, and a
+    source's connections are closed as soon as its last chunk is done (memory stays flat with N)."""
+    started = time.monotonic()
+    todo = _todo(runs, journal, report)
     total = sum(r.result.chunks for r in runs)
-    done = total - len(pending)
+    finished = total - len(todo)
     rows = sum(r.result.rows_source for r in runs)
-    for run, chunk, fs, ft in pending:
-        done += 1
-        if run.result.status != "error":
-            try:
-                cs, ct = fs.result(), ft.result()
-            except MigratorError as exc:
-                run.result.status, run.result.error = "error", f"{run.tp.id} chunk {chunk.id}: {exc}"
+    queues: dict[str, deque[tuple[_TableRun, Chunk]]] = {}
+    for run, chunk in todo:
+        queues.setdefault(run.tp.source, deque()).append((run, chunk))
+    del todo
+    left = {inst: len(q) for inst, q in queues.items()}
+    busy: dict[str, int] = {}
+    running: dict[Future, tuple[_TableRun, Chunk]] = {}
+    pool = ThreadPoolExecutor(parallel, thread_name_prefix="verify")
+    try:
+        while queues or running:
+            for inst in list(queues):  # fill free slots, earliest sources first
+                queue = queues[inst]
+                while queue and len(running) < parallel and busy.get(inst, 0) < per_source:
+                    run, chunk = queue.popleft()
+                    if run.result.status == "error":  # the table already failed: do not read more of it
+                        finished += 1
+                        _chunk_done(conns, left, inst)
+                        continue
+                    busy[inst] = busy.get(inst, 0) + 1
+                    running[pool.submit(_checksum_pair, conns, run, chunk)] = (run, chunk)
+                if not queue:
+                    del queues[inst]
+                if len(running) >= parallel:
+                    break
+            if not running:
                 continue
-            run.result.rows_source += cs[0]
-            run.result.rows_target += ct[0]
-            rows += cs[0]
-            journal.record(run.tp.id, chunk.id, cs == ct, (cs[0], ct[0]))
-            if cs != ct:
-                run.differing.append((chunk, cs, ct))
-            run.result.seconds = round(time.monotonic() - started, 3)  # chunks run concurrently: wall time
-        if progress:
-            progress(done, total, rows)
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in done:
+                run, chunk = running.pop(fut)
+                inst = run.tp.source
+                busy[inst] -= 1
+                finished += 1
+                try:
+                    cs, ct = fut.result()
+                except MigratorError as exc:
+                    if run.result.status != "error":
+                        run.result.status, run.result.error = "error", f"{run.tp.id} chunk {chunk.id}: {exc}"
+                else:
+                    if run.result.status != "error":
+                        _record(run, chunk, cs, ct, journal, started)
+                        rows += cs[0]
+                _chunk_done(conns, left, inst)
+                if progress:
+                    progress(finished, total, rows)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     journal.flush()
+
+
+def _chunk_done(conns: Connections, left: dict[str, int], instance: str) -> None:
+    left[instance] -= 1
+    if not left[instance]:
+        conns.release(instance)
 
 
 def checksum_pair_task(source: Endpoint, target: Endpoint, sside: TableSide, tside: TableSide, lo: Any, hi: Any,
@@ -434,20 +539,7 @@ def _checksum_remote(runs: list[_TableRun], executor: Executor, eps: dict[str, t
     target_limit chunks in all at once (each holds one connection to its source and the target).
     Results are journaled here, by the coordinator, as they arrive."""
     started = time.monotonic()
-    todo: list[tuple[_TableRun, Chunk, int]] = []
-    for run in runs:
-        report.tables.append(run.result)
-        if run.sside is None:
-            continue
-        for chunk in _chunks(run.tp):
-            run.result.chunks += 1
-            done = journal.done.get((run.tp.id, chunk.id))
-            if done is not None:
-                run.result.chunks_resumed += 1
-                run.result.rows_source += done[0]
-                run.result.rows_target += done[1]
-            else:
-                todo.append((run, chunk, 1))
+    todo = [(run, chunk, 1) for run, chunk in _todo(runs, journal, report)]
     total = sum(r.result.chunks for r in runs)
     finished = total - len(todo)
     rows = sum(r.result.rows_source for r in runs)
@@ -486,19 +578,14 @@ def _checksum_remote(runs: list[_TableRun], executor: Executor, eps: dict[str, t
                 run.result.status, run.result.error = "error", f"{run.tp.id} chunk {chunk.id}: {exc}"
             elif run.result.status != "error":
                 cs, ct = fut.result()
-                run.result.rows_source += cs[0]
-                run.result.rows_target += ct[0]
+                _record(run, chunk, cs, ct, journal, started)
                 rows += cs[0]
-                journal.record(run.tp.id, chunk.id, cs == ct, (cs[0], ct[0]))
-                if cs != ct:
-                    run.differing.append((chunk, cs, ct))
-                run.result.seconds = round(time.monotonic() - started, 3)
             if progress:
                 progress(finished, total, rows)
     journal.flush()
 
 
-def _recheck_and_narrow(run: _TableRun, pools: InstancePools, src_conns: dict[str, Any], tgt, max_rows: int) -> None:
+def _recheck_and_narrow(run: _TableRun, pools: Connections, src_conns: dict[str, Any], tgt, max_rows: int) -> None:
     assert run.sside is not None and run.tside is not None
     src = _source_conn(pools, src_conns, run.sside.instance)
     try:
@@ -545,7 +632,7 @@ def _unknown_rows(conn, run: _TableRun, limit: int) -> list[tuple[Any, tuple]]:
     return [(r[0], tuple(r[1:])) for r in rows]
 
 
-def _collect(runs: list[_TableRun], report: VerifyReport, pools: InstancePools, src_conns: dict[str, Any], tgt) -> list[str]:
+def _collect(runs: list[_TableRun], report: VerifyReport, pools: Connections, src_conns: dict[str, Any], tgt) -> list[str]:
     """Row differences into the report; the fix statements that would repair them."""
     statements: list[str] = []
     for run in runs:
@@ -613,14 +700,14 @@ def _apply_fix(tgt, statements: list[str], report: VerifyReport) -> None:
     report.fixes_applied = True
 
 
-def _source_conn(pools: InstancePools, src_conns: dict[str, Any], instance: str):
+def _source_conn(pools: Connections, src_conns: dict[str, Any], instance: str):
     """One connection per source for the sequential steps (re-check, narrowing, fix rows)."""
     if instance not in src_conns:
         src_conns[instance] = pools.dedicated(instance)
     return src_conns[instance]
 
 
-def _confirm_fixed(runs: list[_TableRun], report: VerifyReport, pools: InstancePools, src_conns: dict[str, Any],
+def _confirm_fixed(runs: list[_TableRun], report: VerifyReport, pools: Connections, src_conns: dict[str, Any],
                    tgt) -> None:
     """After the fix: re-check each differing chunk; tables whose chunks now match are identical."""
     for run in runs:
