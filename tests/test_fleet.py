@@ -29,6 +29,7 @@ SHARDS = 2
 ROWS = 120
 PER_SOURCE = 2
 TARGET_CONNECTIONS = 3
+VERIFY_PARALLEL = 4
 
 
 @pytest.fixture(scope="module")
@@ -92,9 +93,20 @@ def test_fleet_of_30_instances_plan_copy_verify(fleet, target, unique_db, tmp_pa
         assert sum(counts.values()) == expected
         assert len(counts) == FLEET * SHARDS * 2
 
-        report = verify_plan(plan, wd, parallel=2, target_connections=TARGET_CONNECTIONS)
+        # 4. verify: one scheduler for the fleet; a source's connections live only while its chunks run
+        flush_status(eps)
+        stats: dict = {}
+        report = verify_plan(plan, wd, parallel=VERIFY_PARALLEL, per_source=PER_SOURCE,
+                             target_connections=TARGET_CONNECTIONS, connection_stats=stats)
         assert report.identical, report.errors or [t for t in report.tables if t.status != "identical"][:3]
         assert sum(t.rows_source for t in report.tables) == expected
+        assert stats["peak"]["target"] <= TARGET_CONNECTIONS
+        assert all(n <= PER_SOURCE for name, n in stats["peak"].items() if name != "target"), stats["peak"]
+        assert len(stats["peak"]) == FLEET + 1  # every source was read ...
+        assert stats["peak_sources"] <= VERIFY_PARALLEL  # ... but only a few at a time, not all 30
+        assert stats["open_after_checksums"] == 0  # each closed after its last chunk
+        for ep in eps:  # the servers agree: never more than --per-source verify connections
+            assert max_used_connections(ep) <= PER_SOURCE, ep.label
     finally:
         drop_target_database(target, tdb)
 

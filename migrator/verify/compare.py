@@ -501,6 +501,7 @@ def _checksum_all(runs: list[_TableRun], conns: Connections, journal: VerifyJour
                     progress(finished, total, rows)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        conns.release("target")  # the sequential steps after this use their own connection
     journal.flush()
 
 
