@@ -65,8 +65,12 @@ def job(spec: dict) -> dict:
     out["peak_target_conns"] = runner.conns.peak.get("\0target", 0)
     out["rss_after_copy_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     t0 = time.monotonic()
-    report = verify_plan(plan, wd, parallel=spec["per_source"], target_connections=spec["target_connections"])
+    stats: dict = {}
+    report = verify_plan(plan, wd, parallel=spec["parallel"], per_source=spec["per_source"],
+                         target_connections=spec["target_connections"], connection_stats=stats)
     out["verify"] = time.monotonic() - t0
+    out["verify_peak_sources"] = stats["peak_sources"]  # sources with connections open at once
+    out["rss_after_verify_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     out["identical"] = report.identical
     out["journal_bytes"] = wd.copy_journal.stat().st_size
     return out
