@@ -20,7 +20,9 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import tracemalloc
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,6 +55,10 @@ def job(spec: dict) -> dict:
     out["tables"] = len(plan.tables)
     out["chunks"] = sum(max(1, len(t.chunks)) for t in plan.tables)
     wd = WorkDir(spec["workdir"])
+    if spec.get("trace"):
+        tracemalloc.start(8)
+        before = tracemalloc.take_snapshot()
+        threading.Thread(target=sample_memory, daemon=True).start()
     t0 = time.monotonic()
     runner = CopyRunner(plan, wd, CopyOptions(parallel=spec["parallel"], per_source=spec["per_source"],
                                               target_connections=spec["target_connections"]))
@@ -64,6 +70,9 @@ def job(spec: dict) -> dict:
     out["peak_source_conns"] = max(n for k, n in runner.conns.peak.items() if k != "\0target")
     out["peak_target_conns"] = runner.conns.peak.get("\0target", 0)
     out["rss_after_copy_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if spec.get("trace"):
+        print_growth(before, tracemalloc.take_snapshot(), "held at the end of copy")
+        before = tracemalloc.take_snapshot()
     t0 = time.monotonic()
     stats: dict = {}
     report = verify_plan(plan, wd, parallel=spec["parallel"], per_source=spec["per_source"],
@@ -73,7 +82,32 @@ def job(spec: dict) -> dict:
     out["rss_after_verify_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     out["identical"] = report.identical
     out["journal_bytes"] = wd.copy_journal.stat().st_size
+    if spec.get("trace"):
+        print_growth(before, tracemalloc.take_snapshot(), "held at the end of verify")
     return out
+
+
+def sample_memory(every: float = 0.5) -> None:
+    """--trace: resident memory, Python objects and threads of this process over time (to stderr)."""
+    t0 = time.monotonic()
+    while True:
+        status = Path("/proc/self/status").read_text().splitlines()
+        rss = next(int(x.split()[1]) for x in status if x.startswith("VmRSS:")) / 1024
+        py = tracemalloc.get_traced_memory()[0] / 2**20
+        print(f"t={time.monotonic() - t0:5.1f}s rss={rss:6.1f} MB python={py:5.1f} MB threads={threading.active_count()}",
+              file=sys.stderr, flush=True)
+        time.sleep(every)
+
+
+def print_growth(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, title: str) -> None:
+    """--trace: the Python allocations that grew the most over a stage, by call site (to stderr)."""
+    stats = after.compare_to(before, "traceback")
+    grown = sum(st.size_diff for st in stats)
+    print(f"--- {title}: {grown / 2**20:+.1f} MB of Python objects", file=sys.stderr)
+    for st in stats[:8]:
+        frames = [f"{Path(f.filename).name}:{f.lineno}" for f in st.traceback if "migrator" in f.filename][-4:]
+        print(f"{st.size_diff / 2**20:+7.2f} MB {st.count_diff:+8d} objs  {' < '.join(reversed(frames)) or st.traceback[0]}",
+              file=sys.stderr)
 
 
 def run_job(spec: dict) -> tuple[dict, float]:
@@ -106,7 +140,8 @@ def one_size(n: int, args: argparse.Namespace, target_url: str, base: Path) -> d
         expected = populate_fleet(eps, prefix, shards=args.shards, rows=args.rows)
         spec = {"sources": [s.url for s in info.sources], "target": target_url, "prefix": prefix, "tdb": tdb,
                 "chunk_rows": args.chunk_rows, "parallel": args.parallel, "per_source": args.per_source,
-                "target_connections": args.target_connections, "workdir": str(base / f"work{n}")}
+                "target_connections": args.target_connections, "workdir": str(base / f"work{n}"),
+                "trace": args.trace}
         res, peak = run_job(spec)
         res.update(n=n, up=up, expected=expected, peak_rss_mb=peak, sources_rss_mb=rss_mb([s.pid for s in info.sources]))
         res["target_rows"] = sum(target_counts(target, tdb).values())
@@ -129,6 +164,8 @@ def main() -> None:
     ap.add_argument("--parallel", type=int, default=8)
     ap.add_argument("--per-source", type=int, default=2)
     ap.add_argument("--target-connections", type=int, default=4)
+    ap.add_argument("--trace", action="store_true",
+                    help="Print the Python allocations each stage kept (tracemalloc; slower, RSS not comparable).")
     args = ap.parse_args()
     if args.job:
         print(json.dumps(job(json.loads(args.job))))

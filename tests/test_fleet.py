@@ -173,3 +173,39 @@ def test_target_stall_pauses_writers():
     assert 0.1 < waited <= 0.31
     th.target_wait()
     assert events[-1] is None
+
+
+@pytest.mark.slow
+def test_fleet_copy_progress_shows_overall_and_busiest_sources(fleet, target, unique_db, tmp_path: Path):
+    """A terminal copy of 30 sources draws the overall bar plus FLEET_BARS bars of the busiest
+    sources, not one bar per source; the overall bar counts every row."""
+    import io
+
+    from rich.console import Console
+
+    from migrator.copy.progress import FLEET_BARS, RichReporter
+
+    _, info = fleet
+    eps = fleet_endpoints(info)
+    prefix, tdb = unique_db("bars"), unique_db("barsw")
+    expected = populate_fleet(eps, prefix, shards=1, rows=200)
+    plan = build_plan(eps, target, includes=[f"{prefix}_*.*"], routes=[f"{prefix}_*.*={tdb}.*"],
+                      source_column=SOURCE_COLUMN, chunk_rows=50)
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=140)
+    reporter = RichReporter(console, console, live=True)
+    try:
+        opts = CopyOptions(parallel=4, per_source=1, initial_page_rows=50, min_page_rows=50, max_page_rows=50)
+        result = run_copy(plan, WorkDir(tmp_path / "work"), opts, reporter)
+        assert result.ok
+        assert reporter.progress is not None
+        tasks = reporter.progress.tasks
+        assert len(tasks) == FLEET_BARS + 1  # not 31
+        overall = reporter.progress._tasks[reporter.tasks["\0all"]]
+        assert overall.completed == expected
+        out = screen.getvalue()
+        assert f"all {FLEET} sources" in out
+        assert any(f"  {ep.label}" in out for ep in eps)  # some source had a bar of its own meanwhile
+        assert sum(target_counts(target, tdb).values()) == expected
+    finally:
+        drop_target_database(target, tdb)

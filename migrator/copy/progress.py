@@ -1,5 +1,5 @@
-"""Progress display for `migrator copy`: rich bars per source and overall on a TTY; otherwise
-only warnings and the final summary."""
+"""Progress display for `migrator copy`: rich bars per source and overall on a TTY (for a fleet:
+overall plus the busiest sources); otherwise only warnings and the final summary."""
 
 from __future__ import annotations
 
@@ -31,8 +31,24 @@ class _RowsColumn(ProgressColumn):
         return Text(f"{int(task.completed):,}{total} rows  {human_bytes(task.fields.get('bytes', 0))}{speed}")
 
 
+ALL = "\0all"
+FLEET_BARS = 8  # more sources than this: the overall bar plus this many bars of the busiest sources
+REPICK_SECONDS = 1.0
+
+
+class _SourceCount:
+    """One source's counters while its bar is not shown (a few ints, not a rich task)."""
+
+    __slots__ = ("total", "done", "bytes", "recent")
+
+    def __init__(self, total: int, done: int, nbytes: int):
+        self.total, self.done, self.bytes, self.recent = total, done, nbytes, 0
+
+
 class RichReporter:
-    """Reporter for CopyRunner; thread-safe (rich Progress locks internally)."""
+    """Reporter for CopyRunner; thread-safe. Up to FLEET_BARS sources: one bar each plus the
+    overall bar. A fleet: the overall bar plus FLEET_BARS bars showing the sources that copied
+    the most rows over the last second; a finished source's counters are dropped."""
 
     def __init__(self, console: Console, err_console: Console, live: bool | None = None):
         self.console = console
@@ -41,6 +57,11 @@ class RichReporter:
         self.progress: Progress | None = None
         self.tasks: dict[str, int] = {}
         self.bytes: dict[str, int] = {}
+        self.fleet = False
+        self.sources: dict[str, _SourceCount] = {}  # fleet: per-source counters
+        self.slots: list[tuple[int, str | None]] = []  # fleet: (bar, source shown in it)
+        self._picked = 0.0
+        self._all_label = "[bold]all sources[/]"
         self._lock = threading.Lock()
         self.t0 = time.monotonic()
 
@@ -52,30 +73,85 @@ class RichReporter:
         totals: dict[str, list[int]] = {}
         for t in plan.active_tables():
             p = state.table_progress(t.id)
-            for name in (t.source, "\0all"):
+            for name in (t.source, ALL):
                 tot = totals.setdefault(name, [0, 0, 0])
                 tot[0] += max(t.estimated_rows, p.rows)
                 tot[1] += p.rows
                 tot[2] += p.bytes
+        self.fleet = len(totals) - 1 > FLEET_BARS
         for name, (total, done, nbytes) in totals.items():
-            label = "[bold]all sources[/]" if name == "\0all" else name
+            if self.fleet and name != ALL:
+                if done < total or not total:
+                    self.sources[name] = _SourceCount(total, done, nbytes)
+                continue
+            label = "[bold]all sources[/]" if name == ALL else name
             self.bytes[name] = nbytes
             self.tasks[name] = self.progress.add_task(label, total=total or None, completed=done, bytes=nbytes)
+        if self.fleet:
+            self._all_label = f"[bold]all {len(totals) - 1} sources[/]"
+            self.progress.update(self.tasks[ALL], description=self._all_label)
+            self.slots = [(self.progress.add_task("", total=None, visible=False), None) for _ in range(FLEET_BARS)]
         self.progress.start()
 
     def advance(self, table: TablePlan, rows: int, nbytes: int) -> None:
         if not self.progress:
             return
         with self._lock:
-            for name in (table.source, "\0all"):
+            self.bytes[ALL] = self.bytes.get(ALL, 0) + nbytes
+            self.progress.update(self.tasks[ALL], advance=rows, bytes=self.bytes[ALL])
+            if not self.fleet:
+                name = table.source
                 self.bytes[name] = self.bytes.get(name, 0) + nbytes
                 self.progress.update(self.tasks[name], advance=rows, bytes=self.bytes[name])
+                return
+            self._count(table.source, rows, nbytes)
+
+    def _count(self, source: str, rows: int, nbytes: int) -> None:
+        count = self.sources.get(source)
+        if count is None:  # finished earlier (estimate too low) or resumed: show it again
+            count = self.sources[source] = _SourceCount(0, 0, 0)
+        count.done += rows
+        count.bytes += nbytes
+        count.recent += rows
+        count.total = max(count.total, count.done)
+        for task, shown in self.slots:
+            if shown == source:
+                assert self.progress is not None
+                self.progress.update(task, completed=count.done, total=count.total or None, bytes=count.bytes)
+        now = time.monotonic()
+        if now - self._picked >= REPICK_SECONDS:
+            self._picked = now
+            self._repick()
+
+    def _repick(self) -> None:
+        """Show the sources that copied the most rows since the last pick; drop finished ones."""
+        assert self.progress is not None
+        busiest = sorted((n for n, c in self.sources.items() if c.recent), key=lambda n: -self.sources[n].recent)
+        busiest = busiest[:len(self.slots)]
+        keep = [shown for _, shown in self.slots if shown in busiest]
+        new = iter(n for n in busiest if n not in keep)
+        slots = []
+        for task, shown in self.slots:
+            if shown not in keep:
+                shown = next(new, None)
+                if shown is None:
+                    self.progress.update(task, visible=False)
+                else:
+                    c = self.sources[shown]
+                    self.progress.reset(task, total=c.total or None, completed=c.done, description=f"  {shown}",
+                                        visible=True, bytes=c.bytes)
+            slots.append((task, shown))
+        self.slots = slots
+        for name in [n for n, c in self.sources.items() if c.total and c.done >= c.total and n not in busiest]:
+            del self.sources[name]  # finished: forget it (re-added if more rows arrive)
+        for c in self.sources.values():
+            c.recent = 0
 
     def throttled(self, reason: str | None) -> None:
         """Why copying is slowed down: beside the overall bar on a TTY, else one log line."""
-        if self.progress and "\0all" in self.tasks:
-            label = "[bold]all sources[/]" + (f" [yellow](throttled: {reason})[/]" if reason else "")
-            self.progress.update(self.tasks["\0all"], description=label)
+        if self.progress and ALL in self.tasks:
+            label = self._all_label + (f" [yellow](throttled: {reason})[/]" if reason else "")
+            self.progress.update(self.tasks[ALL], description=label)
             return
         if reason:
             self.err.print(f"[yellow]throttling:[/] {reason}", highlight=False, soft_wrap=True)
