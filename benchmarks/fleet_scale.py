@@ -9,6 +9,7 @@ into one target database with a source column, as a sharded wallet would be. Nev
 
     .venv/bin/python benchmarks/fleet_scale.py --sandbox /work/sbx            # that sandbox's target
     .venv/bin/python benchmarks/fleet_scale.py --target oceanbase://root@127.0.0.1:PORT --sizes 10,30
+    .venv/bin/python benchmarks/fleet_scale.py --sizes 30 --trace    # where the memory goes, over time
 """
 
 from __future__ import annotations
