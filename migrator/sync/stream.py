@@ -19,6 +19,9 @@ from typing import Any
 
 import pymysql
 from pydantic import BaseModel, Field
+import struct
+
+from pymysql.constants.COMMAND import COM_BINLOG_DUMP
 from pymysqlreplication import BinLogStreamReader
 from pymysqlreplication.event import (
     GtidEvent,
@@ -59,7 +62,7 @@ class SyncOptions(BaseModel):
     poll_interval: float = 0.5  # pause between passes when the binlog is drained
     wait_for_copy: bool = False  # wait for unfinished tables instead of refusing
     skip_ddl: list[str] = Field(default_factory=list)  # "file:pos" of DDL the DBA handled by hand
-    use_gtid: bool = False  # start by GTID (mysql-replication 1.0.17 + MariaDB: replayed from the oldest binlog; see report)
+    use_gtid: bool = True  # start by GTID when the checkpoint has one (else, or when False, by file/offset)
 
 
 class Checkpoint(BaseModel):
@@ -74,6 +77,49 @@ class Checkpoint(BaseModel):
     ddl_applied: int = 0
     retries: int = 0
     updated_at: float = 0.0
+
+
+class GtidStreamReader(BinLogStreamReader):
+    """mysql-replication 1.0.x's reader with two fixes that make a MariaDB GTID start reliable.
+
+    1. Its MariaDB COM_BINLOG_DUMP packet declares 14 payload bytes but sends 15 (a 4-byte
+       "empty file name"). The stray byte stays unread on the server's socket, so when the server
+       closes the dump connection the kernel sends a TCP reset instead of a FIN, and the events
+       still buffered on our side are thrown away: "Lost connection (104, reset by peer)" a few
+       MB into any replay longer than the socket buffers.
+    2. On that error (2013/2006) the library reconnects silently with its ORIGINAL auto_position
+       (it never advances it), so the replay starts over from the first GTID: with (1) this
+       looped over the whole binlog (582k events) forever. A reconnect is refused here instead:
+       the error reaches SourceSync, which flushes and resumes from its checkpoint, a transaction
+       boundary, by the GTID of the last committed transaction (file/offset likewise).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._connects = 0
+
+    def _BinLogStreamReader__connect_to_stream(self) -> None:  # overrides the name-mangled private method
+        self._connects += 1
+        if self._connects > 1:
+            raise pymysql.err.OperationalError(2013, "binlog stream lost; resuming from the sync checkpoint")
+        BinLogStreamReader._BinLogStreamReader__connect_to_stream(self)  # type: ignore[attr-defined]
+
+    def _BinLogStreamReader__set_mariadb_settings(self) -> bytes:  # overrides the name-mangled private method
+        cur = self._stream_connection.cursor()
+        if self.auto_position is not None:
+            cur.execute("SET @slave_connect_state = %s", (self.auto_position,))
+        cur.execute("SET @slave_gtid_strict_mode=1")
+        cur.execute("SET @slave_gtid_ignore_duplicates=0")
+        cur.close()
+        flags = 0 if self._BinLogStreamReader__blocking else 0x01  # BINLOG_DUMP_NON_BLOCK
+        # COM_BINLOG_DUMP: command, position 4, flags, server id, empty file name (= start by GTID)
+        payload = bytes([COM_BINLOG_DUMP]) + struct.pack("<IHI", 4, flags, self._BinLogStreamReader__server_id)
+        return struct.pack("<i", len(payload)) + payload  # 3-byte length + sequence id 0
+
+
+# the overrides above lean on the 1.0.x private names: if they change, fail loudly, not silently
+if not all(hasattr(BinLogStreamReader, f"_BinLogStreamReader__{n}") for n in ("set_mariadb_settings", "connect_to_stream")):
+    raise ImportError("mysql-replication's private stream methods changed: GtidStreamReader needs updating")
 
 
 def stream_server_id(workdir: WorkDir, source: str) -> int:
@@ -228,6 +274,9 @@ class SourceSync:
         self.wait_for_copy()
         self.cp = self.start_checkpoint()
         self._gtid = self.cp.position.gtid
+        # GTIDs are tracked only from a start that had the source's full GTID position: a state
+        # built from nothing would miss the domains not seen since, so it stays on file/offset
+        self._track_gtid = bool(self._gtid)
         self.with_source_back_off(self.setup, what="setting up")
         self.applier = Applier(self.target, self.opts.workers, stop=self.stop, on_retry=self._count_retry)
         self._apply_thread = ThreadPoolExecutor(1, thread_name_prefix="batch")
@@ -308,6 +357,7 @@ class SourceSync:
 
     def one_pass(self) -> None:
         """Read from the checkpoint to the binlog's current end, applying in batches."""
+        gtid_start = self.by_gtid
         stream = self.open_stream()
         self.batch: list[RowChange] = []
         self.batch_counts: dict[str, int] = {}
@@ -324,7 +374,9 @@ class SourceSync:
                 self.pending_events += 1
                 n_events += 1
                 txn = self.handle(stream, event, txn)
-                if txn is None:
+                # a GTID start opens with a fake rotate to offset 4 of the file holding the GTID: that
+                # offset is before our point, so it must not become the checkpoint's file/offset
+                if txn is None and not (gtid_start and isinstance(event, RotateEvent) and not event.timestamp):
                     self.safe = self._position_now(stream)
                     self.safe.at = getattr(event, "timestamp", 0) or self.safe.at
                     if len(self.batch) >= self.opts.batch_rows or (
@@ -369,12 +421,17 @@ class SourceSync:
                                              WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent],
             freeze_schema=True, is_mariadb=self.sp.flavor == "mariadb", enable_logging=False,
         )
-        if self.opts.use_gtid and pos.gtid:
+        if self.by_gtid:
             kwargs["auto_position"] = pos.gtid
         else:
             # the library's MariaDB mode always asks for a GTID start; file/offset is the classic dump
             kwargs.update(log_file=pos.file, log_pos=pos.pos, is_mariadb=False)
-        return BinLogStreamReader(**kwargs)
+        return GtidStreamReader(**kwargs)
+
+    @property
+    def by_gtid(self) -> bool:
+        """Start by GTID when the checkpoint carries a complete one (see run: tracked from the start)."""
+        return self.opts.use_gtid and self._track_gtid and bool(self.cp.position.gtid)
 
     def _position_now(self, stream: BinLogStreamReader) -> BinlogPosition:
         return BinlogPosition(file=stream.log_file, pos=int(stream.log_pos), gtid=self.gtid_state(),
@@ -496,6 +553,8 @@ class SourceSync:
         return self._gtid
 
     def add_gtid(self, gtid: str) -> None:
+        if not self._track_gtid:
+            return
         current = self.gtid_state() or ""
         if self.sp.flavor == "mariadb":
             domains = {g.split("-", 1)[0]: g for g in current.split(",") if g}
