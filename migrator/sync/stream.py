@@ -420,6 +420,9 @@ class SourceSync:
             resume_stream=True, only_events=[RotateEvent, XidEvent, QueryEvent, GtidEvent, MariadbGtidEvent,
                                              WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent],
             freeze_schema=True, is_mariadb=self.sp.flavor == "mariadb", enable_logging=False,
+            # row events of tables outside the plan are skipped before their rows are decoded (the
+            # library matches schema and table name separately: handle() still checks the pair)
+            only_schemas=sorted({db for db, _ in self.tables}), only_tables=sorted({t for _, t in self.tables}),
         )
         if self.by_gtid:
             kwargs["auto_position"] = pos.gtid
