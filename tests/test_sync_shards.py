@@ -50,3 +50,34 @@ def test_two_shards_of_one_instance_in_one_batch_keep_their_source_value(source,
         assert [tuple(r) for r in got] == [tuple(r) for r in want], db
     with connect(target, "target") as t:
         assert query(t, f"SELECT COUNT(*) FROM {qualified(tdb, 'wallet')}")[0][0] == 4
+
+
+def test_tables_with_a_second_unique_key_are_applied_on_one_connection_per_batch(source, target, unique_db, tmp_path):
+    """A REPLACE on one connection deleting a row (unique-key conflict) that another connection of
+    the same batch holds deadlocks on seekdb (1213): wallet (PK + unique email) goes to one worker,
+    ledger (PK only) is still spread by key; the email moves converge with no retry."""
+    from migrator.db import session
+    from migrator.sync.stream import SourceSync
+    from sync_helpers import LEDGER_DDL, WALLET_DDL, create_both, wallet_workload
+    from test_sync import assert_same
+
+    db = unique_db("uk")
+    tdb = db + "_t"
+    create_both(source, target, db, tdb, [("wallet", WALLET_DDL), ("ledger", LEDGER_DDL)])
+    wd = WorkDir(tmp_path / "work")
+    plan = make_plan([source], target, [(source.name, db, t, tdb, t, None) for t in ("wallet", "ledger")])
+    record_copy_start(wd, source)
+    record_copy_end(wd, source)
+    mark_copied(wd, plan)
+    wallet_workload(source, db, n_wallets=30, n_ops=200, seed=5)  # emails move between wallets
+
+    sync = SourceSync(plan, source.name, wd, SyncOptions())
+    with session(source, "source") as s, session(target, "target") as t:
+        sync.build_routes(s, t)
+    routes = {table: state.route for (_, table), state in sync.tables.items()}
+    assert routes["wallet"].serial and not routes["ledger"].serial
+
+    result = run_sync(plan, wd, SyncOptions(until_caught_up=True, workers=4, batch_rows=400))
+    assert result.sources[source.name].caught_up
+    assert result.sources[source.name].checkpoint["retries"] == 0
+    assert_same(source, target, db, tdb)

@@ -41,6 +41,11 @@ class Route:
     source_value: str | None = None  # value of source_column for this shard
     source_column: str | None = None
     merged: bool = False  # several source tables feed the target table
+    # the target table has a unique key besides the one rows are hashed by: a REPLACE on one worker
+    # connection may have to delete a row another worker holds in the same batch, and two such
+    # workers deadlock (1213, retried after a back-off, the whole part redone). Its rows then go
+    # to one worker per batch; other tables still spread by key.
+    serial: bool = False
 
     @property
     def target_name(self) -> str:
@@ -112,7 +117,8 @@ class Applier:
             return
         parts: list[list[NetChange]] = [[] for _ in range(self.workers)]
         for nc in net_effect(changes):
-            parts[hash((nc.route.target_name, nc.key)) % self.workers].append(nc)
+            spread = nc.route.target_name if nc.route.serial else (nc.route.target_name, nc.key)
+            parts[hash(spread) % self.workers].append(nc)
         jobs = [(i, p) for i, p in enumerate(parts) if p]
         if self._pool is None or len(jobs) == 1:
             for i, p in jobs:

@@ -144,6 +144,12 @@ def read_shape(conn: pymysql.connections.Connection, database: str, table: str) 
     ]
 
 
+def unique_keys(conn: pymysql.connections.Connection, database: str, table: str) -> int:
+    """How many unique indexes (primary key included) the table has."""
+    return int(query(conn, "SELECT COUNT(DISTINCT INDEX_NAME) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA=%s "
+                           "AND TABLE_NAME=%s AND NON_UNIQUE=0", (database, table))[0][0])
+
+
 @dataclass
 class TableState:
     plan: TablePlan
@@ -264,7 +270,8 @@ class SourceSync:
                 write.append(t.source_column)
         route = Route(table_id=t.id, target_database=t.target_database, target_table=t.target_table, key=key,
                       columns=write, source_value=f"{self.name}/{t.database}" if t.source_column else None,
-                      source_column=t.source_column, merged=t.target_name in self.merged)
+                      source_column=t.source_column, merged=t.target_name in self.merged,
+                      serial=unique_keys(tgt, t.target_database, t.target_table) > 1)
         return TableState(t, TableShape(columns), route)
 
     # ------------------------------------------------------------ main loop
