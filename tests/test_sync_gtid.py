@@ -9,7 +9,7 @@ from migrator.state import atomic_write_json, read_json
 from migrator.sync.runner import run_sync
 from migrator.sync.stream import Checkpoint, GtidStreamReader, SyncOptions, stream_server_id
 from migrator.workdir import WorkDir
-from sync_helpers import make_plan, mark_copied, record_copy_end, record_copy_start, rows_of
+from sync_helpers import make_plan, mark_copied, record_copy_end, record_copy_start, rows_of, run_cli, write_plan
 
 DDL = "CREATE TABLE {name} (id INT NOT NULL PRIMARY KEY, note MEDIUMTEXT)"
 
@@ -104,9 +104,20 @@ def test_long_gtid_replay_is_read_to_the_end_in_one_connection(source, target, u
     assert seq(gtids[0]) == seq(start) + 1
 
 
-def test_use_gtid_false_forces_file_offset(source, target, unique_db, tmp_path):
+def test_by_file_position_flag_forces_file_offset(source, target, unique_db, tmp_path):
+    """The mirror of the GTID test above: from file/offset the insert of row 1 is replayed."""
     db = unique_db("o")
     tdb, wd, plan = setup(source, target, db, tmp_path)
+    copy_start = read_json(wd.copy_position(source.name))["start"]
     insert(source, db, range(1, 3))
-    result = run_sync(plan, wd, SyncOptions(until_caught_up=True, use_gtid=False)).sources[source.name]
-    assert result.caught_up and rows_of(target, "target", tdb, "t", "id") == [(1,), (2,)]
+    plan_path = write_plan(plan, tmp_path / "plan.yaml")
+    res = run_cli("sync", str(plan_path), "--workdir", str(wd.root), "--until-caught-up")
+    assert res.returncode == 0, res.stderr
+    with connect(target, "target") as t:
+        query(t, f"DELETE FROM {qualified(tdb, 't')} WHERE id = 1")
+    raw = read_json(wd.sync_checkpoint(source.name))
+    raw["position"].update(file=copy_start["file"], pos=copy_start["pos"])
+    atomic_write_json(wd.sync_checkpoint(source.name), raw)
+    res = run_cli("sync", str(plan_path), "--workdir", str(wd.root), "--until-caught-up", "--by-file-position")
+    assert res.returncode == 0, res.stderr
+    assert rows_of(target, "target", tdb, "t", "id") == [(1,), (2,)]

@@ -36,10 +36,13 @@ def register(main: click.Group) -> None:
     @click.option("--wait-for-copy", is_flag=True, help="Wait for tables copy has not finished instead of refusing.")
     @click.option("--skip-ddl", multiple=True, metavar="FILE:POS",
                   help="A binlog DDL you applied to the target by hand (sync names it when it stops).")
+    @click.option("--by-file-position", is_flag=True,
+                  help="Resume from the binlog file/offset even where the checkpoint has a GTID.")
     @click.option("--json", "as_json", is_flag=True, help="Print the final per-source summary as JSON.")
     def sync_cmd(plan_path: Path, workdir: Path | None, until_caught_up: bool, duration: float | None,
                  metrics_port: int | None, metrics_addr: str, workers: int, batch_rows: int,
-                 only_sources: tuple[str, ...], wait_for_copy: bool, skip_ddl: tuple[str, ...], as_json: bool) -> None:
+                 only_sources: tuple[str, ...], wait_for_copy: bool, skip_ddl: tuple[str, ...], by_file_position: bool,
+                 as_json: bool) -> None:
         """Keep the target in step with every source's binlog until stopped (Ctrl-C / SIGTERM
         applies what was read, checkpoints and exits 0). Resumes from its checkpoint."""
         from ..sync.runner import run_sync
@@ -48,7 +51,7 @@ def register(main: click.Group) -> None:
         plan = load_plan(plan_path)
         wd = resolve_workdir(plan_path, workdir)
         opts = SyncOptions(until_caught_up=until_caught_up, duration=duration, workers=workers, batch_rows=batch_rows,
-                           wait_for_copy=wait_for_copy, skip_ddl=list(skip_ddl))
+                           wait_for_copy=wait_for_copy, skip_ddl=list(skip_ddl), use_gtid=not by_file_position)
         for name in only_sources:
             plan.source(name)  # unknown names fail here, clearly
         quiet = as_json or not sys.stderr.isatty()
