@@ -6,8 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from migrator.db import connect, query, quote_ident
-from migrator.endpoint import Endpoint
+from migrator.db import query
 from migrator.plan.model import Change
 from migrator.schema import ddl_text as dt
 
@@ -163,13 +162,3 @@ def unexplained_differences(src_conn, src_db: str, tgt_conn, tgt_db: str, table:
     if sorted(s_p, key=str) != sorted(t_p, key=str):  # seekdb orders LIST partitions differently
         problems.append(f"{table}: partitions {s_p} became {t_p}")
     return problems
-
-
-def drop_databases(ep: Endpoint, role: str, names: list[str]) -> None:
-    conn = connect(ep, role)
-    try:
-        with conn.cursor() as cur:
-            for name in names:
-                cur.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)}")
-    finally:
-        conn.close()

@@ -168,3 +168,14 @@ def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
 def start_cli(*args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "migrator.cli", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def setup_wallets(source: Endpoint, target: Endpoint, db: str, tdb: str, tmp_path: Path):
+    """Two tables (wallet, ledger) created on both sides, planned, and marked copied."""
+    create_both(source, target, db, tdb, [("wallet", WALLET_DDL), ("ledger", LEDGER_DDL)])
+    wd = WorkDir(tmp_path / "work")
+    plan = make_plan([source], target, [(source.name, db, t, tdb, t, None) for t in ("wallet", "ledger")])
+    record_copy_start(wd, source)
+    record_copy_end(wd, source)
+    mark_copied(wd, plan)
+    return wd, plan, write_plan(plan, tmp_path / "plan.yaml")

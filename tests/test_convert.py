@@ -8,7 +8,8 @@ import subprocess
 
 import pytest
 from click.testing import CliRunner
-from schema_helpers import CORPUS, drop_databases, partitions, unexplained_differences
+from conftest import drop_databases
+from schema_helpers import CORPUS, partitions, unexplained_differences
 
 from migrator.cli import main
 from migrator.db import connect, query, quote_ident

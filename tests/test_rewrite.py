@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pymysql
 import pytest
-from schema_helpers import CORPUS, column_names, drop_databases, load_case, object_name, unexplained_differences
+from conftest import drop_databases
+from schema_helpers import CORPUS, column_names, load_case, object_name, unexplained_differences
 
 from migrator.db import connect, query, quote_ident
 from migrator.schema import ddl_text as dt

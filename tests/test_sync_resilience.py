@@ -16,32 +16,14 @@ from migrator.sandbox import free_port, start_mariadb, stop_pid
 from migrator.state import read_json
 from migrator.sync.runner import run_sync
 from migrator.sync.stream import SyncOptions
-from migrator.workdir import WorkDir
 from sync_helpers import (
-    LEDGER_DDL,
-    WALLET_DDL,
-    create_both,
-    make_plan,
-    mark_copied,
-    record_copy_end,
-    record_copy_start,
     rows_of,
     run_cli,
+    setup_wallets,
     start_cli,
     wallet_workload,
-    write_plan,
 )
 from test_sync import assert_same
-
-
-def setup_wallets(source, target, db, tdb, tmp_path):
-    create_both(source, target, db, tdb, [("wallet", WALLET_DDL), ("ledger", LEDGER_DDL)])
-    wd = WorkDir(tmp_path / "work")
-    plan = make_plan([source], target, [(source.name, db, t, tdb, t, None) for t in ("wallet", "ledger")])
-    record_copy_start(wd, source)
-    record_copy_end(wd, source)
-    mark_copied(wd, plan)
-    return wd, plan, write_plan(plan, tmp_path / "plan.yaml")
 
 
 def test_kill_9_at_random_points_then_resume(source, target, unique_db, tmp_path):

@@ -58,17 +58,12 @@ def test_tables_with_a_second_unique_key_are_applied_on_one_connection_per_batch
     ledger (PK only) is still spread by key; the email moves converge with no retry."""
     from migrator.db import session
     from migrator.sync.stream import SourceSync
-    from sync_helpers import LEDGER_DDL, WALLET_DDL, create_both, wallet_workload
+    from sync_helpers import setup_wallets, wallet_workload
     from test_sync import assert_same
 
     db = unique_db("uk")
     tdb = db + "_t"
-    create_both(source, target, db, tdb, [("wallet", WALLET_DDL), ("ledger", LEDGER_DDL)])
-    wd = WorkDir(tmp_path / "work")
-    plan = make_plan([source], target, [(source.name, db, t, tdb, t, None) for t in ("wallet", "ledger")])
-    record_copy_start(wd, source)
-    record_copy_end(wd, source)
-    mark_copied(wd, plan)
+    wd, plan, _ = setup_wallets(source, target, db, tdb, tmp_path)
     wallet_workload(source, db, n_wallets=30, n_ops=200, seed=5)  # emails move between wallets
 
     sync = SourceSync(plan, source.name, wd, SyncOptions())
