@@ -18,8 +18,10 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-from .db import query, session
-from .errors import MigratorError, StateError
+import pymysql
+
+from .db import describe_error, query, session
+from .errors import MigratorError, SourceError, StateError
 from .plan.model import Plan
 from .positions import BinlogPosition, read_position
 from .state import atomic_write_json, read_json
@@ -46,17 +48,53 @@ def check_lag(plan: Plan, workdir: WorkDir, max_lag: float) -> list[dict[str, An
     return status
 
 
-def set_read_only(plan: Plan, on: bool) -> dict[str, dict[str, Any]]:
-    """read_only (and super_read_only on MySQL) on every source; returns the values before."""
+def _set_source_read_only(sp, on: bool, previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One source: read_only (and super_read_only on MySQL) to `on`, or back to `previous` values
+    when given; returns the values before."""
+    with session(sp.endpoint(), "source") as conn:
+        before = {"read_only": int(query(conn, "SELECT @@global.read_only")[0][0])}
+        if sp.flavor == "mysql":
+            before["super_read_only"] = int(query(conn, "SELECT @@global.super_read_only")[0][0])
+        ro = bool(previous.get("read_only", 0)) if previous is not None else on
+        sro = bool(previous.get("super_read_only", 0)) if previous is not None else on
+        if sp.flavor == "mysql" and not sro:
+            query(conn, "SET GLOBAL super_read_only = OFF")  # before read_only: super_read_only=ON forces it ON
+        query(conn, f"SET GLOBAL read_only = {'ON' if ro else 'OFF'}")
+        if sp.flavor == "mysql" and sro:
+            query(conn, "SET GLOBAL super_read_only = ON")
+    return before
+
+
+def set_read_only(plan: Plan, on: bool, previous: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
+    """read_only (and super_read_only on MySQL) on every source; returns the values before.
+
+    previous: per-source values to restore instead of `on` (rollback); sources not in it get `on`.
+    All or nothing: when one source fails (unreachable, no privilege), the sources already changed
+    are put back as they were and a SourceError names the failed source and any that could not be
+    put back, so no half read-only fleet is left unreported."""
     before: dict[str, dict[str, Any]] = {}
     for sp in plan.sources:
-        with session(sp.endpoint(), "source") as conn:
-            before[sp.name] = {"read_only": int(query(conn, "SELECT @@global.read_only")[0][0])}
-            if sp.flavor == "mysql":
-                before[sp.name]["super_read_only"] = int(query(conn, "SELECT @@global.super_read_only")[0][0])
-                query(conn, f"SET GLOBAL super_read_only = {'ON' if on else 'OFF'}")
-            query(conn, f"SET GLOBAL read_only = {'ON' if on else 'OFF'}")
+        try:
+            before[sp.name] = _set_source_read_only(sp, on, (previous or {}).get(sp.name))
+        except (MigratorError, pymysql.MySQLError) as exc:
+            stuck = _undo_read_only(plan, before)
+            state = (f"; could NOT put back {', '.join(stuck)}: check read_only there by hand" if stuck
+                     else "; every source changed before it was put back as it was")
+            raise SourceError(f"source {sp.name}: could not set read_only={'ON' if on else 'OFF'} "
+                              f"({exc if isinstance(exc, MigratorError) else describe_error(sp.endpoint(), 'source', exc)}){state}") from exc
     return before
+
+
+def _undo_read_only(plan: Plan, before: dict[str, dict[str, Any]]) -> list[str]:
+    """Put the sources in `before` back to those values; the names that failed."""
+    stuck = []
+    for sp in plan.sources:
+        if sp.name in before:
+            try:
+                _set_source_read_only(sp, False, before[sp.name])
+            except (MigratorError, pymysql.MySQLError):
+                stuck.append(sp.name)
+    return stuck
 
 
 def final_positions(plan: Plan) -> dict[str, BinlogPosition]:
@@ -96,7 +134,9 @@ def run_verify(plan: Plan, workdir: WorkDir) -> dict[str, Any]:
         from .verify.compare import verify_plan
     except ImportError:
         return {"ran": False, "identical": None, "note": "verify is not available in this build"}
-    report = verify_plan(plan, workdir)
+    # restart: never reuse chunks an earlier, interrupted verify found identical; sync has written
+    # since, so only a fresh checksum of every chunk proves the target equals the read-only sources
+    report = verify_plan(plan, workdir, restart=True)
     tables = getattr(report, "tables", [])
     return {"ran": True, "identical": bool(report.identical), "tables": len(tables),
             "differing_rows": len(getattr(report, "rows", [])), "errors": list(getattr(report, "errors", []))}
@@ -109,10 +149,20 @@ def cutover(plan: Plan, workdir: WorkDir, *, max_lag: float = 30.0, verify: bool
     status = check_lag(plan, workdir, max_lag)
     report["lag_before"] = {s["source"]: s["lag_seconds"] for s in status}
     say("sources are caught up; making them read-only")
-    before = set_read_only(plan, True)
+    earlier = _unrolled_back_read_only_before(workdir)
+    try:
+        before = set_read_only(plan, True)
+    except SourceError as exc:
+        report["error"] = str(exc)
+        report["finished_at"] = _now()
+        report["next_step"] = f"cutover NOT started: {exc}"
+        atomic_write_json(workdir.cutover_report, report)
+        raise
     read_only_at = time.time()
     report["read_only_at"] = _now()
-    report["read_only_before"] = before
+    # a rerun after a failed cutover finds the sources read-only by our own hand: rollback must
+    # restore the values from before the first cutover, not ON
+    report["read_only_before"] = {**before, **earlier}
     try:
         final = final_positions(plan)
         say("sources read-only; draining sync to " + ", ".join(f"{n} {p.file}:{p.pos}" for n, p in final.items()))
@@ -149,11 +199,22 @@ def cutover(plan: Plan, workdir: WorkDir, *, max_lag: float = 30.0, verify: bool
     return report
 
 
-def rollback(plan: Plan, workdir: WorkDir) -> list[str]:
-    """Make every source writable again and note it in the cutover report."""
-    set_read_only(plan, False)
+def _unrolled_back_read_only_before(workdir: WorkDir) -> dict[str, dict[str, Any]]:
+    """The read_only values recorded by an earlier cutover that was not rolled back ({} if none)."""
     report = read_json(workdir.cutover_report, default={}) or {}
+    if report.get("rolled_back_at") or not report.get("read_only_at"):
+        return {}
+    return dict(report.get("read_only_before") or {})
+
+
+def rollback(plan: Plan, workdir: WorkDir) -> list[str]:
+    """Put every source's read_only back to its value before cutover (writable when unknown) and
+    note it in the cutover report."""
+    report = read_json(workdir.cutover_report, default={}) or {}
+    previous = _unrolled_back_read_only_before(workdir)
+    set_read_only(plan, False, previous)
     report["rolled_back_at"] = _now()
     atomic_write_json(workdir.cutover_report, report)
-    return [f"source {sp.name}: writable again (read_only=OFF)" for sp in plan.sources] + [
+    return [f"source {sp.name}: read_only back to {'ON' if previous.get(sp.name, {}).get('read_only') else 'OFF'}"
+            for sp in plan.sources] + [
         "rollback done: applications may write to the sources again; run `migrator sync` before a new cutover"]

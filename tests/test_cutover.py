@@ -70,3 +70,73 @@ def test_cutover_with_differences_leaves_sources_read_only_and_says_how_to_roll_
     assert res.returncode == 0, res.stderr
     with connect(ep, "source") as c:
         assert query(c, "SELECT @@global.read_only")[0][0] == 0
+
+
+def _read_only(ep) -> int:
+    with connect(ep, "source") as c:
+        return query(c, "SELECT @@global.read_only")[0][0]
+
+
+def test_read_only_is_all_or_nothing_and_rollback_restores_previous_values(target, mariadb_factory, unique_db,
+                                                                           tmp_path):
+    from migrator.errors import SourceError
+    from migrator.cutover import set_read_only
+    from migrator.sandbox import free_port
+
+    ep = mariadb_factory(name="cutro")
+    db = unique_db("c")
+    wd, plan, plan_path = setup_wallets(ep, target, db, db + "_t", tmp_path)
+    # a second source that went away between the lag check and read_only: the first must not be
+    # left read-only without a word
+    dead = free_port()
+    two = plan.model_copy(deep=True)
+    two.sources.append(two.sources[0].model_copy(update={"name": "gone", "port": dead,
+                                                         "url": two.sources[0].url.replace(f":{ep.port}", f":{dead}")}))
+    with pytest.raises(SourceError) as err:
+        set_read_only(two, True)
+    assert str(dead) in str(err.value)
+    assert _read_only(ep) == 0
+
+    # a source that was read-only before cutover is read-only again after rollback, even when
+    # cutover ran twice (the second run saw read_only=ON set by the first)
+    with connect(ep, "source") as c:
+        query(c, "SET GLOBAL read_only = ON")
+    try:
+        run_sync(plan, wd, SyncOptions(until_caught_up=True))
+        assert cutover(plan, wd, max_lag=300, verify=False)["ok"]
+        assert cutover(plan, wd, max_lag=300, verify=False)["ok"]
+        rollback(plan, wd)
+        assert _read_only(ep) == 1
+        # a source writable before cutover is writable after rollback, even after a rerun
+        with connect(ep, "source") as c:
+            query(c, "SET GLOBAL read_only = OFF")
+        assert cutover(plan, wd, max_lag=300, verify=False)["ok"]
+        assert cutover(plan, wd, max_lag=300, verify=False)["ok"]
+        rollback(plan, wd)
+        assert _read_only(ep) == 0
+    finally:
+        with connect(ep, "source") as c:
+            query(c, "SET GLOBAL read_only = OFF")
+
+
+def test_cutover_verify_does_not_reuse_chunks_an_interrupted_verify_found_identical(target, mariadb_factory,
+                                                                                   unique_db, tmp_path):
+    from migrator.verify.compare import VerifyJournal
+
+    ep = mariadb_factory(name="cutjr")
+    db = unique_db("c")
+    tdb = db + "_t"
+    wd, plan, plan_path = setup_wallets(ep, target, db, tdb, tmp_path)
+    wallet_workload(ep, db, n_wallets=10, n_ops=20, seed=7)
+    run_sync(plan, wd, SyncOptions(until_caught_up=True))
+    # an earlier `migrator verify` found every chunk identical, then was interrupted (no "done")
+    journal = VerifyJournal(wd, plan.fingerprint(), restart=True)
+    for tp in plan.tables:
+        journal.record(tp.id, 0, True, (10, 10))
+    journal.close()
+    with connect(target, "target") as t:  # the target changed since
+        query(t, f"UPDATE {qualified(tdb, 'wallet')} SET balance = balance + 1 WHERE id = 1")
+    report = cutover(plan, wd, max_lag=300)
+    assert report["verify"]["identical"] is False, report
+    assert not report["ok"]
+    rollback(plan, wd)
