@@ -74,6 +74,17 @@ def key_predicate(key: list[str], op: str, values: list[Any]) -> tuple[str, list
     return f"({cols}) {op} ({marks})", list(values)
 
 
+# ENUM/SET sort by their index number but compare with a string as text: a page's last key is
+# read as the number (`col+0`), so `col > 2` compares indexes, the order ORDER BY used.
+INDEX_ORDERED_TYPES = {"enum", "set"}
+
+
+def key_select(table: TablePlan) -> str:
+    """The key columns as page bounds: ENUM/SET as their index number (see INDEX_ORDERED_TYPES)."""
+    types = {c.name: c.data_type.lower() for c in table.columns}
+    return ",".join(quote_ident(k) + ("+0" if types.get(k) in INDEX_ORDERED_TYPES else "") for k in table.key)
+
+
 def page_select(table: TablePlan, lower: list[Any] | None, upper: list[Any] | None, limit: int) -> tuple[str, list[Any]]:
     """Next page of a chunk: rows with lower < key <= upper in key order, rendered, plus the key."""
     where: list[str] = []
@@ -88,7 +99,7 @@ def page_select(table: TablePlan, lower: list[Any] | None, upper: list[Any] | No
         args += a
     keys = ",".join(quote_ident(k) for k in table.key)
     src = f"{quote_ident(table.database)}.{quote_ident(table.table)}"
-    sql = f"SELECT {row_expression(table)},{keys} FROM {src}"
+    sql = f"SELECT {row_expression(table)},{key_select(table)} FROM {src}"
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += f" ORDER BY {keys} LIMIT {int(limit)}"
