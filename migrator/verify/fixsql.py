@@ -19,8 +19,11 @@ def literal(value: Any) -> str:
         return "NULL"
     if isinstance(value, bool):
         return "1" if value else "0"
-    if isinstance(value, (int, Decimal)):
+    if isinstance(value, int):
         return str(value)
+    if isinstance(value, Decimal):
+        # positional: str() prints 0.0000001234... as 1.234E-7, an approximate (double) literal in SQL
+        return format(value, "f")
     if isinstance(value, float):
         return repr(value)  # shortest round-trip text: the exact double
     if isinstance(value, (bytes, bytearray, memoryview)):
