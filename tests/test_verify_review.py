@@ -26,3 +26,35 @@ def test_fix_sql_carries_small_decimals_exactly(source, target, src_conn, tgt_co
     finally:
         drop(source, "source", db)
         drop(target, "target", db)
+
+
+SHARD = "CREATE TABLE acct (id INT PRIMARY KEY, bal DECIMAL(18,2) NOT NULL)"
+MERGED = ("CREATE TABLE acct (id INT NOT NULL, bal DECIMAL(18,2) NOT NULL, `__source` VARCHAR(64) NOT NULL, "
+          "PRIMARY KEY (id, `__source`))")
+
+
+def test_verify_of_one_shard_leaves_the_other_shards_of_a_merged_table_alone(source, source2, target, unique_db,
+                                                                            tmp_path):
+    from migrator.db import connect
+
+    db1, db2, merged = unique_db("shard"), unique_db("shard"), unique_db("merged")
+    s1, s2, tgt = connect(source, "source"), connect(source2, "source"), connect(target, "target")
+    try:
+        for conn, db in ((s1, db1), (s2, db2)):
+            run_sql(conn, f"CREATE DATABASE `{db}`", f"USE `{db}`", SHARD, "INSERT INTO acct VALUES (1, 1), (2, 2)")
+        run_sql(tgt, f"CREATE DATABASE `{merged}`", f"USE `{merged}`", MERGED)
+        for ep, db in ((source, db1), (source2, db2)):
+            run_sql(tgt, "INSERT INTO acct VALUES (1, 1, %s), (2, 2, %s)", args=(f"{ep.label}/{db}",) * 2)
+        tables = [table_plan(s1, source.label, db1, "acct", target_db=merged, source_column="__source"),
+                  table_plan(s2, source2.label, db2, "acct", target_db=merged, source_column="__source")]
+        plan = make_plan([source, source2], target, tables)
+        # verify --tables <shard 1> --fix-sql --apply-fix: shard 2's rows are not "of no shard"
+        report = verify_plan(plan, tmp_path / "w", tables=tables[0].id, fix_sql=tmp_path / "fix.sql", apply_fix=True)
+        assert report.exit_code == 0 and report.rows == [], report.rows
+        assert query(tgt, f"SELECT COUNT(*) FROM `{merged}`.acct")[0][0] == 4
+    finally:
+        for conn in (s1, s2, tgt):
+            conn.close()
+        drop(source, "source", db1)
+        drop(source2, "source", db2)
+        drop(target, "target", merged)

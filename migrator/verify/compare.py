@@ -357,7 +357,7 @@ def verify_plan(
             started = time.monotonic()
             _recheck_and_narrow(run, pools, src_conns, tgt, max_rows)
             run.result.seconds = round(run.result.seconds + time.monotonic() - started, 3)
-        _unknown_shards(runs, tgt, max_rows)
+        _unknown_shards(runs, tgt, max_rows, plan)
         statements = _collect(runs, report, pools, src_conns, tgt)
         if fix_sql:
             _write_fix_sql(Path(fix_sql), statements, report)
@@ -606,15 +606,23 @@ def _recheck_and_narrow(run: _TableRun, pools: Connections, src_conns: dict[str,
         run.result.status, run.result.error = "error", f"{run.tp.id}: narrowing to rows failed: {exc}"
 
 
-def _unknown_shards(runs: list[_TableRun], conn, max_rows: int) -> None:
-    """Rows of a merged target table whose source column names no shard of the plan: extra rows."""
+def _unknown_shards(runs: list[_TableRun], conn, max_rows: int, plan: Plan) -> None:
+    """Rows of a merged target table whose source column names no shard of the plan: extra rows.
+
+    The known shards come from the whole plan, not only the tables picked by --tables: a verify of
+    one shard must not call (and --apply-fix delete) the rows of the others "of no shard"."""
+    planned: dict[tuple[str, str], set[Any]] = {}
+    for tp in plan.active_tables():
+        if shard_value(tp) is not None:
+            planned.setdefault((tp.target_database, tp.target_table), set()).add(shard_value(tp))
     merged: dict[tuple[str, str, str], list[_TableRun]] = {}
     for run in runs:
         if run.tside is not None and run.tside.filter_column:
             merged.setdefault((run.tside.database, run.tside.table, run.tside.filter_column), []).append(run)
     for group in merged.values():
         first = group[0]
-        first.shard_values = sorted({r.tside.filter_value for r in group if r.tside is not None})
+        first.shard_values = sorted({r.tside.filter_value for r in group if r.tside is not None}
+                                    | planned.get((first.tp.target_database, first.tp.target_table), set()))
         first.unknown = _unknown_rows(conn, first, max_rows)
         if first.unknown:
             assert first.tside is not None
