@@ -32,3 +32,33 @@ def test_enum_key_paging_skips_no_row(source, target, unique_db, tmp_path):
         drop_databases(source, "source", [db])
         drop_databases(target, "target", [tdb])
 
+
+
+def _copy_in_pages(source, target, db, tdb, table, tmp_path, rows_per_page):
+    conn = connect(source, "source")
+    tp = table_plan(conn, source.label, db, table, tdb)
+    conn.close()
+    execute(target, "target", f"CREATE DATABASE IF NOT EXISTS {quote_ident(tdb)}")
+    plan = make_plan([source], target, [tp])
+    run_copy(plan, WorkDir(tmp_path / table), CopyOptions(
+        whole_chunks=False, initial_page_rows=rows_per_page, min_page_rows=rows_per_page, max_page_rows=rows_per_page))
+    return tp
+
+
+def test_float_and_bit_key_paging_skips_no_row(source, target, unique_db, tmp_path):
+    """FLOAT prints 6 digits (1.234567 and 1.234569 both read back as 1.23457), so a page ending at
+    one asked for key > 1.23457 and skipped the rest; BIT keys read back as bytes."""
+    db, tdb = unique_db("flk"), unique_db("flkt")
+    try:
+        execute(source, "source", f"CREATE DATABASE {quote_ident(db)}",
+                f"CREATE TABLE {quote_ident(db)}.f (k FLOAT NOT NULL PRIMARY KEY, v INT) DEFAULT CHARSET=utf8mb4",
+                f"INSERT INTO {quote_ident(db)}.f VALUES (1.234567,1),(1.234568,2),(1.234569,3),(1.25,4),"
+                "(-0.5,5),(3e30,6)",
+                f"CREATE TABLE {quote_ident(db)}.b (k BIT(12) NOT NULL PRIMARY KEY, v INT) DEFAULT CHARSET=utf8mb4",
+                f"INSERT INTO {quote_ident(db)}.b VALUES (0,1),(1,2),(2,3),(255,4),(256,5),(4095,6)")
+        for table in ("f", "b"):
+            tp = _copy_in_pages(source, target, db, tdb, table, tmp_path, 1)
+            assert assert_same_rows(source, target, tp) == 6
+    finally:
+        drop_databases(source, "source", [db])
+        drop_databases(target, "target", [tdb])

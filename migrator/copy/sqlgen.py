@@ -74,15 +74,18 @@ def key_predicate(key: list[str], op: str, values: list[Any]) -> tuple[str, list
     return f"({cols}) {op} ({marks})", list(values)
 
 
-# ENUM/SET sort by their index number but compare with a string as text: a page's last key is
-# read as the number (`col+0`), so `col > 2` compares indexes, the order ORDER BY used.
-INDEX_ORDERED_TYPES = {"enum", "set"}
+# A page's last key must come back as a value that compares exactly as the column sorts:
+# - ENUM/SET sort by their index number but compare with a string as text: read the number
+#   (`col+0`), so `col > 2` compares indexes, the order ORDER BY used;
+# - BIT reads back as bytes: read its integer;
+# - FLOAT prints 6 digits (1.234567 and 1.234569 both read as 1.23457): read it as DOUBLE, exact.
+KEY_BOUND_EXPRESSIONS = {"enum": "{q}+0", "set": "{q}+0", "bit": "{q}+0", "float": "CAST({q} AS DOUBLE)"}
 
 
 def key_select(table: TablePlan) -> str:
-    """The key columns as page bounds: ENUM/SET as their index number (see INDEX_ORDERED_TYPES)."""
+    """The key columns as page bounds (see KEY_BOUND_EXPRESSIONS)."""
     types = {c.name: c.data_type.lower() for c in table.columns}
-    return ",".join(quote_ident(k) + ("+0" if types.get(k) in INDEX_ORDERED_TYPES else "") for k in table.key)
+    return ",".join(KEY_BOUND_EXPRESSIONS.get(types.get(k, ""), "{q}").format(q=quote_ident(k)) for k in table.key)
 
 
 def page_select(table: TablePlan, lower: list[Any] | None, upper: list[Any] | None, limit: int) -> tuple[str, list[Any]]:
