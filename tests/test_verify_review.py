@@ -58,3 +58,22 @@ def test_verify_of_one_shard_leaves_the_other_shards_of_a_merged_table_alone(sou
         drop(source, "source", db1)
         drop(source2, "source", db2)
         drop(target, "target", merged)
+
+
+def test_fix_sql_of_a_key_that_differs_only_in_case_keeps_the_row(source, target, src_conn, tgt_conn, unique_db,
+                                                                   tmp_path):
+    # 'abc' on the source, 'ABC' on the target: missing + extra under a _ci key; the REPLACE of
+    # 'abc' overwrites 'ABC', so a DELETE of 'ABC' run after it would delete the repaired row
+    db = unique_db("ci")
+    ddl = "CREATE TABLE k (code VARCHAR(10) COLLATE utf8mb4_general_ci PRIMARY KEY, v INT) CHARSET utf8mb4"
+    try:
+        create_both(src_conn, tgt_conn, db, ddl, ["INSERT INTO k VALUES ('abc', 1), ('x', 2)"])
+        run_sql(tgt_conn, f"UPDATE {quote_ident(db)}.k SET code = 'ABC' WHERE code = 'abc'")
+        plan = make_plan([source], target, [table_plan(src_conn, source.label, db, "k")])
+        report = verify_plan(plan, tmp_path / "w", fix_sql=tmp_path / "fix.sql", apply_fix=True)
+        assert [tuple(r) for r in query(tgt_conn, f"SELECT code, v FROM {quote_ident(db)}.k ORDER BY v")] == [
+            ("abc", 1), ("x", 2)]
+        assert report.exit_code == 0, report.rows
+    finally:
+        drop(source, "source", db)
+        drop(target, "target", db)

@@ -642,8 +642,12 @@ def _unknown_rows(conn, run: _TableRun, limit: int) -> list[tuple[Any, tuple]]:
 
 
 def _collect(runs: list[_TableRun], report: VerifyReport, pools: Connections, src_conns: dict[str, Any], tgt) -> list[str]:
-    """Row differences into the report; the fix statements that would repair them."""
+    """Row differences into the report; the fix statements that would repair them: every DELETE
+    first, then the REPLACEs. Under a _ci / PAD SPACE key an extra 'ABC' and a missing 'abc' are
+    one row to the target: a DELETE of 'ABC' run after the REPLACE of 'abc' would delete the row
+    just repaired."""
     statements: list[str] = []
+    deletes: list[str] = []
     for run in runs:
         if run.result.error:
             report.errors.append(run.result.error)
@@ -659,7 +663,7 @@ def _collect(runs: list[_TableRun], report: VerifyReport, pools: Connections, sr
                 statements.append(replace_statement(run.tp, row))
         for key in d.extra:
             _add(report, run, key, "extra", ["target"], suspected=paired.get(key))
-            statements.append(delete_statement(run.tside, key))
+            deletes.append(delete_statement(run.tside, key))
         for key in d.changed:
             why = explain_changed(src, tgt, run.sside, run.tside, key)
             _add(report, run, key, "changed", ["source", "target"], columns=why.columns,
@@ -671,13 +675,13 @@ def _collect(runs: list[_TableRun], report: VerifyReport, pools: Connections, sr
             _add(report, run, key, "extra", ["target"], detail=f"{run.tside.filter_column} = {shard!r}: no such shard in the plan")
             tside = TableSide("target", "target", run.tside.database, run.tside.table, [], run.tside.key,
                               filter_column=run.tside.filter_column, filter_value=shard)
-            statements.append(delete_statement(tside, key))
+            deletes.append(delete_statement(tside, key))
         if d.truncated:
             report.rows_truncated += 1
             run.result.notes.append(f"more than {d.total()} differing rows: listing stopped (raise --max-rows)")
         if run.result.status == "different" and not run.tp.key:
             run.result.differences = max(1, run.result.differences)
-    return statements
+    return deletes + statements
 
 
 def _add(report: VerifyReport, run: _TableRun, key: tuple, kind: str, present_on: list[str], **extra: Any) -> None:
