@@ -62,3 +62,26 @@ def test_float_and_bit_key_paging_skips_no_row(source, target, unique_db, tmp_pa
     finally:
         drop_databases(source, "source", [db])
         drop_databases(target, "target", [tdb])
+
+
+def test_group_concat_cut_in_the_last_row_falls_back_to_pages(mariadb_factory, target, unique_db, tmp_path):
+    """group_concat_max_len (= max_allowed_packet, 1M here) cutting the chunk's LAST row leaves as
+    many parts as rows: the count check alone cannot see it; the cut row must not reach the target."""
+    ep = mariadb_factory(options={"max-allowed-packet": "1M"}, name="smallpkt")
+    db, tdb = unique_db("gc"), unique_db("gct")
+    try:
+        execute(ep, "source", f"CREATE DATABASE {quote_ident(db)}",
+                f"CREATE TABLE {quote_ident(db)}.g (id INT PRIMARY KEY, s LONGTEXT) DEFAULT CHARSET=utf8mb4",
+                f"INSERT INTO {quote_ident(db)}.g VALUES (1, REPEAT('a', 400000)), (2, REPEAT('b', 400000)), "
+                "(3, REPEAT('c', 400000))")
+        conn = connect(ep, "source")
+        tp = table_plan(conn, ep.label, db, "g", tdb)
+        conn.close()
+        tp.estimated_rows, tp.estimated_bytes = 3, 1_200_000  # read whole: one GROUP_CONCAT
+        execute(target, "target", f"CREATE DATABASE {quote_ident(tdb)}")
+        plan = make_plan([ep], target, [tp])
+        run_copy(plan, WorkDir(tmp_path / "work"), CopyOptions())
+        assert assert_same_rows(ep, target, tp) == 3
+    finally:
+        drop_databases(ep, "source", [db])
+        drop_databases(target, "target", [tdb])

@@ -349,19 +349,19 @@ class ChunkCopier:
         sql, args = sqlgen.whole_chunk_select(self.table, self.lower, self.upper)
         src = self.table.source
 
-        def read() -> tuple[int, bytes | None]:
+        def read() -> tuple[int, bytes | None, int]:
             with self.r.conns.source(src) as conn:
                 self.r.throttle.source_wait(src, conn)
                 with conn.cursor() as cur:
                     cur.execute(sql, args)
-                    count, blob = cur.fetchone()
+                    count, blob, limit = cur.fetchone()
             fault_point("page_read")
-            return int(count), blob
+            return int(count), blob, int(limit)
 
         t0 = time.monotonic()
-        count, blob = self._with_source_retry(read)
+        count, blob, limit = self._with_source_retry(read)
         parts = blob.split(b"\0") if blob else []
-        if len(parts) != count:
+        if len(parts) != count or (blob is not None and len(blob) >= limit):  # cut by group_concat_max_len
             log.info("%s chunk %s: aggregated read incomplete (%d of %d rows); reading it in pages",
                      self.table.id, self.chunk.id, len(parts), count)
             return False

@@ -111,7 +111,8 @@ def page_select(table: TablePlan, lower: list[Any] | None, upper: list[Any] | No
 
 def whole_chunk_select(table: TablePlan, lower: list[Any] | None, upper: list[Any] | None) -> tuple[str, list[Any]]:
     """A whole chunk as one value: rendered rows joined by NUL (which no rendering contains:
-    QUOTE escapes it, HEX and numbers have none), plus the row count to check it is complete."""
+    QUOTE escapes it, HEX and numbers have none), plus the row count and the length limit to
+    check it is complete."""
     where: list[str] = []
     args: list[Any] = []
     for bound, op in ((lower, ">"), (upper, "<=")):
@@ -120,7 +121,8 @@ def whole_chunk_select(table: TablePlan, lower: list[Any] | None, upper: list[An
             where.append(sql)
             args += a
     src = f"{quote_ident(table.database)}.{quote_ident(table.table)}"
-    sql = f"SELECT COUNT(*), GROUP_CONCAT({row_expression(table)} SEPARATOR 0x00) FROM {src}"
+    # @@group_concat_max_len: a result that long was cut (a cut in the last row keeps the count).
+    sql = f"SELECT COUNT(*), GROUP_CONCAT({row_expression(table)} SEPARATOR 0x00), @@group_concat_max_len FROM {src}"
     if where:
         sql += " WHERE " + " AND ".join(where)
     return sql, args
