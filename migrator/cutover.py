@@ -154,6 +154,9 @@ def cutover(plan: Plan, workdir: WorkDir, *, max_lag: float = 30.0, verify: bool
         before = set_read_only(plan, True)
     except SourceError as exc:
         report["error"] = str(exc)
+        if earlier:  # an earlier cutover's sources are still read-only: keep what rollback restores
+            report["read_only_at"] = (read_json(workdir.cutover_report, default={}) or {}).get("read_only_at")
+            report["read_only_before"] = earlier
         report["finished_at"] = _now()
         report["next_step"] = f"cutover NOT started: {exc}"
         atomic_write_json(workdir.cutover_report, report)
