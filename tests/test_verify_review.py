@@ -77,3 +77,26 @@ def test_fix_sql_of_a_key_that_differs_only_in_case_keeps_the_row(source, target
     finally:
         drop(source, "source", db)
         drop(target, "target", db)
+
+
+def test_fix_sql_file_applied_by_hand_with_the_mysql_client(source, target, src_conn, tgt_conn, unique_db,
+                                                            tmp_path):
+    # the DBA reviews fix.sql and runs it with the client: seekdb's sessions default to
+    # time_zone +08:00, which would shift every TIMESTAMP literal by 8 hours
+    import subprocess
+
+    db = unique_db("hand")
+    ddl = "CREATE TABLE h (id INT PRIMARY KEY, ts TIMESTAMP NULL, s VARCHAR(20))"
+    try:
+        create_both(src_conn, tgt_conn, db, ddl, ["INSERT INTO h VALUES (1, '2024-01-01 00:00:00', 'a\\\\b''c')"])
+        run_sql(tgt_conn, f"DELETE FROM {quote_ident(db)}.h")
+        plan = make_plan([source], target, [table_plan(src_conn, source.label, db, "h")])
+        fix = tmp_path / "fix.sql"
+        assert verify_plan(plan, tmp_path / "w", fix_sql=fix).exit_code == 1
+        with fix.open() as f:
+            subprocess.run(["mariadb", "-h", target.host, "-P", str(target.port), "-u", target.user],
+                           stdin=f, check=True, timeout=30, capture_output=True)
+        assert verify_plan(plan, tmp_path / "w2").exit_code == 0
+    finally:
+        drop(source, "source", db)
+        drop(target, "target", db)

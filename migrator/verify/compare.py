@@ -25,7 +25,7 @@ from typing import Any
 
 import pymysql
 
-from ..db import connect, describe_error, query, quote_ident, with_retry
+from ..db import TARGET_SQL_MODE, connect, describe_error, query, quote_ident, with_retry
 from ..endpoint import Endpoint
 from ..errors import ConfigError, MigratorError, SourceError, StateError, TargetError
 from ..executor import Executor, make_executor
@@ -694,7 +694,12 @@ def _add(report: VerifyReport, run: _TableRun, key: tuple, kind: str, present_on
 def _write_fix_sql(path: Path, statements: list[str], report: VerifyReport) -> None:
     header = (f"-- migrator verify: statements that would repair the target (plan {report.plan_fingerprint}).\n"
               "-- REPLACE writes the source row; DELETE removes a row the source does not have.\n"
-              "-- Review before running; `migrator verify --apply-fix` runs them and re-checks.\n")
+              "-- Review before running; `migrator verify --apply-fix` runs them and re-checks.\n"
+              # the session migrator read and wrote in: run by hand in a client's default session
+              # (seekdb: time_zone +08:00) every TIMESTAMP literal would move, and an id 0 would be renumbered
+              "SET NAMES utf8mb4;\n"
+              "SET SESSION time_zone = '+00:00';\n"
+              f"SET SESSION sql_mode = '{TARGET_SQL_MODE}';\n")
     atomic_write_text(path, header + "".join(s + "\n" for s in statements))
     report.fix_sql = str(path)
     report.fix_statements = len(statements)
