@@ -218,6 +218,7 @@ def rollback(plan: Plan, workdir: WorkDir) -> list[str]:
     set_read_only(plan, False, previous)
     report["rolled_back_at"] = _now()
     atomic_write_json(workdir.cutover_report, report)
-    return [f"source {sp.name}: read_only back to {'ON' if previous.get(sp.name, {}).get('read_only') else 'OFF'}"
+    return [f"source {sp.name}: read-only again, as it was before cutover (read_only=ON)"
+            if previous.get(sp.name, {}).get("read_only") else f"source {sp.name}: writable again (read_only=OFF)"
             for sp in plan.sources] + [
         "rollback done: applications may write to the sources again; run `migrator sync` before a new cutover"]
