@@ -150,6 +150,9 @@ def cutover(plan: Plan, workdir: WorkDir, *, max_lag: float = 30.0, verify: bool
     report["lag_before"] = {s["source"]: s["lag_seconds"] for s in status}
     say("sources are caught up; making them read-only")
     earlier = _unrolled_back_read_only_before(workdir)
+    # downtime starts as the first source is asked: writes stall while read_only waits for running
+    # writes, and the first sources refuse writes while the later ones are still being set
+    read_only_at, read_only_at_text = time.time(), _now()
     try:
         before = set_read_only(plan, True)
     except SourceError as exc:
@@ -161,8 +164,7 @@ def cutover(plan: Plan, workdir: WorkDir, *, max_lag: float = 30.0, verify: bool
         report["next_step"] = f"cutover NOT started: {exc}"
         atomic_write_json(workdir.cutover_report, report)
         raise
-    read_only_at = time.time()
-    report["read_only_at"] = _now()
+    report["read_only_at"] = read_only_at_text
     # a rerun after a failed cutover finds the sources read-only by our own hand: rollback must
     # restore the values from before the first cutover, not ON
     report["read_only_before"] = {**before, **earlier}

@@ -140,3 +140,30 @@ def test_cutover_verify_does_not_reuse_chunks_an_interrupted_verify_found_identi
     assert report["verify"]["identical"] is False, report
     assert not report["ok"]
     rollback(plan, wd)
+
+
+def test_write_downtime_counts_the_wait_for_read_only(target, mariadb_factory, unique_db, tmp_path):
+    # SET GLOBAL read_only waits for a running write; writes are already stalled while it waits
+    import threading
+    import time
+
+    ep = mariadb_factory(name="cutdt")
+    db = unique_db("c")
+    wd, plan, plan_path = setup_wallets(ep, target, db, db + "_t", tmp_path)
+    run_sync(plan, wd, SyncOptions(until_caught_up=True))
+
+    def slow_write() -> None:
+        with connect(ep, "source") as c:
+            query(c, f"INSERT INTO {qualified(db, 'ledger')} SELECT 999998, 1, 1.0, 'slow' FROM DUAL "
+                     "WHERE SLEEP(3) = 0")
+
+    writer = threading.Thread(target=slow_write)
+    writer.start()
+    time.sleep(0.3)
+    try:
+        report = cutover(plan, wd, max_lag=300, verify=False)
+    finally:
+        writer.join()
+        rollback(plan, wd)
+    assert report["ok"], report
+    assert report["write_downtime_seconds"] >= 2.5, report
