@@ -107,14 +107,15 @@ def final_positions(plan: Plan) -> dict[str, BinlogPosition]:
 
 def drain(plan: Plan, workdir: WorkDir, final: dict[str, BinlogPosition], timeout: float,
           say: Callable[[str], None]) -> dict[str, Checkpoint]:
-    """Until every source's sync checkpoint reached its final position."""
+    """Until every source's sync checkpoint reached its final position, `timeout` seconds at most
+    (the sources are read-only meanwhile: a sync that cannot catch up must not hang cutover)."""
+    deadline = time.monotonic() + timeout
     try:
-        run_sync(plan, workdir, SyncOptions(until_caught_up=True))
+        run_sync(plan, workdir, SyncOptions(until_caught_up=True, duration=timeout))
     except StateError as exc:
         if "in use by another migrator process" not in str(exc):
             raise
         say("a running `migrator sync` owns the work directory: waiting for it to apply the final positions")
-    deadline = time.monotonic() + timeout
     while True:
         cps = {}
         for name in final:
@@ -181,8 +182,9 @@ def cutover(plan: Plan, workdir: WorkDir, *, max_lag: float = 30.0, verify: bool
             report["verify"] = run_verify(plan, workdir)
         else:
             report["verify"] = {"ran": False, "identical": None, "note": "skipped (--no-verify)"}
-    except MigratorError as exc:
-        report["error"] = str(exc)
+    except (MigratorError, pymysql.err.MySQLError, RuntimeError) as exc:
+        # Sources are read-only by now: whatever failed, write the report and say how to go back.
+        report["error"] = str(exc) if isinstance(exc, MigratorError) else f"{type(exc).__name__}: {exc}"
         report["verify"] = report.get("verify", {"ran": False, "identical": None})
     finished = time.time()
     report["finished_at"] = _now()
