@@ -115,8 +115,22 @@ class Applier:
     def apply(self, changes: list[RowChange]) -> None:
         if not changes:
             return
+        net = net_effect(changes)
+        deletes = [nc for nc in net if nc.row is None]
+        if self.workers > 1 and deletes and len(deletes) < len(net):
+            # Keys equal to the target but not to Python ('a' vs 'A' under a _ci collation, trailing
+            # spaces) hash to different workers: a REPLACE of 'A' on one connection and the DELETE of
+            # 'a' on another deadlocked forever (each retry redid both) or, in the other order, deleted
+            # the new row. Every delete precedes, in binlog order, the final write of any key the target
+            # deems equal to it, so all deletes are committed first, then all replaces.
+            self._spread(deletes)
+            self._spread([nc for nc in net if nc.row is not None])
+            return
+        self._spread(net)
+
+    def _spread(self, net: list[NetChange]) -> None:
         parts: list[list[NetChange]] = [[] for _ in range(self.workers)]
-        for nc in net_effect(changes):
+        for nc in net:
             spread = nc.route.target_name if nc.route.serial else (nc.route.target_name, nc.key)
             parts[hash(spread) % self.workers].append(nc)
         jobs = [(i, p) for i, p in enumerate(parts) if p]
