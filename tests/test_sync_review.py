@@ -63,3 +63,23 @@ def test_xa_transaction_rows_are_not_dropped_silently(source, target, unique_db,
         assert "XA" in str(exc)
         return
     assert rows_of(target, "target", tdb, "t", "k, v") == rows_of(source, "source", db, "t", "k, v")
+
+
+def test_negative_time_with_fraction_keeps_its_value(source, target, unique_db, tmp_path):
+    """mysql-replication decodes a negative TIME(fsp) wrongly: '-00:00:01.000001' -> -1.999999 s."""
+    db = unique_db("tm")
+    tdb = db + "_t"
+    ddl = "CREATE TABLE {name} (id INT PRIMARY KEY, t0 TIME, t2 TIME(2), t6 TIME(6))"
+    create_both(source, target, db, tdb, [("v", ddl)])
+    wd = WorkDir(tmp_path / "work")
+    plan = make_plan([source], target, [(source.name, db, "v", tdb, "v", None)])
+    record_copy_start(wd, source)
+    record_copy_end(wd, source)
+    mark_copied(wd, plan)
+    with connect(source, "source") as c:
+        query(c, f"""INSERT INTO {qualified(db, 'v')} VALUES (1, '-00:00:01', '-00:00:00.50', '-00:00:01.000001'),
+                     (2, '-01:00:00', '-12:30:00.25', '-838:59:58.999999'), (3, '00:00:00', '00:00:00.99', '-00:00:00.000001'),
+                     (4, '-838:59:59', '-00:00:01.00', '-12:00:00.5')""")
+    run_sync(plan, wd, SyncOptions(until_caught_up=True))
+    cols = "id, CAST(t0 AS CHAR), CAST(t2 AS CHAR), CAST(t6 AS CHAR)"
+    assert rows_of(target, "target", tdb, "v", cols) == rows_of(source, "source", db, "v", cols)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from ..plan.model import Column
@@ -22,7 +22,7 @@ TEXT_TYPES = {"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "
 INT_TYPES = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint"}
 ZERO_DATE = {"date": "0000-00-00", "datetime": "0000-00-00 00:00:00", "timestamp": "0000-00-00 00:00:00"}
 EPOCH = datetime(1970, 1, 1)
-PLAIN_TYPES = INT_TYPES | {"decimal", "float", "double", "time"}  # decoded exactly as they are
+PLAIN_TYPES = INT_TYPES | {"decimal", "float", "double"}  # decoded exactly as they are
 OUT_OF_RANGE = {"out of date range", "out of datetime range", "out of datetime2 range"}
 
 
@@ -107,6 +107,8 @@ def fix_value(col: Column, value: Any, none_source: str | None) -> Any:
         return int(value, 2) if value else 0
     if t == "set" and isinstance(value, set):
         return sum(value)
+    if t == "time" and isinstance(value, timedelta) and value.microseconds and value < timedelta(0):
+        return _negative_time(value)
     if t == "year" and value == 1900:
         return 0
     if t == "timestamp" and value == EPOCH:
@@ -114,6 +116,13 @@ def fix_value(col: Column, value: Any, none_source: str | None) -> Any:
     if t == "json" and not isinstance(value, (str, bytes)):
         return json.dumps(_json_text(value), ensure_ascii=False)
     return value
+
+
+def _negative_time(value: timedelta) -> timedelta:
+    """The library decodes a negative TIME(fsp) as -(whole seconds) - 1 + fraction
+    ('-00:00:01.000001' came out as -1.999999 s): rebuild -(whole seconds + fraction)."""
+    whole = value.days * 86400 + value.seconds  # = -(seconds) - 1
+    return timedelta(seconds=whole + 1, microseconds=-value.microseconds)
 
 
 def _json_text(value: Any) -> Any:
