@@ -170,12 +170,25 @@ def start_cli(*args: str) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
+def copy_done(wd: WorkDir, plan: Plan, *sources: Endpoint) -> None:
+    """Record the copy as finished with nothing between its start and end positions."""
+    for ep in sources:
+        record_copy_start(wd, ep)
+        record_copy_end(wd, ep)
+    mark_copied(wd, plan)
+
+
+def setup_tables(source: Endpoint, target: Endpoint, db: str, tdb: str, tmp_path: Path,
+                 ddls: list[tuple[str, str]]) -> tuple[WorkDir, Plan]:
+    """Tables created on both sides, planned one to one, and marked copied."""
+    create_both(source, target, db, tdb, ddls)
+    wd = WorkDir(tmp_path / "work")
+    plan = make_plan([source], target, [(source.name, db, t, tdb, t, None) for t, _ in ddls])
+    copy_done(wd, plan, source)
+    return wd, plan
+
+
 def setup_wallets(source: Endpoint, target: Endpoint, db: str, tdb: str, tmp_path: Path):
     """Two tables (wallet, ledger) created on both sides, planned, and marked copied."""
-    create_both(source, target, db, tdb, [("wallet", WALLET_DDL), ("ledger", LEDGER_DDL)])
-    wd = WorkDir(tmp_path / "work")
-    plan = make_plan([source], target, [(source.name, db, t, tdb, t, None) for t in ("wallet", "ledger")])
-    record_copy_start(wd, source)
-    record_copy_end(wd, source)
-    mark_copied(wd, plan)
+    wd, plan = setup_tables(source, target, db, tdb, tmp_path, [("wallet", WALLET_DDL), ("ledger", LEDGER_DDL)])
     return wd, plan, write_plan(plan, tmp_path / "plan.yaml")

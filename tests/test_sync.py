@@ -15,6 +15,7 @@ from migrator.workdir import WorkDir
 from sync_helpers import (
     LEDGER_DDL,
     WALLET_DDL,
+    copy_done,
     create_both,
     make_plan,
     mark_copied,
@@ -124,9 +125,7 @@ def test_refuses_while_copy_unfinished(source, target, wallet_setup):
 
 def test_cli_sync_until_caught_up(source, target, wallet_setup, tmp_path):
     db, tdb, wd, plan = wallet_setup
-    record_copy_start(wd, source)
-    record_copy_end(wd, source)
-    mark_copied(wd, plan)
+    copy_done(wd, plan, source)
     wallet_workload(source, db, n_wallets=10, n_ops=30, seed=5)
     plan_path = write_plan(plan, tmp_path / "plan.yaml")
     res = run_cli("sync", str(plan_path), "--workdir", str(wd.root), "--until-caught-up", "--json")
@@ -144,9 +143,7 @@ def test_metrics_endpoint_reports_rows_and_lag(source, target, wallet_setup, tmp
     from sync_helpers import start_cli
 
     db, tdb, wd, plan = wallet_setup
-    record_copy_start(wd, source)
-    record_copy_end(wd, source)
-    mark_copied(wd, plan)
+    copy_done(wd, plan, source)
     wallet_workload(source, db, n_wallets=10, n_ops=20, seed=8)
     port = free_port()
     proc = start_cli("sync", str(write_plan(plan, tmp_path / "plan.yaml")), "--workdir", str(wd.root),
@@ -190,9 +187,7 @@ def test_statement_format_event_stops_the_source_clearly(source, target, wallet_
     from migrator.errors import SourceError
 
     db, tdb, wd, plan = wallet_setup
-    record_copy_start(wd, source)
-    record_copy_end(wd, source)
-    mark_copied(wd, plan)
+    copy_done(wd, plan, source)
     with connect(source, "source") as c:
         query(c, "SET SESSION binlog_format = 'STATEMENT'")  # this session only: the shared sandbox stays ROW
         query(c, f"INSERT INTO {qualified(db, 'ledger')} VALUES (1, 1, 1.0, 'statement-logged')")

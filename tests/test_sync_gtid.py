@@ -4,28 +4,18 @@ from __future__ import annotations
 
 from pymysqlreplication.event import MariadbGtidEvent
 
-from migrator.db import connect, qualified, query, quote_ident
+from migrator.db import connect, qualified, query
 from migrator.state import atomic_write_json, read_json
 from migrator.sync.runner import run_sync
 from migrator.sync.stream import Checkpoint, GtidStreamReader, SyncOptions, stream_server_id
-from migrator.workdir import WorkDir
-from sync_helpers import make_plan, mark_copied, record_copy_end, record_copy_start, rows_of, run_cli, write_plan
+from sync_helpers import rows_of, run_cli, setup_tables, write_plan
 
 DDL = "CREATE TABLE {name} (id INT NOT NULL PRIMARY KEY, note MEDIUMTEXT)"
 
 
 def setup(source, target, db, tmp_path):
     tdb = db + "_t"
-    with connect(source, "source") as c, connect(target, "target") as t:
-        query(c, f"CREATE DATABASE {quote_ident(db)}")
-        query(t, f"CREATE DATABASE {quote_ident(tdb)}")
-        query(c, DDL.format(name=qualified(db, "t")))
-        query(t, DDL.format(name=qualified(tdb, "t")))
-    wd = WorkDir(tmp_path / "work")
-    plan = make_plan([source], target, [(source.name, db, "t", tdb, "t", None)])
-    record_copy_start(wd, source)
-    record_copy_end(wd, source)
-    mark_copied(wd, plan)
+    wd, plan = setup_tables(source, target, db, tdb, tmp_path, [("t", DDL)])
     return tdb, wd, plan
 
 

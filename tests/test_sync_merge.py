@@ -7,7 +7,7 @@ from migrator.state import Journal
 from migrator.sync.runner import run_sync
 from migrator.sync.stream import SyncOptions
 from migrator.workdir import WorkDir
-from sync_helpers import make_plan, mark_copied, record_copy_end, record_copy_start, rows_of
+from sync_helpers import copy_done, make_plan, rows_of, setup_tables
 
 SHARD_DDL = """CREATE TABLE {name} (
   id BIGINT NOT NULL PRIMARY KEY, owner VARCHAR(32) NOT NULL, balance DECIMAL(20,4) NOT NULL
@@ -32,10 +32,7 @@ def test_four_shards_on_two_instances_merge_with_ddl_applied_once(source, source
     wd = WorkDir(tmp_path / "work")
     plan = make_plan([source, source2], target,
                      [(ep.name, db, "wallet", tdb, "wallet", "shard") for ep, db in shards])
-    for ep in (source, source2):
-        record_copy_start(wd, ep)
-        record_copy_end(wd, ep)
-    mark_copied(wd, plan)
+    copy_done(wd, plan, source, source2)
 
     for n, (ep, db) in enumerate(shards):  # the same ids on every shard: only `shard` tells them apart
         with connect(ep, "source") as c:
@@ -68,16 +65,7 @@ def test_unsafe_ddl_stops_with_position_and_skip_ddl_resumes(source, target, uni
 
     db = unique_db("d")
     tdb = db + "_t"
-    with connect(source, "source") as c, connect(target, "target") as t:
-        query(c, f"CREATE DATABASE {quote_ident(db)}")
-        query(t, f"CREATE DATABASE {quote_ident(tdb)}")
-        query(c, SHARD_DDL.format(name=qualified(db, "wallet")))
-        query(t, SHARD_DDL.format(name=qualified(tdb, "wallet")))
-    wd = WorkDir(tmp_path / "work")
-    plan = make_plan([source], target, [(source.name, db, "wallet", tdb, "wallet", None)])
-    record_copy_start(wd, source)
-    record_copy_end(wd, source)
-    mark_copied(wd, plan)
+    wd, plan = setup_tables(source, target, db, tdb, tmp_path, [("wallet", SHARD_DDL)])
     with connect(source, "source") as c:
         query(c, f"INSERT INTO {qualified(db, 'wallet')} VALUES (1, 'a', 1)")
         query(c, f"DROP TABLE {qualified(db, 'wallet')}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from migrator.sync.runner import run_sync
 from migrator.sync.stream import SyncOptions
 from migrator.workdir import WorkDir
-from sync_helpers import create_both, make_plan, mark_copied, naive_copy, record_copy_end, record_copy_start, rows_of
+from sync_helpers import create_both, make_plan, mark_copied, naive_copy, record_copy_end, record_copy_start, rows_of, setup_tables
 
 from migrator.db import connect, qualified, query
 from migrator.errors import SourceError
@@ -46,12 +46,7 @@ def test_xa_transaction_rows_are_not_dropped_silently(source, target, unique_db,
     XA COMMIT in its own event group: the rows were discarded at the next GTID, without a word."""
     db = unique_db("xa")
     tdb = db + "_t"
-    create_both(source, target, db, tdb, [("t", CI_DDL)])
-    wd = WorkDir(tmp_path / "work")
-    plan = make_plan([source], target, [(source.name, db, "t", tdb, "t", None)])
-    record_copy_start(wd, source)
-    record_copy_end(wd, source)
-    mark_copied(wd, plan)
+    wd, plan = setup_tables(source, target, db, tdb, tmp_path, [("t", CI_DDL)])
     xid = f"'{db}'"
     with connect(source, "source") as c:
         for sql in (f"XA START {xid}", f"INSERT INTO {qualified(db, 't')} VALUES ('xa', 1)", f"XA END {xid}",
@@ -70,12 +65,7 @@ def test_negative_time_with_fraction_keeps_its_value(source, target, unique_db, 
     db = unique_db("tm")
     tdb = db + "_t"
     ddl = "CREATE TABLE {name} (id INT PRIMARY KEY, t0 TIME, t2 TIME(2), t6 TIME(6))"
-    create_both(source, target, db, tdb, [("v", ddl)])
-    wd = WorkDir(tmp_path / "work")
-    plan = make_plan([source], target, [(source.name, db, "v", tdb, "v", None)])
-    record_copy_start(wd, source)
-    record_copy_end(wd, source)
-    mark_copied(wd, plan)
+    wd, plan = setup_tables(source, target, db, tdb, tmp_path, [("v", ddl)])
     with connect(source, "source") as c:
         query(c, f"""INSERT INTO {qualified(db, 'v')} VALUES (1, '-00:00:01', '-00:00:00.50', '-00:00:01.000001'),
                      (2, '-01:00:00', '-12:30:00.25', '-838:59:58.999999'), (3, '00:00:00', '00:00:00.99', '-00:00:00.000001'),

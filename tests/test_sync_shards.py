@@ -10,7 +10,7 @@ from migrator.db import connect, qualified, query, quote_ident
 from migrator.sync.runner import run_sync
 from migrator.sync.stream import SyncOptions
 from migrator.workdir import WorkDir
-from sync_helpers import make_plan, mark_copied, record_copy_end, record_copy_start, rows_of
+from sync_helpers import copy_done, make_plan, rows_of
 from test_sync_merge import MERGED_DDL, SHARD_DDL
 
 
@@ -27,9 +27,7 @@ def test_two_shards_of_one_instance_in_one_batch_keep_their_source_value(source,
             query(c, SHARD_DDL.format(name=qualified(db, "wallet")))
     wd = WorkDir(tmp_path / "work")
     plan = make_plan([source], target, [(source.name, db, "wallet", tdb, "wallet", "shard") for db in shards])
-    record_copy_start(wd, source)
-    record_copy_end(wd, source)
-    mark_copied(wd, plan)
+    copy_done(wd, plan, source)
 
     # one source transaction touching both shards, same ids: one sync batch, one applier part
     with connect(source, "source", autocommit=False) as c, c.cursor() as cur:
