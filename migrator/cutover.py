@@ -15,23 +15,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
 from typing import Any
 
 import pymysql
 
 from .db import describe_error, query, session
 from .errors import MigratorError, SourceError, StateError
+from .formatting import utc_now
 from .plan.model import Plan
 from .positions import BinlogPosition, read_position
 from .state import atomic_write_json, read_json
 from .sync.runner import run_sync, sync_status
 from .sync.stream import Checkpoint, SyncOptions
 from .workdir import WorkDir
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def check_lag(plan: Plan, workdir: WorkDir, max_lag: float) -> list[dict[str, Any]]:
@@ -146,14 +142,14 @@ def run_verify(plan: Plan, workdir: WorkDir) -> dict[str, Any]:
 def cutover(plan: Plan, workdir: WorkDir, *, max_lag: float = 30.0, verify: bool = True,
             drain_timeout: float = 600.0, say: Callable[[str], None] = lambda m: None) -> dict[str, Any]:
     started = time.time()
-    report: dict[str, Any] = {"started_at": _now(), "sources": {}, "ok": False}
+    report: dict[str, Any] = {"started_at": utc_now(), "sources": {}, "ok": False}
     status = check_lag(plan, workdir, max_lag)
     report["lag_before"] = {s["source"]: s["lag_seconds"] for s in status}
     say("sources are caught up; making them read-only")
     earlier = _unrolled_back_read_only_before(workdir)
     # downtime starts as the first source is asked: writes stall while read_only waits for running
     # writes, and the first sources refuse writes while the later ones are still being set
-    read_only_at, read_only_at_text = time.time(), _now()
+    read_only_at, read_only_at_text = time.time(), utc_now()
     try:
         before = set_read_only(plan, True)
     except SourceError as exc:
@@ -161,7 +157,7 @@ def cutover(plan: Plan, workdir: WorkDir, *, max_lag: float = 30.0, verify: bool
         if earlier:  # an earlier cutover's sources are still read-only: keep what rollback restores
             report["read_only_at"] = (read_json(workdir.cutover_report, default={}) or {}).get("read_only_at")
             report["read_only_before"] = earlier
-        report["finished_at"] = _now()
+        report["finished_at"] = utc_now()
         report["next_step"] = f"cutover NOT started: {exc}"
         atomic_write_json(workdir.cutover_report, report)
         raise
@@ -173,7 +169,7 @@ def cutover(plan: Plan, workdir: WorkDir, *, max_lag: float = 30.0, verify: bool
         final = final_positions(plan)
         say("sources read-only; draining sync to " + ", ".join(f"{n} {p.file}:{p.pos}" for n, p in final.items()))
         cps = drain(plan, workdir, final, drain_timeout, say)
-        report["drained_at"] = _now()
+        report["drained_at"] = utc_now()
         for name, pos in final.items():
             report["sources"][name] = {"final_position": pos.model_dump(mode="json"),
                                        "applied_position": cps[name].position.model_dump(mode="json")}
@@ -187,7 +183,7 @@ def cutover(plan: Plan, workdir: WorkDir, *, max_lag: float = 30.0, verify: bool
         report["error"] = str(exc) if isinstance(exc, MigratorError) else f"{type(exc).__name__}: {exc}"
         report["verify"] = report.get("verify", {"ran": False, "identical": None})
     finished = time.time()
-    report["finished_at"] = _now()
+    report["finished_at"] = utc_now()
     report["write_downtime_seconds"] = round(finished - read_only_at, 3)
     report["total_seconds"] = round(finished - started, 3)
     v = report["verify"]
@@ -220,7 +216,7 @@ def rollback(plan: Plan, workdir: WorkDir) -> list[str]:
     report = read_json(workdir.cutover_report, default={}) or {}
     previous = _unrolled_back_read_only_before(workdir)
     set_read_only(plan, False, previous)
-    report["rolled_back_at"] = _now()
+    report["rolled_back_at"] = utc_now()
     atomic_write_json(workdir.cutover_report, report)
     return [f"source {sp.name}: read-only again, as it was before cutover (read_only=ON)"
             if previous.get(sp.name, {}).get("read_only") else f"source {sp.name}: writable again (read_only=OFF)"

@@ -28,7 +28,8 @@ import pymysql
 from rich.console import Console
 from rich.table import Table
 
-from .copy.progress import RichReporter, human_bytes
+from .copy.progress import RichReporter
+from .formatting import human_bytes
 from .copy.runner import CopyOptions, CopyResult, run_copy
 from .db import connect, qualified, quote_ident, scalar, session
 from .endpoint import Endpoint, parse_url

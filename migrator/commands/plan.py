@@ -11,6 +11,7 @@ from rich.table import Table
 
 from ..endpoint import parse_url
 from ..errors import ConfigError
+from ..formatting import human_bytes
 from ..inventory import load_fleet_config, resolve_sources
 from ..plan.build import DEFAULT_PARALLEL, build_plan
 from ..plan.chunking import DEFAULT_CHUNK_ROWS
@@ -157,15 +158,6 @@ def print_plan_summary(console: Console, plan: Plan) -> None:
         by_table.add_row(name, origin, modes, key, f"{sum(t.estimated_rows for t in members):,}",
                          str(sum(len(t.chunks) for t in members)), changes)
     console.print(by_table)
-
-
-def human_bytes(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
 
 
 # ---------------------------------------------------------------- schema

@@ -12,16 +12,9 @@ from rich.table import Table
 from rich.text import Text
 
 from ..plan.model import Plan, TablePlan
+from ..formatting import human_bytes
 from .runner import CopyResult
 from .state import CopyState
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1024 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TB"
 
 
 class _RowsColumn(ProgressColumn):

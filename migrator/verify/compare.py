@@ -19,7 +19,6 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from ..db import TARGET_SQL_MODE, connect, describe_error, query, quote_ident, w
 from ..endpoint import Endpoint
 from ..errors import ConfigError, MigratorError, SourceError, StateError, TargetError
 from ..executor import Executor, make_executor
+from ..formatting import utc_now
 from ..plan.model import Chunk, Plan, TablePlan, encode_key_value
 from ..state import Journal, atomic_write_json, atomic_write_text
 from ..throttle import Throttle, ThrottleOptions
@@ -42,10 +42,6 @@ from .report import RowDiff, TableResult, VerifyReport
 log = logging.getLogger(__name__)
 
 JOURNAL_BATCH = 64
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def select_tables(plan: Plan, patterns: str | None) -> list[TablePlan]:
@@ -240,7 +236,7 @@ class VerifyJournal:
                 if r.get("type") == "chunk" and r.get("same"):
                     self.done[(r["table"], r["chunk"])] = (r["rows_source"], r["rows_target"])
         else:
-            self.journal.rewrite([{"type": "run", "fingerprint": fingerprint, "started_at": _now()}])
+            self.journal.rewrite([{"type": "run", "fingerprint": fingerprint, "started_at": utc_now()}])
 
     def record(self, table: str, chunk: int, same: bool, rows: tuple[int, int]) -> None:
         self._pending.append({"type": "chunk", "table": table, "chunk": chunk, "same": same,
@@ -254,7 +250,7 @@ class VerifyJournal:
 
     def finish(self) -> None:
         self.flush()
-        self.journal.append({"type": "done", "finished_at": _now()})
+        self.journal.append({"type": "done", "finished_at": utc_now()})
 
     def close(self) -> None:
         self.flush()
@@ -329,7 +325,7 @@ def verify_plan(
     if apply_fix and not fix_sql:
         raise ConfigError("--apply-fix needs --fix-sql FILE (the statements are written there first)")
     lock_fd = _lock_verify(wd)
-    report = VerifyReport(plan_fingerprint=plan.fingerprint(), started_at=_now())
+    report = VerifyReport(plan_fingerprint=plan.fingerprint(), started_at=utc_now())
     eps = _endpoints(plan, endpoints)
     throttle = Throttle(ThrottleOptions(max_threads_running=max_source_threads_running), notify=on_throttle)
     parallel, per_source = max(1, parallel), max(1, per_source)
@@ -373,7 +369,7 @@ def verify_plan(
         if remote is not None:
             remote.close()
         os.close(lock_fd)
-    report.finished_at = _now()
+    report.finished_at = utc_now()
     report.identical = not report.errors and all(t.status == "identical" for t in report.tables)
     atomic_write_json(wd.verify_report, report.model_dump(mode="json"))
     if report_path:
