@@ -36,6 +36,11 @@ OB_TIMEOUT_US = 24 * 3600 * 1_000_000
 # transaction killed/rolled back (6002), server busy (4019).
 TRANSIENT_ERRORS = {2002, 2003, 2006, 2013, 1040, 1205, 1213, 4012, 4019, 4038, 6002, 6210}
 AUTH_ERRORS = {1045, 1044, 1698}
+# Missing grant: table (1142), column (1143), global like REPLICATION CLIENT (1227), routine (1370).
+PRIVILEGE_ERRORS = {1142, 1143, 1227, 1370}
+MISSING_ERRORS = {1049, 1146}  # unknown database, table does not exist
+# Refusals: retrying only delays the message the DBA has to act on.
+REFUSED_ERRORS = AUTH_ERRORS | PRIVILEGE_ERRORS | MISSING_ERRORS
 
 
 def quote_ident(name: str) -> str:
@@ -54,9 +59,21 @@ def error_code(exc: BaseException) -> int | None:
 
 
 def is_transient(exc: BaseException) -> bool:
+    """A driver error worth retrying: lost/refused connection, deadlock, lock wait, server busy.
+    (A MigratorError raised by `connect` carries the answer in its `transient` attribute; it is not
+    judged here, so with_retry around a connect does not multiply connect's own attempts.)"""
+    code = error_code(exc)
+    if code in REFUSED_ERRORS:
+        return False
     return isinstance(exc, (pymysql.err.OperationalError, pymysql.err.InterfaceError, ConnectionError)) and (
-        error_code(exc) in TRANSIENT_ERRORS or error_code(exc) is None
+        code in TRANSIENT_ERRORS or code is None
     )
+
+
+def _typed_error(role: str, message: str, *, transient: bool) -> MigratorError:
+    err = _error_class(role)(message)
+    err.transient = transient
+    return err
 
 
 def _error_class(role: str) -> type[MigratorError]:
@@ -69,6 +86,10 @@ def describe_error(ep: Endpoint, role: str, exc: BaseException) -> str:
     where = f"{role} {ep.label} ({ep.display()})"
     if code in AUTH_ERRORS:
         return f"{where}: access denied for user {ep.user!r}: check the password (URL, password_file or {('MIGRATOR_SOURCE_PASSWORD' if role == 'source' else 'MIGRATOR_TARGET_PASSWORD')}) and the user's grants"
+    if code in PRIVILEGE_ERRORS:
+        needs = ("SELECT on every copied table; REPLICATION CLIENT (BINLOG MONITOR) and REPLICATION SLAVE for sync"
+                 if role == "source" else "SELECT, INSERT, UPDATE, DELETE, CREATE, DROP on the target databases")
+        return f"{where}: user {ep.user!r} lacks a privilege: {exc.args[-1]}: grant it ({needs}) and rerun"
     if code in (2002, 2003):
         return f"{where}: cannot connect: is the server running and is {ep.host}:{ep.port} reachable from here?"
     if code == 2013 or code == 2006:
@@ -163,9 +184,9 @@ def connect(
     try:
         return with_retry(_open, what=f"connect to {role} {ep.label}", attempts=attempts)
     except pymysql.err.MySQLError as exc:
-        raise _error_class(role)(describe_error(ep, role, exc)) from None
-    except OSError as exc:
-        raise _error_class(role)(f"{role} {ep.label} ({ep.display()}): {exc}") from None
+        raise _typed_error(role, describe_error(ep, role, exc), transient=is_transient(exc)) from None
+    except OSError as exc:  # network: worth retrying
+        raise _typed_error(role, f"{role} {ep.label} ({ep.display()}): {exc}", transient=True) from None
 
 
 def setup_session(conn: pymysql.connections.Connection, ep: Endpoint, role: str) -> None:

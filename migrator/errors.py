@@ -13,6 +13,9 @@ class MigratorError(Exception):
 
     exit_code = 2
     kind = "error"
+    # True only for a connection-level failure worth retrying (server restarting, network, too many
+    # connections); a refusal (wrong password, missing grant, missing table) is reported at once.
+    transient: bool = False
 
 
 class ConfigError(MigratorError):

@@ -233,11 +233,16 @@ class Connections:
             self._idle[name].append(conn)
 
     def _connect(self, name: str, role: str) -> pymysql.connections.Connection:
+        """A fresh session; connect's typed error says whether retrying can help (`transient`)."""
         ep = self.endpoint(name) if role == "source" else self.target_ep
         conn = connect(ep, role, autocommit=role == "source", read_timeout=3600)
         if role == "source":
-            with conn.cursor() as cur:  # whole-chunk reads: as long as a packet may be
-                cur.execute("SET SESSION group_concat_max_len = @@max_allowed_packet")
+            try:
+                with conn.cursor() as cur:  # whole-chunk reads: as long as a packet may be
+                    cur.execute("SET SESSION group_concat_max_len = @@max_allowed_packet")
+            except BaseException:
+                conn.close()  # not pooled: the caller's retry opens another
+                raise
         return conn
 
     def _close(self, name: str, conn: pymysql.connections.Connection) -> None:
@@ -265,7 +270,11 @@ class Connections:
 
 
 def _retryable(exc: BaseException) -> bool:
-    return isinstance(exc, (SourceError, TargetError)) or is_transient(exc)
+    """Lost connections, restarts, deadlocks: yes. A refusal (wrong password, missing grant, missing
+    table, bad TLS) would only fail again after the backoff: it is reported at once."""
+    if isinstance(exc, MigratorError):
+        return exc.transient  # set by db.connect: connection-level failures only
+    return is_transient(exc)
 
 
 def retrying(fn: Callable[[], Any], *, what: str, opts: CopyOptions, on_error: Callable[[], None],
