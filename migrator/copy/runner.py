@@ -45,7 +45,7 @@ from ..throttle import Throttle, ThrottleOptions
 from ..workdir import WorkDir
 from . import sqlgen
 from .shape import RunContext, check_plan_columns, read_shape
-from .state import CopyJournal, CopyState, chunk_ids, write_position
+from .state import CopyJournal, CopyState, chunk_ids, compact_journal, write_position
 
 log = logging.getLogger(__name__)
 
@@ -711,6 +711,8 @@ class CopyRunner(PageSizing):
             ctx = RunContext(self.workdir)
             ctx.check_plan(self.plan, self.plan_path)
             state = CopyState.load(self.workdir, self.plan)
+            # Resumed many times, the journal would replay every page ever copied: fold it first.
+            compact_journal(self.workdir, state, before_rename=lambda: fault_point("compact_written"))
             for res in self.results.values():
                 res.rows = res.earlier_rows = state.table_progress(res.table.id).rows
                 res.bytes = state.table_progress(res.table.id).bytes

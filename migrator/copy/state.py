@@ -8,14 +8,24 @@ Files (paths from WorkDir):
   "rows": n, "bytes": n, "done": bool}; a failure is {"t": id, "error": message}.
 - context.json             plan fingerprint and, under "copy", each table's live source shape.
 
+The journal is compacted when a copy run starts (`compact_journal`, under the writer lock): one
+record per chunk with its totals, plus errors of unfinished tables, replaces the page history
+through a rename, so a kill at any instant leaves a journal giving the same CopyState.
+
 `CopyState` is what `status`, sync and cutover read; the runner writes through `CopyJournal`.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import os
+import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..errors import StateError
@@ -24,6 +34,7 @@ from ..positions import BinlogPosition
 from ..state import Journal, atomic_write_json, read_json
 from ..workdir import WorkDir
 
+log = logging.getLogger(__name__)
 
 def chunk_ids(table: TablePlan) -> list[int]:
     """A table without plan chunks is one chunk (id 0) covering the whole table."""
@@ -36,6 +47,7 @@ class ChunkProgress:
     bytes: int = 0
     after: list[KeyValue] | None = None  # last key committed on the target
     done: bool = False
+    at: float | None = None  # when its last page was journaled (for a human reading the journal)
 
 
 @dataclass
@@ -60,6 +72,7 @@ class CopyState:
     positions: dict[str, dict[str, BinlogPosition | None]] = field(default_factory=dict)
     chunks: dict[tuple[str, int], ChunkProgress] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    journal_records: int = field(default=0, compare=False)  # complete lines replayed (compaction's yardstick)
 
     @classmethod
     def load(cls, workdir: WorkDir, plan: Plan) -> CopyState:
@@ -72,6 +85,7 @@ class CopyState:
                 }
         for rec in Journal(workdir.copy_journal).replay():
             state.apply(rec)
+            state.journal_records += 1
         return state
 
     def apply(self, rec: dict[str, Any]) -> None:
@@ -85,6 +99,20 @@ class CopyState:
         if rec.get("after") is not None:
             cp.after = rec["after"]
         cp.done = cp.done or bool(rec.get("done"))
+        if rec.get("at") is not None:
+            cp.at = rec["at"]
+
+    def compacted_records(self) -> list[dict[str, Any]]:
+        """The shortest journal that replays to this state: per chunk its totals and last key;
+        errors only of tables not finished since (a finished table shows none)."""
+        out: list[dict[str, Any]] = []
+        for (tid, cid), cp in self.chunks.items():
+            rec = {"t": tid, "c": cid, "after": cp.after, "rows": cp.rows, "bytes": cp.bytes, "done": cp.done}
+            if cp.at is not None:
+                rec["at"] = cp.at
+            out.append(rec)
+        out += [{"t": tid, "error": msg} for tid, msg in self.errors.items() if not self._table_done(tid)]
+        return out
 
     # ---- what sync and cutover ask
     def start_position(self, source: str) -> BinlogPosition | None:
@@ -154,6 +182,72 @@ class CopyJournal:
     def close(self) -> None:
         with self._lock:
             self._journal.close()
+
+
+def compact_journal(workdir: WorkDir, state: CopyState,
+                    before_rename: Callable[[], None] = lambda: None) -> tuple[int, int] | None:
+    """Replace the copy journal by `state.compacted_records()`, atomically: a temp file in the same
+    directory, fsynced, renamed over the journal, directory fsynced. A kill leaves the old or the new
+    journal (same CopyState) and at most a temp file, removed by the next run. The caller holds the
+    work directory's writer lock and loaded `state` under it. Returns (bytes before, after), or None
+    when the journal is already minimal."""
+    path = workdir.copy_journal
+    _remove_stale_temps(path)
+    records = state.compacted_records()
+    if state.journal_records <= len(records) and not _torn_tail(path):
+        return None
+    before = path.stat().st_size
+    after = _replace_file(path, (json.dumps(r, sort_keys=True, default=str).encode() + b"\n" for r in records),
+                          before_rename)
+    log.info("copy journal compacted: %d records (%d bytes) -> %d records (%d bytes)",
+             state.journal_records, before, len(records), after)
+    return before, after
+
+
+def _temp_prefix(path: Path) -> str:
+    return f".{path.name}.compact."
+
+
+def _remove_stale_temps(path: Path) -> None:
+    """Temp files of a compaction killed before its rename (never read: the journal is intact)."""
+    if path.parent.is_dir():
+        for stale in path.parent.glob(_temp_prefix(path) + "*"):
+            stale.unlink(missing_ok=True)
+
+
+def _torn_tail(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            if fh.tell() == 0:
+                return False
+            fh.seek(-1, os.SEEK_END)
+            return fh.read(1) != b"\n"
+    except FileNotFoundError:
+        return False
+
+
+def _replace_file(path: Path, lines: Iterable[bytes], before_rename: Callable[[], None]) -> int:
+    """state.atomic_write_bytes, streamed (a fleet's journal need not be built in memory), with a
+    hook between the durable temp file and the rename (tests kill the process there). Returns the size."""
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.writelines(lines)
+            fh.flush()
+            os.fsync(fh.fileno())
+            size = fh.tell()
+        before_rename()
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dirfd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dirfd)
+    finally:
+        os.close(dirfd)
+    return size
 
 
 def write_position(workdir: WorkDir, source: str, start: BinlogPosition | None, end: BinlogPosition | None) -> None:
