@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .checksum import Bound, TableSide, chunk_checksum, row_forms, row_hashes, split_key
+from .checksum import Bound, TableSide, chunk_checksum, row_forms, row_hashes, same_bound, split_key
 from .report import suspect_key_pair, suspect_value
 
 ROWS_AT_ONCE = 2000  # a range this small is compared row by row (one key+hash per row)
@@ -40,10 +40,12 @@ def narrow(src, tgt, sside: TableSide, tside: TableSide, lower: Bound, upper: Bo
     if not sside.key or max(n_s, n_t) <= ROWS_AT_ONCE:
         _compare_rows(src, tgt, sside, tside, lower, upper, out)
         return out
+    # split points are read as key_select_sql gives them (ENUM index, exact FLOAT, BIT integer), so both
+    # halves compare exactly as the key sorts: no row falls between them
     mid = split_key(src, sside, lower, upper, n_s // 2) if n_s > 1 else None
-    if mid is None or mid == upper:
+    if mid is None or same_bound(sside, mid, upper):
         mid = split_key(tgt, tside, lower, upper, n_t // 2)
-    if mid is None or mid == upper:  # cannot split further: compare whatever is there
+    if mid is None or same_bound(tside, mid, upper):  # cannot split further: compare whatever is there
         _compare_rows(src, tgt, sside, tside, lower, upper, out)
         return out
     for lo, hi in ((lower, mid), (mid, upper)):

@@ -1,17 +1,67 @@
-"""Checksum SQL over one key range of one side (source shard or target table), run inside the database."""
+"""Checksum SQL over one key range of one side (source shard or target table), run inside the database.
+
+Key values travel in the form that compares exactly as the key sorts (copy's KEY_BOUND_EXPRESSIONS):
+ENUM/SET as their index number (ORDER BY sorts by it, while `col > 'text'` compares text), BIT as
+its integer (MariaDB compares `bit = _binary'..'` wrongly), FLOAT as the exact DOUBLE (FLOAT prints 6
+digits). The index number is also the only ENUM/SET key equality seekdb answers: `enum_pk = 'a'`
+fails there with error 1210 "Invalid argument", `enum_pk = 2` works on both engines. A row's key is
+shown in the report as its text again (key_label).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 import pymysql
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
 
+from ..copy.sqlgen import KEY_BOUND_EXPRESSIONS
 from ..db import qualified, query, quote_ident
+from ..errors import ConfigError
 from ..plan.model import decode_key_value
 from .canonical import SideColumn, checksum_select, client_hash, column_form, normalize_json, row_hash_sql, row_text_sql
 
 Bound = list[Any] | None  # decoded key values, None = unbounded
+
+INDEX_TYPES = {"enum", "set"}
+
+
+@dataclass(frozen=True)
+class KeyType:
+    """How one key column of one side is read and bound: its DATA_TYPE ('' = as stored) and members."""
+
+    data_type: str = ""
+    members: tuple[str, ...] = ()  # ENUM/SET members in definition order (index 1, bit 0, ...)
+
+    @property
+    def bound_class(self) -> tuple:
+        """Two sides' key values compare alike only if their classes are equal."""
+        if self.data_type in INDEX_TYPES:
+            return (self.data_type, self.members)
+        if self.data_type in ("float", "double", "real"):
+            return ("double",)
+        return (self.data_type if self.data_type == "bit" else "",)
+
+
+def key_type(data_type: str, column_type: str = "") -> KeyType:
+    dt = data_type.lower()
+    if dt not in KEY_BOUND_EXPRESSIONS and dt not in ("double", "real"):
+        return KeyType()
+    return KeyType(dt, _members(column_type) if dt in INDEX_TYPES else ())
+
+
+@lru_cache(maxsize=256)
+def _members(column_type: str) -> tuple[str, ...]:
+    """ENUM/SET members of an information_schema COLUMN_TYPE, parsed by sqlglot."""
+    try:
+        dtype = exp.DataType.build(column_type, dialect="mysql")
+    except SqlglotError:
+        return ()
+    return tuple(str(e.this) for e in dtype.expressions if isinstance(e, exp.Literal))
 
 
 @dataclass
@@ -27,6 +77,7 @@ class TableSide:
     client_columns: list[str] = field(default_factory=list)  # JSON compared in Python
     filter_column: str = ""  # merged target table: the column naming the source shard ...
     filter_value: Any = None  # ... and this shard's value in it
+    key_types: list[KeyType] = field(default_factory=list)  # per key column; empty = every key as stored
 
     @property
     def filter_sql(self) -> str:
@@ -43,6 +94,71 @@ class TableSide:
     def key_kinds(self) -> list[SideColumn]:
         kinds = {c.name: c.kind for c in self.columns}
         return [SideColumn(k, kinds.get(k, "text")) for k in self.key]
+
+    def key_type(self, i: int) -> KeyType:
+        return self.key_types[i] if i < len(self.key_types) else KeyType()
+
+
+def key_select_sql(side: TableSide) -> str:
+    """The key columns as values that compare exactly as the key sorts (KEY_BOUND_EXPRESSIONS)."""
+    return ", ".join(KEY_BOUND_EXPRESSIONS.get(side.key_type(i).data_type, "{q}").format(q=quote_ident(k))
+                     for i, k in enumerate(side.key))
+
+
+def key_values(side: TableSide, values: Any) -> list[Any]:
+    """Key values (bounds, row keys) in the form key_select_sql reads: index numbers, integers, exact doubles.
+
+    A bound may come from the plan file as the stored text (an ENUM member, FLOAT printed with 6
+    digits, BIT as bytes) or from seekdb, which returns `enum+0` as a DOUBLE."""
+    return [_key_value(side, i, v) for i, v in enumerate(values)]
+
+
+def _key_value(side: TableSide, i: int, v: Any) -> Any:
+    kt = side.key_type(i)
+    if v is None or not kt.data_type:
+        return v
+    if kt.data_type == "bit" and isinstance(v, (bytes, bytearray)):
+        return int.from_bytes(v, "big")
+    if kt.data_type in INDEX_TYPES and isinstance(v, str):
+        return _index_of(side, i, kt, v)
+    if kt.data_type in ("float", "double", "real"):
+        return float(v)
+    if isinstance(v, (float, Decimal)) and v == int(v):
+        return int(v)
+    return v
+
+
+def _index_of(side: TableSide, i: int, kt: KeyType, text: str) -> int:
+    """ENUM member -> its index, SET value -> its bit mask ('' not a member: the invalid ENUM value / empty SET, 0)."""
+    if kt.data_type == "enum":
+        return 0 if text == "" and "" not in kt.members else _member_position(side, i, kt, text, text) + 1
+    mask = 0
+    for part in text.split(",") if text else []:
+        mask |= 1 << _member_position(side, i, kt, part, text)
+    return mask
+
+
+def _member_position(side: TableSide, i: int, kt: KeyType, member: str, text: str) -> int:
+    if member in kt.members:
+        return kt.members.index(member)
+    folded = [m.lower() for m in kt.members]  # a hand-edited bound in another case (members are unique per collation)
+    if member.lower() in folded:
+        return folded.index(member.lower())
+    raise ConfigError(f"key value {text!r} of {side.name} is not a member of {kt.data_type.upper()} column "
+                      f"{side.key[i]!r} ({', '.join(kt.members)}): fix the chunk bound in the plan file")
+
+
+def key_label(side: TableSide, key: tuple) -> tuple:
+    """A row key as the user knows it: ENUM/SET index numbers back to their text."""
+    out = []
+    for i, v in enumerate(key):
+        kt = side.key_type(i)
+        if kt.data_type == "enum" and isinstance(v, int) and 0 <= v <= len(kt.members):
+            v = kt.members[v - 1] if v else ""
+        elif kt.data_type == "set" and isinstance(v, int) and kt.members and v < 1 << len(kt.members):
+            v = ",".join(m for b, m in enumerate(kt.members) if v >> b & 1)
+        out.append(v)
+    return tuple(out)
 
 
 def decode_bound(bound: list[Any] | None) -> Bound:
@@ -74,11 +190,11 @@ def range_where(side: TableSide, lower: Bound, upper: Bound) -> tuple[str, list[
         parts.append(side.filter_sql)
         params += side.filter_params
     if lower is not None:
-        sql, p = _greater(side.key, lower)
+        sql, p = _greater(side.key, key_values(side, lower))
         parts.append(sql)
         params += p
     if upper is not None:
-        sql, p = _less_equal(side.key, upper)
+        sql, p = _less_equal(side.key, key_values(side, upper))
         parts.append(sql)
         params += p
     return (" AND ".join(parts) or "1=1"), params
@@ -117,14 +233,14 @@ def _client_hashes(conn, side: TableSide, where: str, params: list[Any]) -> dict
 def row_hashes(conn, side: TableSide, lower: Bound, upper: Bound) -> dict[tuple, int]:
     """Every row of the range: key tuple -> row hash (including client-compared columns)."""
     where, params = range_where(side, lower, upper)
-    keys = ", ".join(quote_ident(k) for k in side.key)
-    sql = f"SELECT {keys}, {_key_text_sql(side)}, {row_hash_sql(side.columns)} FROM {side.name} WHERE {where}"
+    sql = (f"SELECT {key_select_sql(side)}, {_key_text_sql(side)}, {row_hash_sql(side.columns)} "
+           f"FROM {side.name} WHERE {where}")
     rows = query(conn, sql, params)
     client = _client_hashes(conn, side, where, params) if side.client_columns else {}
     n = len(side.key)
     out: dict[tuple, int] = {}
     for row in rows:
-        key = tuple(row[:n])
+        key = tuple(key_values(side, row[:n]))
         out[key] = out.get(key, 0) + int(row[n + 1]) + client.get(row[n], 0)
     return out
 
@@ -133,14 +249,21 @@ def split_key(conn, side: TableSide, lower: Bound, upper: Bound, offset: int) ->
     """The key of the range's row at `offset` in key order (a bisection point), or None."""
     where, params = range_where(side, lower, upper)
     keys = ", ".join(quote_ident(k) for k in side.key)
-    rows = query(conn, f"SELECT {keys} FROM {side.name} WHERE {where} ORDER BY {keys} LIMIT 1 OFFSET %s",
-                 [*params, offset])
-    return list(rows[0]) if rows else None
+    rows = query(conn, f"SELECT {key_select_sql(side)} FROM {side.name} WHERE {where} ORDER BY {keys} "
+                       "LIMIT 1 OFFSET %s", [*params, offset])
+    return key_values(side, rows[0]) if rows else None
+
+
+def same_bound(side: TableSide, a: Bound, b: Bound) -> bool:
+    """Two bounds name the same key (one may be the plan file's text form, the other a split point)."""
+    if a is None or b is None:
+        return a is b
+    return key_values(side, a) == key_values(side, b)
 
 
 def key_where(side: TableSide, key: tuple) -> tuple[str, list[Any]]:
     parts = [f"{quote_ident(k)} = %s" for k in side.key]
-    params = list(key)
+    params = key_values(side, key)
     if side.filter_sql:
         parts.insert(0, side.filter_sql)
         params = [*side.filter_params, *params]

@@ -35,7 +35,7 @@ from ..throttle import Throttle, ThrottleOptions
 from ..workdir import WorkDir
 from .bisect import RangeDiff, explain_changed, narrow, pair_representation
 from .canonical import SideColumn, type_kind
-from .checksum import TableSide, chunk_checksum, decode_bound
+from .checksum import KeyType, TableSide, chunk_checksum, decode_bound, key_label, key_select_sql, key_type, key_values
 from .fixsql import delete_statement, replace_statement, shard_value, source_row
 from .report import RowDiff, TableResult, VerifyReport
 
@@ -60,13 +60,39 @@ def select_tables(plan: Plan, patterns: str | None) -> list[TablePlan]:
 # ---------------------------------------------------------------- sides
 
 
-def _target_columns(conn, database: str, table: str) -> dict[str, str]:
-    rows = query(conn, "SELECT COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS "
+def _target_columns(conn, database: str, table: str) -> tuple[dict[str, str], dict[str, str]]:
+    """The target table's DATA_TYPE and COLUMN_TYPE by column name."""
+    rows = query(conn, "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE FROM information_schema.COLUMNS "
                        "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s", (database, table))
-    return {str(name): str(dtype) for name, dtype in rows}
+    return {str(r[0]): str(r[1]) for r in rows}, {str(r[0]): str(r[2]) for r in rows}
 
 
-def build_sides(tp: TablePlan, target_types: dict[str, str]) -> tuple[TableSide, TableSide, list[str]]:
+def _key_types(tp: TablePlan, target_types: dict[str, str], target_column_types: dict[str, str],
+               notes: list[str]) -> tuple[list[KeyType], list[KeyType]]:
+    """How each key column is bound on the source and on the target. Bounds taken on one side are
+    used on both, so they must mean the same on both: an ENUM whose members differ, or a key whose
+    type changed kind, is bound as stored on both sides (text order), and said so."""
+    cols = {c.name: c for c in tp.columns}
+    lower = {k.lower(): k for k in target_types}
+    s_types: list[KeyType] = []
+    t_types: list[KeyType] = []
+    for k in tp.key:
+        col = cols.get(k)
+        s = key_type(col.data_type, col.column_type) if col else KeyType()
+        tk = lower.get(k.lower(), k)
+        t = key_type(target_types.get(tk, ""), target_column_types.get(tk, ""))
+        if s.bound_class != t.bound_class:
+            if s.data_type or t.data_type:
+                notes.append(f"key column {k}: source {col.column_type if col else '?'}, target "
+                             f"{target_column_types.get(tk, '?')}: ranges bound by the stored value")
+            s = t = KeyType()
+        s_types.append(s)
+        t_types.append(t)
+    return s_types, t_types
+
+
+def build_sides(tp: TablePlan, target_types: dict[str, str],
+                target_column_types: dict[str, str] | None = None) -> tuple[TableSide, TableSide, list[str]]:
     """Source and target side of a table, each column rendered by its own side's type; notes for the report."""
     notes: list[str] = []
     if not target_types:
@@ -94,10 +120,11 @@ def build_sides(tp: TablePlan, target_types: dict[str, str]) -> tuple[TableSide,
         s_cols.append(SideColumn(col.name, sk))
         t_cols.append(SideColumn(col.name, tk))
     key = list(tp.key)
-    sside = TableSide("source", tp.source, tp.database, tp.table, s_cols, key, client)
+    s_keys, t_keys = _key_types(tp, target_types, target_column_types or {}, notes)
+    sside = TableSide("source", tp.source, tp.database, tp.table, s_cols, key, client, key_types=s_keys)
     shard = shard_value(tp)
     tside = TableSide("target", "target", tp.target_database, tp.target_table, t_cols, key, client,
-                      filter_column=tp.source_column if shard else "", filter_value=shard)
+                      filter_column=tp.source_column if shard else "", filter_value=shard, key_types=t_keys)
     if not key:
         notes.append("no primary or unique key: compared as a whole table; differing rows cannot be named")
     return sside, tside, notes
@@ -386,14 +413,14 @@ def _endpoints(plan: Plan, given: dict[str, Endpoint] | None) -> dict[str, tuple
 
 def _prepare(tables: list[TablePlan], conn) -> list[_TableRun]:
     runs: list[_TableRun] = []
-    types_cache: dict[tuple[str, str], dict[str, str]] = {}
+    types_cache: dict[tuple[str, str], tuple[dict[str, str], dict[str, str]]] = {}
     for tp in tables:
         result = TableResult(table=tp.id, source_table=tp.source_name, target_table=tp.target_name)
         tkey = (tp.target_database, tp.target_table)
         if tkey not in types_cache:
             types_cache[tkey] = _target_columns(conn, *tkey)
         try:
-            sside, tside, notes = build_sides(tp, types_cache[tkey])
+            sside, tside, notes = build_sides(tp, *types_cache[tkey])
         except MigratorError as exc:
             result.status, result.error = "error", str(exc)
             runs.append(_TableRun(tp, None, None, result))
@@ -630,11 +657,10 @@ def _unknown_shards(runs: list[_TableRun], conn, max_rows: int, plan: Plan) -> N
 def _unknown_rows(conn, run: _TableRun, limit: int) -> list[tuple[Any, tuple]]:
     assert run.tside is not None
     col = quote_ident(run.tside.filter_column)
-    keys = "".join(", " + quote_ident(k) for k in run.tside.key)
     marks = ", ".join(["%s"] * len(run.shard_values))
-    rows = query(conn, f"SELECT {col}{keys} FROM {run.tside.name} WHERE {col} NOT IN ({marks}) OR {col} IS NULL "
-                       "LIMIT %s", [*run.shard_values, limit])
-    return [(r[0], tuple(r[1:])) for r in rows]
+    rows = query(conn, f"SELECT {col}, {key_select_sql(run.tside)} FROM {run.tside.name} WHERE {col} NOT IN "
+                       f"({marks}) OR {col} IS NULL LIMIT %s", [*run.shard_values, limit])
+    return [(r[0], tuple(key_values(run.tside, r[1:]))) for r in rows]
 
 
 def _collect(runs: list[_TableRun], report: VerifyReport, pools: Connections, src_conns: dict[str, Any], tgt) -> list[str]:
@@ -670,7 +696,7 @@ def _collect(runs: list[_TableRun], report: VerifyReport, pools: Connections, sr
         for shard, key in run.unknown:
             _add(report, run, key, "extra", ["target"], detail=f"{run.tside.filter_column} = {shard!r}: no such shard in the plan")
             tside = TableSide("target", "target", run.tside.database, run.tside.table, [], run.tside.key,
-                              filter_column=run.tside.filter_column, filter_value=shard)
+                              filter_column=run.tside.filter_column, filter_value=shard, key_types=run.tside.key_types)
             deletes.append(delete_statement(tside, key))
         if d.truncated:
             report.rows_truncated += 1
@@ -681,7 +707,8 @@ def _collect(runs: list[_TableRun], report: VerifyReport, pools: Connections, sr
 
 
 def _add(report: VerifyReport, run: _TableRun, key: tuple, kind: str, present_on: list[str], **extra: Any) -> None:
-    report.rows.append(RowDiff(table=run.tp.id, target=run.tp.target_name, key=[encode_key_value(v) for v in key],
+    label = key_label(run.sside, key) if run.sside is not None else key  # ENUM/SET index -> its text
+    report.rows.append(RowDiff(table=run.tp.id, target=run.tp.target_name, key=[encode_key_value(v) for v in label],
                                kind=kind, present_on=present_on, **extra))  # type: ignore[arg-type]
     run.result.differences += 1
     run.result.status = "different"
