@@ -42,7 +42,9 @@ from ..state import atomic_write_json, read_json
 from ..workdir import WorkDir
 from .apply import Applier, Route, RowChange, ddl_error_is_already_applied
 from .copystate import source_copy
-from .ddl import DdlRecord, DdlStatement, classify, normalize, retarget, rewrite_for_target
+from .ddl import (DdlRecord, DdlStatement, classify, column_from_def, columns_after, normalize, retarget,
+                  rewrite_for_target)
+from .rowdecode import RowDecoder
 from .values import TableShape, fix_row, prepare_columns
 
 log = logging.getLogger(__name__)
@@ -144,6 +146,13 @@ def read_shape(conn: pymysql.connections.Connection, database: str, table: str) 
     ]
 
 
+def table_charset(conn: pymysql.connections.Connection, database: str, table: str) -> str | None:
+    """The table's default character set (what a column added without one gets)."""
+    rows = query(conn, "SELECT c.CHARACTER_SET_NAME FROM information_schema.TABLES t JOIN information_schema.COLLATIONS c "
+                       "ON c.COLLATION_NAME = t.TABLE_COLLATION WHERE t.TABLE_SCHEMA=%s AND t.TABLE_NAME=%s", (database, table))
+    return rows[0][0] if rows else None
+
+
 def unique_keys(conn: pymysql.connections.Connection, database: str, table: str) -> int:
     """How many unique indexes (primary key included) the table has."""
     return int(query(conn, "SELECT COUNT(DISTINCT INDEX_NAME) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA=%s "
@@ -155,6 +164,14 @@ class TableState:
     plan: TablePlan
     shape: TableShape
     route: Route
+    _decoder: tuple[Any, TableShape, RowDecoder | None] | None = None
+
+    def decoder(self, lib_columns: list[Any]) -> RowDecoder | None:
+        """The fast row decoder for this table map (rebuilt when the map or the shape changes)."""
+        cached = self._decoder
+        if cached is None or cached[0] is not lib_columns or cached[1] is not self.shape:
+            cached = self._decoder = (lib_columns, self.shape, RowDecoder.for_table(lib_columns, self.shape))
+        return cached[2]
 
 
 @dataclass
@@ -178,7 +195,8 @@ class SourceSync:
         self.target: Endpoint = plan.target.endpoint()
         self.tables: dict[tuple[str, str], TableState] = {}
         self.merged: set[str] = set()
-        self.ddl_record = DdlRecord(workdir.root / "sync" / "ddl.jsonl")
+        self.ddl_record = DdlRecord(workdir.root / "sync" / "ddl.jsonl",
+                                    workdir.sync_checkpoint(source).with_suffix(".ddl.jsonl"))
         self.retries = 0
         self.errors = 0
         self.caught_up = False
@@ -491,9 +509,20 @@ class SourceSync:
         columns = stream.table_map[event.table_id].columns
         if len(columns) != len(state.shape.columns):
             self.refresh_table(state, len(columns), stream)
-        prepare_columns(columns, state.shape)
         kind = KIND[type(event)]
         shape, route = state.shape, state.route
+        decoder = state.decoder(columns)
+        if decoder is not None and decoder.readable(event):
+            rows = decoder.rows(event)
+            if kind == "update":
+                txn.changes.extend(RowChange("update", route, before, after) for before, after in rows)
+            elif kind == "insert":
+                txn.changes.extend(RowChange("insert", route, None, row) for row in rows)
+            else:
+                txn.changes.extend(RowChange("delete", route, row, None) for row in rows)
+            txn.counts[kind] = txn.counts.get(kind, 0) + len(rows)
+            return
+        prepare_columns(columns, shape)
         for row in event.rows:
             if kind == "update":
                 before = fix_row(shape, row["before_values"], row["before_none_sources"])
@@ -604,44 +633,97 @@ class SourceSync:
             return
         self.flush()  # everything before the DDL is on the target before the DDL runs
         ddl_id = f"{stream.log_file}:{stream.log_pos}"
-        if ddl_id in self.opts.skip_ddl:
+        keyed = stmt.kind in ("alter", "create_index", "drop_index") or (
+            stmt.kind == "truncate" and not any(h.route.merged for h in hits))
+        skip = ddl_id in self.opts.skip_ddl
+        if skip:
             log.warning("%s: DDL at %s skipped as asked (--skip-ddl): %s", self.log_where(), ddl_id, sql)
-            self.refresh_after_ddl(hits)
-            return
-        if stmt.kind not in ("alter", "create_index", "drop_index") and not (
-                stmt.kind == "truncate" and not any(h.route.merged for h in hits)):
+        elif not keyed:
             self.stop_for_ddl(stmt, hits, ddl_id, f"{stmt.kind.replace('_', ' ').upper()} changes what the plan routes")
-        for state in hits:
-            self.apply_ddl(stmt, state, ddl_id)
-        self.refresh_after_ddl(hits)
+        if keyed:
+            for state in hits:
+                self.apply_ddl(stmt, state, ddl_id, skip=skip)
+        self.refresh_after_ddl(hits, stmt)
 
-    def apply_ddl(self, stmt: DdlStatement, state: TableState, ddl_id: str) -> None:
+    def apply_ddl(self, stmt: DdlStatement, state: TableState, ddl_id: str, skip: bool = False) -> None:
+        """Run the statement on the target unless its occurrence already ran there (DdlRecord):
+        sent by another shard of the merged table, or applied before a restart replayed it.
+        skip: the DBA made the change by hand (--skip-ddl); recorded as applied for every shard."""
         route = state.route
         sql = retarget(stmt, route.target_database, route.target_table)
         sql, blocking = rewrite_for_target(sql, self.plan.target.engine, self.sp.flavor)
-        if blocking:
-            self.stop_for_ddl(stmt, [state], ddl_id, "; ".join(blocking))
-        key = normalize(sql)
-        with self.ddl_record.locked():
-            if route.merged and self.ddl_record.applied(route.target_name, key):
-                log.info("%s: DDL already applied to %s by another shard: %s", self.log_where(), route.target_name, key)
+        key, table = normalize(sql), state.plan.id
+        record = self.ddl_record
+        with record.locked():
+            occ = record.occurrence(route.target_name, key, table, ddl_id)
+            if occ.applied_by is not None:
+                by = occ.applied_by
+                if not occ.seen:
+                    record.record_seen(route.target_name, key, occ.k, self.name, table, ddl_id, "already applied")
+                    self.warn_if_behind(route.target_name, record.applied_after(route.target_name, by, table), table)
+                log.info("%s: DDL (occurrence %d) already applied to %s by %s at %s: %s", self.log_where(), occ.k,
+                         route.target_name, by.get("table") or by.get("source"), by.get("position"), key)
                 return
+            if skip:
+                record.record_applied(route.target_name, key, occ.k, self.name, table, ddl_id + " (--skip-ddl)")
+                record.record_seen(route.target_name, key, occ.k, self.name, table, ddl_id, "skipped (--skip-ddl)")
+                return
+            if blocking:
+                self.stop_for_ddl(stmt, [state], ddl_id, "; ".join(blocking))
             try:
                 self.applier.execute_ddl(sql)
             except TargetError as exc:
                 # replayed after a crash between applying and recording: the change is already there
                 if not ddl_error_is_already_applied(exc.__context__ or exc):
                     self.stop_for_ddl(stmt, [state], ddl_id, f"the target refused it: {exc}")
-            self.ddl_record.record(route.target_name, key, self.name, ddl_id)
+            record.record_applied(route.target_name, key, occ.k, self.name, table, ddl_id)
+            record.record_seen(route.target_name, key, occ.k, self.name, table, ddl_id, "applied")
         self.cp.ddl_applied += 1
-        log.warning("%s: applied DDL to %s: %s", self.log_where(), route.target_name, sql)
+        log.warning("%s: applied DDL to %s (occurrence %d): %s", self.log_where(), route.target_name, occ.k, sql)
 
-    def refresh_after_ddl(self, hits: list[TableState]) -> None:
+    def warn_if_behind(self, target_name: str, ahead: list[dict], table: str) -> None:
+        """Shards of a merged table apply DDL optimistically: the first shard to meet an
+        occurrence runs it, the others skip it. A shard a whole DDL behind another writes its rows
+        into a table already changed further (e.g. values of a column this shard drops next,
+        into the column another shard re-added): say so, the rows may differ until verified."""
+        if not ahead:
+            return
+        shown = "; ".join(f"{r['statement']} (by {r.get('table') or r.get('source')} at {r.get('position')})"
+                          for r in ahead[:3]) + (f" and {len(ahead) - 3} more" if len(ahead) > 3 else "")
+        log.warning("%s: target table %s is ahead of shard %s by DDL other shards applied since: %s. Rows this "
+                    "shard writes until it reaches those statements may differ from the source: run `migrator "
+                    "verify` on %s after sync catches up (keep shards within one DDL of each other)",
+                    self.log_where(), target_name, table, shown, target_name)
+
+    def refresh_after_ddl(self, hits: list[TableState], stmt: DdlStatement | None = None) -> None:
         with self._source_session() as src, self._target_session() as tgt:
             for state in hits:
                 t = state.plan
-                fresh = self.table_state(t, read_shape(src, t.database, t.table), tgt)
+                columns = self.shape_after(stmt, state, read_shape(src, t.database, t.table), src)
+                fresh = self.table_state(t, columns, tgt)
                 state.shape, state.route = fresh.shape, fresh.route
+
+    def shape_after(self, stmt: DdlStatement | None, state: TableState, current: list[Column],
+                    src: pymysql.connections.Connection) -> list[Column]:
+        """The table's columns at this point of the binlog: the earlier shape changed by the
+        statement (the source may have changed again since: ADD c / DROP c / ADD c), with the
+        source's definitions of added or modified columns; its current shape when the statement
+        cannot be followed."""
+        entries = columns_after(stmt, state.shape.columns) if stmt is not None else None
+        if entries is None:
+            return current
+        now = {c.name.lower(): c for c in current}
+        out: list[Column] = []
+        charset: str | None = None
+        for entry in entries:
+            if isinstance(entry, Column):
+                out.append(entry)
+            elif entry.name.lower() in now:
+                out.append(now[entry.name.lower()])
+            else:  # added then dropped again later on the source: built from the statement
+                charset = charset or table_charset(src, state.plan.database, state.plan.table)
+                out.append(column_from_def(entry, charset))
+        return out
 
     def stop_for_ddl(self, stmt: DdlStatement, hits: list[TableState], ddl_id: str, why: str) -> None:
         names = ", ".join(h.plan.source_name for h in hits)
