@@ -269,7 +269,8 @@ class SourceSync:
             if not t.key:
                 raise StateError(f"{self.log_where()}: table {t.source_name} has no usable key in the plan; sync cannot "
                                  "apply its changes safely: add a key, or set its mode to copy-only or skip")
-            self.tables[(t.database, t.table)] = self.table_state(t, t.columns or read_shape(src, t.database, t.table), tgt)
+            columns = self.ddl_record.shape_at(t.id, self.cp.position.key()) or t.columns or read_shape(src, t.database, t.table)
+            self.tables[(t.database, t.table)] = self.table_state(t, columns, tgt)
 
     def table_state(self, t: TablePlan, columns: list[Column], tgt: pymysql.connections.Connection) -> TableState:
         target_cols = {c.name.lower() for c in read_shape(tgt, t.target_database, t.target_table)}
@@ -643,7 +644,7 @@ class SourceSync:
         if keyed:
             for state in hits:
                 self.apply_ddl(stmt, state, ddl_id, skip=skip)
-        self.refresh_after_ddl(hits, stmt)
+        self.refresh_after_ddl(hits, stmt, ddl_id)
 
     def apply_ddl(self, stmt: DdlStatement, state: TableState, ddl_id: str, skip: bool = False) -> None:
         """Run the statement on the target unless its occurrence already ran there (DdlRecord):
@@ -695,21 +696,22 @@ class SourceSync:
                     "verify` on %s after sync catches up (keep shards within one DDL of each other)",
                     self.log_where(), target_name, table, shown, target_name)
 
-    def refresh_after_ddl(self, hits: list[TableState], stmt: DdlStatement | None = None) -> None:
+    def refresh_after_ddl(self, hits: list[TableState], stmt: DdlStatement, ddl_id: str) -> None:
         with self._source_session() as src, self._target_session() as tgt:
             for state in hits:
                 t = state.plan
                 columns = self.shape_after(stmt, state, read_shape(src, t.database, t.table), src)
+                self.ddl_record.record_shape(t.id, ddl_id, columns)
                 fresh = self.table_state(t, columns, tgt)
                 state.shape, state.route = fresh.shape, fresh.route
 
-    def shape_after(self, stmt: DdlStatement | None, state: TableState, current: list[Column],
+    def shape_after(self, stmt: DdlStatement, state: TableState, current: list[Column],
                     src: pymysql.connections.Connection) -> list[Column]:
         """The table's columns at this point of the binlog: the earlier shape changed by the
         statement (the source may have changed again since: ADD c / DROP c / ADD c), with the
         source's definitions of added or modified columns; its current shape when the statement
         cannot be followed."""
-        entries = columns_after(stmt, state.shape.columns) if stmt is not None else None
+        entries = columns_after(stmt, state.shape.columns)
         if entries is None:
             return current
         now = {c.name.lower(): c for c in current}

@@ -1,0 +1,121 @@
+"""Shard merge with a DDL repeated over time: ADD c / DROP c / ADD c sent by every shard must run
+three times on the merged table (once per occurrence), not once per distinct statement."""
+
+from __future__ import annotations
+
+import shutil
+
+from migrator.db import connect, qualified, query, quote_ident
+from migrator.state import Journal
+from migrator.sync.runner import run_sync
+from migrator.sync.stream import SyncOptions
+from migrator.workdir import WorkDir
+from sync_helpers import copy_done, make_plan, rows_of
+
+SHARD_DDL = "CREATE TABLE {name} (id BIGINT NOT NULL PRIMARY KEY, owner VARCHAR(32) NOT NULL)"
+MERGED_DDL = """CREATE TABLE {name} (
+  id BIGINT NOT NULL, owner VARCHAR(32) NOT NULL, shard VARCHAR(128) NOT NULL, PRIMARY KEY (id, shard))"""
+# rows before, between and after ADD c / DROP c / ADD c
+PHASES = [
+    ["INSERT INTO {w} VALUES (1, 'before {n}')", "ALTER TABLE {w} ADD COLUMN c VARCHAR(20) NULL",
+     "INSERT INTO {w} VALUES (2, 'first add {n}', 'lost {n}')"],
+    ["ALTER TABLE {w} DROP COLUMN c", "INSERT INTO {w} VALUES (3, 'dropped {n}')"],
+    ["ALTER TABLE {w} ADD COLUMN c VARCHAR(20) NULL", "INSERT INTO {w} VALUES (4, 'second add {n}', 'kept {n}')",
+     "UPDATE {w} SET c = 'upd {n}' WHERE id = 1"],
+]
+
+
+def merged_shards(source, source2, target, base: str, tmp_path):
+    """One shard database on each MariaDB instance, merged into <base>_all.wallet."""
+    tdb = base + "_all"
+    shards = [(source, f"{base}_0"), (source2, f"{base}_1")]
+    with connect(target, "target") as t:
+        query(t, f"CREATE DATABASE {quote_ident(tdb)}")
+        query(t, MERGED_DDL.format(name=qualified(tdb, "wallet")))
+    for ep, db in shards:
+        with connect(ep, "source") as c:
+            query(c, f"CREATE DATABASE {quote_ident(db)}")
+            query(c, SHARD_DDL.format(name=qualified(db, "wallet")))
+    wd = WorkDir(tmp_path / "work")
+    plan = make_plan([source, source2], target, [(ep.name, db, "wallet", tdb, "wallet", "shard") for ep, db in shards])
+    copy_done(wd, plan, source, source2)
+    return wd, plan, tdb, shards
+
+
+def run_phase(shards, phase: int) -> None:
+    for n, (ep, db) in enumerate(shards):
+        with connect(ep, "source") as c:
+            for sql in PHASES[phase]:
+                query(c, sql.format(w=qualified(db, "wallet"), n=n))
+
+
+def sync(plan, wd) -> None:
+    result = run_sync(plan, wd, SyncOptions(until_caught_up=True, workers=2, poll_interval=0.1))
+    assert all(r.caught_up for r in result.sources.values()), result.sources
+
+
+def expected(shards) -> list[tuple]:
+    want = []
+    for ep, db in shards:
+        want += [(f"{ep.name}/{db}",) + tuple(r) for r in rows_of(ep, "source", db, "wallet", "id, owner, c")]
+    return sorted(want)
+
+
+def target_rows(target, tdb: str) -> list[tuple]:
+    return rows_of(target, "target", tdb, "wallet", "shard, id, owner, c", "1, 2")
+
+
+def applied_records(wd: WorkDir, tdb: str) -> list[tuple[str, int]]:
+    lines = Journal(wd.root / "sync" / "ddl.jsonl").replay()
+    return sorted((r["statement"].split()[3], r["k"]) for r in lines if r["target"] == f"{tdb}.wallet")
+
+
+def test_add_drop_add_on_every_shard_runs_each_occurrence_once(source, source2, target, unique_db, tmp_path):
+    """Every shard runs each phase, sync catches up after each (a new sync process every time:
+    the per-shard occurrence count comes back from the work directory)."""
+    wd, plan, tdb, shards = merged_shards(source, source2, target, unique_db("rep"), tmp_path)
+    for phase in range(3):
+        run_phase(shards, phase)
+        sync(plan, wd)
+
+    got = target_rows(target, tdb)
+    assert got == expected(shards)
+    assert ("src1/" + shards[0][1], 4, "second add 0", "kept 0") in got  # the second ADD ran: c is back
+    # ADD (1st), DROP (1st), ADD (2nd): each once, by whichever shard came first
+    assert applied_records(wd, tdb) == [("ADD", 1), ("ADD", 2), ("DROP", 1)]
+    for ep in (source, source2):  # each shard noted all three occurrences it met
+        seen = [r for r in Journal(wd.sync_checkpoint(ep.name).with_suffix(".ddl.jsonl")).replay() if "statement" in r]
+        assert sorted((r["statement"].split()[3], r["k"]) for r in seen) == [("ADD", 1), ("ADD", 2), ("DROP", 1)]
+
+
+def test_replay_from_an_older_checkpoint_does_not_count_a_ddl_twice(source, source2, target, unique_db, tmp_path):
+    """kill -9 after DDL was applied but before the checkpoint moved past it: the replayed DROP
+    is the occurrence already met (same binlog position), not a second DROP to run."""
+    wd, plan, tdb, shards = merged_shards(source, source2, target, unique_db("kil"), tmp_path)
+    run_phase(shards, 0)
+    sync(plan, wd)
+    older = wd.sync_checkpoint(source2.name)
+    shutil.copy(older, tmp_path / "older.json")
+    run_phase(shards, 1)
+    run_phase(shards, 2)
+    sync(plan, wd)
+    shutil.copy(tmp_path / "older.json", older)  # src2 resumes from before its DROP and second ADD
+
+    sync(plan, wd)
+    # counted as new occurrences, src2's replayed DROP would run again and take src1's c values with it
+    assert target_rows(target, tdb) == expected(shards)
+    assert applied_records(wd, tdb) == [("ADD", 1), ("ADD", 2), ("DROP", 1)]
+
+
+def test_a_shard_a_whole_ddl_behind_the_others_is_said_out_loud(source, source2, target, unique_db, tmp_path, capfd):
+    """Shards merge optimistically: a shard that is still before its DROP while another shard
+    already re-added the column writes values the source dropped; sync warns, naming the table."""
+    wd, plan, tdb, shards = merged_shards(source, source2, target, unique_db("lag"), tmp_path)
+    for phase in range(3):
+        run_phase(shards, phase)
+    sync(plan, wd)
+    assert applied_records(wd, tdb) == [("ADD", 1), ("ADD", 2), ("DROP", 1)]
+    got = target_rows(target, tdb)
+    assert [r[1:] for r in got if r[1] == 4] == [(4, "second add 0", "kept 0"), (4, "second add 1", "kept 1")]
+    err = capfd.readouterr().err
+    assert f"target table {tdb}.wallet is ahead of shard" in err and "migrator verify" in err
