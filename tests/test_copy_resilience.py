@@ -105,6 +105,8 @@ def test_missing_select_grant_fails_at_once_then_resumes_once_granted(limited, s
     assert "retry" not in text.lower() and seconds < FAST, (seconds, text)
     assert "source limited" in text and "lacks a privilege" in text and "SELECT command denied" in text
     assert "secret" in text and "grant it" in text and password not in text
+    assert assert_same_rows(source, target, plans[0]) == 300  # the refused table fails alone
+    assert "copy did not finish for 1 of 2 table(s)" in text
 
     with session(source, "source") as conn:  # what the message says to do
         query(conn, f"GRANT SELECT ON {quote_ident(db)}.secret TO %s@'%%'", (user,))

@@ -35,7 +35,7 @@ from typing import Any, Protocol
 import pymysql
 import pymysql.cursors
 
-from ..db import connect, describe_error, error_code, is_transient, query, quote_ident, session
+from ..db import REFUSED_ERRORS, connect, describe_error, error_code, is_transient, query, quote_ident, session
 from ..endpoint import Endpoint
 from ..errors import MigratorError, SourceError, StateError, TargetError
 from ..plan.model import Chunk, Plan, TablePlan, decode_key_value, encode_key_value
@@ -427,9 +427,13 @@ class ChunkCopier:
             return retrying(fn, what=f"read {self.table.id}", opts=self.r.opts,
                             on_error=lambda: None, reporter=self.r.reporter)
         except pymysql.err.MySQLError as exc:
-            raise TableFailed(SourceError(f"{describe_error(ep, 'source', exc)} (reading {self.table.source_name})")) from None
+            err = SourceError(f"{describe_error(ep, 'source', exc)} (reading {self.table.source_name})")
+            err.transient = is_transient(exc)  # a refusal (grant, missing table) fails this table only
+            raise TableFailed(err) from None
         except OSError as exc:
-            raise TableFailed(SourceError(f"source {src}: {exc} (reading {self.table.source_name})")) from None
+            err = SourceError(f"source {src}: {exc} (reading {self.table.source_name})")
+            err.transient = True
+            raise TableFailed(err) from None
         except SourceError as exc:
             raise TableFailed(exc) from None
 
@@ -538,7 +542,7 @@ class ChunkCopier:
             retrying(write, what=f"write {self.table.target_name}", opts=self.r.opts,
                      on_error=lambda: None, reporter=self.r.reporter)
         except pymysql.err.MySQLError as exc:
-            if is_transient(exc):
+            if is_transient(exc) or error_code(exc) in REFUSED_ERRORS:  # not a bad row: no narrowing
                 raise TableFailed(TargetError(f"{describe_error(ep, 'target', exc)} (writing {self.table.target_name})")) from None
             if not narrow:
                 raise _RejectedBatch() from None
@@ -975,7 +979,7 @@ class CopyRunner(PageSizing):
         assert self.journal is not None
         self.journal.error(table.id, str(exc.error))
         self.reporter.warn(f"{table.id}: {exc.error}")
-        if isinstance(exc.error, SourceError):  # the server is gone: stop its other tables too
+        if isinstance(exc.error, SourceError) and exc.error.transient:  # the server is gone: stop its other tables too
             self._fail_source(table.source, exc.error)
         return False
 

@@ -166,7 +166,10 @@ class Applier:
                 conn = self._conn(worker)
                 fn(conn)
                 return
-            except MigratorError as exc:  # connect failed: the target is down or unreachable
+            except MigratorError as exc:  # connect failed: down or unreachable (retry), or refused (stop)
+                if not exc.transient:
+                    self._drop(worker)
+                    raise
                 err: BaseException = exc
             except Exception as exc:  # noqa: BLE001 - classified just below
                 if not is_transient(exc):
