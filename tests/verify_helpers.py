@@ -36,10 +36,12 @@ def drop(ep: Endpoint, role: str, *names: str) -> None:
 
 
 def read_columns(conn, db: str, table: str) -> list[Column]:
-    rows = query(conn, "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, EXTRA FROM information_schema.COLUMNS "
+    rows = query(conn, "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, EXTRA, CHARACTER_SET_NAME, "
+                       "COLLATION_NAME FROM information_schema.COLUMNS "
                        "WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s ORDER BY ORDINAL_POSITION", (db, table))
     return [Column(name=r[0], data_type=r[1], column_type=r[2], nullable=r[3] == "YES", extra=r[4] or "",
-                   generated=any(w in (r[4] or "").upper() for w in ("VIRTUAL", "STORED", "PERSISTENT")))
+                   generated=any(w in (r[4] or "").upper() for w in ("VIRTUAL", "STORED", "PERSISTENT")),
+                   charset=r[5], collation=r[6])
             for r in rows]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .checksum import Bound, TableSide, chunk_checksum, row_forms, row_hashes, same_bound, split_key
+from .checksum import Bound, TableSide, Within, chunk_checksum, row_forms, row_hashes, split_key
 from .report import suspect_key_pair, suspect_value
 
 ROWS_AT_ONCE = 2000  # a range this small is compared row by row (one key+hash per row)
@@ -12,46 +12,79 @@ ROWS_AT_ONCE = 2000  # a range this small is compared row by row (one key+hash p
 
 @dataclass
 class RangeDiff:
+    """Differing rows found so far in one table's ranges.
+
+    A row can be found missing in one range and extra in another: when the key's collation differs
+    between source and target (latin1_swedish_ci -> utf8mb4_general_ci sort 'ä' apart) a bound puts
+    it on different sides of the bound on each. The same key on both sides is one row: identical
+    if its hashes agree (`moved`), changed otherwise. Keys are exact (the value read, compared in
+    Python), so rows equal only under a collation are never paired."""
+
     missing: list[tuple] = field(default_factory=list)  # on source only
     extra: list[tuple] = field(default_factory=list)  # on target only
     changed: list[tuple] = field(default_factory=list)
     truncated: bool = False
+    moved: int = 0  # rows found in different ranges on each side, identical
+    found: int = 0  # row-level findings, moved halves included (a differing range that finds none is unexplained)
+    _hashes: dict[tuple[str, tuple], int] = field(default_factory=dict, repr=False)
 
     def total(self) -> int:
         return len(self.missing) + len(self.extra) + len(self.changed)
 
+    def add(self, kind: str, key: tuple, row_hash: int) -> None:
+        """A key present on one side only in the range compared: kind "missing" (source) or "extra"."""
+        self.found += 1
+        other = "extra" if kind == "missing" else "missing"
+        if (other, key) in self._hashes:
+            getattr(self, other).remove(key)
+            if self._hashes.pop((other, key)) == row_hash:
+                self.moved += 1
+            else:
+                self.changed.append(key)
+            return
+        self._hashes[(kind, key)] = row_hash
+        getattr(self, kind).append(key)
 
-def _compare_rows(src, tgt, sside: TableSide, tside: TableSide, lower: Bound, upper: Bound, out: RangeDiff) -> None:
-    s = row_hashes(src, sside, lower, upper)
-    t = row_hashes(tgt, tside, lower, upper)
-    out.missing += sorted((k for k in s if k not in t), key=repr)
-    out.extra += sorted((k for k in t if k not in s), key=repr)
-    out.changed += sorted((k for k in s if k in t and s[k] != t[k]), key=repr)
+
+def _compare_rows(src, tgt, sside: TableSide, tside: TableSide, lower: Bound, upper: Bound, within: Within,
+                  out: RangeDiff) -> None:
+    s = row_hashes(src, sside, lower, upper, within)
+    t = row_hashes(tgt, tside, lower, upper, within)
+    for k in sorted((k for k in s if k not in t), key=repr):
+        out.add("missing", k, s[k])
+    for k in sorted((k for k in t if k not in s), key=repr):
+        out.add("extra", k, t[k])
+    changed = sorted((k for k in s if k in t and s[k] != t[k]), key=repr)
+    out.changed += changed
+    out.found += len(changed)
 
 
 def narrow(src, tgt, sside: TableSide, tside: TableSide, lower: Bound, upper: Bound,
-           counts: tuple[int, int], max_rows: int, out: RangeDiff | None = None) -> RangeDiff:
-    """Differing rows of a range whose checksums differ; stops after about max_rows rows."""
+           counts: tuple[int, int], max_rows: int, out: RangeDiff | None = None, within: Within = ()) -> RangeDiff:
+    """Differing rows of a range whose checksums differ; stops after about max_rows rows.
+
+    The range is split at the middle row of the side holding more rows, read as key_select_sql
+    gives it (ENUM index, exact FLOAT, BIT integer), so it compares exactly as the key sorts. Both
+    halves stay inside the range on both sides (`within`), and on the side split each holds fewer
+    rows: every split makes progress, whatever order the other side's collation gives the keys."""
     out = out or RangeDiff()
     if out.total() >= max_rows:
         out.truncated = True
         return out
     n_s, n_t = counts
     if not sside.key or max(n_s, n_t) <= ROWS_AT_ONCE:
-        _compare_rows(src, tgt, sside, tside, lower, upper, out)
+        _compare_rows(src, tgt, sside, tside, lower, upper, within, out)
         return out
-    # split points are read as key_select_sql gives them (ENUM index, exact FLOAT, BIT integer), so both
-    # halves compare exactly as the key sorts: no row falls between them
-    mid = split_key(src, sside, lower, upper, n_s // 2) if n_s > 1 else None
-    if mid is None or same_bound(sside, mid, upper):
-        mid = split_key(tgt, tside, lower, upper, n_t // 2)
-    if mid is None or same_bound(tside, mid, upper):  # cannot split further: compare whatever is there
-        _compare_rows(src, tgt, sside, tside, lower, upper, out)
+    conn, side, n = (src, sside, n_s) if n_s >= n_t else (tgt, tside, n_t)
+    mid = split_key(conn, side, lower, upper, (n - 1) // 2, within)
+    if mid is None:  # the range shrank since it was counted (sync running): compare what is there
+        _compare_rows(src, tgt, sside, tside, lower, upper, within, out)
         return out
-    for lo, hi in ((lower, mid), (mid, upper)):
-        cs, ct = chunk_checksum(src, sside, lo, hi), chunk_checksum(tgt, tside, lo, hi)
+    inside = (*within, (lower, upper))
+    for lo, hi in ((None, mid), (mid, None)):
+        cs, ct = chunk_checksum(src, sside, lo, hi, inside), chunk_checksum(tgt, tside, lo, hi, inside)
         if cs != ct:
-            narrow(src, tgt, sside, tside, lo, hi, (cs[0], ct[0]), max_rows, out)
+            narrow(src, tgt, sside, tside, lo, hi, (cs[0], ct[0]), max_rows, out, inside)
     return out
 
 

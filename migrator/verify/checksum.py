@@ -26,6 +26,7 @@ from ..plan.model import decode_key_value
 from .canonical import SideColumn, checksum_select, client_hash, column_form, normalize_json, row_hash_sql, row_text_sql
 
 Bound = list[Any] | None  # decoded key values, None = unbounded
+Within = tuple[tuple[Bound, Bound], ...]  # enclosing ranges a sub-range also lies in (bisection)
 
 INDEX_TYPES = {"enum", "set"}
 
@@ -182,37 +183,44 @@ def _less_equal(cols: list[str], vals: list[Any]) -> tuple[str, list[Any]]:
     return f"({c} < %s OR ({c} = %s AND {rest}))", [vals[0], vals[0], *params]
 
 
-def range_where(side: TableSide, lower: Bound, upper: Bound) -> tuple[str, list[Any]]:
-    """WHERE text and parameters for lower < key <= upper plus the side's row filter."""
+def range_where(side: TableSide, lower: Bound, upper: Bound, within: Within = ()) -> tuple[str, list[Any]]:
+    """WHERE text and parameters for lower < key <= upper (and inside every `within` range) plus the
+    side's row filter.
+
+    Each side compares bounds in its own order (its key collation). When the orders differ, a bound
+    taken on one side may lie outside the enclosing range on the other: repeating the enclosing
+    ranges keeps each half of a bisection inside its parent on both sides (the halves partition it)."""
     parts: list[str] = []
     params: list[Any] = []
     if side.filter_sql:
         parts.append(side.filter_sql)
         params += side.filter_params
-    if lower is not None:
-        sql, p = _greater(side.key, key_values(side, lower))
-        parts.append(sql)
-        params += p
-    if upper is not None:
-        sql, p = _less_equal(side.key, key_values(side, upper))
-        parts.append(sql)
-        params += p
+    for lo, hi in (*within, (lower, upper)):
+        if lo is not None:
+            sql, p = _greater(side.key, key_values(side, lo))
+            parts.append(sql)
+            params += p
+        if hi is not None:
+            sql, p = _less_equal(side.key, key_values(side, hi))
+            parts.append(sql)
+            params += p
     return (" AND ".join(parts) or "1=1"), params
 
 
-def checksum_sql(side: TableSide, lower: Bound, upper: Bound) -> tuple[str, list[Any]]:
+def checksum_sql(side: TableSide, lower: Bound, upper: Bound, within: Within = ()) -> tuple[str, list[Any]]:
     """The in-database checksum query of a range (also what tests EXPLAIN)."""
-    where, params = range_where(side, lower, upper)
+    where, params = range_where(side, lower, upper, within)
     return f"SELECT {checksum_select(side.columns)} FROM {side.name} WHERE {where}", params
 
 
-def chunk_checksum(conn: pymysql.connections.Connection, side: TableSide, lower: Bound, upper: Bound) -> tuple[int, int]:
+def chunk_checksum(conn: pymysql.connections.Connection, side: TableSide, lower: Bound, upper: Bound,
+                   within: Within = ()) -> tuple[int, int]:
     """(row count, sum of 64-bit row hashes) of the range, computed by the database."""
-    sql, params = checksum_sql(side, lower, upper)
+    sql, params = checksum_sql(side, lower, upper, within)
     count, total = query(conn, sql, params)[0]
     total = int(total)
     if side.client_columns:
-        total += sum(_client_hashes(conn, side, *range_where(side, lower, upper)).values())
+        total += sum(_client_hashes(conn, side, *range_where(side, lower, upper, within)).values())
     return int(count), total
 
 
@@ -230,9 +238,9 @@ def _client_hashes(conn, side: TableSide, where: str, params: list[Any]) -> dict
     return out
 
 
-def row_hashes(conn, side: TableSide, lower: Bound, upper: Bound) -> dict[tuple, int]:
+def row_hashes(conn, side: TableSide, lower: Bound, upper: Bound, within: Within = ()) -> dict[tuple, int]:
     """Every row of the range: key tuple -> row hash (including client-compared columns)."""
-    where, params = range_where(side, lower, upper)
+    where, params = range_where(side, lower, upper, within)
     sql = (f"SELECT {key_select_sql(side)}, {_key_text_sql(side)}, {row_hash_sql(side.columns)} "
            f"FROM {side.name} WHERE {where}")
     rows = query(conn, sql, params)
@@ -245,20 +253,13 @@ def row_hashes(conn, side: TableSide, lower: Bound, upper: Bound) -> dict[tuple,
     return out
 
 
-def split_key(conn, side: TableSide, lower: Bound, upper: Bound, offset: int) -> list[Any] | None:
+def split_key(conn, side: TableSide, lower: Bound, upper: Bound, offset: int, within: Within = ()) -> list[Any] | None:
     """The key of the range's row at `offset` in key order (a bisection point), or None."""
-    where, params = range_where(side, lower, upper)
+    where, params = range_where(side, lower, upper, within)
     keys = ", ".join(quote_ident(k) for k in side.key)
     rows = query(conn, f"SELECT {key_select_sql(side)} FROM {side.name} WHERE {where} ORDER BY {keys} "
                        "LIMIT 1 OFFSET %s", [*params, offset])
     return key_values(side, rows[0]) if rows else None
-
-
-def same_bound(side: TableSide, a: Bound, b: Bound) -> bool:
-    """Two bounds name the same key (one may be the plan file's text form, the other a split point)."""
-    if a is None or b is None:
-        return a is b
-    return key_values(side, a) == key_values(side, b)
 
 
 def key_where(side: TableSide, key: tuple) -> tuple[str, list[Any]]:

@@ -60,11 +60,33 @@ def select_tables(plan: Plan, patterns: str | None) -> list[TablePlan]:
 # ---------------------------------------------------------------- sides
 
 
-def _target_columns(conn, database: str, table: str) -> tuple[dict[str, str], dict[str, str]]:
-    """The target table's DATA_TYPE and COLUMN_TYPE by column name."""
-    rows = query(conn, "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE FROM information_schema.COLUMNS "
+def _target_columns(conn, database: str, table: str) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+    """The target table's DATA_TYPE, COLUMN_TYPE and COLLATION_NAME ('' if none) by column name."""
+    rows = query(conn, "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, COLLATION_NAME FROM information_schema.COLUMNS "
                        "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s", (database, table))
-    return {str(r[0]): str(r[1]) for r in rows}, {str(r[0]): str(r[2]) for r in rows}
+    return ({str(r[0]): str(r[1]) for r in rows}, {str(r[0]): str(r[2]) for r in rows},
+            {str(r[0]): str(r[3] or "") for r in rows})
+
+
+def key_collation_note(tp: TablePlan, sside: TableSide, target_collations: dict[str, str]) -> str | None:
+    """Why the plan's chunk bounds cannot divide the target's rows alike, or None.
+
+    The bounds were read in the source's key order. A text key whose collation differs on the
+    target (latin1_swedish_ci -> utf8mb4_general_ci: 'ä' after 'z', then after 'a') sorts them
+    otherwise there: out-of-order bounds make target chunks overlap, and every such row would be a
+    false difference. Such a table is compared as one range: bisection keeps each half inside its
+    parent on both sides, and a row found in different halves on each side is paired by its key."""
+    cols = {c.name: c for c in tp.columns}
+    lower = {k.lower(): v for k, v in target_collations.items()}
+    for i, k in enumerate(tp.key):
+        col = cols.get(k)
+        if col is None or not col.collation or sside.key_type(i).data_type in ("enum", "set"):
+            continue  # not text, or compared by index number
+        target = lower.get(k.lower(), "")
+        if target.lower() != col.collation.lower():
+            return (f"key column {k}: collation {col.collation} on the source, {target or 'none'} on the target "
+                    "(another order): compared as one range, not by the plan's chunks")
+    return None
 
 
 def _key_types(tp: TablePlan, target_types: dict[str, str], target_column_types: dict[str, str],
@@ -301,16 +323,18 @@ def _lock_verify(workdir: WorkDir) -> int:
 
 
 class _TableRun:
-    def __init__(self, tp: TablePlan, sside: TableSide | None, tside: TableSide | None, result: TableResult):
+    def __init__(self, tp: TablePlan, sside: TableSide | None, tside: TableSide | None, result: TableResult,
+                 one_range: bool = False):
         self.tp, self.sside, self.tside, self.result = tp, sside, tside, result
+        self.one_range = one_range  # the plan's chunks do not divide the target alike: one range
         self.differing: list[tuple[Chunk, tuple[int, int], tuple[int, int]]] = []
         self.diff = RangeDiff()
         self.unknown: list[tuple[Any, tuple]] = []  # merged table: (shard value, key) of rows of no shard
         self.shard_values: list[Any] = []
 
 
-def _chunks(tp: TablePlan) -> list[Chunk]:
-    if not tp.key or not tp.chunks:
+def _chunks(tp: TablePlan, one_range: bool = False) -> list[Chunk]:
+    if not tp.key or not tp.chunks or one_range:
         return [Chunk(id=0)]
     return tp.chunks
 
@@ -413,20 +437,24 @@ def _endpoints(plan: Plan, given: dict[str, Endpoint] | None) -> dict[str, tuple
 
 def _prepare(tables: list[TablePlan], conn) -> list[_TableRun]:
     runs: list[_TableRun] = []
-    types_cache: dict[tuple[str, str], tuple[dict[str, str], dict[str, str]]] = {}
+    types_cache: dict[tuple[str, str], tuple[dict[str, str], dict[str, str], dict[str, str]]] = {}
     for tp in tables:
         result = TableResult(table=tp.id, source_table=tp.source_name, target_table=tp.target_name)
         tkey = (tp.target_database, tp.target_table)
         if tkey not in types_cache:
             types_cache[tkey] = _target_columns(conn, *tkey)
         try:
-            sside, tside, notes = build_sides(tp, *types_cache[tkey])
+            types, column_types, collations = types_cache[tkey]
+            sside, tside, notes = build_sides(tp, types, column_types)
         except MigratorError as exc:
             result.status, result.error = "error", str(exc)
             runs.append(_TableRun(tp, None, None, result))
             continue
+        one_range = key_collation_note(tp, sside, collations)
+        if one_range and len(_chunks(tp)) > 1:
+            notes.append(one_range)
         result.notes, result.client_columns = notes, list(sside.client_columns)
-        runs.append(_TableRun(tp, sside, tside, result))
+        runs.append(_TableRun(tp, sside, tside, result, one_range=bool(one_range)))
     return runs
 
 
@@ -437,7 +465,7 @@ def _todo(runs: list[_TableRun], journal: VerifyJournal, report: VerifyReport) -
         report.tables.append(run.result)
         if run.sside is None:
             continue
-        for chunk in _chunks(run.tp):
+        for chunk in _chunks(run.tp, run.one_range):
             run.result.chunks += 1
             done = journal.done.get((run.tp.id, chunk.id))
             if done is not None:
@@ -612,6 +640,7 @@ def _checksum_remote(runs: list[_TableRun], executor: Executor, eps: dict[str, t
 def _recheck_and_narrow(run: _TableRun, pools: Connections, src_conns: dict[str, Any], tgt, max_rows: int) -> None:
     assert run.sside is not None and run.tside is not None
     src = _source_conn(pools, src_conns, run.sside.instance)
+    unexplained = False  # a chunk that differs but whose narrowing found no row
     try:
         for chunk, _cs, _ct in run.differing:
             lo, hi = decode_bound(chunk.lower), decode_bound(chunk.upper)
@@ -624,9 +653,33 @@ def _recheck_and_narrow(run: _TableRun, pools: Connections, src_conns: dict[str,
             if not run.sside.key:
                 run.result.notes.append(f"whole-table checksums differ: source {cs[0]} rows, target {ct[0]} rows")
                 continue
+            found = run.diff.found
             narrow(src, tgt, run.sside, run.tside, lo, hi, (cs[0], ct[0]), max_rows, run.diff)
+            unexplained = unexplained or run.diff.found == found
     except pymysql.err.MySQLError as exc:
         run.result.status, run.result.error = "error", f"{run.tp.id}: narrowing to rows failed: {exc}"
+        return
+    if run.diff.moved:
+        run.result.notes.append(f"{run.diff.moved} row(s) fall in another key range on the target than on the source "
+                                "(the key's collation orders them differently there): found on both sides, identical")
+        if run.result.status == "different" and not (run.diff.total() or run.diff.truncated or unexplained):
+            run.result.status = "identical"
+
+
+def _rows_still_differ(run: _TableRun, src, tgt, max_rows: int) -> bool:
+    """Every chunk of the table re-checked, the differing ones narrowed together, so that a row found
+    missing in one chunk and extra in another (key collations order it differently) is paired."""
+    assert run.sside is not None and run.tside is not None
+    diff = RangeDiff()
+    for chunk in _chunks(run.tp, run.one_range):
+        lo, hi = decode_bound(chunk.lower), decode_bound(chunk.upper)
+        cs, ct = chunk_checksum(src, run.sside, lo, hi), chunk_checksum(tgt, run.tside, lo, hi)
+        if cs != ct:
+            found = diff.found
+            narrow(src, tgt, run.sside, run.tside, lo, hi, (cs[0], ct[0]), max_rows, diff)
+            if diff.found == found:
+                return True
+    return bool(diff.total() or diff.truncated)
 
 
 def _unknown_shards(runs: list[_TableRun], conn, max_rows: int, plan: Plan) -> None:
@@ -741,6 +794,11 @@ def _apply_fix(tgt, statements: list[str], report: VerifyReport) -> None:
     report.fixes_applied = True
 
 
+def _text_key(tp: TablePlan) -> bool:
+    cols = {c.name: c for c in tp.columns}
+    return any(cols[k].collation for k in tp.key if k in cols)
+
+
 def _source_conn(pools: Connections, src_conns: dict[str, Any], instance: str):
     """One connection per source for the sequential steps (re-check, narrowing, fix rows)."""
     if instance not in src_conns:
@@ -760,6 +818,9 @@ def _confirm_fixed(runs: list[_TableRun], report: VerifyReport, pools: Connectio
             lo, hi = decode_bound(chunk.lower), decode_bound(chunk.upper)
             if chunk_checksum(src, run.sside, lo, hi) != chunk_checksum(tgt, run.tside, lo, hi):
                 still += 1
+        if still and run.sside.key and (run.diff.moved or _text_key(run.tp)):
+            # a repaired row may sit in another chunk on the target (key collation): pair across chunks
+            still = int(_rows_still_differ(run, src, tgt, max(1000, report.fix_statements)))
         if still == 0 and not (run.unknown and _unknown_rows(tgt, run, 1)):
             run.result.status = "identical"
             run.result.notes.append(f"{run.result.differences} differing row(s) repaired by the fix SQL")
