@@ -8,6 +8,7 @@ from .checksum import Bound, TableSide, Within, chunk_checksum, row_forms, row_h
 from .report import suspect_key_pair, suspect_value
 
 ROWS_AT_ONCE = 2000  # a range this small is compared row by row (one key+hash per row)
+MAX_DEPTH = 64  # each split shrinks the range; only rows written into it meanwhile (sync) could stall that
 
 
 @dataclass
@@ -72,7 +73,7 @@ def narrow(src, tgt, sside: TableSide, tside: TableSide, lower: Bound, upper: Bo
         out.truncated = True
         return out
     n_s, n_t = counts
-    if not sside.key or max(n_s, n_t) <= ROWS_AT_ONCE:
+    if not sside.key or max(n_s, n_t) <= ROWS_AT_ONCE or len(within) >= MAX_DEPTH:
         _compare_rows(src, tgt, sside, tside, lower, upper, within, out)
         return out
     conn, side, n = (src, sside, n_s) if n_s >= n_t else (tgt, tside, n_t)
