@@ -28,6 +28,7 @@ from pymysqlreplication.event import (
     MariadbGtidEvent,
     QueryEvent,
     RotateEvent,
+    XAPrepareEvent,
     XidEvent,
 )
 from pymysqlreplication.gtid import Gtid, GtidSet
@@ -77,6 +78,9 @@ class Checkpoint(BaseModel):
     caught_up_at: float | None = None
     rows: dict[str, int] = Field(default_factory=lambda: {"insert": 0, "update": 0, "delete": 0})
     ddl_applied: int = 0
+    # XA transactions prepared but not yet committed or rolled back, xid -> "file:pos" of their
+    # group: `position` stays at the oldest so a restart re-reads their rows (see hold_for_xa)
+    xa_prepared: dict[str, str] = Field(default_factory=dict)
     retries: int = 0
     updated_at: float = 0.0
 
@@ -179,6 +183,30 @@ class Txn:
     changes: list[RowChange] = field(default_factory=list)
     gtid: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
+    start: BinlogPosition | None = None  # where the event group began (never mutated: `safe` is replaced)
+
+
+@dataclass
+class PreparedXa:
+    """An XA transaction's rows, binlogged at XA PREPARE, held until its XA COMMIT / ROLLBACK."""
+
+    txn: Txn
+    start: BinlogPosition  # where its XA PREPARE group begins: the checkpoint may not pass it
+
+
+def xa_key(text: str) -> tuple[str, bool]:
+    """The xid of an XA statement's tail as the binlog prints it ("X'61',X'',1", any case), and
+    whether it ends with ONE PHASE."""
+    words = text.split()
+    one_phase = [w.upper() for w in words[-2:]] == ["ONE", "PHASE"]
+    if one_phase:
+        words = words[:-2]
+    return "".join(words).upper(), one_phase
+
+
+def xa_key_of_event(event: XAPrepareEvent) -> str:
+    """The same xid as xa_key gives for the statement text, from an XA_PREPARE event."""
+    return f"X'{event.xid_gtrid.hex()}',X'{event.xid_bqual.hex()}',{event.xid_format_id}".upper()
 
 
 class SourceSync:
@@ -202,6 +230,8 @@ class SourceSync:
         self.caught_up = False
         self.pending_events = 0
         self._inflight: tuple | None = None
+        self.prepared: dict[str, PreparedXa] = {}  # xid -> rows held until XA COMMIT / ROLLBACK
+        self._resume: BinlogPosition | None = None  # where the next pass reads on (past held XA groups)
 
     # ------------------------------------------------------------ setup
 
@@ -312,7 +342,8 @@ class SourceSync:
                 if head is None:
                     continue
                 self.one_pass()
-                self.caught_up = head is not None and self.cp.position.key() >= head.key()
+                # read up to the head (the checkpoint itself may stay behind, at a prepared XA group)
+                self.caught_up = head is not None and self.read_from.key() >= head.key()
                 if self.caught_up:
                     self.cp.caught_up_at = time.time()
                 self.save_checkpoint()
@@ -388,7 +419,7 @@ class SourceSync:
         self.batch: list[RowChange] = []
         self.batch_counts: dict[str, int] = {}
         self.batch_started = time.monotonic()
-        self.safe = self.cp.position.model_copy()
+        self.safe = self.read_from.model_copy()
         self.pending_events = 0
         txn: Txn | None = None
         t0, n_events = time.monotonic(), 0
@@ -409,7 +440,7 @@ class SourceSync:
                             self.batch and time.monotonic() - self.batch_started >= self.opts.flush_interval):
                         self.flush(wait=False)
                     elif not self.batch and self._inflight is None:
-                        self.cp.position = self.safe.model_copy()
+                        self.cp.position = self.hold_for_xa(self.safe.model_copy())
         except pymysql.err.MySQLError as exc:
             self.handle_stream_error(exc)
         except (ConnectionError, OSError) as exc:
@@ -422,6 +453,9 @@ class SourceSync:
         finally:
             stream.close()
         self.flush()  # complete transactions only: an open `txn` is replayed next pass
+        # the next pass reads on from here, with the held XA rows still in memory (the checkpoint,
+        # for a restart, stays at the oldest prepared XA group)
+        self._resume = self.safe.model_copy()
         log.info("%s: pass read %d event(s) in %.2fs, now at %s:%s", self.log_where(), n_events,
                  time.monotonic() - t0, self.cp.position.file, self.cp.position.pos)
 
@@ -436,15 +470,21 @@ class SourceSync:
         self.flush()
         self._backoff(exc)  # restart / lost connection: reconnect from the checkpoint next pass
 
+    @property
+    def read_from(self) -> BinlogPosition:
+        """Where the next pass reads: past what this process already read, even when held XA
+        transactions keep the checkpoint further back."""
+        return self._resume or self.cp.position
+
     def open_stream(self) -> BinLogStreamReader:
-        pos = self.cp.position
+        pos = self.read_from
         settings = {"host": self.ep.host, "port": self.ep.port, "user": self.ep.user,
                     "passwd": self.ep.password.get_secret_value() if self.ep.password else "",
                     "connect_timeout": self.ep.connect_timeout}
         kwargs: dict[str, Any] = dict(
             connection_settings=settings, server_id=stream_server_id(self.workdir, self.name), blocking=False,
             resume_stream=True, only_events=[RotateEvent, XidEvent, QueryEvent, GtidEvent, MariadbGtidEvent,
-                                             WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent],
+                                             XAPrepareEvent, WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent],
             freeze_schema=True, is_mariadb=self.sp.flavor == "mariadb", enable_logging=False,
             # row events of tables outside the plan are skipped before their rows are decoded (the
             # library matches schema and table name separately: handle() still checks the pair)
@@ -460,7 +500,7 @@ class SourceSync:
     @property
     def by_gtid(self) -> bool:
         """Start by GTID when the checkpoint carries a complete one (see run: tracked from the start)."""
-        return self.opts.use_gtid and self._track_gtid and bool(self.cp.position.gtid)
+        return self.opts.use_gtid and self._track_gtid and bool(self.read_from.gtid)
 
     def _position_now(self, stream: BinLogStreamReader) -> BinlogPosition:
         return BinlogPosition(file=stream.log_file, pos=int(stream.log_pos), gtid=self.gtid_state(),
@@ -472,16 +512,16 @@ class SourceSync:
         """Fold one event into the open transaction; returns None at a transaction boundary."""
         if isinstance(event, (MariadbGtidEvent, GtidEvent)):
             if txn is not None and txn.changes:
-                # the previous event group ended without XID/COMMIT: MariaDB's XA PREPARE (its rows
-                # are committed or rolled back by a later XA COMMIT/ROLLBACK group). Dropping them
-                # silently lost rows; replaying them before the outcome is known could add rows.
+                # the previous event group ended without XID, COMMIT or XA PREPARE: dropping its rows
+                # would lose them silently, applying them could add rows never committed
                 tables = ", ".join(sorted({ch.route.table_id for ch in txn.changes}))
                 raise SourceError(
-                    f"{self.log_where()}: an XA (two-phase) transaction on {tables} before {stream.log_file}:"
-                    f"{stream.log_pos} cannot be replayed by sync; sync of this source stopped at "
-                    f"{self.cp.position.file}:{self.cp.position.pos}. Re-copy the table(s) after the XA transactions "
-                    "finished, or avoid XA on migrated tables")
-            return Txn(gtid=str(event.gtid))
+                    f"{self.log_where()}: a transaction on {tables} before {stream.log_file}:{stream.log_pos} has no "
+                    f"commit sync recognises; sync of this source stopped at {self.cp.position.file}:"
+                    f"{self.cp.position.pos}. Re-copy the table(s), or report this binlog sequence")
+            return Txn(gtid=str(event.gtid), start=self.safe)
+        if isinstance(event, XAPrepareEvent):
+            return self.prepare_xa(stream, event, txn)
         if isinstance(event, ROW_EVENTS):
             state = self.tables.get((event.schema, event.table))
             if state is None:
@@ -495,7 +535,9 @@ class SourceSync:
         if isinstance(event, QueryEvent):
             sql = event.query if isinstance(event.query, str) else event.query.decode("utf-8", "replace")
             word = sql.strip().split(None, 1)[0].upper() if sql.strip() else ""
-            if word in ("BEGIN", "XA"):
+            if word == "XA":
+                return self.handle_xa(stream, sql, txn)
+            if word == "BEGIN":
                 return txn if txn is not None else Txn()
             if word == "COMMIT":
                 self.commit_txn(txn)
@@ -505,6 +547,76 @@ class SourceSync:
             self.handle_ddl(stream, sql, schema)
             return None
         return txn  # rotate, heartbeats: no state change inside or outside a transaction
+
+    # ------------------------------------------------------------ XA
+
+    def prepare_xa(self, stream: BinLogStreamReader, event: XAPrepareEvent, txn: Txn | None) -> Txn | None:
+        """XA PREPARE ends an event group holding the XA transaction's rows; whether they count is
+        decided by a later XA COMMIT or XA ROLLBACK group. Hold them until then; the checkpoint
+        stays at this group's start meanwhile (hold_for_xa), so a restart reads them again."""
+        txn = txn if txn is not None else Txn(start=self.safe)
+        if event.one_phase:  # MySQL's XA COMMIT ... ONE PHASE: this group commits
+            self.commit_txn(txn)
+            return None
+        xid = xa_key_of_event(event)
+        if txn.gtid:
+            self.add_gtid(txn.gtid)  # the PREPARE group is read; its rows are not committed yet
+        self.prepared[xid] = PreparedXa(Txn(changes=txn.changes, counts=txn.counts), txn.start or self.safe)
+        if txn.changes:
+            log.info("%s: XA transaction %s prepared at %s:%s with %d row change(s): held until its XA COMMIT or "
+                     "XA ROLLBACK", self.log_where(), xid, stream.log_file, stream.log_pos, len(txn.changes))
+        return None
+
+    def handle_xa(self, stream: BinLogStreamReader, sql: str, txn: Txn | None) -> Txn | None:
+        """XA statements as the binlog holds them: XA START/END inside a prepared group (MySQL
+        logs START, MariaDB only END), XA COMMIT / XA ROLLBACK as a group of their own, and
+        MySQL's one-phase XA COMMIT closing the group of its rows (MariaDB logs that as a plain
+        transaction with an XID)."""
+        words = sql.split(None, 2)
+        verb = words[1].upper() if len(words) > 1 else ""
+        xid, one_phase = xa_key(words[2] if len(words) > 2 else "")
+        txn = txn if txn is not None else Txn(start=self.safe)
+        if verb == "COMMIT" and one_phase:
+            self.commit_txn(txn)
+            return None
+        if verb == "COMMIT":
+            held = self.prepared.pop(xid, None)
+            if held is None:
+                self.unknown_xa_commit(stream, xid)
+            else:
+                self.commit_txn(held.txn)  # its rows take effect here, in commit order
+            self.commit_txn(txn)
+            return None
+        if verb == "ROLLBACK":
+            held = self.prepared.pop(xid, None)
+            if held is not None and held.txn.changes:
+                log.info("%s: XA transaction %s rolled back at %s:%s: its %d held row change(s) dropped",
+                         self.log_where(), xid, stream.log_file, stream.log_pos, len(held.txn.changes))
+            self.commit_txn(txn)
+            return None
+        return txn  # START / END: still inside the group
+
+    def unknown_xa_commit(self, stream: BinLogStreamReader, xid: str) -> None:
+        """An XA COMMIT whose PREPARE is before where sync started (the copy's start position):
+        its rows are not in the binlog sync reads, and which tables it touched is unknown."""
+        at = f"{stream.log_file}:{stream.log_pos}"
+        if at in self.opts.skip_ddl:
+            log.warning("%s: XA COMMIT %s at %s skipped as asked (--skip-ddl)", self.log_where(), xid, at)
+            return
+        raise SourceError(
+            f"{self.log_where()}: XA COMMIT {xid} at {at} commits a transaction prepared before the position sync "
+            f"started from, so its rows are not in the binlog sync replays; sync of this source stopped at "
+            f"{self.cp.position.file}:{self.cp.position.pos}. If it changed migrated tables, re-copy them (or check "
+            f"with `migrator verify`), then rerun with --skip-ddl {at}")
+
+    def hold_for_xa(self, pos: BinlogPosition) -> BinlogPosition:
+        """Where a restart must read from: `pos`, or the start of the oldest XA PREPARE group
+        whose outcome is not read yet (its rows live only in memory until then)."""
+        self.cp.xa_prepared = {xid: f"{p.start.file}:{p.start.pos}" for xid, p in self.prepared.items()}
+        if not self.prepared:
+            return pos
+        oldest = min((p.start for p in self.prepared.values()), key=lambda p: p.key())
+        return oldest.model_copy() if oldest.key() < pos.key() else pos
 
     def convert(self, stream: BinLogStreamReader, event: Any, state: TableState, txn: Txn) -> None:
         columns = stream.table_map[event.table_id].columns
@@ -563,9 +675,9 @@ class SourceSync:
         batch = getattr(self, "batch", None)
         if not hasattr(self, "safe"):
             return
-        pos, counts = self.safe.model_copy(), dict(self.batch_counts)
+        pos, counts = self.hold_for_xa(self.safe.model_copy()), dict(self.batch_counts)
         if batch:
-            self._inflight = (self._apply_thread.submit(self.applier.apply, batch), pos, counts)
+            self._inflight = (self._apply_thread.submit(self.applier.apply, batch), pos, counts, batch)
         else:
             self._advance(pos, counts)
         self.batch, self.batch_counts = [], {}
@@ -578,9 +690,36 @@ class SourceSync:
         """Wait for the batch in flight (its errors surface here), then checkpoint after it."""
         inflight, self._inflight = self._inflight, None
         if inflight is not None:
-            fut, pos, counts = inflight
-            fut.result()
+            fut, pos, counts, batch = inflight
+            try:
+                fut.result()
+            except TargetError as exc:
+                self.reapply_after_merged_ddl(exc, batch)
             self._advance(pos, counts)
+
+    def reapply_after_merged_ddl(self, exc: TargetError, batch: list[RowChange], attempts: int = 3) -> None:
+        """Another shard's DDL dropped a column of the merged target table while this shard's
+        batch still wrote it (error 1054): write the batch again with the columns the target has
+        now (idempotent: REPLACE / DELETE by key). Any other error stands."""
+        for _ in range(attempts):
+            routes = {id(ch.route): ch.route for ch in batch if ch.route.merged}
+            if error_code(exc.__context__ or exc) != 1054 or not routes:
+                raise exc
+            with self._target_session() as tgt:
+                for route in list(routes.values()) + [s.route for s in self.tables.values() if s.route.merged]:
+                    now = {c.name.lower() for c in read_shape(tgt, route.target_database, route.target_table)}
+                    gone = [c for c in route.columns if c.lower() not in now]
+                    if gone:
+                        log.warning("%s: columns %s were dropped from %s by another shard's DDL: this shard's rows are "
+                                    "written without them until it reaches that DDL itself", self.log_where(), gone,
+                                    route.target_name)
+                        route.columns = [c for c in route.columns if c.lower() in now]
+            try:
+                self.applier.apply(batch)
+                return
+            except TargetError as again:
+                exc = again
+        raise exc
 
     def _advance(self, pos: BinlogPosition, counts: dict[str, int]) -> None:
         for k, n in counts.items():
