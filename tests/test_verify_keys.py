@@ -120,3 +120,22 @@ def test_verify_names_each_differing_row_and_fix_repairs_it(name, chunk_rows, so
     finally:
         drop(source, "source", db)
         drop(target, "target", db)
+
+
+def test_keyless_merged_table_rows_of_no_shard(source, target, src_conn, tgt_conn, unique_db, tmp_path):
+    """The shard check reads the key as key_select_sql gives it; a keyless table has none to read."""
+    db, merged = unique_db("vkl"), unique_db("vklm")
+    try:
+        run_sql(src_conn, f"CREATE DATABASE {quote_ident(db)}", f"USE {quote_ident(db)}",
+                "CREATE TABLE log (msg VARCHAR(20))", "INSERT INTO log VALUES ('a'), ('b')")
+        run_sql(tgt_conn, f"CREATE DATABASE {quote_ident(merged)}", f"USE {quote_ident(merged)}",
+                "CREATE TABLE log (msg VARCHAR(20), `__source` VARCHAR(64) NOT NULL)")
+        run_sql(tgt_conn, "INSERT INTO log VALUES ('a', %s), ('b', %s), ('c', 'gone/shard')",
+                args=(f"{source.label}/{db}",) * 2)
+        tp = table_plan(src_conn, source.label, db, "log", target_db=merged, source_column="__source")
+        report = verify_plan(make_plan([source], target, [tp]), tmp_path / "w", fix_sql=tmp_path / "fix.sql")
+        assert [(r.kind, r.key) for r in report.rows] == [("extra", [])], report.rows
+        assert "gone/shard" in (report.rows[0].detail or "") and report.exit_code == 1
+    finally:
+        drop(source, "source", db)
+        drop(target, "target", merged)

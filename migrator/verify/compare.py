@@ -711,7 +711,9 @@ def _unknown_rows(conn, run: _TableRun, limit: int) -> list[tuple[Any, tuple]]:
     assert run.tside is not None
     col = quote_ident(run.tside.filter_column)
     marks = ", ".join(["%s"] * len(run.shard_values))
-    rows = query(conn, f"SELECT {col}, {key_select_sql(run.tside)} FROM {run.tside.name} WHERE {col} NOT IN "
+    keys = key_select_sql(run.tside)
+    picked = f"{col}, {keys}" if keys else col  # a keyless table: the source column only
+    rows = query(conn, f"SELECT {picked} FROM {run.tside.name} WHERE {col} NOT IN "
                        f"({marks}) OR {col} IS NULL LIMIT %s", [*run.shard_values, limit])
     return [(r[0], tuple(key_values(run.tside, r[1:]))) for r in rows]
 
