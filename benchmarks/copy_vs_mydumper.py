@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -57,6 +58,38 @@ def sh(args: list[str], what: str) -> float:
     if res.returncode != 0:
         raise SystemExit(f"{what} failed ({res.returncode}): {res.stderr[-2000:]}")
     return time.monotonic() - t0
+
+
+def process_cpu(pid: int | None) -> float:
+    """CPU seconds (user + system) a running process has used so far; 0 if unknown."""
+    if not pid:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+class CpuMeter:
+    """CPU seconds spent by the source server, the target server and the tool during one method."""
+
+    def __init__(self, source_pid: int | None, target_pid: int | None):
+        self.pids = {"source": source_pid, "target": target_pid}
+        self.spent: dict[str, dict[str, float]] = {}
+
+    def measure(self, name: str, fn):
+        before = {k: process_cpu(p) for k, p in self.pids.items()}
+        tool0 = children_cpu()
+        out = fn()
+        self.spent[name] = {k: process_cpu(p) - before[k] for k, p in self.pids.items()}
+        self.spent[name]["tool"] = children_cpu() - tool0
+        return out
 
 
 def target_endpoint(url: str | None, tmp: Path, started: list[int]) -> Endpoint:
@@ -130,6 +163,7 @@ def run_copy_process(plan_path: Path, workdir: Path, parallel: int, per_source: 
     seconds = time.monotonic() - t0
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"migrator copy failed: {out[-3000:]}")
+    print(f"  migrator copy: {seconds:.1f}s, CPU user {usage.ru_utime:.1f}s + system {usage.ru_stime:.1f}s")
     return seconds, usage.ru_maxrss
 
 
@@ -166,22 +200,23 @@ def main() -> None:
         plan, how = build(src, tgt, db, tdbs["copy"], args.rows, args.chunks)
         plan_path = tmp / "plan.yaml"
         save_plan(plan, plan_path)
-        t_copy, rss_kb = run_copy_process(plan_path, tmp / "work", args.parallel, args.parallel)
+        meter = CpuMeter(started[0], started[1] if len(started) > 1 else None)
+        t_copy, rss_kb = meter.measure("migrator copy", lambda: run_copy_process(plan_path, tmp / "work", args.parallel, args.parallel))
         results["migrator copy"] = t_copy
         assert count_and_sum(tgt, "target", tdbs["copy"]) == expected, "migrator copy result differs"
         drop(tgt, tdbs["copy"])
         if not args.skip_mydumper:
             dump = tmp / "dump"
-            t_dump = sh(["mydumper", "-h", "127.0.0.1", "-P", str(port), "-u", "root", "-B", db, "-T", "wallet_tx",
+            t_dump = meter.measure("mydumper", lambda: sh(["mydumper", "-h", "127.0.0.1", "-P", str(port), "-u", "root", "-B", db, "-T", "wallet_tx",
                          "-o", str(dump), "-t", str(args.threads), "-r", str(max(10000, args.rows // args.chunks)),
-                         "--trx-consistency-only"], "mydumper")
+                         "--trx-consistency-only"], "mydumper"))
             loader = ["myloader", "-h", tgt.host, "-P", str(tgt.port), "-u", tgt.user, "-d", str(dump),
                       "-t", str(args.threads), "-o"]
-            t_load = sh(loader + ["-B", tdbs["e2e"]], "myloader")
+            t_load = meter.measure("myloader", lambda: sh(loader + ["-B", tdbs["e2e"]], "myloader"))
             results["mydumper+myloader"] = t_dump + t_load
             assert count_and_sum(tgt, "target", tdbs["e2e"]) == expected, "myloader result differs"
             drop(tgt, tdbs["e2e"])
-            results["myloader alone"] = sh(loader + ["-B", tdbs["load"]], "myloader (2nd)")
+            results["myloader alone"] = meter.measure("myloader alone", lambda: sh(loader + ["-B", tdbs["load"]], "myloader (2nd)"))
             assert count_and_sum(tgt, "target", tdbs["load"]) == expected, "myloader result differs"
             drop(tgt, tdbs["load"])
             print(f"  mydumper {t_dump:.1f}s, myloader {t_load:.1f}s")
@@ -189,7 +224,7 @@ def main() -> None:
             for t in plan.tables:
                 t.target_database = tdbs["copy2"]
             save_plan(plan, plan_path)
-            t2, rss2 = run_copy_process(plan_path, tmp / "work2", args.parallel, args.parallel)
+            t2, rss2 = meter.measure("migrator copy (2nd)", lambda: run_copy_process(plan_path, tmp / "work2", args.parallel, args.parallel))
             assert count_and_sum(tgt, "target", tdbs["copy2"]) == expected, "migrator copy result differs"
             drop(tgt, tdbs["copy2"])
             results["migrator copy (2nd)"] = t2
@@ -197,6 +232,10 @@ def main() -> None:
         print(f"\n{'method':<20} {'seconds':>8} {'rows/s':>10}")
         for name, s in sorted(results.items()):
             print(f"{name:<20} {s:8.1f} {args.rows / s:10,.0f}")
+        print(f"\nCPU seconds spent ({os.cpu_count()} cores; target known only when the benchmark started it):")
+        print(f"{'method':<20} {'source':>8} {'target':>8} {'tool':>8}")
+        for name, spent in meter.spent.items():
+            print(f"{name:<20} {spent['source']:8.1f} {spent['target']:8.1f} {spent['tool']:8.1f}")
         print(f"\nmigrator copy peak RSS: {rss_kb / 1024:.0f} MB (bar < 500 MB); plan from {how}, "
               f"{len(plan.tables[0].chunks)} chunks, parallel {args.parallel}")
         if "mydumper+myloader" in results:

@@ -12,6 +12,7 @@ figures; never fails on time. Bars from the issue: end-to-end >= 0.8x bare parsi
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -83,6 +84,13 @@ def bare_parse(ep: Endpoint, start: BinlogPosition, end: BinlogPosition, db: str
     return n, time.monotonic() - t0
 
 
+def busy_cpu_seconds() -> float:
+    """CPU seconds the whole machine spent busy so far (all processes: sync, sources, target)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def prepare(sources: list[Endpoint], target: Endpoint, changes_each: int, work: Path, tag: str):
     tables, splans = [], []
     positions = {}
@@ -125,12 +133,13 @@ def measure(sources: list[Endpoint], target: Endpoint, total: int, work: Path, t
         start, end, db = positions[ep.name]
         n, s = bare_parse(ep, start, end, db)
         parsed, parse_s = parsed + n, parse_s + s
-    t0 = time.monotonic()
+    t0, busy0 = time.monotonic(), busy_cpu_seconds()
     result = run_sync(plan, wd, SyncOptions(until_caught_up=True, workers=workers, batch_rows=5000))
     e2e_s = time.monotonic() - t0
+    cores_busy = (busy_cpu_seconds() - busy0) / e2e_s
     applied = sum(sum(r.rows.values()) for r in result.sources.values())
     return {"sources": len(sources), "changes": applied, "parsed": parsed, "parse_rate": parsed / parse_s,
-            "e2e_s": e2e_s, "e2e_rate": applied / e2e_s}
+            "e2e_s": e2e_s, "e2e_rate": applied / e2e_s, "cores_busy": cores_busy}
 
 
 def main() -> None:
@@ -153,8 +162,11 @@ def main() -> None:
         for r in (one, four):
             print(f"{r['sources']} source(s): {r['changes']} row changes applied in {r['e2e_s']:.1f}s = "
                   f"{r['e2e_rate']:,.0f} changes/s end to end; bare mysql-replication parsing "
-                  f"{r['parse_rate']:,.0f} rows/s ({r['e2e_rate'] / r['parse_rate']:.2f}x)")
-        print(f"4 sources vs 1: {four['e2e_rate'] / one['e2e_rate']:.2f}x")
+                  f"{r['parse_rate']:,.0f} rows/s ({r['e2e_rate'] / r['parse_rate']:.2f}x); machine busy "
+                  f"{r['cores_busy']:.2f} of {os.cpu_count()} cores")
+        print(f"4 sources vs 1: {four['e2e_rate'] / one['e2e_rate']:.2f}x (bar 2x; at most "
+              f"{os.cpu_count() / one['cores_busy']:.2f}x is possible here: one source already keeps "
+              f"{one['cores_busy']:.2f} of {os.cpu_count()} cores busy)")
     finally:
         for p in procs:
             stop_pid(p.pid)

@@ -273,6 +273,10 @@ class SourceSync:
         if str(fmt).upper() != "ROW" or str(image).upper() != "FULL":
             raise SourceError(f"{self.log_where()}: binlog_format={fmt}, binlog_row_image={image}; sync needs ROW and "
                               "FULL: SET GLOBAL binlog_format='ROW', binlog_row_image='FULL' (and in the server config)")
+        if self.sp.flavor == "mariadb" and str(query(conn, "SELECT @@global.log_bin_compress")[0][0]) in ("1", "ON"):
+            raise SourceError(f"{self.log_where()}: log_bin_compress is ON: MariaDB writes compressed row events, "
+                              "which sync cannot decode; SET GLOBAL log_bin_compress=OFF (and in the server config), "
+                              "then re-copy the tables changed while it was on")
 
     def check_available(self, conn: pymysql.connections.Connection, pos: BinlogPosition) -> None:
         files = [r[0] for r in query(conn, "SHOW BINARY LOGS")]
