@@ -666,22 +666,6 @@ def _recheck_and_narrow(run: _TableRun, pools: Connections, src_conns: dict[str,
             run.result.status = "identical"
 
 
-def _rows_still_differ(run: _TableRun, src, tgt, max_rows: int) -> bool:
-    """Every chunk of the table re-checked, the differing ones narrowed together, so that a row found
-    missing in one chunk and extra in another (key collations order it differently) is paired."""
-    assert run.sside is not None and run.tside is not None
-    diff = RangeDiff()
-    for chunk in _chunks(run.tp, run.one_range):
-        lo, hi = decode_bound(chunk.lower), decode_bound(chunk.upper)
-        cs, ct = chunk_checksum(src, run.sside, lo, hi), chunk_checksum(tgt, run.tside, lo, hi)
-        if cs != ct:
-            found = diff.found
-            narrow(src, tgt, run.sside, run.tside, lo, hi, (cs[0], ct[0]), max_rows, diff)
-            if diff.found == found:
-                return True
-    return bool(diff.total() or diff.truncated)
-
-
 def _unknown_shards(runs: list[_TableRun], conn, max_rows: int, plan: Plan) -> None:
     """Rows of a merged target table whose source column names no shard of the plan: extra rows.
 
@@ -796,11 +780,6 @@ def _apply_fix(tgt, statements: list[str], report: VerifyReport) -> None:
     report.fixes_applied = True
 
 
-def _text_key(tp: TablePlan) -> bool:
-    cols = {c.name: c for c in tp.columns}
-    return any(cols[k].collation for k in tp.key if k in cols)
-
-
 def _source_conn(pools: Connections, src_conns: dict[str, Any], instance: str):
     """One connection per source for the sequential steps (re-check, narrowing, fix rows)."""
     if instance not in src_conns:
@@ -820,9 +799,6 @@ def _confirm_fixed(runs: list[_TableRun], report: VerifyReport, pools: Connectio
             lo, hi = decode_bound(chunk.lower), decode_bound(chunk.upper)
             if chunk_checksum(src, run.sside, lo, hi) != chunk_checksum(tgt, run.tside, lo, hi):
                 still += 1
-        if still and run.sside.key and (run.diff.moved or _text_key(run.tp)):
-            # a repaired row may sit in another chunk on the target (key collation): pair across chunks
-            still = int(_rows_still_differ(run, src, tgt, max(1000, report.fix_statements)))
         if still == 0 and not (run.unknown and _unknown_rows(tgt, run, 1)):
             run.result.status = "identical"
             run.result.notes.append(f"{run.result.differences} differing row(s) repaired by the fix SQL")
