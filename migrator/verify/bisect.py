@@ -26,7 +26,6 @@ class RangeDiff:
     changed: list[tuple] = field(default_factory=list)
     truncated: bool = False
     moved: int = 0  # rows found in different ranges on each side, identical
-    found: int = 0  # row-level findings, moved halves included (a differing range that finds none is unexplained)
     _hashes: dict[tuple[str, tuple], int] = field(default_factory=dict, repr=False)
 
     def total(self) -> int:
@@ -34,7 +33,6 @@ class RangeDiff:
 
     def add(self, kind: str, key: tuple, row_hash: int) -> None:
         """A key present on one side only in the range compared: kind "missing" (source) or "extra"."""
-        self.found += 1
         other = "extra" if kind == "missing" else "missing"
         if (other, key) in self._hashes:
             getattr(self, other).remove(key)
@@ -55,9 +53,7 @@ def _compare_rows(src, tgt, sside: TableSide, tside: TableSide, lower: Bound, up
         out.add("missing", k, s[k])
     for k in sorted((k for k in t if k not in s), key=repr):
         out.add("extra", k, t[k])
-    changed = sorted((k for k in s if k in t and s[k] != t[k]), key=repr)
-    out.changed += changed
-    out.found += len(changed)
+    out.changed += sorted((k for k in s if k in t and s[k] != t[k]), key=repr)
 
 
 def narrow(src, tgt, sside: TableSide, tside: TableSide, lower: Bound, upper: Bound,

@@ -640,7 +640,6 @@ def _checksum_remote(runs: list[_TableRun], executor: Executor, eps: dict[str, t
 def _recheck_and_narrow(run: _TableRun, pools: Connections, src_conns: dict[str, Any], tgt, max_rows: int) -> None:
     assert run.sside is not None and run.tside is not None
     src = _source_conn(pools, src_conns, run.sside.instance)
-    unexplained = False  # a chunk that differs but whose narrowing found no row
     try:
         for chunk, _cs, _ct in run.differing:
             lo, hi = decode_bound(chunk.lower), decode_bound(chunk.upper)
@@ -653,17 +652,13 @@ def _recheck_and_narrow(run: _TableRun, pools: Connections, src_conns: dict[str,
             if not run.sside.key:
                 run.result.notes.append(f"whole-table checksums differ: source {cs[0]} rows, target {ct[0]} rows")
                 continue
-            found = run.diff.found
             narrow(src, tgt, run.sside, run.tside, lo, hi, (cs[0], ct[0]), max_rows, run.diff)
-            unexplained = unexplained or run.diff.found == found
     except pymysql.err.MySQLError as exc:
         run.result.status, run.result.error = "error", f"{run.tp.id}: narrowing to rows failed: {exc}"
         return
     if run.diff.moved:
         run.result.notes.append(f"{run.diff.moved} row(s) fall in another key range on the target than on the source "
                                 "(the key's collation orders them differently there): found on both sides, identical")
-        if run.result.status == "different" and not (run.diff.total() or run.diff.truncated or unexplained):
-            run.result.status = "identical"
 
 
 def _unknown_shards(runs: list[_TableRun], conn, max_rows: int, plan: Plan) -> None:
