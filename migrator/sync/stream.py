@@ -291,7 +291,10 @@ class SourceSync:
                 f"{self.workdir.sync_checkpoint(self.name)} and this source's copy state, run `migrator copy` again, then "
                 "`migrator sync`; keep binlogs longer (expire_logs_days / binlog_expire_logs_seconds)")
 
-    def build_routes(self, src: pymysql.connections.Connection, tgt: pymysql.connections.Connection) -> None:
+    def build_routes(self, src: pymysql.connections.Connection, tgt: pymysql.connections.Connection,
+                     at: tuple[int, int] | None = None) -> None:
+        """Routes and shapes of this source's tables; `at` (the checkpoint's position key): a
+        table's shape recorded by the last DDL replayed before it (else the plan's)."""
         by_target: dict[str, int] = {}
         for t in self.plan.tables:
             if t.mode != "skip":
@@ -303,7 +306,8 @@ class SourceSync:
             if not t.key:
                 raise StateError(f"{self.log_where()}: table {t.source_name} has no usable key in the plan; sync cannot "
                                  "apply its changes safely: add a key, or set its mode to copy-only or skip")
-            columns = self.ddl_record.shape_at(t.id, self.cp.position.key()) or t.columns or read_shape(src, t.database, t.table)
+            recorded = self.ddl_record.shape_at(t.id, at) if at is not None else None
+            columns = recorded or t.columns or read_shape(src, t.database, t.table)
             self.tables[(t.database, t.table)] = self.table_state(t, columns, tgt)
 
     def table_state(self, t: TablePlan, columns: list[Column], tgt: pymysql.connections.Connection) -> TableState:
@@ -365,7 +369,7 @@ class SourceSync:
     def setup(self) -> None:
         with self._source_session() as src, self._target_session() as tgt:
             self.check_source(src)
-            self.build_routes(src, tgt)
+            self.build_routes(src, tgt, self.cp.position.key())
             self.check_available(src, self.cp.position)
 
     def with_source_back_off(self, fn: Callable[[], Any], *, what: str, window: float = 120.0) -> Any:
