@@ -369,26 +369,27 @@ class ChunkCopier:
 
         t0 = time.monotonic()
         count, blob, limit = self._with_source_retry(read)
-        parts = blob.split(b"\0") if blob else []
-        if len(parts) != count or (blob is not None and len(blob) >= limit):  # cut by group_concat_max_len
+        got = blob.count(b"\0") + 1 if blob else 0
+        if got != count or (blob is not None and len(blob) >= limit):  # cut by group_concat_max_len
             log.info("%s chunk %s: aggregated read incomplete (%d of %d rows); reading it in pages",
-                     self.table.id, self.chunk.id, len(parts), count)
+                     self.table.id, self.chunk.id, got, count)
             return False
         t1 = time.monotonic()
-        rows = [(p,) for p in parts]
-        del blob, parts
-        if rows:
+        # statements cut straight from the blob at row boundaries: no per-row objects
+        statements = sqlgen.blob_statements(self.prefix, blob, MAX_STATEMENT_BYTES) if blob else []
+        del blob
+        if statements:
             try:
-                nbytes = self._write(rows, narrow=False)
+                nbytes = self._write_statements(statements, None)
             except _RejectedBatch:
                 return False
         else:
             nbytes = 0
         self.r.timed(t1 - t0, time.monotonic() - t1)
         fault_point("after_commit")
-        self._journal(self.chunk.upper, len(rows), nbytes, done=True)
+        self._journal(self.chunk.upper, count, nbytes, done=True)
         fault_point("after_journal")
-        self.r.reporter.advance(self.table, len(rows), nbytes)
+        self.r.reporter.advance(self.table, count, nbytes)
         return True
 
     def _prefetch(self, lower: list[Any] | None, limit: int) -> Future:
@@ -516,9 +517,13 @@ class ChunkCopier:
                 sqlgen.sql_string_literal(f"{self.table.source}/{self.table.database}")
         return f"DELETE FROM {dst}"
 
-    def _write(self, rows: list[tuple], clear: bool = False, narrow: bool = True) -> int:
-        statements = self._statements(rows)
-        nbytes = sum(len(s) for _, _, s in statements)
+    def _write(self, rows: list[tuple], clear: bool = False) -> int:
+        return self._write_statements([stmt for _, _, stmt in self._statements(rows)], rows, clear)
+
+    def _write_statements(self, statements: list[bytes], rows: list[tuple] | None, clear: bool = False) -> int:
+        """Statements in one target transaction; a rejected row is narrowed down to its key when
+        the rows (with their keys) are known, else _RejectedBatch (the caller reads pages)."""
+        nbytes = sum(len(s) for s in statements)
 
         def write() -> None:
             self.r.throttle.target_wait()
@@ -527,7 +532,7 @@ class ChunkCopier:
                     with conn.cursor() as cur:
                         if clear:
                             cur.execute(self._clear_sql())
-                        for _, _, stmt in statements:
+                        for stmt in statements:
                             cur.execute(stmt)
                     fault_point("before_commit")
                     t0 = time.monotonic()
@@ -544,7 +549,7 @@ class ChunkCopier:
         except pymysql.err.MySQLError as exc:
             if is_transient(exc) or error_code(exc) in REFUSED_ERRORS:  # not a bad row: no narrowing
                 raise TableFailed(TargetError(f"{describe_error(ep, 'target', exc)} (writing {self.table.target_name})")) from None
-            if not narrow:
+            if rows is None:
                 raise _RejectedBatch() from None
             raise TableFailed(self._narrow(rows, exc)) from None
         except OSError as exc:

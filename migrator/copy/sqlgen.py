@@ -128,6 +128,27 @@ def whole_chunk_select(table: TablePlan, lower: list[Any] | None, upper: list[An
     return sql, args
 
 
+def blob_statements(prefix: bytes, blob: bytes, max_bytes: int) -> list[bytes]:
+    """INSERT statements of at most ~max_bytes from a whole-chunk read (rows joined by NUL, which
+    no rendering contains): cut at NULs, NULs become the commas between row tuples. A single row
+    longer than max_bytes gets a statement of its own."""
+    out: list[bytes] = []
+    start, n, room = 0, len(blob), max(1, max_bytes - len(prefix))
+    while start < n:
+        end = start + room
+        if end >= n:
+            end = n
+        else:
+            cut = blob.rfind(b"\0", start, end + 1)
+            if cut <= start:
+                cut = blob.find(b"\0", end)
+                cut = n if cut < 0 else cut
+            end = cut
+        out.append(prefix + blob[start:end].replace(b"\0", b","))
+        start = end + 1
+    return out
+
+
 def full_select(table: TablePlan) -> str:
     """Keyless (copy-only) table: every row, unordered, streamed."""
     src = f"{quote_ident(table.database)}.{quote_ident(table.table)}"
