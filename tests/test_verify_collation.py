@@ -77,3 +77,13 @@ def test_real_differences_still_named(filled, chunk_rows, source, target, src_co
     assert report.exit_code == 0 and all(r.fixed for r in report.rows), report.rows
     got = query(tgt_conn, f"SELECT k, v FROM {quote_ident(filled)}.k ORDER BY v")
     assert [tuple(r) for r in got] == [(k, i) for i, k in enumerate(KEYS)]
+
+
+def test_rows_in_other_ranges_never_count_as_differences(filled, source, target, src_conn, tgt_conn, tmp_path):
+    """With room for one differing row, that row is the one named: a row that merely sits in another
+    range on the target is looked up there by its key, never listed (nor deleted by the fix SQL)."""
+    run_sql(tgt_conn, f"UPDATE {quote_ident(filled)}.k SET v = 100 WHERE v = 7")  # 'ö'
+    plan = make_plan([source], target, [table_plan(src_conn, source.label, filled, "k")])
+    report = verify_plan(plan, tmp_path / "w", fix_sql=tmp_path / "fix.sql", max_rows=1)
+    assert [(r.kind, tuple(r.key)) for r in report.rows] == [("changed", ("ö",))], report.rows
+    assert "DELETE FROM" not in (tmp_path / "fix.sql").read_text()

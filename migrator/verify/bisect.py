@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .checksum import Bound, TableSide, Within, chunk_checksum, row_forms, row_hashes, split_key
+from .checksum import Bound, TableSide, Within, chunk_checksum, row_forms, row_hashes, rows_by_key, split_key
 from .report import suspect_key_pair, suspect_value
 
 ROWS_AT_ONCE = 2000  # a range this small is compared row by row (one key+hash per row)
@@ -13,47 +13,42 @@ MAX_DEPTH = 64  # each split shrinks the range; only rows written into it meanwh
 
 @dataclass
 class RangeDiff:
-    """Differing rows found so far in one table's ranges.
-
-    A row can be found missing in one range and extra in another: when the key's collation differs
-    between source and target (latin1_swedish_ci -> utf8mb4_general_ci sort 'ä' apart) a bound puts
-    it on different sides of the bound on each. The same key on both sides is one row: identical
-    if its hashes agree (`moved`), changed otherwise. Keys are exact (the value read, compared in
-    Python), so rows equal only under a collation are never paired."""
+    """Differing rows found so far in one table's ranges."""
 
     missing: list[tuple] = field(default_factory=list)  # on source only
     extra: list[tuple] = field(default_factory=list)  # on target only
     changed: list[tuple] = field(default_factory=list)
     truncated: bool = False
-    moved: int = 0  # rows found in different ranges on each side, identical
-    _hashes: dict[tuple[str, tuple], int] = field(default_factory=dict, repr=False)
+    moved: int = 0  # rows a range held on one side only, found identical elsewhere on the other (collation order)
 
     def total(self) -> int:
         return len(self.missing) + len(self.extra) + len(self.changed)
 
-    def add(self, kind: str, key: tuple, row_hash: int) -> None:
-        """A key present on one side only in the range compared: kind "missing" (source) or "extra"."""
-        other = "extra" if kind == "missing" else "missing"
-        if (other, key) in self._hashes:
-            getattr(self, other).remove(key)
-            if self._hashes.pop((other, key)) == row_hash:
-                self.moved += 1
-            else:
-                self.changed.append(key)
-            return
-        self._hashes[(kind, key)] = row_hash
-        getattr(self, kind).append(key)
+    def add_changed(self, key: tuple) -> None:
+        if key not in self.changed:  # a moved row is seen from both of its ranges
+            self.changed.append(key)
 
 
 def _compare_rows(src, tgt, sside: TableSide, tside: TableSide, lower: Bound, upper: Bound, within: Within,
                   out: RangeDiff) -> None:
+    """Rows of the range by key. A key on one side only is looked up by exact key on the other:
+    when the key's collation differs (latin1_swedish_ci -> utf8mb4_general_ci sort 'ä' apart) a
+    bound puts a row in this range on one side and in another range on the other."""
     s = row_hashes(src, sside, lower, upper, within)
     t = row_hashes(tgt, tside, lower, upper, within)
-    for k in sorted((k for k in s if k not in t), key=repr):
-        out.add("missing", k, s[k])
-    for k in sorted((k for k in t if k not in s), key=repr):
-        out.add("extra", k, t[k])
-    out.changed += sorted((k for k in s if k in t and s[k] != t[k]), key=repr)
+    for here, other_conn, other_side, kind in ((s, tgt, tside, "missing"), (t, src, sside, "extra")):
+        other_range = t if kind == "missing" else s
+        alone = sorted((k for k in here if k not in other_range), key=repr)
+        elsewhere = rows_by_key(other_conn, other_side, alone) if alone else {}
+        for k in alone:
+            if k not in elsewhere:
+                getattr(out, kind).append(k)
+            elif elsewhere[k] == here[k]:
+                out.moved += kind == "missing"  # counted once: seen as missing from one range, extra in another
+            else:
+                out.add_changed(k)
+    for k in sorted((k for k in s if k in t and s[k] != t[k]), key=repr):
+        out.add_changed(k)
 
 
 def narrow(src, tgt, sside: TableSide, tside: TableSide, lower: Bound, upper: Bound,

@@ -240,7 +240,31 @@ def _client_hashes(conn, side: TableSide, where: str, params: list[Any]) -> dict
 
 def row_hashes(conn, side: TableSide, lower: Bound, upper: Bound, within: Within = ()) -> dict[tuple, int]:
     """Every row of the range: key tuple -> row hash (including client-compared columns)."""
-    where, params = range_where(side, lower, upper, within)
+    return _hashes_where(conn, side, *range_where(side, lower, upper, within))
+
+
+LOOKUP_BATCH = 500  # keys looked up per statement
+
+
+def rows_by_key(conn, side: TableSide, keys: list[tuple]) -> dict[tuple, int]:
+    """Row hashes of exactly these keys, wherever the side's key order puts them.
+
+    Equality follows the side's collation ('ä' = 'a' under utf8mb4_general_ci), so only rows whose
+    key reads back exactly as asked are returned: a key equal only under a collation is another row."""
+    out: dict[tuple, int] = {}
+    for i in range(0, len(keys), LOOKUP_BATCH):
+        batch = keys[i:i + LOOKUP_BATCH]
+        one = "(" + " AND ".join(f"{quote_ident(k)} = %s" for k in side.key) + ")"
+        where = "(" + " OR ".join([one] * len(batch)) + ")"
+        params = [v for key in batch for v in key_values(side, key)]
+        if side.filter_sql:
+            where, params = f"{side.filter_sql} AND {where}", [*side.filter_params, *params]
+        wanted = set(batch)
+        out.update((k, h) for k, h in _hashes_where(conn, side, where, params).items() if k in wanted)
+    return out
+
+
+def _hashes_where(conn, side: TableSide, where: str, params: list[Any]) -> dict[tuple, int]:
     sql = (f"SELECT {key_select_sql(side)}, {_key_text_sql(side)}, {row_hash_sql(side.columns)} "
            f"FROM {side.name} WHERE {where}")
     rows = query(conn, sql, params)
