@@ -75,7 +75,7 @@ def key_collation_note(tp: TablePlan, sside: TableSide, target_collations: dict[
     target (latin1_swedish_ci -> utf8mb4_general_ci: 'ä' after 'z', then after 'a') sorts them
     otherwise there: out-of-order bounds make target chunks overlap, and every such row would be a
     false difference. Such a table is compared as one range: bisection keeps each half inside its
-    parent on both sides, and a row found in different halves on each side is paired by its key."""
+    parent on both sides, and a row a half holds on one side only is looked up by its key on the other."""
     cols = {c.name: c for c in tp.columns}
     lower = {k.lower(): v for k, v in target_collations.items()}
     for i, k in enumerate(tp.key):
