@@ -86,8 +86,8 @@ def prepare_columns(lib_columns: list[Any], shape: TableShape) -> None:
             lib.unsigned = "unsigned" in col.column_type.lower()
         if col.data_type in TEXT_TYPES or col.data_type in ("binary", "varbinary") or col.data_type.endswith("blob"):
             lib.character_set_name = RAW
-        if col.data_type == "enum" and not getattr(lib, "enum_values", None):
-            lib.enum_values = _EnumIndex()
+        if col.data_type == "enum":  # the index even when the binlog carries labels: seekdb refuses
+            lib.enum_values = _EnumIndex()  # `enum_key IN ('label')` (error 1210) in a DELETE by key
         if col.data_type == "set":
             lib.set_values = SET_BITS
 
