@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from migrator.copy.runner import CopyOptions, run_copy
 from migrator.db import connect, quote_ident
 from migrator.workdir import WorkDir
@@ -10,7 +12,8 @@ from conftest import drop_databases
 from copy_helpers import assert_same_rows, execute, make_plan, table_plan
 
 
-def test_enum_key_paging_skips_no_row(source, target, unique_db, tmp_path):
+@pytest.mark.parametrize("aggregated", [True, False], ids=["aggregated-pages", "row-pages"])
+def test_enum_key_paging_skips_no_row(source, target, unique_db, tmp_path, aggregated):
     """ENUM keys ORDER BY their index but compare with a string as text: keyset pages over
     ENUM('b','a') read 'b' then asked for key > 'b', which 'a' is not: rows were lost."""
     db, tdb = unique_db("enk"), unique_db("enkt")
@@ -26,7 +29,8 @@ def test_enum_key_paging_skips_no_row(source, target, unique_db, tmp_path):
         execute(target, "target", f"CREATE DATABASE {quote_ident(tdb)}")
         plan = make_plan([source], target, [tp])
         run_copy(plan, WorkDir(tmp_path / "work"), CopyOptions(whole_chunks=False, initial_page_rows=2,
-                                                                  min_page_rows=2, max_page_rows=2))
+                                                                  min_page_rows=2, max_page_rows=2,
+                                                                  aggregated_pages=aggregated))
         assert assert_same_rows(source, target, tp) == 7
     finally:
         drop_databases(source, "source", [db])
@@ -34,18 +38,20 @@ def test_enum_key_paging_skips_no_row(source, target, unique_db, tmp_path):
 
 
 
-def _copy_in_pages(source, target, db, tdb, table, tmp_path, rows_per_page):
+def _copy_in_pages(source, target, db, tdb, table, tmp_path, rows_per_page, aggregated=True):
     conn = connect(source, "source")
     tp = table_plan(conn, source.label, db, table, tdb)
     conn.close()
     execute(target, "target", f"CREATE DATABASE IF NOT EXISTS {quote_ident(tdb)}")
     plan = make_plan([source], target, [tp])
     run_copy(plan, WorkDir(tmp_path / table), CopyOptions(
-        whole_chunks=False, initial_page_rows=rows_per_page, min_page_rows=rows_per_page, max_page_rows=rows_per_page))
+        whole_chunks=False, initial_page_rows=rows_per_page, min_page_rows=rows_per_page, max_page_rows=rows_per_page,
+        aggregated_pages=aggregated))
     return tp
 
 
-def test_float_and_bit_key_paging_skips_no_row(source, target, unique_db, tmp_path):
+@pytest.mark.parametrize("aggregated", [True, False], ids=["aggregated-pages", "row-pages"])
+def test_float_and_bit_key_paging_skips_no_row(source, target, unique_db, tmp_path, aggregated):
     """FLOAT prints 6 digits (1.234567 and 1.234569 both read back as 1.23457), so a page ending at
     one asked for key > 1.23457 and skipped the rest; BIT keys read back as bytes."""
     db, tdb = unique_db("flk"), unique_db("flkt")
@@ -57,7 +63,7 @@ def test_float_and_bit_key_paging_skips_no_row(source, target, unique_db, tmp_pa
                 f"CREATE TABLE {quote_ident(db)}.b (k BIT(12) NOT NULL PRIMARY KEY, v INT) DEFAULT CHARSET=utf8mb4",
                 f"INSERT INTO {quote_ident(db)}.b VALUES (0,1),(1,2),(2,3),(255,4),(256,5),(4095,6)")
         for table in ("f", "b"):
-            tp = _copy_in_pages(source, target, db, tdb, table, tmp_path, 1)
+            tp = _copy_in_pages(source, target, db, tdb, table, tmp_path, 1, aggregated)
             assert assert_same_rows(source, target, tp) == 6
     finally:
         drop_databases(source, "source", [db])

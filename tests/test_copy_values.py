@@ -57,8 +57,10 @@ def _copy(source, target, tables, tmp_path, **opts):
     return plan, wd
 
 
-@pytest.mark.parametrize("whole_chunks", [True, False], ids=["aggregated", "pages"])
-def test_value_corpus_round_trips_exactly(source, target, unique_db, tmp_path, whole_chunks):
+@pytest.mark.parametrize("whole_chunks,aggregated_pages,page_rows", [(True, True, 0), (False, True, 2), (False, False, 0)],
+                         ids=["whole-chunk", "aggregated-pages", "row-pages"])
+def test_value_corpus_round_trips_exactly(source, target, unique_db, tmp_path, whole_chunks, aggregated_pages,
+                                          page_rows):
     db, tdb = unique_db("vals"), unique_db("valt")
     try:
         execute(source, "source", f"CREATE DATABASE {quote_ident(db)}",
@@ -68,7 +70,9 @@ def test_value_corpus_round_trips_exactly(source, target, unique_db, tmp_path, w
         tp = table_plan(conn, source.label, db, "corpus", tdb)
         conn.close()
         execute(target, "target", f"CREATE DATABASE {quote_ident(tdb)}")
-        plan, wd = _copy(source, target, [tp], tmp_path, whole_chunks=whole_chunks)
+        sizing = dict(initial_page_rows=page_rows, min_page_rows=page_rows, max_page_rows=page_rows) if page_rows else {}
+        plan, wd = _copy(source, target, [tp], tmp_path, whole_chunks=whole_chunks, aggregated_pages=aggregated_pages,
+                         **sizing)
         assert assert_same_rows(source, target, tp) == len(CORPUS_ROWS)
         state = CopyState.load(wd, plan)
         assert state.table_complete(tp.id) and state.incomplete_tables() == []

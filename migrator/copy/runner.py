@@ -74,6 +74,7 @@ class CopyOptions:
     retry_delay: float = 0.5
     verb: str = "REPLACE"
     whole_chunks: bool = True  # small fresh chunks in one GROUP_CONCAT read (falls back to pages)
+    aggregated_pages: bool = True  # pages as one GROUP_CONCAT each (falls back to rows when cut)
     target_connections: int = 0  # most target connections at once; 0: one per running chunk
     max_source_threads_running: int = 25  # reads wait while a source runs more; 0: never wait
     executor: str | None = None  # None/"local": threads here; "dask://host:port": Dask workers
@@ -128,6 +129,20 @@ class NullReporter:
 
     def finish(self, result: CopyResult) -> None:
         pass
+
+
+@dataclass
+class Page:
+    """One read page of a chunk: rows (key values after the rendering) or ready statements."""
+
+    lower: list[Any] | None  # exclusive bound it was read from
+    limit: int
+    count: int
+    last: list[Any] | None  # its last key (bound form), or the chunk's upper bound when done
+    done: bool  # the chunk ends with this page
+    rows: list[tuple] | None = None
+    statements: list[bytes] | None = None
+    read_seconds: float = 0.0
 
 
 class TableFailed(Exception):
@@ -319,31 +334,41 @@ class ChunkCopier:
         # target always has a writer per running chunk.
         pending: Future | None = self._prefetch(self.lower, self.r.page_rows(self.table))
         while pending is not None:
-            rows, limit, read_seconds = pending.result()
+            page: Page = pending.result()
             pending = None
-            if not rows:
+            if not page.count and page.done:
                 self._journal(None, 0, 0, done=True)
                 return
             if self.r.stopping(self.table):
                 return
-            last = list(rows[-1][1:])
-            done = len(rows) < limit
-            if not done:
-                pending = self._prefetch(last, self.r.page_rows(self.table))
+            if not page.done:
+                pending = self._prefetch(page.last, self.r.page_rows(self.table))
             t1 = time.monotonic()
             try:
-                nbytes = self._write(rows)
+                nbytes = self._write_page(page)
             except BaseException:
                 if pending is not None:
                     pending.cancel()
                 raise
             write_seconds = time.monotonic() - t1
-            self.r.timed(read_seconds, write_seconds)
+            self.r.timed(page.read_seconds, write_seconds)
             fault_point("after_commit")
-            self._journal([encode_key_value(v) for v in last], len(rows), nbytes, done=done)
+            after = self.chunk.upper if page.done and page.rows is None else [encode_key_value(v) for v in page.last]
+            self._journal(after, page.count, nbytes, done=page.done)
             fault_point("after_journal")
-            self.r.reporter.advance(self.table, len(rows), nbytes)
-            self.r.adapt(self.table, limit, len(rows), nbytes, read_seconds + write_seconds)
+            self.r.reporter.advance(self.table, page.count, nbytes)
+            self.r.adapt(self.table, page.limit, page.count if not page.done else 0, nbytes,
+                         page.read_seconds + write_seconds)
+
+    def _write_page(self, page: Page) -> int:
+        if page.rows is not None:
+            return self._write(page.rows)
+        if not page.statements:  # rows deleted between the bound and the read: nothing to write
+            return 0
+        try:
+            return self._write_statements(page.statements, None)
+        except _RejectedBatch:  # read the page again row by row to name the row the target refuses
+            return self._write(self._read_page(page.lower, page.limit))
 
     def _whole_chunk_fits(self) -> bool:
         t, c = self.table, self.chunk
@@ -393,12 +418,45 @@ class ChunkCopier:
         return True
 
     def _prefetch(self, lower: list[Any] | None, limit: int) -> Future:
-        def read() -> tuple[list[tuple], int, float]:
+        def read() -> Page:
             t0 = time.monotonic()
-            rows = self._read_page(lower, limit)
-            return rows, limit, time.monotonic() - t0
+            page = self._read_aggregated_page(lower, limit) if self.r.opts.aggregated_pages else None
+            if page is None:
+                rows = self._read_page(lower, limit)
+                page = Page(lower, limit, len(rows), list(rows[-1][1:]) if rows else None, len(rows) < limit, rows=rows)
+            page.read_seconds = time.monotonic() - t0
+            return page
 
         return self.r.readers.submit(read)
+
+    def _read_aggregated_page(self, lower: list[Any] | None, limit: int) -> Page | None:
+        """The next `limit` rows as one aggregated value: first the page's last key (a key-only
+        scan), then the rows up to it in one GROUP_CONCAT, cut into statements without per-row
+        objects. None: the result was cut (group_concat_max_len), read rows instead."""
+        bound_sql, bound_args = sqlgen.page_bound_select(self.table, lower, self.upper, limit)
+        src = self.table.source
+
+        def read() -> tuple[list[Any] | None, int, bytes | None, int]:
+            with self.r.conns.source(src) as conn:
+                self.r.throttle.source_wait(src, conn)
+                with conn.cursor() as cur:
+                    cur.execute(bound_sql, bound_args)
+                    row = cur.fetchone()
+                    last = list(row) if row else None
+                    sql, args = sqlgen.whole_chunk_select(self.table, lower, last if last is not None else self.upper)
+                    cur.execute(sql, args)
+                    count, blob, max_len = cur.fetchone()
+            fault_point("page_read")
+            return last, int(count), blob, int(max_len)
+
+        last, count, blob, max_len = self._with_source_retry(read)
+        got = blob.count(b"\0") + 1 if blob else 0
+        if got != count or (blob is not None and len(blob) >= max_len):
+            self.r.shrink(self.table, limit)
+            return None
+        statements = sqlgen.blob_statements(self.prefix, blob, MAX_STATEMENT_BYTES) if blob else []
+        # fewer than `limit` rows were left: this page ends the chunk
+        return Page(lower, limit, count, last if last is not None else self.upper, last is None, statements=statements)
 
     def _journal(self, after: list[Any] | None, rows: int, nbytes: int, done: bool) -> None:
         self.r.journal.page(self.table.id, self.chunk.id, after, rows, nbytes, done)
@@ -643,6 +701,11 @@ class PageSizing:
         row_bytes = table.estimated_bytes / table.estimated_rows if table.estimated_rows and table.estimated_bytes else 200
         rows = int(FIRST_PAGE_BYTES / max(row_bytes, 20))
         return max(self.opts.min_page_rows, min(self.opts.max_page_rows, rows))
+
+    def shrink(self, table: TablePlan, limit: int) -> None:
+        """A page too long for one aggregated value: halve the table's pages."""
+        with self._lock:
+            self._page_rows[table.id] = max(self.opts.min_page_rows, limit // 2)
 
     def adapt(self, table: TablePlan, limit: int, rows: int, nbytes: int, seconds: float) -> None:
         """Aim the next page at page_seconds (within 0.5x..2x of this one) and MAX_PAGE_BYTES."""

@@ -109,6 +109,24 @@ def page_select(table: TablePlan, lower: list[Any] | None, upper: list[Any] | No
     return sql, args
 
 
+def page_bound_select(table: TablePlan, lower: list[Any] | None, upper: list[Any] | None,
+                      limit: int) -> tuple[str, list[Any]]:
+    """The key of the `limit`-th row after lower (within upper), as a page bound: a key-only scan."""
+    where: list[str] = []
+    args: list[Any] = []
+    for bound, op in ((lower, ">"), (upper, "<=")):
+        if bound is not None:
+            sql, a = key_predicate(table.key, op, bound)
+            where.append(sql)
+            args += a
+    keys = ",".join(quote_ident(k) for k in table.key)
+    sql = f"SELECT {key_select(table)} FROM {quote_ident(table.database)}.{quote_ident(table.table)}"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += f" ORDER BY {keys} LIMIT 1 OFFSET {max(0, int(limit) - 1)}"
+    return sql, args
+
+
 def whole_chunk_select(table: TablePlan, lower: list[Any] | None, upper: list[Any] | None) -> tuple[str, list[Any]]:
     """A whole chunk as one value: rendered rows joined by NUL (which no rendering contains:
     QUOTE escapes it, HEX and numbers have none), plus the row count and the length limit to
