@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -26,6 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
+from cpu import children_cpu, process_cpu  # noqa: E402
 from migrator.db import connect, query, quote_ident  # noqa: E402
 from migrator.endpoint import Endpoint, parse_url  # noqa: E402
 from migrator.plan.model import save_plan  # noqa: E402
@@ -58,22 +58,6 @@ def sh(args: list[str], what: str) -> float:
     if res.returncode != 0:
         raise SystemExit(f"{what} failed ({res.returncode}): {res.stderr[-2000:]}")
     return time.monotonic() - t0
-
-
-def process_cpu(pid: int | None) -> float:
-    """CPU seconds (user + system) a running process has used so far; 0 if unknown."""
-    if not pid:
-        return 0.0
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 class CpuMeter:

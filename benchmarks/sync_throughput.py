@@ -21,10 +21,12 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from pymysqlreplication import BinLogStreamReader  # noqa: E402
 from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent  # noqa: E402
 
+from cpu import busy_cpu_seconds, process_cpu  # noqa: E402
 from migrator.db import connect, qualified, query, quote_ident  # noqa: E402
 from migrator.endpoint import Endpoint, parse_url  # noqa: E402
 from migrator.plan.model import Plan, SourcePlan, TablePlan, TargetPlan  # noqa: E402
@@ -43,10 +45,13 @@ WALLET = """CREATE TABLE {name} (
 BATCH = 1000
 
 
-def default_target() -> str:
-    for f in (Path("/work/sbx/sandbox.yaml"), Path(".migrator-sandbox/sandbox.yaml")):
+SANDBOX_FILES = (Path("/work/sbx/sandbox.yaml"), Path(".migrator-sandbox/sandbox.yaml"))
+
+
+def sandbox_target() -> dict:
+    for f in SANDBOX_FILES:
         if f.exists():
-            return yaml.safe_load(f.read_text())["target"]["url"]
+            return yaml.safe_load(f.read_text())["target"]
     raise SystemExit("no sandbox found: pass --target oceanbase://root@127.0.0.1:PORT")
 
 
@@ -84,13 +89,6 @@ def bare_parse(ep: Endpoint, start: BinlogPosition, end: BinlogPosition, db: str
     return n, time.monotonic() - t0
 
 
-def busy_cpu_seconds() -> float:
-    """CPU seconds the whole machine spent busy so far (all processes: sync, sources, target)."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + fields[4]  # idle + iowait
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
 def prepare(sources: list[Endpoint], target: Endpoint, changes_each: int, work: Path, tag: str):
     tables, splans = [], []
     positions = {}
@@ -125,7 +123,8 @@ def prepare(sources: list[Endpoint], target: Endpoint, changes_each: int, work: 
     return plan, wd, positions
 
 
-def measure(sources: list[Endpoint], target: Endpoint, total: int, work: Path, tag: str, workers: int) -> dict:
+def measure(sources: list[Endpoint], target: Endpoint, total: int, work: Path, tag: str, workers: int,
+            pids: dict[str, list[int]]) -> dict:
     each = total // len(sources)
     plan, wd, positions = prepare(sources, target, each, work, tag)
     parsed, parse_s = 0, 0.0
@@ -133,13 +132,19 @@ def measure(sources: list[Endpoint], target: Endpoint, total: int, work: Path, t
         start, end, db = positions[ep.name]
         n, s = bare_parse(ep, start, end, db)
         parsed, parse_s = parsed + n, parse_s + s
-    t0, busy0 = time.monotonic(), busy_cpu_seconds()
+    def split() -> dict[str, float]:
+        return {k: sum(process_cpu(p) for p in ps) for k, ps in pids.items()}
+
+    t0, busy0, split0 = time.monotonic(), busy_cpu_seconds(), split()
     result = run_sync(plan, wd, SyncOptions(until_caught_up=True, workers=workers, batch_rows=5000))
     e2e_s = time.monotonic() - t0
-    cores_busy = (busy_cpu_seconds() - busy0) / e2e_s
+    busy = busy_cpu_seconds() - busy0
+    cores_busy = busy / e2e_s
+    spent = {k: v - split0[k] for k, v in split().items()}
+    spent["sync and the rest"] = busy - sum(spent.values())
     applied = sum(sum(r.rows.values()) for r in result.sources.values())
     return {"sources": len(sources), "changes": applied, "parsed": parsed, "parse_rate": parsed / parse_s,
-            "e2e_s": e2e_s, "e2e_rate": applied / e2e_s, "cores_busy": cores_busy}
+            "e2e_s": e2e_s, "e2e_rate": applied / e2e_s, "cores_busy": cores_busy, "spent": spent}
 
 
 def main() -> None:
@@ -148,7 +153,9 @@ def main() -> None:
     ap.add_argument("--target", default=None)
     ap.add_argument("--workers", type=int, default=4)
     args = ap.parse_args()
-    target = parse_url(args.target or default_target(), "target")
+    sandbox = None if args.target else sandbox_target()
+    target = parse_url(args.target or sandbox["url"], "target")
+    target_pids = [sandbox["pid"]] if sandbox else []  # known only for the sandbox target
     work = Path(tempfile.mkdtemp(prefix="sync-bench-"))
     procs, sources = [], []
     try:
@@ -157,13 +164,17 @@ def main() -> None:
             procs.append(start_mariadb(work / f"m{i}", port, server_id=900 + i,
                                        options={"innodb-buffer-pool-size": "128M"}))
             sources.append(parse_url(f"mysql://root@127.0.0.1:{port}?name=bench{i}", "source"))
-        one = measure(sources[:1], target, args.changes, work, "one", args.workers)
-        four = measure(sources, target, args.changes, work, "four", args.workers)
+        one = measure(sources[:1], target, args.changes, work, "one", args.workers,
+                      {"target": target_pids, "sources": [p.pid for p in procs[:1]]})
+        four = measure(sources, target, args.changes, work, "four", args.workers,
+                       {"target": target_pids, "sources": [p.pid for p in procs]})
         for r in (one, four):
             print(f"{r['sources']} source(s): {r['changes']} row changes applied in {r['e2e_s']:.1f}s = "
                   f"{r['e2e_rate']:,.0f} changes/s end to end; bare mysql-replication parsing "
                   f"{r['parse_rate']:,.0f} rows/s ({r['e2e_rate'] / r['parse_rate']:.2f}x); machine busy "
                   f"{r['cores_busy']:.2f} of {os.cpu_count()} cores")
+        for r in (one, four):
+            print(f"  CPU seconds with {r['sources']} source(s): " + ", ".join(f"{k} {v:.1f}" for k, v in r["spent"].items()))
         print(f"4 sources vs 1: {four['e2e_rate'] / one['e2e_rate']:.2f}x (bar 2x; at most "
               f"{os.cpu_count() / one['cores_busy']:.2f}x is possible here: one source already keeps "
               f"{one['cores_busy']:.2f} of {os.cpu_count()} cores busy)")

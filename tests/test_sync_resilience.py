@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import threading
@@ -46,6 +47,43 @@ def test_kill_9_at_random_points_then_resume(source, target, unique_db, tmp_path
     assert res.returncode == 0, res.stderr
     assert_same(source, target, db, tdb)
     assert read_json(wd.sync_checkpoint(source.name))["position"]["gtid"]  # every resume above went by GTID
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every process below pid, from /proc (parent links)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                ppid = int(open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    out, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.add(child)
+            todo.append(child)
+    return out
+
+
+def test_kill_9_of_sync_leaves_no_source_process_writing(source, target, unique_db, tmp_path):
+    """A source process outliving `migrator sync` would keep writing beside the next run."""
+    db = unique_db("orph")
+    wd, plan, plan_path = setup_wallets(source, target, db, db + "_t", tmp_path)
+    proc = start_cli("sync", str(plan_path), "--workdir", str(wd.root), "--duration", "60")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (read_json(wd.sync_checkpoint(source.name)) or {}).get("updated_at"):
+        time.sleep(0.2)  # the source process is up once it wrote its first checkpoint
+    below = _descendants(proc.pid)
+    assert below, "sync started no process of its own"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(os.path.exists(f"/proc/{p}") for p in below):
+        time.sleep(0.2)
+    left = [p for p in below if os.path.exists(f"/proc/{p}") and "Z" not in open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[0]]
+    assert not left, f"processes left running after kill -9 of sync: {left}"
 
 
 def test_sigterm_stops_cleanly_and_source_restart_is_survived(target, unique_db, tmp_path):

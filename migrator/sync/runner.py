@@ -103,7 +103,10 @@ def run_sync(plan: Plan, workdir: WorkDir, options: SyncOptions | None = None, *
     if not names:
         raise ConfigError("the plan has no sources to sync")
     workdir.lock("sync")
-    ctx = mp.get_context("spawn")
+    # forkserver: sync's modules are imported once, by the fork server; each source process is then
+    # a fork of it (a spawned process re-imported everything: ~0.5 s of CPU per source)
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["migrator.sync.stream", "migrator.sync.runner"])
     q = ctx.Queue()
     stop_event = ctx.Event()
     metrics = SyncMetrics(names)
