@@ -35,7 +35,8 @@ def register(main: click.Group) -> None:
     @click.option("--source", "only_sources", multiple=True, help="Sync only this source (repeatable).")
     @click.option("--wait-for-copy", is_flag=True, help="Wait for tables copy has not finished instead of refusing.")
     @click.option("--skip-ddl", multiple=True, metavar="FILE:POS",
-                  help="A binlog DDL you applied to the target by hand (sync names it when it stops).")
+                  help="A binlog DDL you applied to the target by hand, or an XA COMMIT sync cannot resolve "
+                       "(sync names the position when it stops).")
     @click.option("--by-file-position", is_flag=True,
                   help="Resume from the binlog file/offset even where the checkpoint has a GTID.")
     @click.option("--json", "as_json", is_flag=True, help="Print the final per-source summary as JSON.")

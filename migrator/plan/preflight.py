@@ -47,13 +47,6 @@ def binlog_findings(instance: str, facts: InstanceFacts, needs_sync: bool) -> li
             check="binlog.row-image", severity=sev, instance=instance,
             message=f"binlog_row_image is {facts.var('binlog_row_image')}; sync needs FULL before/after images",
             fix="SET GLOBAL binlog_row_image=FULL (and in my.cnf), then reconnect the applications"))
-    if facts.var("log_bin_compress", "OFF").upper() == "ON":
-        out.append(Finding(
-            check="binlog.compressed", severity=sev, instance=instance,
-            message="log_bin_compress is ON: MariaDB writes compressed row events, which the binlog reader "
-                    "cannot decode (their changes would be missed)",
-            fix="SET GLOBAL log_bin_compress=OFF (and in my.cnf) before the copy starts; events already "
-                "written compressed cannot be synced"))
     if not facts.server_id:
         out.append(Finding(
             check="binlog.server-id", severity=sev, instance=instance,

@@ -24,6 +24,7 @@ import struct
 from pymysql.constants.COMMAND import COM_BINLOG_DUMP
 from pymysqlreplication import BinLogStreamReader
 from pymysqlreplication.event import (
+    NotImplementedEvent,
     GtidEvent,
     MariadbGtidEvent,
     QueryEvent,
@@ -52,6 +53,8 @@ log = logging.getLogger(__name__)
 
 ROW_EVENTS = (WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent)
 KIND = {WriteRowsEvent: "insert", UpdateRowsEvent: "update", DeleteRowsEvent: "delete"}
+# MariaDB's QUERY_COMPRESSED_EVENT and {WRITE,UPDATE,DELETE}_ROWS_COMPRESSED_EVENT(_V1)
+MARIADB_COMPRESSED_EVENTS = frozenset(range(0xA5, 0xAC))
 PURGED = 1236  # ER_MASTER_FATAL_ERROR_READING_BINLOG: the binlog asked for is gone
 SOURCE_FATAL = {1045, 1044, 1698, 1227, 1236}
 
@@ -273,10 +276,6 @@ class SourceSync:
         if str(fmt).upper() != "ROW" or str(image).upper() != "FULL":
             raise SourceError(f"{self.log_where()}: binlog_format={fmt}, binlog_row_image={image}; sync needs ROW and "
                               "FULL: SET GLOBAL binlog_format='ROW', binlog_row_image='FULL' (and in the server config)")
-        if self.sp.flavor == "mariadb" and str(query(conn, "SELECT @@global.log_bin_compress")[0][0]) in ("1", "ON"):
-            raise SourceError(f"{self.log_where()}: log_bin_compress is ON: MariaDB writes compressed row events, "
-                              "which sync cannot decode; SET GLOBAL log_bin_compress=OFF (and in the server config), "
-                              "then re-copy the tables changed while it was on")
 
     def check_available(self, conn: pymysql.connections.Connection, pos: BinlogPosition) -> None:
         files = [r[0] for r in query(conn, "SHOW BINARY LOGS")]
@@ -492,7 +491,8 @@ class SourceSync:
         kwargs: dict[str, Any] = dict(
             connection_settings=settings, server_id=stream_server_id(self.workdir, self.name), blocking=False,
             resume_stream=True, only_events=[RotateEvent, XidEvent, QueryEvent, GtidEvent, MariadbGtidEvent,
-                                             XAPrepareEvent, WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent],
+                                             XAPrepareEvent, WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent,
+                                             NotImplementedEvent],  # to see MariaDB's compressed events
             freeze_schema=True, is_mariadb=self.sp.flavor == "mariadb", enable_logging=False,
             # row events of tables outside the plan are skipped before their rows are decoded (the
             # library matches schema and table name separately: handle() still checks the pair)
@@ -518,6 +518,16 @@ class SourceSync:
 
     def handle(self, stream: BinLogStreamReader, event: Any, txn: Txn | None) -> Txn | None:
         """Fold one event into the open transaction; returns None at a transaction boundary."""
+        if isinstance(event, NotImplementedEvent):
+            # MariaDB decompresses for a reader that did not announce it reads compressed events (the
+            # library does not): should one arrive anyway, stop rather than skip its rows
+            if event.event_type in MARIADB_COMPRESSED_EVENTS:
+                raise SourceError(
+                    f"{self.log_where()}: a compressed binlog event (log_bin_compress=ON) at {stream.log_file}:"
+                    f"{stream.log_pos}; sync cannot decode it and stopped at {self.cp.position.file}:"
+                    f"{self.cp.position.pos}. SET GLOBAL log_bin_compress=OFF (and in the server config), then "
+                    "re-copy the tables written while it was on")
+            return txn
         if isinstance(event, (MariadbGtidEvent, GtidEvent)):
             if txn is not None and txn.changes:
                 # the previous event group ended without XID, COMMIT or XA PREPARE: dropping its rows
