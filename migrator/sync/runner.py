@@ -138,6 +138,7 @@ def run_sync(plan: Plan, workdir: WorkDir, options: SyncOptions | None = None, *
             p.join(timeout=30)
         _restore_stop_handlers(previous)
         metrics.stop()
+        _stop_fork_server()
         workdir.unlock()
     failed = [r for r in results.values() if r.error]
     if failed:
@@ -145,6 +146,17 @@ def run_sync(plan: Plan, workdir: WorkDir, options: SyncOptions | None = None, *
         others = f" ({len(failed) - 1} other source(s) failed too: {', '.join(r.source for r in failed[1:])})" if len(failed) > 1 else ""
         raise ERROR_CLASSES.get(first.exit_code, MigratorError)(first.error + others)
     return SyncResult(results, time.monotonic() - started)
+
+
+def _stop_fork_server() -> None:
+    """The fork server is per process and its children inherit ITS stderr and environment: a
+    second run in the same process (library use, tests) must not log to where stderr pointed when
+    the first run started, nor read passwords from the environment as it was then."""
+    from multiprocessing import forkserver
+
+    server = getattr(forkserver, "_forkserver", None)
+    if server is not None and hasattr(server, "_stop"):
+        server._stop()
 
 
 def _drain(q: Any, results: dict[str, SourceResult], metrics: SyncMetrics, on_progress: Any, timeout: float) -> None:
