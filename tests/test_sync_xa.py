@@ -4,6 +4,7 @@ Sync holds prepared rows until the outcome, and never checkpoints past an undeci
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -16,7 +17,7 @@ from migrator.positions import BinlogPosition
 from migrator.state import read_json
 from migrator.sync.runner import run_sync
 from migrator.sync.stream import SyncOptions
-from sync_helpers import copy_done, rows_of, setup_tables, start_cli, write_plan
+from sync_helpers import copy_done, rows_of, run_cli, setup_tables, start_cli, write_plan
 
 DDL = "CREATE TABLE {name} (id INT NOT NULL PRIMARY KEY, v VARCHAR(20) NOT NULL)"
 
@@ -118,6 +119,8 @@ def test_prepared_xa_is_held_and_the_checkpoint_waits_for_it_across_kill_9(sourc
         held = wait_for("the second XA held", lambda: list((read_json(cp_path) or {}).get("xa_prepared", {}).values()))
         assert BinlogPosition.model_validate(read_json(cp_path)["position"]).key() > start.key()  # moved on to XA 2
         assert read_json(cp_path)["position"]["file"] + ":" + str(read_json(cp_path)["position"]["pos"]) == held[0]
+        status = run_cli("status", str(plan_path), "--workdir", str(wd.root), "--json")  # what a DBA looks at
+        assert "1 prepared XA transaction(s)" in json.loads(status.stdout)["sources"][0]["sync"]["state"], status.stdout
     except BaseException:
         for conn in (xa1, xa2, c):
             conn.close()

@@ -214,8 +214,12 @@ def sync_status(workdir: WorkDir, plan: Plan, *, live: bool = True) -> list[dict
             except MigratorError as exc:
                 state = f"source unreachable: {exc}"
         line = status_line(cp)
+        if line["behind"]:
+            state = "behind"
+        if cp.xa_prepared:  # the checkpoint waits at the oldest undecided XA PREPARE
+            state += f" (held at {len(cp.xa_prepared)} prepared XA transaction(s): XA COMMIT or ROLLBACK them)"
         out.append({
-            "source": sp.name, "state": state if not line["behind"] else "behind",
+            "source": sp.name, "state": state, "xa_prepared": cp.xa_prepared,
             "position": f"{cp.position.file}:{cp.position.pos}", "gtid": cp.position.gtid,
             "head": f"{cp.head.file}:{cp.head.pos}" if cp.head else None,
             "lag_seconds": line["lag_seconds"], "lag_bytes": line["lag_bytes"],
