@@ -53,10 +53,10 @@ class Bench:
 BENCHMARKS = [
     Bench("copy", "copy_vs_mydumper.py", [], ["--rows", "200000", "--chunks", "8"],
           [r"^method\s+seconds", r"^(mydumper\+myloader|myloader alone|migrator copy)\S*.*\d", r"faster than mydumper", r"myloader alone \(bar",
-           r"peak RSS"],
+           r"peak RSS", r"^CPU seconds spent", r"^method\s+source", r"^(mydumper|myloader)\s+[\d.]+\s"],
           size_flags={"rows": "--rows"}, wants_target=False),
     Bench("sync", "sync_throughput.py", [], ["--changes", "20000"],
-          [r"source\(s\):", r"sources vs 1"], size_flags={"changes": "--changes"}, wants_target=True),
+          [r"source\(s\):", r"sources vs 1", r"CPU seconds with"], size_flags={"changes": "--changes"}, wants_target=True),
     Bench("verify", "verify_speed.py", [], ["--rows", "200000", "--chunk-rows", "20000"],
           [r"rows/s$", r"\(bar"], size_flags={"rows": "--rows"}, wants_sandbox=True),
     Bench("plan", "plan_fleet.py", [], ["--instances", "5", "--tables", "10", "--rows", "200", "--parallel", "1", "4"],

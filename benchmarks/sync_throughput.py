@@ -132,8 +132,8 @@ def measure(sources: list[Endpoint], target: Endpoint, total: int, work: Path, t
         start, end, db = positions[ep.name]
         n, s = bare_parse(ep, start, end, db)
         parsed, parse_s = parsed + n, parse_s + s
-    def split() -> dict[str, float]:
-        return {k: sum(process_cpu(p) for p in ps) for k, ps in pids.items()}
+    def split() -> dict[str, float]:  # processes whose pid is unknown (a --target server) stay in "the rest"
+        return {k: sum(process_cpu(p) for p in ps) for k, ps in pids.items() if ps}
 
     t0, busy0, split0 = time.monotonic(), busy_cpu_seconds(), split()
     result = run_sync(plan, wd, SyncOptions(until_caught_up=True, workers=workers, batch_rows=5000))
