@@ -86,6 +86,27 @@ def test_kill_9_of_sync_leaves_no_source_process_writing(source, target, unique_
     assert not left, f"processes left running after kill -9 of sync: {left}"
 
 
+def test_a_source_has_one_sync_writer_at_a_time(source, target, unique_db, tmp_path):
+    """The process of a killed sync can outlive it for a moment (it flushes and checkpoints when it
+    sees its parent gone); a new run's process waits for it instead of writing beside it."""
+    from migrator.sync.runner import hold_source_lock
+
+    db = unique_db("one")
+    wd, plan, plan_path = setup_wallets(source, target, db, db + "_t", tmp_path)
+    wallet_workload(source, db, n_wallets=10, n_ops=30, seed=5)
+    held = hold_source_lock(wd, source.name)  # stands in for the previous run's process
+    proc = start_cli("sync", str(plan_path), "--workdir", str(wd.root), "--until-caught-up")
+    try:
+        time.sleep(3)
+        assert proc.poll() is None and not rows_of(target, "target", db + "_t", "ledger")  # waiting, not writing
+    finally:
+        os.close(held)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "waiting for the previous sync process" in err
+    assert_same(source, target, db, db + "_t")
+
+
 def test_sigterm_stops_cleanly_and_source_restart_is_survived(target, unique_db, tmp_path):
     port = free_port()
     proc = start_mariadb(tmp_path / "restart", port, server_id=4242)

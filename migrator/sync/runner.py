@@ -10,8 +10,10 @@ kill -9 of `migrator sync` never leaves a stray writer behind.
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import logging
 import multiprocessing as mp
+import os
 import queue as queue_mod
 import signal
 import sys
@@ -61,6 +63,37 @@ def _die_with_parent() -> None:
         pass  # not Linux: the child notices a changed parent pid instead
 
 
+SOURCE_LOCK_WAIT = 60.0  # seconds a source process waits for the previous one to exit
+
+
+def hold_source_lock(workdir: WorkDir, source: str, wait: float = SOURCE_LOCK_WAIT) -> int:
+    """One writer per source, for the life of this process: a source process of a sync that was
+    killed can outlive it briefly (it flushes its batch and checkpoints when it sees its parent
+    gone); a new run's process waits for it rather than applying and checkpointing beside it."""
+    path = workdir.root / "sync" / f"{source}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + wait
+    warned = False
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+            if time.monotonic() >= deadline:
+                os.close(fd)
+                raise StateError(f"source {source}: another sync process (pid {holder}) still writes for it; stop it, "
+                                 "then run sync again") from None
+            if not warned:
+                log.warning("source %s: waiting for the previous sync process (pid %s) to exit", source, holder)
+                warned = True
+            time.sleep(0.1)
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd  # released when the process exits
+
+
 def _source_main(plan_json: str, source: str, root: str, options_json: str, q: Any, stop_event: Any,
                  log_level: int) -> None:
     """Entry point of one source's process."""
@@ -81,6 +114,7 @@ def _source_main(plan_json: str, source: str, root: str, options_json: str, q: A
     try:
         plan = Plan.model_validate_json(plan_json)
         opts = SyncOptions.model_validate_json(options_json)
+        hold_source_lock(WorkDir(root), source)
         sync = SourceSync(plan, source, WorkDir(root), opts, stop=stop, report=report)
         cp = sync.run()
         report({"done": True, "checkpoint": cp.model_dump(mode="json"), "caught_up": sync.caught_up})

@@ -750,6 +750,8 @@ class SourceSync:
 
     def save_checkpoint(self) -> None:
         self.cp.updated_at = time.time()
+        # what is held now (an XA COMMIT read since the position last moved is no longer held)
+        self.cp.xa_prepared = {xid: f"{p.start.file}:{p.start.pos}" for xid, p in self.prepared.items()}
         atomic_write_json(self.workdir.sync_checkpoint(self.name), self.cp.model_dump(mode="json"))
         self.report({"checkpoint": self.cp.model_dump(mode="json"), "caught_up": self.caught_up,
                      "pending_events": self.pending_events})
