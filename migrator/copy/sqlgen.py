@@ -88,30 +88,8 @@ def key_select(table: TablePlan) -> str:
     return ",".join(KEY_BOUND_EXPRESSIONS.get(types.get(k, ""), "{q}").format(q=quote_ident(k)) for k in table.key)
 
 
-def page_select(table: TablePlan, lower: list[Any] | None, upper: list[Any] | None, limit: int) -> tuple[str, list[Any]]:
-    """Next page of a chunk: rows with lower < key <= upper in key order, rendered, plus the key."""
-    where: list[str] = []
-    args: list[Any] = []
-    if lower is not None:
-        sql, a = key_predicate(table.key, ">", lower)
-        where.append(sql)
-        args += a
-    if upper is not None:
-        sql, a = key_predicate(table.key, "<=", upper)
-        where.append(sql)
-        args += a
-    keys = ",".join(quote_ident(k) for k in table.key)
-    src = f"{quote_ident(table.database)}.{quote_ident(table.table)}"
-    sql = f"SELECT {row_expression(table)},{key_select(table)} FROM {src}"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += f" ORDER BY {keys} LIMIT {int(limit)}"
-    return sql, args
-
-
-def page_bound_select(table: TablePlan, lower: list[Any] | None, upper: list[Any] | None,
-                      limit: int) -> tuple[str, list[Any]]:
-    """The key of the `limit`-th row after lower (within upper), as a page bound: a key-only scan."""
+def range_from(table: TablePlan, lower: list[Any] | None, upper: list[Any] | None) -> tuple[str, list[Any]]:
+    """`FROM db.t [WHERE lower < key AND key <= upper]` and its arguments (None: unbounded)."""
     where: list[str] = []
     args: list[Any] = []
     for bound, op in ((lower, ">"), (upper, "<=")):
@@ -119,31 +97,34 @@ def page_bound_select(table: TablePlan, lower: list[Any] | None, upper: list[Any
             sql, a = key_predicate(table.key, op, bound)
             where.append(sql)
             args += a
-    keys = ",".join(quote_ident(k) for k in table.key)
-    sql = f"SELECT {key_select(table)} FROM {quote_ident(table.database)}.{quote_ident(table.table)}"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += f" ORDER BY {keys} LIMIT 1 OFFSET {max(0, int(limit) - 1)}"
-    return sql, args
+    sql = f" FROM {quote_ident(table.database)}.{quote_ident(table.table)}"
+    return (sql + " WHERE " + " AND ".join(where) if where else sql), args
+
+
+def key_order(table: TablePlan) -> str:
+    return " ORDER BY " + ",".join(quote_ident(k) for k in table.key)
+
+
+def page_select(table: TablePlan, lower: list[Any] | None, upper: list[Any] | None, limit: int) -> tuple[str, list[Any]]:
+    """Next page of a chunk: rows with lower < key <= upper in key order, rendered, plus the key."""
+    rng, args = range_from(table, lower, upper)
+    return f"SELECT {row_expression(table)},{key_select(table)}{rng}{key_order(table)} LIMIT {int(limit)}", args
+
+
+def page_bound_select(table: TablePlan, lower: list[Any] | None, upper: list[Any] | None,
+                      limit: int) -> tuple[str, list[Any]]:
+    """The key of the `limit`-th row after lower (within upper), as a page bound: a key-only scan."""
+    rng, args = range_from(table, lower, upper)
+    return f"SELECT {key_select(table)}{rng}{key_order(table)} LIMIT 1 OFFSET {max(0, int(limit) - 1)}", args
 
 
 def whole_chunk_select(table: TablePlan, lower: list[Any] | None, upper: list[Any] | None) -> tuple[str, list[Any]]:
     """A whole chunk as one value: rendered rows joined by NUL (which no rendering contains:
     QUOTE escapes it, HEX and numbers have none), plus the row count and the length limit to
     check it is complete."""
-    where: list[str] = []
-    args: list[Any] = []
-    for bound, op in ((lower, ">"), (upper, "<=")):
-        if bound is not None:
-            sql, a = key_predicate(table.key, op, bound)
-            where.append(sql)
-            args += a
-    src = f"{quote_ident(table.database)}.{quote_ident(table.table)}"
+    rng, args = range_from(table, lower, upper)
     # @@group_concat_max_len: a result that long was cut (a cut in the last row keeps the count).
-    sql = f"SELECT COUNT(*), GROUP_CONCAT({row_expression(table)} SEPARATOR 0x00), @@group_concat_max_len FROM {src}"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    return sql, args
+    return f"SELECT COUNT(*), GROUP_CONCAT({row_expression(table)} SEPARATOR 0x00), @@group_concat_max_len{rng}", args
 
 
 def blob_statements(prefix: bytes, blob: bytes, max_bytes: int) -> list[bytes]:
