@@ -192,3 +192,21 @@ def setup_wallets(source: Endpoint, target: Endpoint, db: str, tdb: str, tmp_pat
     """Two tables (wallet, ledger) created on both sides, planned, and marked copied."""
     wd, plan = setup_tables(source, target, db, tdb, tmp_path, [("wallet", WALLET_DDL), ("ledger", LEDGER_DDL)])
     return wd, plan, write_plan(plan, tmp_path / "plan.yaml")
+
+
+def merged_shards(target: Endpoint, shards: list[tuple[Endpoint, str]], tdb: str, shard_ddl: str, merged_ddl: str,
+                  tmp_path: Path) -> tuple[WorkDir, Plan]:
+    """Shard databases (one `wallet` table each, on their instances) merged into tdb.wallet with a
+    `shard` source column; planned and marked copied."""
+    with connect(target, "target") as t:
+        query(t, f"CREATE DATABASE {quote_ident(tdb)}")
+        query(t, merged_ddl.format(name=qualified(tdb, "wallet")))
+    for ep, db in shards:
+        with connect(ep, "source") as c:
+            query(c, f"CREATE DATABASE {quote_ident(db)}")
+            query(c, shard_ddl.format(name=qualified(db, "wallet")))
+    wd = WorkDir(tmp_path / "work")
+    plan = make_plan(list({ep.name: ep for ep, _ in shards}.values()), target,
+                     [(ep.name, db, "wallet", tdb, "wallet", "shard") for ep, db in shards])
+    copy_done(wd, plan, *{ep.name: ep for ep, _ in shards}.values())
+    return wd, plan

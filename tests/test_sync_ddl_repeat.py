@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import shutil
 
-from migrator.db import connect, qualified, query, quote_ident
+from migrator.db import connect, qualified, query
 from migrator.state import Journal
 from migrator.sync.runner import run_sync
 from migrator.sync.stream import SyncOptions
 from migrator.workdir import WorkDir
-from sync_helpers import copy_done, make_plan, rows_of
+from sync_helpers import merged_shards, rows_of
 
 SHARD_DDL = "CREATE TABLE {name} (id BIGINT NOT NULL PRIMARY KEY, owner VARCHAR(32) NOT NULL)"
 MERGED_DDL = """CREATE TABLE {name} (
@@ -25,20 +25,10 @@ PHASES = [
 ]
 
 
-def merged_shards(source, source2, target, base: str, tmp_path):
+def two_shards(source, source2, target, base: str, tmp_path):
     """One shard database on each MariaDB instance, merged into <base>_all.wallet."""
-    tdb = base + "_all"
-    shards = [(source, f"{base}_0"), (source2, f"{base}_1")]
-    with connect(target, "target") as t:
-        query(t, f"CREATE DATABASE {quote_ident(tdb)}")
-        query(t, MERGED_DDL.format(name=qualified(tdb, "wallet")))
-    for ep, db in shards:
-        with connect(ep, "source") as c:
-            query(c, f"CREATE DATABASE {quote_ident(db)}")
-            query(c, SHARD_DDL.format(name=qualified(db, "wallet")))
-    wd = WorkDir(tmp_path / "work")
-    plan = make_plan([source, source2], target, [(ep.name, db, "wallet", tdb, "wallet", "shard") for ep, db in shards])
-    copy_done(wd, plan, source, source2)
+    tdb, shards = base + "_all", [(source, f"{base}_0"), (source2, f"{base}_1")]
+    wd, plan = merged_shards(target, shards, tdb, SHARD_DDL, MERGED_DDL, tmp_path)
     return wd, plan, tdb, shards
 
 
@@ -73,7 +63,7 @@ def applied_records(wd: WorkDir, tdb: str) -> list[tuple[str, int]]:
 def test_add_drop_add_on_every_shard_runs_each_occurrence_once(source, source2, target, unique_db, tmp_path):
     """Every shard runs each phase, sync catches up after each (a new sync process every time:
     the per-shard occurrence count comes back from the work directory)."""
-    wd, plan, tdb, shards = merged_shards(source, source2, target, unique_db("rep"), tmp_path)
+    wd, plan, tdb, shards = two_shards(source, source2, target, unique_db("rep"), tmp_path)
     for phase in range(3):
         run_phase(shards, phase)
         sync(plan, wd)
@@ -91,7 +81,7 @@ def test_add_drop_add_on_every_shard_runs_each_occurrence_once(source, source2, 
 def test_replay_from_an_older_checkpoint_does_not_count_a_ddl_twice(source, source2, target, unique_db, tmp_path):
     """kill -9 after DDL was applied but before the checkpoint moved past it: the replayed DROP
     is the occurrence already met (same binlog position), not a second DROP to run."""
-    wd, plan, tdb, shards = merged_shards(source, source2, target, unique_db("kil"), tmp_path)
+    wd, plan, tdb, shards = two_shards(source, source2, target, unique_db("kil"), tmp_path)
     run_phase(shards, 0)
     sync(plan, wd)
     older = wd.sync_checkpoint(source2.name)
@@ -110,7 +100,7 @@ def test_replay_from_an_older_checkpoint_does_not_count_a_ddl_twice(source, sour
 def test_a_shard_a_whole_ddl_behind_the_others_is_said_out_loud(source, source2, target, unique_db, tmp_path, capfd):
     """Shards merge optimistically: a shard that is still before its DROP while another shard
     already re-added the column writes values the source dropped; sync warns, naming the table."""
-    wd, plan, tdb, shards = merged_shards(source, source2, target, unique_db("lag"), tmp_path)
+    wd, plan, tdb, shards = two_shards(source, source2, target, unique_db("lag"), tmp_path)
     for phase in range(3):
         run_phase(shards, phase)
     sync(plan, wd, [source.name])  # the first shard runs all three DDLs before the second starts

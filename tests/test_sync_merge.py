@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from migrator.db import connect, qualified, query, quote_ident
+from migrator.db import connect, qualified, query
 from migrator.state import Journal
 from migrator.sync.runner import run_sync
 from migrator.sync.stream import SyncOptions
-from migrator.workdir import WorkDir
-from sync_helpers import copy_done, make_plan, rows_of, setup_tables
+from sync_helpers import merged_shards, rows_of, setup_tables
 
 SHARD_DDL = """CREATE TABLE {name} (
   id BIGINT NOT NULL PRIMARY KEY, owner VARCHAR(32) NOT NULL, balance DECIMAL(20,4) NOT NULL
@@ -22,17 +21,7 @@ def test_four_shards_on_two_instances_merge_with_ddl_applied_once(source, source
     base = unique_db("m")
     tdb = base + "_all"
     shards = [(source, f"{base}_0"), (source, f"{base}_1"), (source2, f"{base}_2"), (source2, f"{base}_3")]
-    with connect(target, "target") as t:
-        query(t, f"CREATE DATABASE {quote_ident(tdb)}")
-        query(t, MERGED_DDL.format(name=qualified(tdb, "wallet")))
-    for ep, db in shards:
-        with connect(ep, "source") as c:
-            query(c, f"CREATE DATABASE {quote_ident(db)}")
-            query(c, SHARD_DDL.format(name=qualified(db, "wallet")))
-    wd = WorkDir(tmp_path / "work")
-    plan = make_plan([source, source2], target,
-                     [(ep.name, db, "wallet", tdb, "wallet", "shard") for ep, db in shards])
-    copy_done(wd, plan, source, source2)
+    wd, plan = merged_shards(target, shards, tdb, SHARD_DDL, MERGED_DDL, tmp_path)
 
     for n, (ep, db) in enumerate(shards):  # the same ids on every shard: only `shard` tells them apart
         with connect(ep, "source") as c:
