@@ -367,8 +367,19 @@ class ChunkCopier:
             return 0
         try:
             return self._write_statements(page.statements, None)
-        except _RejectedBatch:  # read the page again row by row to name the row the target refuses
-            return self._write(self._read_page(page.lower, page.limit))
+        except _RejectedBatch:  # read the page's range again row by row to name the row the target refuses
+            return self._write_rows_between(page.lower, page.last if not page.done else self.upper, page.limit)
+
+    def _write_rows_between(self, lower: list[Any] | None, upper: list[Any] | None, limit: int) -> int:
+        """Every row of (lower, upper], read and written in row pages (a rejected row is named)."""
+        nbytes = 0
+        while True:
+            rows = self._read_page(lower, limit, upper)
+            if rows:
+                nbytes += self._write(rows)
+            if len(rows) < limit:
+                return nbytes
+            lower = list(rows[-1][1:])
 
     def _whole_chunk_fits(self) -> bool:
         t, c = self.table, self.chunk
@@ -462,8 +473,8 @@ class ChunkCopier:
         self.r.journal.page(self.table.id, self.chunk.id, after, rows, nbytes, done)
         self.r.count(self.table, rows, nbytes)
 
-    def _read_page(self, lower: list[Any] | None, limit: int) -> list[tuple]:
-        sql, args = sqlgen.page_select(self.table, lower, self.upper, limit)
+    def _read_page(self, lower: list[Any] | None, limit: int, upper: list[Any] | None = None) -> list[tuple]:
+        sql, args = sqlgen.page_select(self.table, lower, upper if upper is not None else self.upper, limit)
         src = self.table.source
 
         def read() -> list[tuple]:
