@@ -155,3 +155,17 @@ def test_compressed_binlog_is_synced_exactly(mariadb_factory, target, tmp_path):
     run_sync(splan, wd, SyncOptions(until_caught_up=True))
     assert rows_of(target, "target", tdb, "t") == rows_of(ep, "source", db, "t")
     assert len(rows_of(target, "target", tdb, "t")) == 200 - 29
+
+
+def test_partial_json_binlog_blocks_sync():
+    """MySQL 8's binlog_row_value_options=PARTIAL_JSON logs JSON updates as diffs sync cannot
+    replay (no MySQL server here: the finding is checked on the facts plan reads)."""
+    from migrator.plan.introspect import InstanceFacts
+    from migrator.plan.preflight import binlog_findings
+
+    facts = InstanceFacts(variables={"log_bin": "ON", "binlog_format": "ROW", "binlog_row_image": "FULL",
+                                     "server_id": "1", "binlog_row_value_options": "PARTIAL_JSON"}, flavor="mysql")
+    [partial] = by_check(binlog_findings("m8", facts, needs_sync=True), "binlog.partial-json")
+    assert partial.severity == "blocking" and "binlog_row_value_options=''" in partial.fix
+    facts.variables["binlog_row_value_options"] = ""
+    assert not by_check(binlog_findings("m8", facts, needs_sync=True), "binlog.partial-json")

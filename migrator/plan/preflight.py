@@ -47,6 +47,12 @@ def binlog_findings(instance: str, facts: InstanceFacts, needs_sync: bool) -> li
             check="binlog.row-image", severity=sev, instance=instance,
             message=f"binlog_row_image is {facts.var('binlog_row_image')}; sync needs FULL before/after images",
             fix="SET GLOBAL binlog_row_image=FULL (and in my.cnf), then reconnect the applications"))
+    if "PARTIAL_JSON" in facts.var("binlog_row_value_options").upper():
+        out.append(Finding(
+            check="binlog.partial-json", severity=sev, instance=instance,
+            message="binlog_row_value_options=PARTIAL_JSON: updates of JSON columns are logged as partial "
+                    "diffs, not full after-images; sync needs the full row",
+            fix="SET GLOBAL binlog_row_value_options='' (and in my.cnf), then reconnect the applications"))
     if not facts.server_id:
         out.append(Finding(
             check="binlog.server-id", severity=sev, instance=instance,

@@ -33,7 +33,7 @@ from pymysqlreplication.event import (
     XidEvent,
 )
 from pymysqlreplication.gtid import Gtid, GtidSet
-from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
+from pymysqlreplication.row_event import DeleteRowsEvent, PartialUpdateRowsEvent, UpdateRowsEvent, WriteRowsEvent
 
 from ..db import describe_error, error_code, query
 from ..endpoint import Endpoint
@@ -276,6 +276,12 @@ class SourceSync:
         if str(fmt).upper() != "ROW" or str(image).upper() != "FULL":
             raise SourceError(f"{self.log_where()}: binlog_format={fmt}, binlog_row_image={image}; sync needs ROW and "
                               "FULL: SET GLOBAL binlog_format='ROW', binlog_row_image='FULL' (and in the server config)")
+        if self.sp.flavor != "mariadb":  # MySQL 8 can log JSON updates as partial diffs
+            rows = query(conn, "SHOW GLOBAL VARIABLES LIKE 'binlog_row_value_options'")
+            if rows and "PARTIAL_JSON" in str(rows[0][1] or "").upper():
+                raise SourceError(f"{self.log_where()}: binlog_row_value_options=PARTIAL_JSON logs JSON updates as "
+                                  "partial diffs; sync needs full after-images: SET GLOBAL binlog_row_value_options='' "
+                                  "(and in the server config)")
 
     def check_available(self, conn: pymysql.connections.Connection, pos: BinlogPosition) -> None:
         files = [r[0] for r in query(conn, "SHOW BINARY LOGS")]
@@ -492,7 +498,7 @@ class SourceSync:
             connection_settings=settings, server_id=stream_server_id(self.workdir, self.name), blocking=False,
             resume_stream=True, only_events=[RotateEvent, XidEvent, QueryEvent, GtidEvent, MariadbGtidEvent,
                                              XAPrepareEvent, WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent,
-                                             NotImplementedEvent],  # to see MariaDB's compressed events
+                                             NotImplementedEvent, PartialUpdateRowsEvent],  # to refuse them, not skip
             freeze_schema=True, is_mariadb=self.sp.flavor == "mariadb", enable_logging=False,
             # row events of tables outside the plan are skipped before their rows are decoded (the
             # library matches schema and table name separately: handle() still checks the pair)
@@ -518,6 +524,11 @@ class SourceSync:
 
     def handle(self, stream: BinLogStreamReader, event: Any, txn: Txn | None) -> Txn | None:
         """Fold one event into the open transaction; returns None at a transaction boundary."""
+        if isinstance(event, PartialUpdateRowsEvent):
+            raise SourceError(
+                f"{self.log_where()}: a partial JSON update (binlog_row_value_options=PARTIAL_JSON) at {stream.log_file}:"
+                f"{stream.log_pos}; sync needs full after-images and stopped at {self.cp.position.file}:"
+                f"{self.cp.position.pos}. SET GLOBAL binlog_row_value_options='', then re-copy the tables updated meanwhile")
         if isinstance(event, NotImplementedEvent):
             # MariaDB decompresses for a reader that did not announce it reads compressed events (the
             # library does not): should one arrive anyway, stop rather than skip its rows
