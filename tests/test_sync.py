@@ -161,6 +161,7 @@ def test_metrics_endpoint_reports_rows_and_lag(source, target, wallet_setup, tmp
         assert f'migrator_sync_rows_applied_total{{kind="insert",source="{source.name}"}} 30.0' in text, text[-2000:]
         assert f'migrator_sync_lag_seconds{{source="{source.name}"}} 0.0' in text
         assert "migrator_sync_retries_total" in text and "migrator_sync_errors_total" in text
+        assert f'migrator_sync_xa_prepared{{source="{source.name}"}} 0.0' in text
     finally:
         proc.terminate()
         proc.communicate(timeout=30)

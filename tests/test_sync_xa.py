@@ -155,3 +155,21 @@ def test_xa_commit_of_a_transaction_prepared_before_the_start_stops_loudly(sourc
     at = msg.split("--skip-ddl ")[1].split()[0]
     sync(plan, wd, skip_ddl=[at])  # the DBA re-copied / checked the table and goes on
     assert [r[0] for r in rows_of(target, "target", tdb, "t", "id")] == [2]
+
+
+def test_an_undecided_xa_is_said_out_loud(source, target, unique_db, tmp_path, capfd):
+    """A prepared XA transaction nobody decides holds the checkpoint back: sync says so, once."""
+    db = unique_db("xw")
+    tdb = db + "_t"
+    wd, plan = setup_tables(source, target, db, tdb, tmp_path, [("t", DDL)])
+    xid = xid_for(db, "w")
+    conn = connect(source, "source")
+    try:
+        xa(conn, xid, f"INSERT INTO {qualified(db, 't')} VALUES (1, 'undecided')", outcome=None)
+        sync(plan, wd, xa_warn_seconds=0)
+        err = capfd.readouterr().err
+        assert err.count("is still undecided") == 1 and "XA RECOVER" in err, err
+        assert list(read_json(wd.sync_checkpoint(source.name))["xa_prepared"]) and not rows_of(target, "target", tdb, "t")
+    finally:
+        query(conn, "XA ROLLBACK %s", (xid,))
+        conn.close()

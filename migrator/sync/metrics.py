@@ -7,6 +7,7 @@
     migrator_sync_retries_total{source}      transient source/target failures retried
     migrator_sync_errors_total{source}       errors that stopped the source's stream
     migrator_sync_caught_up{source}          1 when the last pass reached the source's head
+    migrator_sync_xa_prepared{source}        prepared XA transactions holding the checkpoint back
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ class SyncMetrics:
         self.retries = Counter("migrator_sync_retries", "Transient failures retried", ["source"], registry=r)
         self.errors = Counter("migrator_sync_errors", "Errors that stopped a source", ["source"], registry=r)
         self.caught_up = Gauge("migrator_sync_caught_up", "1 when caught up with the source", ["source"], registry=r)
+        self.xa_prepared = Gauge("migrator_sync_xa_prepared", "Prepared XA transactions holding the checkpoint",
+                                 ["source"], registry=r)
         for s in sources:  # every series exists from the start, at zero
             for kind in ("insert", "update", "delete"):
                 self.rows.labels(s, kind)
@@ -59,6 +62,7 @@ class SyncMetrics:
             self.lag_seconds.labels(source).set(line["lag_seconds"])
             self.caught_up.labels(source).set(1 if msg.get("caught_up") else 0)
             self.lag_events.labels(source).set(msg.get("pending_events", 0))
+            self.xa_prepared.labels(source).set(len(cp.xa_prepared))
             dist = gtid_distance(cp.position.gtid, cp.head.gtid if cp.head else "", cp.position.flavor)
             if dist is not None:
                 self.lag_tx.labels(source).set(dist)

@@ -68,6 +68,7 @@ class SyncOptions(BaseModel):
     poll_interval: float = 0.5  # pause between passes when the binlog is drained
     wait_for_copy: bool = False  # wait for unfinished tables instead of refusing
     skip_ddl: list[str] = Field(default_factory=list)  # "file:pos" of DDL the DBA handled by hand
+    xa_warn_seconds: float = 300.0  # warn when a prepared XA transaction stays undecided this long
     use_gtid: bool = True  # start by GTID when the checkpoint has one (else, or when False, by file/offset)
 
 
@@ -195,6 +196,8 @@ class PreparedXa:
 
     txn: Txn
     start: BinlogPosition  # where its XA PREPARE group begins: the checkpoint may not pass it
+    held_since: float = field(default_factory=time.monotonic)
+    warned: bool = False
 
 
 def xa_key(text: str) -> tuple[str, bool]:
@@ -469,6 +472,7 @@ class SourceSync:
         # the next pass reads on from here, with the held XA rows still in memory (the checkpoint,
         # for a restart, stays at the oldest prepared XA group)
         self._resume = self.safe.model_copy()
+        self.warn_long_held_xa()
         log.info("%s: pass read %d event(s) in %.2fs, now at %s:%s", self.log_where(), n_events,
                  time.monotonic() - t0, self.cp.position.file, self.cp.position.pos)
 
@@ -595,6 +599,17 @@ class SourceSync:
             log.info("%s: XA transaction %s prepared at %s:%s with %d row change(s): held until its XA COMMIT or "
                      "XA ROLLBACK", self.log_where(), xid, stream.log_file, stream.log_pos, len(txn.changes))
         return None
+
+    def warn_long_held_xa(self) -> None:
+        """Say once per XA transaction when it stays undecided: it holds the checkpoint back."""
+        now = time.monotonic()
+        for xid, held in self.prepared.items():
+            if not held.warned and now - held.held_since >= self.opts.xa_warn_seconds:
+                held.warned = True
+                log.warning("%s: XA transaction %s, prepared at %s:%s, is still undecided after %.0f s: the sync "
+                            "checkpoint stays there (a restart re-reads from it) and its rows wait in memory. "
+                            "`XA RECOVER` on the source lists it; XA COMMIT or XA ROLLBACK decides it",
+                            self.log_where(), xid, held.start.file, held.start.pos, now - held.held_since)
 
     def handle_xa(self, stream: BinLogStreamReader, sql: str, txn: Txn | None) -> Txn | None:
         """XA statements as the binlog holds them: XA START/END inside a prepared group (MySQL
