@@ -166,21 +166,14 @@ def decode_bound(bound: list[Any] | None) -> Bound:
     return None if bound is None else [decode_key_value(v) for v in bound]
 
 
-def _greater(cols: list[str], vals: list[Any]) -> tuple[str, list[Any]]:
-    """(c1, c2, ..) > (v1, v2, ..) spelled out so every engine can use the key index."""
+def _beyond(cols: list[str], vals: list[Any], op: str) -> tuple[str, list[Any]]:
+    """(c1, c2, ..) > (v1, v2, ..) for op '>', <= for op '<=', spelled out so every engine can use
+    the key index: the leading columns compare strictly, the last one with op."""
     c = quote_ident(cols[0])
     if len(cols) == 1:
-        return f"{c} > %s", [vals[0]]
-    rest, params = _greater(cols[1:], vals[1:])
-    return f"({c} > %s OR ({c} = %s AND {rest}))", [vals[0], vals[0], *params]
-
-
-def _less_equal(cols: list[str], vals: list[Any]) -> tuple[str, list[Any]]:
-    c = quote_ident(cols[0])
-    if len(cols) == 1:
-        return f"{c} <= %s", [vals[0]]
-    rest, params = _less_equal(cols[1:], vals[1:])
-    return f"({c} < %s OR ({c} = %s AND {rest}))", [vals[0], vals[0], *params]
+        return f"{c} {op} %s", [vals[0]]
+    rest, params = _beyond(cols[1:], vals[1:], op)
+    return f"({c} {op[0]} %s OR ({c} = %s AND {rest}))", [vals[0], vals[0], *params]
 
 
 def range_where(side: TableSide, lower: Bound, upper: Bound, within: Within = ()) -> tuple[str, list[Any]]:
@@ -197,11 +190,11 @@ def range_where(side: TableSide, lower: Bound, upper: Bound, within: Within = ()
         params += side.filter_params
     for lo, hi in (*within, (lower, upper)):
         if lo is not None:
-            sql, p = _greater(side.key, key_values(side, lo))
+            sql, p = _beyond(side.key, key_values(side, lo), ">")
             parts.append(sql)
             params += p
         if hi is not None:
-            sql, p = _less_equal(side.key, key_values(side, hi))
+            sql, p = _beyond(side.key, key_values(side, hi), "<=")
             parts.append(sql)
             params += p
     return (" AND ".join(parts) or "1=1"), params
