@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 import subprocess
 import sys
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -210,3 +212,22 @@ def merged_shards(target: Endpoint, shards: list[tuple[Endpoint, str]], tdb: str
                      [(ep.name, db, "wallet", tdb, "wallet", "shard") for ep, db in shards])
     copy_done(wd, plan, *{ep.name: ep for ep, _ in shards}.values())
     return wd, plan
+
+
+def sync_killed_while(writer, plan_path: Path, wd: WorkDir, rnd: random.Random, batch_rows: int,
+                      longest: float) -> int:
+    """Start the writer thread; meanwhile start `migrator sync` and kill -9 it after 1..longest s
+    (process start-up is ~1 s: kills land mid-apply), at least twice, at most four times; then
+    resume with --until-caught-up. Returns how many kills there were."""
+    writer.start()
+    kills = 0
+    while (writer.is_alive() or kills < 2) and kills < 4:
+        proc = start_cli("sync", str(plan_path), "--workdir", str(wd.root), "--batch-rows", str(batch_rows))
+        time.sleep(rnd.uniform(1.0, longest))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        kills += 1
+    writer.join()
+    res = run_cli("sync", str(plan_path), "--workdir", str(wd.root), "--until-caught-up")
+    assert res.returncode == 0, res.stderr
+    return kills

@@ -117,11 +117,10 @@ def test_kill_9_while_a_table_goes_through_add_drop_add(source, target, unique_d
     killed -9 at random points: each resume reads with the shape its checkpoint's point had
     and runs each occurrence once; the table ends identical."""
     import random
-    import signal
     import threading
     import time
 
-    from sync_helpers import run_cli, setup_tables, start_cli, write_plan
+    from sync_helpers import setup_tables, sync_killed_while, write_plan
 
     db = unique_db("k9")
     tdb = db + "_t"
@@ -143,18 +142,7 @@ def test_kill_9_while_a_table_goes_through_add_drop_add(source, target, unique_d
                 time.sleep(0.3)
 
     rnd = random.Random(11)
-    thread = threading.Thread(target=writer)
-    thread.start()
-    kills = 0
-    while (thread.is_alive() or kills < 2) and kills < 4:
-        proc = start_cli("sync", str(plan_path), "--workdir", str(wd.root), "--batch-rows", "20")
-        time.sleep(rnd.uniform(1.0, 2.0))  # process start-up is ~1 s: kills land mid-replay
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        kills += 1
-    thread.join()
-    res = run_cli("sync", str(plan_path), "--workdir", str(wd.root), "--until-caught-up")
-    assert res.returncode == 0, res.stderr
+    sync_killed_while(threading.Thread(target=writer), plan_path, wd, rnd, batch_rows=20, longest=2.0)
     cols = "id, owner, c"
     assert rows_of(target, "target", tdb, "wallet", cols) == rows_of(source, "source", db, "wallet", cols)
     lines = [r for r in Journal(wd.root / "sync" / "ddl.jsonl").replay() if r["target"] == f"{tdb}.wallet"]

@@ -19,9 +19,9 @@ from migrator.sync.runner import run_sync
 from migrator.sync.stream import SyncOptions
 from sync_helpers import (
     rows_of,
-    run_cli,
     setup_wallets,
     start_cli,
+    sync_killed_while,
     wallet_workload,
 )
 from test_sync import assert_same
@@ -33,18 +33,7 @@ def test_kill_9_at_random_points_then_resume(source, target, unique_db, tmp_path
     wd, plan, plan_path = setup_wallets(source, target, db, tdb, tmp_path)
     rnd = random.Random(7)
     writer = threading.Thread(target=wallet_workload, args=(source, db), kwargs=dict(n_wallets=60, n_ops=1500, seed=9))
-    writer.start()
-    kills = 0
-    while (writer.is_alive() or kills < 2) and kills < 4:  # at least 2 kills even when the writer is quick
-        proc = start_cli("sync", str(plan_path), "--workdir", str(wd.root), "--batch-rows", "50")
-        time.sleep(rnd.uniform(1.0, 2.5))  # process start-up is ~1 s: kills land mid-apply
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        kills += 1
-    writer.join()
-    assert kills >= 2
-    res = run_cli("sync", str(plan_path), "--workdir", str(wd.root), "--until-caught-up")
-    assert res.returncode == 0, res.stderr
+    assert sync_killed_while(writer, plan_path, wd, rnd, batch_rows=50, longest=2.5) >= 2
     assert_same(source, target, db, tdb)
     assert read_json(wd.sync_checkpoint(source.name))["position"]["gtid"]  # every resume above went by GTID
 
