@@ -23,7 +23,7 @@ from typing import Any
 from pymysqlreplication.constants import FIELD_TYPE as FT
 from pymysqlreplication.row_event import UpdateRowsEvent
 
-from .values import EPOCH, ZERO_DATE, TableShape, decode_text
+from .values import EPOCH, ZERO_DATE, TableShape, binary_length, date_value, datetime_value, decode_text
 
 Reader = Callable[[bytes, int], tuple[Any, int]]
 
@@ -41,7 +41,6 @@ EXPECTED = {
     "timestamp": {FT.TIMESTAMP2}, "time": {FT.TIME2}, "year": {FT.YEAR}, "bit": {FT.BIT},
 }
 DIG2BYTES = [0, 1, 1, 2, 2, 3, 3, 4, 4, 4]  # bytes holding 0..9 leftover decimal digits
-ZERO_DATETIME = ZERO_DATE["datetime"]
 
 
 def _int_reader(size: int, unsigned: bool) -> Reader:
@@ -78,6 +77,16 @@ def _bytes_reader(length_size: int, charset: str | None) -> Reader:
         n = int.from_bytes(buf[pos:end], "little")
         raw = buf[end:end + n]
         return (decode_text(raw, charset) if charset else raw), end + n
+    return read
+
+
+def _fixed_binary_reader(length_size: int, width: int) -> Reader:
+    """BINARY(n): row images drop the value's trailing 0x00 bytes; the column holds all n (a
+    shortened key matches no row in a DELETE)."""
+    def read(buf: bytes, pos: int) -> tuple[bytes, int]:
+        end = pos + length_size
+        n = int.from_bytes(buf[pos:end], "little")
+        return buf[end:end + n].ljust(width, b"\0"), end + n
     return read
 
 
@@ -122,12 +131,7 @@ def _datetime_reader(fsp: int) -> Reader:
     def read(buf: bytes, pos: int) -> tuple[Any, int]:
         v = int.from_bytes(buf[pos:pos + 5], "big")
         us = (int.from_bytes(buf[pos + 5:pos + 5 + nfrac], "big") // div) * mul if nfrac else 0
-        year, month = divmod((v >> 22) & 0x1FFFF, 13)
-        try:
-            value: Any = datetime(year, month, (v >> 17) & 31, (v >> 12) & 31, (v >> 6) & 63, v & 63, us)
-        except ValueError:  # zero date or a zero part: what fix_row makes of the library's None
-            value = ZERO_DATETIME
-        return value, pos + 5 + nfrac
+        return datetime_value(v, us), pos + 5 + nfrac
     return read
 
 
@@ -160,12 +164,7 @@ def _time_reader(fsp: int) -> Reader:
 
 
 def _date_reader(buf: bytes, pos: int) -> tuple[Any, int]:
-    v = int.from_bytes(buf[pos:pos + 3], "little")
-    try:
-        value: Any = date(v >> 9, (v >> 5) & 15, v & 31)
-    except ValueError:  # zero date or a zero part
-        value = ZERO_DATE["date"]
-    return value, pos + 3
+    return date_value(int.from_bytes(buf[pos:pos + 3], "little")), pos + 3
 
 
 def _year_reader(buf: bytes, pos: int) -> tuple[int, int]:
@@ -198,6 +197,8 @@ def column_reader(lib: Any, data_type: str, column_type: str, charset: str | Non
         return _decimal_reader(lib.precision, lib.decimals)
     binary = data_type in ("binary", "varbinary") or data_type.endswith("blob")
     text_charset = None if binary else charset
+    if t == FT.STRING and data_type == "binary":
+        return _fixed_binary_reader(2 if lib.max_length > 255 else 1, binary_length(column_type, lib.max_length))
     if t in (FT.VARCHAR, FT.STRING):
         return _bytes_reader(2 if lib.max_length > 255 else 1, text_charset)
     if t == FT.BLOB:

@@ -57,6 +57,7 @@ KIND = {WriteRowsEvent: "insert", UpdateRowsEvent: "update", DeleteRowsEvent: "d
 MARIADB_COMPRESSED_EVENTS = frozenset(range(0xA5, 0xAC))
 PURGED = 1236  # ER_MASTER_FATAL_ERROR_READING_BINLOG: the binlog asked for is gone
 SOURCE_FATAL = {1045, 1044, 1698, 1227, 1236}
+DDL_KINDS = frozenset({"alter", "rename", "truncate", "create_index", "drop_index", "create_table", "drop_table"})
 
 
 class SyncOptions(BaseModel):
@@ -188,6 +189,7 @@ class Txn:
     gtid: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
     start: BinlogPosition | None = None  # where the event group began (never mutated: `safe` is replaced)
+    began: bool = False  # a BEGIN was read: only COMMIT, XID, ROLLBACK, XA or real DDL ends the group
 
 
 @dataclass
@@ -443,6 +445,8 @@ class SourceSync:
             while not self.stop():
                 event = stream.fetchone()
                 if event is None:
+                    if txn is None:
+                        self.follow_consumed_events(stream)
                     break
                 self.pending_events += 1
                 n_events += 1
@@ -475,6 +479,22 @@ class SourceSync:
         self.warn_long_held_xa()
         log.info("%s: pass read %d event(s) in %.2fs, now at %s:%s", self.log_where(), n_events,
                  time.monotonic() - t0, self.cp.position.file, self.cp.position.pos)
+
+    def follow_consumed_events(self, stream: BinLogStreamReader) -> None:
+        """At the binlog's end, outside a transaction: the position follows every event the reader
+        consumed, those sync never sees included (rotate, format description, GTID list, binlog
+        checkpoint). Else, after a rotation on a source that then stays idle (FLUSH BINARY LOGS, a
+        restart, read-only sources at cutover), the checkpoint would stay in the old file forever
+        and `--until-caught-up` would never return. Never backwards: a GTID start's artificial
+        events carry the start of the file."""
+        if not stream.log_file or not stream.log_pos:
+            return
+        now = self._position_now(stream)
+        if now.key() > self.safe.key():
+            now.at = self.safe.at
+            self.safe = now
+            if not self.batch and self._inflight is None:
+                self.cp.position = self.hold_for_xa(self.safe.model_copy())
 
     def handle_stream_error(self, exc: pymysql.err.MySQLError) -> None:
         code = error_code(exc)
@@ -571,11 +591,22 @@ class SourceSync:
             if word == "XA":
                 return self.handle_xa(stream, sql, txn)
             if word == "BEGIN":
-                return txn if txn is not None else Txn()
+                txn = txn if txn is not None else Txn(start=self.safe)
+                txn.began = True
+                return txn
             if word == "COMMIT":
                 self.commit_txn(txn)
                 return None
+            if is_savepoint_statement(sql):  # Django atomic(), Rails requires_new: inside its transaction
+                return txn if txn is not None else Txn(start=self.safe, began=True)
+            if word == "ROLLBACK":  # logged only for rows of non-transactional tables: they happened
+                self.commit_txn(txn)
+                return None
             schema = event.schema.decode() if isinstance(event.schema, bytes) else (event.schema or "")
+            if txn is not None and txn.began and not is_ddl(classify(sql, schema)):
+                # a statement logged inside BEGIN ... COMMIT that is not DDL never ends the transaction
+                self.check_statement_event(stream, sql, schema)
+                return txn
             self.commit_txn(txn)  # DDL commits implicitly
             self.handle_ddl(stream, sql, schema)
             return None
@@ -800,14 +831,20 @@ class SourceSync:
 
     # ------------------------------------------------------------ DDL
 
+    def check_statement_event(self, stream: BinLogStreamReader, sql: str, schema: str) -> None:
+        """A DML statement logged as text cannot be replayed safely: stop if it names a synced table."""
+        stmt = classify(sql, schema)
+        hits = [self.tables[n] for n in stmt.tables if n in self.tables]
+        if stmt.kind == "dml" and hits:
+            raise SourceError(f"{self.log_where()}: a statement-format event for {hits[0].plan.source_name} at "
+                              f"{stream.log_file}:{stream.log_pos} (binlog_format switched away from ROW?); statement "
+                              "events cannot be replayed safely: set binlog_format=ROW, re-copy the table, sync again")
+
     def handle_ddl(self, stream: BinLogStreamReader, sql: str, schema: str) -> None:
         stmt = classify(sql, schema)
         hits = [self.tables[n] for n in stmt.tables if n in self.tables]
         if stmt.kind == "dml":
-            if hits:
-                raise SourceError(f"{self.log_where()}: a statement-format event for {hits[0].plan.source_name} at "
-                                  f"{stream.log_file}:{stream.log_pos} (binlog_format switched away from ROW?); statement "
-                                  "events cannot be replayed safely: set binlog_format=ROW, re-copy the table, sync again")
+            self.check_statement_event(stream, sql, schema)
             return
         if stmt.kind == "create_table" and not hits:
             for db, table in stmt.tables:
@@ -918,6 +955,21 @@ class SourceSync:
             f"{self.log_where()}: DDL on {names} cannot be applied safely ({why}): {stmt.sql.strip()[:300]!r}. "
             f"Sync of this source stopped; it resumes at {self.cp.position.file}:{self.cp.position.pos}. Apply the "
             f"equivalent change to the target by hand, then rerun with --skip-ddl {ddl_id} (or re-plan and re-copy)")
+
+
+def is_savepoint_statement(sql: str) -> bool:
+    """SAVEPOINT x, ROLLBACK TO [SAVEPOINT] x, RELEASE SAVEPOINT x: statements a row-format binlog
+    keeps inside their transaction (between BEGIN and its XID)."""
+    words = sql.split(None, 2)
+    first = words[0].upper() if words else ""
+    second = words[1].upper() if len(words) > 1 else ""
+    return first == "SAVEPOINT" or (first == "ROLLBACK" and second in ("TO", "WORK")
+                                    and "TO" in sql.upper().split()) or (first == "RELEASE" and second == "SAVEPOINT")
+
+
+def is_ddl(stmt: DdlStatement) -> bool:
+    """Statements that change a table's definition (and commit implicitly), by what they are."""
+    return stmt.kind in DDL_KINDS
 
 
 def source_unreachable(exc: BaseException) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from ..plan.model import Column
@@ -42,6 +42,43 @@ PY_CODECS = {"utf8mb4": "utf-8", "utf8mb3": "utf-8", "utf8": "utf-8", "ascii": "
              "utf16": "utf-16-be", "utf32": "utf-32-be", "cp1251": "cp1251", "gbk": "gbk", "big5": "big5",
              "sjis": "shift_jis", "ujis": "euc_jp", "euckr": "euc_kr", "greek": "iso-8859-7",
              "hebrew": "iso-8859-8", "latin2": "iso-8859-2", "latin5": "iso-8859-9", "koi8r": "koi8-r"}
+
+
+def binary_length(column_type: str, default: int = 0) -> int:
+    """n of a `binary(n)` column type (the width its values are padded to with 0x00)."""
+    head, _, rest = column_type.partition("(")
+    digits = rest.split(")", 1)[0]
+    return int(digits) if head.strip().lower() == "binary" and digits.isdigit() else default
+
+
+def date_text(year: int, month: int, day: int) -> str:
+    """A date with a zero part, written as the source holds it ('2024-05-00')."""
+    return f"{year:04d}-{month:02d}-{day:02d}"
+
+
+def datetime_text(year: int, month: int, day: int, hour: int, minute: int, second: int, us: int) -> str:
+    text = f"{date_text(year, month, day)} {hour:02d}:{minute:02d}:{second:02d}"
+    return f"{text}.{us:06d}" if us else text
+
+
+def datetime_value(v: int, us: int) -> Any:
+    """A DATETIME2's packed 40 bits (sign bit set) and microseconds: a datetime, or the exact
+    text of a zero date or a date with a zero part ('2024-05-00 12:00:00', legal in MariaDB)."""
+    year, month = divmod((v >> 22) & 0x1FFFF, 13)
+    day, hour, minute, second = (v >> 17) & 31, (v >> 12) & 31, (v >> 6) & 63, v & 63
+    try:
+        return datetime(year, month, day, hour, minute, second, us)
+    except ValueError:
+        return datetime_text(year, month, day, hour, minute, second, us)
+
+
+def date_value(v: int) -> Any:
+    """A DATE's packed 24 bits: a date, or the exact text of a zero (part) date."""
+    year, month, day = v >> 9, (v >> 5) & 15, v & 31
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return date_text(year, month, day)
 
 
 def decode_text(raw: bytes, charset: str | None) -> str | bytes:
@@ -102,6 +139,8 @@ def fix_value(col: Column, value: Any, none_source: str | None) -> Any:
         return None
     if isinstance(value, str) and (t in TEXT_TYPES or t in ("binary", "varbinary") or t.endswith("blob")):
         raw = value.encode(RAW)
+        if t == "binary":  # row images drop BINARY(n)'s trailing 0x00 bytes
+            return raw.ljust(binary_length(col.column_type), b"\0")
         return decode_text(raw, col.charset if t not in ("binary", "varbinary") and not t.endswith("blob") else None)
     if t == "bit" and isinstance(value, str):
         return int(value, 2) if value else 0
@@ -136,6 +175,28 @@ def _json_text(value: Any) -> Any:
     return value
 
 
+def _install_exact_zero_part_dates() -> None:
+    """mysql-replication reads a DATE or DATETIME with a zero part ('2024-05-00') as None ("out of
+    range"), indistinguishable from '0000-00-00'. Its two readers are replaced by ones that give
+    the exact text (the same as rowdecode's), for tables that keep the library's decoding."""
+    from pymysqlreplication.row_event import RowsEvent
+
+    read_fsp = RowsEvent._RowsEvent__read_fsp  # type: ignore[attr-defined]
+
+    def read_date(self: Any) -> Any:
+        v = self.packet.read_uint24()
+        return None if v == 0 else date_value(v)  # None: the library's zero date, fixed by fix_value
+
+    def read_datetime2(self: Any, column: Any) -> Any:
+        v = self.packet.read_int_be_by_size(5)
+        us = read_fsp(self, column)
+        value = datetime_value(v, us)
+        return None if value == ZERO_DATE["datetime"] else value
+
+    RowsEvent._RowsEvent__read_date = read_date  # type: ignore[attr-defined]
+    RowsEvent._RowsEvent__read_datetime2 = read_datetime2  # type: ignore[attr-defined]
+
+
 def fix_row(shape: TableShape, values: dict[str, Any], none_sources: dict[str, str]) -> dict[str, Any]:
     """Values keyed by column name; only the columns that can need it go through fix_value."""
     for c in shape.fix_columns:
@@ -144,3 +205,7 @@ def fix_row(shape: TableShape, values: dict[str, Any], none_sources: dict[str, s
             continue
         values[c.name] = fix_value(c, v, none_sources.get(c.name))
     return values
+
+
+# the replacement leans on the library's private reader names: if they change, fail loudly
+_install_exact_zero_part_dates()
