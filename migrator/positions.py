@@ -38,9 +38,55 @@ def read_position(conn: pymysql.connections.Connection, flavor: str | None = Non
     if not rows:
         raise RuntimeError("binary logging is off on this server (SHOW MASTER STATUS is empty)")
     file, pos = rows[0][0], int(rows[0][1])
-    if flavor == "mariadb":
-        gtid = query(conn, "SELECT @@gtid_binlog_pos")[0][0] or ""
+    # the GTID state and file/offset are two reads: a commit between them would put the GTID ahead
+    # of the offset (a GTID start would skip that transaction). Read until both agree.
+    for _ in range(STABLE_READS):
+        gtid = _gtid_state(conn, flavor)
+        again = query(conn, "SHOW MASTER STATUS")
+        if (again[0][0], int(again[0][1])) == (file, pos):
+            break
+        file, pos = again[0][0], int(again[0][1])
     else:
-        gtid = (query(conn, "SELECT @@gtid_executed")[0][0] or "").replace("\n", "")
+        gtid = gtid_at(conn, flavor, file, pos)
     server_id = int(query(conn, "SELECT @@server_id")[0][0])
     return BinlogPosition(file=file, pos=pos, gtid=gtid, flavor=flavor, server_id=server_id, at=time.time())
+
+
+STABLE_READS = 20
+
+
+def _gtid_state(conn: pymysql.connections.Connection, flavor: str) -> str:
+    if flavor == "mariadb":
+        return query(conn, "SELECT @@gtid_binlog_pos")[0][0] or ""
+    return (query(conn, "SELECT @@gtid_executed")[0][0] or "").replace("\n", "")
+
+
+def gtid_at(conn: pymysql.connections.Connection, flavor: str, file: str, pos: int) -> str:
+    """MariaDB: the GTID state at exactly file:pos (the server scans that file up to pos)."""
+    if flavor != "mariadb":
+        return _gtid_state(conn, flavor)
+    return query(conn, "SELECT BINLOG_GTID_POS(%s, %s)", (file, pos))[0][0] or ""
+
+
+def read_start_position(conn: pymysql.connections.Connection, flavor: str | None = None) -> BinlogPosition:
+    """Where sync must start replaying for a copy that begins now: every transaction before it
+    is visible to any read that starts afterwards. A plain SHOW MASTER STATUS can name a
+    transaction already in the binlog but not yet committed in InnoDB: a chunk read at that
+    moment misses its rows and sync, starting after it, never replays them. MariaDB's consistent
+    snapshot reports the binlog position that matches what it sees (binlog_snapshot_file /
+    _position), so everything before it is committed in the engine; the GTID state is taken at
+    exactly that position. Raises RuntimeError when binary logging is off."""
+    flavor = flavor or server_flavor(conn)
+    if flavor != "mariadb":
+        return read_position(conn, flavor)  # MySQL: no snapshot position (log_status needs BACKUP_ADMIN)
+    if not query(conn, "SHOW MASTER STATUS"):
+        raise RuntimeError("binary logging is off on this server (SHOW MASTER STATUS is empty)")
+    query(conn, "START TRANSACTION WITH CONSISTENT SNAPSHOT")
+    try:
+        status = {str(k).lower(): v for k, v in query(conn, "SHOW STATUS LIKE 'binlog_snapshot_%'")}
+    finally:
+        query(conn, "COMMIT")
+    file, pos = status["binlog_snapshot_file"], int(status["binlog_snapshot_position"])
+    server_id = int(query(conn, "SELECT @@server_id")[0][0])
+    return BinlogPosition(file=file, pos=pos, gtid=gtid_at(conn, flavor, file, pos), flavor=flavor,
+                          server_id=server_id, at=time.time())

@@ -187,3 +187,59 @@ def test_savepoint_statement_is_no_transaction_boundary(target, mariadb_factory,
     sync.run()
     assert seen and all(k <= before.key() or k >= after.key() for k in seen), (before.key(), after.key(), seen)
     assert _sql(target, "target", f"SELECT COUNT(*) FROM {qualified(tdb, 's')}")[0][0] == 6000
+
+
+def test_undecodable_events_stop_sync_unless_known_to_carry_no_rows():
+    from migrator.sync.stream import undecodable_event_reason
+
+    assert "binlog_transaction_compression" in undecodable_event_reason(40)  # MySQL's compressed payload
+    assert "log_bin_compress" in undecodable_event_reason(0xA6)  # MariaDB's compressed rows
+    assert "INCIDENT" in undecodable_event_reason(26)
+    assert "unknown type 250" in undecodable_event_reason(250)
+    assert undecodable_event_reason(34) is None  # MySQL's anonymous GTID: no rows
+
+
+def test_plan_blocks_mysql_binlog_transaction_compression():
+    from migrator.plan.introspect import InstanceFacts
+    from migrator.plan.preflight import binlog_findings
+
+    facts = InstanceFacts(flavor="mysql", variables={
+        "log_bin": "ON", "binlog_format": "ROW", "binlog_row_image": "FULL", "binlog_transaction_compression": "ON",
+        "server_id": "1"})
+    found = [f for f in binlog_findings("db1", facts, needs_sync=True) if f.check == "binlog.transaction-compression"]
+    assert found and found[0].severity == "blocking"
+
+
+def test_start_position_is_consistent_and_visible_under_commits(mariadb_factory, unique_db):
+    """Read copy's start position P while a writer commits as fast as it can: the GTID state of P
+    is exactly the one at P's file/offset (a GTID start resumes at the same place), and every
+    transaction before P is visible to a read that starts after P was read."""
+    from migrator.positions import gtid_at, read_start_position
+
+    ep = mariadb_factory(name="busy")
+    db = unique_db("busy")
+    t = qualified(db, "w")
+    _sql(ep, "source", f"CREATE DATABASE {db}", f"CREATE TABLE {t} (id INT PRIMARY KEY)")
+    base = int(_sql(ep, "source", "SELECT @@gtid_binlog_pos")[0][0].rsplit("-", 1)[1])
+    stop = threading.Event()
+
+    def writer() -> None:
+        with connect(ep, "source") as c, c.cursor() as cur:
+            i = 0
+            while not stop.is_set():
+                i += 1
+                cur.execute(f"INSERT INTO {t} VALUES ({i})")  # autocommit: one GTID per row, in id order
+
+    th = threading.Thread(target=writer)
+    th.start()
+    try:
+        with connect(ep, "source") as c, connect(ep, "source") as reader:
+            for _ in range(60):
+                p = read_start_position(c)
+                assert p.gtid == gtid_at(c, "mariadb", p.file, p.pos)
+                before = int(p.gtid.rsplit("-", 1)[1]) - base  # rows committed before P
+                visible = query(reader, f"SELECT COALESCE(MAX(id), 0) FROM {t}")[0][0]
+                assert visible >= before, (p, visible)
+    finally:
+        stop.set()
+        th.join()

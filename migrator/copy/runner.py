@@ -40,7 +40,7 @@ from ..endpoint import Endpoint
 from ..errors import MigratorError, SourceError, StateError, TargetError
 from ..plan.model import Chunk, Plan, TablePlan, decode_key_value, encode_key_value
 from ..executor import Executor, make_executor
-from ..positions import read_position
+from ..positions import read_position, read_start_position
 from ..throttle import Throttle, ThrottleOptions
 from ..workdir import WorkDir
 from . import sqlgen
@@ -890,7 +890,7 @@ class CopyRunner(PageSizing):
 
     def _record_start(self, source: str, conn: pymysql.connections.Connection, tables: list[TablePlan]) -> None:
         try:
-            pos = read_position(conn)
+            pos = read_start_position(conn)
         except RuntimeError as exc:
             if all(t.mode == "copy-only" for t in tables):
                 self.reporter.warn(f"source {source}: {exc}; only copy-only tables, so no sync start is recorded")

@@ -21,7 +21,7 @@ SYSTEM_SCHEMAS = {"mysql", "information_schema", "performance_schema", "sys"}
 SERVER_VARIABLES = (
     "version", "version_comment", "server_id", "log_bin", "binlog_format", "binlog_row_image",
     "expire_logs_days", "binlog_expire_logs_seconds", "gtid_mode", "gtid_strict_mode",
-    "gtid_binlog_pos", "read_only", "binlog_row_value_options",
+    "gtid_binlog_pos", "read_only", "binlog_row_value_options", "binlog_transaction_compression",
 )
 # Tables plan carries over; views, sequences and the rest are objects reported on their own.
 TABLE_TYPES = ("BASE TABLE", "SYSTEM VERSIONED")

@@ -53,6 +53,12 @@ def binlog_findings(instance: str, facts: InstanceFacts, needs_sync: bool) -> li
             message="binlog_row_value_options=PARTIAL_JSON: updates of JSON columns are logged as partial "
                     "diffs, not full after-images; sync needs the full row",
             fix="SET GLOBAL binlog_row_value_options='' (and in my.cnf), then reconnect the applications"))
+    if facts.var("binlog_transaction_compression").upper() == "ON":
+        out.append(Finding(
+            check="binlog.transaction-compression", severity=sev, instance=instance,
+            message="binlog_transaction_compression=ON: MySQL logs each transaction as one compressed "
+                    "payload event that the binlog reader cannot decode; its rows would not reach the target",
+            fix="SET GLOBAL binlog_transaction_compression=OFF (and in my.cnf), then reconnect the applications"))
     if not facts.server_id:
         out.append(Finding(
             check="binlog.server-id", severity=sev, instance=instance,

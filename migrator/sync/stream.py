@@ -55,6 +55,35 @@ ROW_EVENTS = (WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent)
 KIND = {WriteRowsEvent: "insert", UpdateRowsEvent: "update", DeleteRowsEvent: "delete"}
 # MariaDB's QUERY_COMPRESSED_EVENT and {WRITE,UPDATE,DELETE}_ROWS_COMPRESSED_EVENT(_V1)
 MARIADB_COMPRESSED_EVENTS = frozenset(range(0xA5, 0xAC))
+TRANSACTION_PAYLOAD_EVENT = 40  # MySQL 8.0.20+ binlog_transaction_compression=ON
+# event types the library does not decode that carry no row change: anything else stops sync
+HARMLESS_UNDECODED_EVENTS = frozenset({
+    7,    # SLAVE_EVENT (never written)
+    28,   # IGNORABLE_LOG_EVENT
+    34,   # ANONYMOUS_GTID_LOG_EVENT (MySQL without GTIDs: a transaction's start marker)
+    36,   # TRANSACTION_CONTEXT_EVENT (group replication)
+    37,   # VIEW_CHANGE_EVENT (group replication)
+    41,   # HEARTBEAT_LOG_EVENT_V2
+})
+
+
+def undecodable_event_reason(event_type: int) -> str | None:
+    """Why an event the binlog reader cannot decode must stop sync (its changes would be lost
+    silently), or None when it carries no row change."""
+    if event_type in HARMLESS_UNDECODED_EVENTS:
+        return None
+    if event_type in MARIADB_COMPRESSED_EVENTS:
+        return ("a compressed binlog event (log_bin_compress=ON) that sync cannot decode. SET GLOBAL "
+                "log_bin_compress=OFF (and in the server config), then re-copy the tables written while it was on")
+    if event_type == TRANSACTION_PAYLOAD_EVENT:
+        return ("a compressed transaction payload (binlog_transaction_compression=ON) that sync cannot decode. "
+                "SET GLOBAL binlog_transaction_compression=OFF (and in the server config), then re-copy the tables "
+                "written while it was on")
+    if event_type == 26:
+        return ("an INCIDENT event: the source says changes may be missing from its binlog here. Re-copy the "
+                "tables of this source")
+    return (f"a binlog event of unknown type {event_type} (a newer server?) that sync cannot decode: it may carry "
+            "row changes. Report it, or re-copy the tables written after it")
 PURGED = 1236  # ER_MASTER_FATAL_ERROR_READING_BINLOG: the binlog asked for is gone
 SOURCE_FATAL = {1045, 1044, 1698, 1227, 1236}
 DDL_KINDS = frozenset({"alter", "rename", "truncate", "create_index", "drop_index", "create_table", "drop_table"})
@@ -524,6 +553,7 @@ class SourceSync:
                                              XAPrepareEvent, WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent,
                                              NotImplementedEvent, PartialUpdateRowsEvent],  # to refuse them, not skip
             freeze_schema=True, is_mariadb=self.sp.flavor == "mariadb", enable_logging=False,
+            filter_non_implemented_events=False,  # else the library drops them before handle() can refuse them
             # row events of tables outside the plan are skipped before their rows are decoded (the
             # library matches schema and table name separately: handle() still checks the pair)
             only_schemas=sorted({db for db, _ in self.tables}), only_tables=sorted({t for _, t in self.tables}),
@@ -554,14 +584,12 @@ class SourceSync:
                 f"{stream.log_pos}; sync needs full after-images and stopped at {self.cp.position.file}:"
                 f"{self.cp.position.pos}. SET GLOBAL binlog_row_value_options='', then re-copy the tables updated meanwhile")
         if isinstance(event, NotImplementedEvent):
-            # MariaDB decompresses for a reader that did not announce it reads compressed events (the
-            # library does not): should one arrive anyway, stop rather than skip its rows
-            if event.event_type in MARIADB_COMPRESSED_EVENTS:
-                raise SourceError(
-                    f"{self.log_where()}: a compressed binlog event (log_bin_compress=ON) at {stream.log_file}:"
-                    f"{stream.log_pos}; sync cannot decode it and stopped at {self.cp.position.file}:"
-                    f"{self.cp.position.pos}. SET GLOBAL log_bin_compress=OFF (and in the server config), then "
-                    "re-copy the tables written while it was on")
+            # an event the reader cannot decode is never skipped unless it is known to carry no rows
+            # (MariaDB decompresses log_bin_compress events for a reader like ours; MySQL does not)
+            why = undecodable_event_reason(event.event_type)
+            if why is not None:
+                raise SourceError(f"{self.log_where()}: at {stream.log_file}:{stream.log_pos} {why}; sync of this "
+                                  f"source stopped at {self.cp.position.file}:{self.cp.position.pos}")
             return txn
         if isinstance(event, (MariadbGtidEvent, GtidEvent)):
             if txn is not None and txn.changes:
