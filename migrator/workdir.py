@@ -46,6 +46,10 @@ class WorkDir:
     def sync_checkpoint(self, source: str) -> Path:
         return self.root / "sync" / f"{source}.json"
 
+    def sync_log(self, source: str) -> Path:
+        """What one source's sync process logged (the cause when it dies without a word)."""
+        return self.root / "sync" / f"{source}.log"
+
     @property
     def verify_journal(self) -> Path:
         return self.root / "verify" / "journal.jsonl"

@@ -86,7 +86,10 @@ def test_a_source_has_one_sync_writer_at_a_time(source, target, unique_db, tmp_p
     held = hold_source_lock(wd, source.name)  # stands in for the previous run's process
     proc = start_cli("sync", str(plan_path), "--workdir", str(wd.root), "--until-caught-up")
     try:
-        time.sleep(3)
+        deadline = time.monotonic() + 30  # the source process opens its log just before it asks for the lock
+        while not wd.sync_log(source.name).exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(2)
         assert proc.poll() is None and not rows_of(target, "target", db + "_t", "ledger")  # waiting, not writing
     finally:
         os.close(held)

@@ -243,3 +243,57 @@ def test_start_position_is_consistent_and_visible_under_commits(mariadb_factory,
     finally:
         stop.set()
         th.join()
+
+
+def test_a_trigger_on_a_synced_target_table_is_refused(source, target, unique_db, tmp_path):
+    from migrator.errors import TargetError
+
+    db, tdb = unique_db("trg"), unique_db("trg_t")
+    wd, plan = setup_tables(source, target, db, tdb, tmp_path,
+                            [("a", "CREATE TABLE {name} (id INT PRIMARY KEY, n INT NOT NULL DEFAULT 0)")])
+    _sql(target, "target", f"USE {tdb}", "CREATE TRIGGER bump BEFORE INSERT ON a FOR EACH ROW SET NEW.n = NEW.n + 1")
+    _sql(source, "source", f"INSERT INTO {qualified(db, 'a')} VALUES (1, 5)")
+    with pytest.raises(TargetError, match=r"bump on .*would fire again"):
+        run_sync(plan, wd, SyncOptions(until_caught_up=True))
+    assert _sql(target, "target", f"SELECT COUNT(*) FROM {qualified(tdb, 'a')}")[0][0] == 0  # nothing applied
+
+
+def test_negative_time_literals_keep_their_sign():
+    from datetime import timedelta
+
+    from migrator.sync.apply import FAST_LITERALS
+
+    lit = FAST_LITERALS[timedelta]
+    assert lit(-timedelta(microseconds=1)) == "'-00:00:00.000001'"
+    assert lit(-timedelta(minutes=30)) == "'-00:30:00'"
+    assert lit(-timedelta(hours=838, minutes=59, seconds=59)) == "'-838:59:59'"
+
+
+def test_a_source_process_that_dies_says_why(source, target, unique_db, tmp_path):
+    db, tdb = unique_db("die"), unique_db("die_t")
+    wd, plan = setup_tables(source, target, db, tdb, tmp_path, [("d", "CREATE TABLE {name} (id INT PRIMARY KEY)")])
+    plan_path = write_plan(plan, tmp_path / "plan.yaml")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "migrator.cli", "sync", str(plan_path), "--workdir", str(wd.root),
+                             "--duration", "60"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    lock = wd.root / "sync" / f"{source.name}.lock"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not wd.sync_checkpoint(source.name).exists():
+        time.sleep(0.2)
+    os.kill(int(lock.read_text().strip()), signal.SIGKILL)  # the source's process alone, as the OOM killer would
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    assert f"source {source.name}: the sync process killed by signal SIGKILL" in err, err[-2000:]
+    assert "dmesg" in err and str(wd.sync_log(source.name)) in err and "resume" in err
+    assert "replaying 1 table(s)" in err  # the last lines of the source's own log
+
+
+def test_duration_ending_while_sources_start_is_a_clean_stop(source, target, unique_db, tmp_path):
+    db, tdb = unique_db("dur"), unique_db("dur_t")
+    wd, plan = setup_tables(source, target, db, tdb, tmp_path, [("d", "CREATE TABLE {name} (id INT PRIMARY KEY)")])
+    from sync_helpers import record_copy_start
+    record_copy_start(wd, source)  # copy "still running": the source waits for it
+    plan_path = write_plan(plan, tmp_path / "plan.yaml")
+    res = run_cli("sync", str(plan_path), "--workdir", str(wd.root), "--duration", "1", "--wait-for-copy", timeout=60)
+    assert res.returncode == 0, res.stderr

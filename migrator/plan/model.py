@@ -237,7 +237,7 @@ def encode_key_value(value: Any) -> KeyValue:
     if isinstance(value, (date, time)):
         return value.isoformat()
     if isinstance(value, timedelta):
-        return _format_timedelta(value)
+        return format_timedelta(value)
     if isinstance(value, float):
         return repr(value)
     return str(value)
@@ -250,7 +250,8 @@ def decode_key_value(value: KeyValue) -> Any:
     return value
 
 
-def _format_timedelta(td: timedelta) -> str:
+def format_timedelta(td: timedelta) -> str:
+    """A TIME value as MySQL text, the sign on the whole value ('-00:00:01.000001')."""
     total_us = td.days * 86_400_000_000 + td.seconds * 1_000_000 + td.microseconds
     sign = "-" if total_us < 0 else ""
     total_us = abs(total_us)

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -25,6 +25,7 @@ import pymysql
 from ..db import connect, describe_error, error_code, is_transient, qualified, quote_ident
 from ..endpoint import Endpoint
 from ..errors import MigratorError, TargetError
+from ..plan.model import format_timedelta
 
 log = logging.getLogger(__name__)
 
@@ -235,6 +236,8 @@ FAST_LITERALS: dict[type, Callable[[Any], str]] = {
     Decimal: lambda v: format(v, "f"),
     datetime: lambda v: _quoted(v.isoformat(" ")),
     date: lambda v: _quoted(v.isoformat()),
+    # our own TIME text: PyMySQL before 1.2.1 wrote a negative TIME with complemented fields
+    timedelta: lambda v: _quoted(format_timedelta(v)),
 }
 
 

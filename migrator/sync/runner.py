@@ -10,8 +10,10 @@ kill -9 of `migrator sync` never leaves a stray writer behind.
 from __future__ import annotations
 
 import ctypes
+import faulthandler
 import fcntl
 import logging
+import logging.handlers
 import multiprocessing as mp
 import os
 import queue as queue_mod
@@ -29,7 +31,7 @@ from ..positions import read_position
 from ..state import read_json
 from ..workdir import WorkDir
 from .metrics import SyncMetrics
-from .stream import Checkpoint, SourceSync, SyncOptions, gtid_distance, status_line
+from .stream import Checkpoint, SourceSync, SyncOptions, SyncStopped, gtid_distance, status_line
 
 log = logging.getLogger(__name__)
 ERROR_CLASSES: dict[int, type[MigratorError]] = {2: ConfigError, 3: StateError, 4: SourceError, 5: TargetError}
@@ -63,6 +65,7 @@ def _die_with_parent() -> None:
         pass  # not Linux: the child notices a changed parent pid instead
 
 
+DURATION_GRACE = 5.0  # seconds past --duration before the parent tells slow starters to stop
 SOURCE_LOCK_WAIT = 60.0  # seconds a source process waits for the previous one to exit
 
 
@@ -101,6 +104,7 @@ def _source_main(plan_json: str, source: str, root: str, options_json: str, q: A
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the terminal's Ctrl-C reaches the parent, which relays it
     signal.signal(signal.SIGTERM, lambda *_: stop_event.set())
     logging.basicConfig(level=log_level, format=f"%(asctime)s %(levelname)s [{source}] %(message)s", stream=sys.stderr)
+    log_file = _source_log(WorkDir(root), source, log_level)
     # the library warns about binlog_row_metadata on every table map; we supply column info ourselves
     logging.getLogger("pymysqlreplication").setLevel(max(log_level, logging.ERROR))
     parent = mp.parent_process()
@@ -118,12 +122,60 @@ def _source_main(plan_json: str, source: str, root: str, options_json: str, q: A
         sync = SourceSync(plan, source, WorkDir(root), opts, stop=stop, report=report)
         cp = sync.run()
         report({"done": True, "checkpoint": cp.model_dump(mode="json"), "caught_up": sync.caught_up})
+    except SyncStopped:
+        report({"done": True})  # stopped (--duration, SIGTERM) before it began: a clean stop
     except MigratorError as exc:
+        log.error("%s", exc)
         report({"done": True, "error": str(exc), "exit_code": exc.exit_code})
         sys.exit(exc.exit_code)
-    except Exception as exc:  # noqa: BLE001 - a bug: report it with its traceback, exit "internal"
+    except BaseException as exc:  # noqa: BLE001 - a bug or MemoryError: report it with its traceback
+        log.error("internal error: %r\n%s", exc, traceback.format_exc())
         report({"done": True, "error": f"internal error: {exc!r}\n{traceback.format_exc()}", "exit_code": 70})
         sys.exit(70)
+    finally:
+        log_file.close()
+
+
+def _source_log(workdir: WorkDir, source: str, level: int) -> Any:
+    """The source process also logs to sync/SRC.log (and dumps Python tracebacks there on a fatal
+    signal): when it dies without a word on the queue, the parent shows its last lines."""
+    path = workdir.sync_log(source)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.handlers.RotatingFileHandler(path, maxBytes=5 << 20, backupCount=1)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    handler.setLevel(min(level, logging.INFO))
+    root_logger = logging.getLogger()
+    root_logger.addHandler(handler)
+    root_logger.setLevel(min(root_logger.level or logging.INFO, logging.INFO))
+    for h in root_logger.handlers:  # stderr keeps the user's level
+        if h is not handler:
+            h.setLevel(level)
+    f = open(path, "a")  # noqa: SIM115 - kept open for faulthandler for the process's life
+    faulthandler.enable(file=f)
+    return f
+
+
+def died_without_report(workdir: WorkDir, source: str, exitcode: int) -> str:
+    """What a user can act on when a source process ended without reporting an error."""
+    if exitcode < 0:
+        try:
+            cause = f"killed by signal {signal.Signals(-exitcode).name}"
+        except ValueError:
+            cause = f"killed by signal {-exitcode}"
+        cause += " (the OOM killer sends SIGKILL: see `dmesg`)" if exitcode == -signal.SIGKILL else ""
+    elif exitcode == 255:
+        cause = ("lost together with the process that started it (multiprocessing's fork server died: killed, "
+                 "or out of memory?)")
+    else:
+        cause = f"exited with code {exitcode} without reporting an error"
+    path = workdir.sync_log(source)
+    try:
+        tail = path.read_text(errors="replace").splitlines()[-5:]
+    except OSError:
+        tail = []
+    last = ("; its last log lines (" + str(path) + "):\n  " + "\n  ".join(tail)) if tail else ""
+    return (f"source {source}: the sync process {cause}. Its checkpoint is intact: run `migrator sync` again to "
+            f"resume{last}")
 
 
 def run_sync(plan: Plan, workdir: WorkDir, options: SyncOptions | None = None, *, metrics_port: int | None = None,
@@ -160,11 +212,13 @@ def run_sync(plan: Plan, workdir: WorkDir, options: SyncOptions | None = None, *
             procs[name] = p
         while any(p.is_alive() for p in procs.values()):
             _drain(q, results, metrics, on_progress, timeout=0.5)
+            if options.duration is not None and time.monotonic() - started >= options.duration + DURATION_GRACE:
+                stop_event.set()  # sources still starting when --duration ends stop cleanly too
         _drain(q, results, metrics, on_progress, timeout=0.2)
         for name, p in procs.items():
             p.join()
             if p.exitcode and not results[name].error:
-                results[name].error = f"source {name}: sync process exited with code {p.exitcode}"
+                results[name].error = died_without_report(workdir, name, p.exitcode)
                 results[name].exit_code = 70 if p.exitcode > 0 else 4
     finally:
         stop_event.set()

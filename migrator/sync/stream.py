@@ -89,6 +89,10 @@ SOURCE_FATAL = {1045, 1044, 1698, 1227, 1236}
 DDL_KINDS = frozenset({"alter", "rename", "truncate", "create_index", "drop_index", "create_table", "drop_table"})
 
 
+class SyncStopped(Exception):
+    """Asked to stop before replay began (--duration ended, SIGTERM): a clean stop, not an error."""
+
+
 class SyncOptions(BaseModel):
     until_caught_up: bool = False
     duration: float | None = None  # seconds; None = until stopped
@@ -302,7 +306,7 @@ class SourceSync:
             log.warning("%s: waiting for copy to finish %s", self.log_where(), shown)
             self.report({"state": f"waiting for copy: {shown}"})
             if self.stop():
-                raise StateError(f"{self.log_where()}: stopped while waiting for copy")
+                raise SyncStopped(f"{self.log_where()}: stopped while waiting for copy")
             time.sleep(2.0)
 
     def check_source(self, conn: pymysql.connections.Connection) -> None:
@@ -380,7 +384,14 @@ class SourceSync:
         # GTIDs are tracked only from a start that had the source's full GTID position: a state
         # built from nothing would miss the domains not seen since, so it stays on file/offset
         self._track_gtid = bool(self._gtid)
-        self.with_source_back_off(self.setup, what="setting up")
+        try:
+            self.with_source_back_off(self.setup, what="setting up")
+        except SourceError:
+            if self.stop():  # stopped while the source was still unreachable at start
+                raise SyncStopped(f"{self.log_where()}: stopped while setting up") from None
+            raise
+        log.info("%s: replaying %d table(s) from %s:%s%s", self.log_where(), len(self.tables), self.cp.position.file,
+                 self.cp.position.pos, f" (gtid {self.cp.position.gtid})" if self.by_gtid else "")
         self.applier = Applier(self.target, self.opts.workers, stop=self.stop, on_retry=self._count_retry)
         self._apply_thread = ThreadPoolExecutor(1, thread_name_prefix="batch")
         try:
@@ -409,7 +420,25 @@ class SourceSync:
         with self._source_session() as src, self._target_session() as tgt:
             self.check_source(src)
             self.build_routes(src, tgt, self.cp.position.key())
+            self.check_target_triggers(tgt)
             self.check_available(src, self.cp.position)
+
+    def check_target_triggers(self, tgt: pymysql.connections.Connection) -> None:
+        """Rows a source trigger changed are in the binlog as row events of their own: a trigger
+        on the target table would change them a second time on replay."""
+        names = sorted({(s.route.target_database, s.route.target_table) for s in self.tables.values()})
+        if not names:
+            return
+        pairs = " OR ".join(["(EVENT_OBJECT_SCHEMA=%s AND EVENT_OBJECT_TABLE=%s)"] * len(names))
+        rows = query(tgt, f"SELECT TRIGGER_SCHEMA, TRIGGER_NAME, EVENT_OBJECT_SCHEMA, EVENT_OBJECT_TABLE FROM "
+                          f"information_schema.TRIGGERS WHERE {pairs}", tuple(v for n in names for v in n))
+        if rows:
+            shown = ", ".join(f"{r[0]}.{r[1]} on {r[2]}.{r[3]}" for r in rows[:5]) + (
+                f" and {len(rows) - 5} more" if len(rows) > 5 else "")
+            raise TargetError(
+                f"target trigger(s) {shown} would fire again for rows sync replays (the source's triggers' changes "
+                "are in the binlog already): drop them on the target until cutover, and create them after it "
+                "(`migrator schema convert` output has them)")
 
     def with_source_back_off(self, fn: Callable[[], Any], *, what: str, window: float = 120.0) -> Any:
         """Run fn; while the source is unreachable (a restart), back off and retry for `window` s."""
