@@ -134,6 +134,18 @@ def _parent_name(t: TableToCreate, fk: FkConstraint) -> str:
     return f"{fk.ref_database or t.database}.{fk.ref_table}"
 
 
+def _on_a_cycle(remaining: list[TableToCreate], deps: dict[str, set[str]], done: set[str]) -> TableToCreate:
+    """Every remaining table waits for another: walk the waits from the first one until a table
+    repeats; that table lies on a cycle, and creating it first (without the constraints to tables
+    not created yet) breaks the cycle. Tables that merely depend on a cycle wait their turn."""
+    by_name = {t.name: t for t in remaining}
+    t, seen = remaining[0], set()
+    while t.name not in seen:
+        seen.add(t.name)
+        t = next(r for r in remaining if r.name in deps[t.name] - done)
+    return by_name[t.name]
+
+
 def creation_steps(tables: list[TableToCreate]) -> list[CreateStep]:
     """CREATE statements for `tables` with every parent before its children (input order where the
     graph leaves a choice); in a cycle, the constraints that point at a table not created yet are
@@ -147,8 +159,7 @@ def creation_steps(tables: list[TableToCreate]) -> list[CreateStep]:
     done: set[str] = set()
     order: list[TableToCreate] = []
     while remaining:
-        ready = next((t for t in remaining if deps[t.name] <= done), None)
-        t = ready or remaining[0]  # a cycle: break it at the first table in plan order
+        t = next((t for t in remaining if deps[t.name] <= done), None) or _on_a_cycle(remaining, deps, done)
         remaining.remove(t)
         order.append(t)
         done.add(t.name)
