@@ -74,6 +74,13 @@ def retarget_references(tables: Sequence[TablePlan], fks: Sequence[ForeignKey], 
             continue
         tree = parse_create(tp.target_ddl)
         if tree is None:
+            moved = [fk for fk in per_table[tp.id] if (p := by_id.get(fk.parent)) is not None and p.mode != "skip"
+                     and (p.target_name != f"{tp.target_database}.{fk.parent.rsplit('.', 1)[1]}" or p.source_column)]
+            if moved:
+                tp.changes.append(Change(
+                    rule="fk.route-unparsed", severity="warning",
+                    reason=f"the target DDL could not be parsed, so foreign key(s) {', '.join(f.name for f in moved)} "
+                           "still name the source's parent table: edit their REFERENCES in the plan by hand"))
             continue
         changed = False
         for con in foreign_keys(tree):
