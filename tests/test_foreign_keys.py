@@ -55,10 +55,46 @@ def _plan_copy_verify(source, target, tgt_conn, db: str, tdb: str, tmp_path, *, 
     for tp in plan.tables:
         assert assert_same_rows(source, target, tp) > 0
     assert _target_fks(tgt_conn, tdb) == _expected_fks()
-    if not schema_first:  # --restart empties referenced parents (TRUNCATE: error 1701 with the checks on)
-        again = run_cli("copy", str(plan_path), "--restart", "--yes", "--workdir", wd)
-        assert again.returncode == 0, again.stdout + again.stderr
-        assert run_cli("verify", str(plan_path), "--workdir", wd).returncode == 0
+    if schema_first:
+        return
+    # --restart empties referenced parents (TRUNCATE: error 1701 with the checks on)
+    again = run_cli("copy", str(plan_path), "--restart", "--yes", "--workdir", wd)
+    assert again.returncode == 0, again.stdout + again.stderr
+    # sync applies tables on parallel workers: children may land before their parents
+    _write_parents_and_children(source, db)
+    synced = run_cli("sync", str(plan_path), "--workdir", wd, "--until-caught-up", "--workers", "4",
+                     "--batch-rows", "1")
+    assert synced.returncode == 0, synced.stdout + synced.stderr
+    verified = run_cli("verify", str(plan_path), "--workdir", wd)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    for tp in plan.tables:
+        assert_same_rows(source, target, tp)
+
+
+def _write_parents_and_children(source, db: str) -> None:
+    """New rows down the deepest chains (country -> ... -> payment, film -> ... -> rental), one
+    transaction per level, plus updates and leaf deletes; no cascade fires."""
+    conn = connect(source, "source", database=db)
+    try:
+        for k in range(201, 206):
+            d = f"'2025-02-0{k - 200} 10:00:00'"
+            for sql in (f"INSERT INTO country VALUES ({k}, 'C{k}', {d})", f"INSERT INTO city VALUES ({k}, 'c', {k})",
+                        f"INSERT INTO address VALUES ({k}, 'a', NULL, {k}, '1')",
+                        f"INSERT INTO language VALUES ({k}, 'l{k}')",
+                        f"INSERT INTO film (film_id, title, language_id, original_language_id) VALUES ({k}, 'F', {k}, {k})",
+                        f"INSERT INTO film_text VALUES ({k}, 'F', NULL)",
+                        f"INSERT INTO store VALUES ({k}, NULL, {k})",
+                        f"INSERT INTO staff VALUES ({k}, 's', 't', {k}, {k}, 1, 1)",
+                        f"UPDATE store SET manager_staff_id = {k} WHERE store_id = {k}",
+                        f"INSERT INTO inventory VALUES ({k}, {k}, {k})",
+                        f"INSERT INTO customer VALUES ({k}, {k}, 'f', 'l', NULL, {k}, {d})",
+                        f"INSERT INTO rental VALUES ({k}, {d}, {k}, {k}, NULL, {k})",
+                        f"INSERT INTO payment VALUES ({k}, {k}, {k}, {k}, 1.25, {d})"):
+                query(conn, sql)
+        query(conn, "UPDATE film SET title = 'renamed' WHERE film_id <= 5")
+        query(conn, "DELETE FROM payment WHERE payment_id <= 3")
+    finally:
+        conn.close()
 
 
 @pytest.mark.parametrize("schema_first", [False, True], ids=["copy-creates", "schema-apply-first"])
