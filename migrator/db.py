@@ -3,6 +3,13 @@
 Every session speaks utf8mb4 with time_zone '+00:00' so TIMESTAMP values move unchanged
 (seekdb defaults to +08:00). OceanBase sessions raise ob_query_timeout / ob_trx_timeout,
 which default to 10 s and would cut long chunk reads or checksums.
+
+Target sessions run with foreign_key_checks=0: copy writes chunks, sync applies tables in
+parallel and fix SQL repairs rows in an order that is not the source's, so a child row may
+arrive before its parent. Measured on seekdb 1.4 (and MySQL semantics): with the checks off a
+REPLACE, DELETE or key UPDATE of a parent row fires no ON DELETE/UPDATE CASCADE or SET NULL, so
+replaying a parent's row image never destroys or nulls its children; with the checks on, a
+REPLACE of a parent deletes its children (it is a delete + insert).
 """
 
 from __future__ import annotations
@@ -202,6 +209,7 @@ def setup_session(conn: pymysql.connections.Connection, ep: Endpoint, role: str)
         cur.execute("SET time_zone = '+00:00'")
         if role == "target":
             cur.execute("SET SESSION sql_mode = %s", (TARGET_SQL_MODE,))
+            cur.execute("SET SESSION foreign_key_checks = 0")
             if ep.engine == "oceanbase":
                 cur.execute(f"SET ob_query_timeout = {OB_TIMEOUT_US}, ob_trx_timeout = {OB_TIMEOUT_US}")
 

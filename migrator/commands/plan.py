@@ -15,7 +15,7 @@ from ..formatting import human_bytes
 from ..inventory import load_fleet_config, resolve_sources
 from ..plan.build import DEFAULT_PARALLEL, build_plan
 from ..plan.chunking import DEFAULT_CHUNK_ROWS
-from ..plan.model import Finding, Plan, load_plan, save_plan
+from ..plan.model import Finding, ForeignKey, Plan, load_plan, save_plan
 from ..schema.apply import ApplyReport, apply_schema, schema_script
 from .convert import convert_command
 
@@ -139,6 +139,7 @@ def print_plan_summary(console: Console, plan: Plan) -> None:
                           str(sum(len(t.chunks) for t in tables)),
                           f"[bold red]{blocking}[/]" if blocking else "0")
     console.print(by_source)
+    print_foreign_keys(console, plan)
     targets: dict[str, list] = {}
     for t in plan.tables:
         targets.setdefault(t.target_name, []).append(t)
@@ -158,6 +159,51 @@ def print_plan_summary(console: Console, plan: Plan) -> None:
         by_table.add_row(name, origin, modes, key, f"{sum(t.estimated_rows for t in members):,}",
                          str(sum(len(t.chunks) for t in members)), changes)
     console.print(by_table)
+
+
+def foreign_key_groups(plan: Plan) -> list[tuple[list[str], list[ForeignKey]]]:
+    """Per source database (instance/db), its foreign keys; databases with the same graph (shards)
+    are one group."""
+    per_db: dict[str, list[ForeignKey]] = {}
+    for fk in plan.foreign_keys or []:
+        per_db.setdefault(fk.table.rsplit(".", 1)[0], []).append(fk)
+    groups: dict[tuple, tuple[list[str], list[ForeignKey]]] = {}
+    for db, fks in per_db.items():
+        shape = tuple(sorted((f.describe(), f.parent_in_plan) for f in fks))
+        groups.setdefault(shape, ([], fks))[0].append(db)
+    return list(groups.values())
+
+
+def print_foreign_keys(console: Console, plan: Plan) -> None:
+    """The FK graph: which tables depend on which, and which actions cascade."""
+    if not plan.foreign_keys:
+        return
+    n = len(plan.foreign_keys)
+    cascading = sum(1 for f in plan.foreign_keys if f.cascades)
+    table = Table("database", "child -> parent", "on delete", "on update",
+                  title=f"foreign keys ({n}, {cascading} cascading or setting NULL)")
+    rows = 0
+    for dbs, fks in foreign_key_groups(plan):
+        place = dbs[0] + (f" and {len(dbs) - 1} more" if len(dbs) > 1 else "")
+        for fk in fks:
+            if rows >= MAX_TABLE_ROWS:
+                break
+            parent = fk.parent.split("/", 1)[-1]
+            if parent.rsplit(".", 1)[0] == fk.table.split("/", 1)[-1].rsplit(".", 1)[0]:
+                parent = parent.rsplit(".", 1)[-1]  # same database: the table is enough
+            arrow = f"{fk.table.rsplit('.', 1)[-1]}({', '.join(fk.columns)}) -> {parent}({', '.join(fk.parent_columns)})"
+            if not fk.parent_in_plan:
+                arrow += " [yellow](parent not migrated)[/]"
+            table.add_row(place, arrow, _action_text(fk.on_delete), _action_text(fk.on_update))
+            place = ""
+            rows += 1
+    console.print(table)
+    if rows >= MAX_TABLE_ROWS:
+        console.print(f"{n} foreign keys: see `foreign_keys` in the plan file", style="dim")
+
+
+def _action_text(action: str) -> str:
+    return f"[bold]{action}[/]" if action in ("CASCADE", "SET NULL", "SET DEFAULT") else action
 
 
 # ---------------------------------------------------------------- schema

@@ -39,6 +39,7 @@ from ..db import REFUSED_ERRORS, connect, describe_error, error_code, is_transie
 from ..endpoint import Endpoint
 from ..errors import MigratorError, SourceError, StateError, TargetError
 from ..plan.model import Chunk, Plan, TablePlan, decode_key_value, encode_key_value
+from ..schema.apply import TargetTable, create_tables
 from ..executor import Executor, make_executor
 from ..positions import read_position, read_start_position
 from ..throttle import Throttle, ThrottleOptions
@@ -747,6 +748,7 @@ class CopyRunner(PageSizing):
         self._failed: dict[str, TableFailed] = {}
         self._stop = threading.Event()  # Ctrl-C: copiers stop after their current page
         self._created: set[str] = set()  # target tables checked or created in this run
+        self._create_errors: dict[str, TargetError] = {}  # target table -> why it could not be created
         self._emptied: set[str] = set()  # --restart: target tables (or shard slices) emptied
         self._prepare_lock = threading.Lock()
         self.readers: ThreadPoolExecutor | None = None  # read-ahead of each chunk's next page
@@ -844,6 +846,7 @@ class CopyRunner(PageSizing):
                     self.results[t.id].status = "done"
             if tables:
                 todo.append((src.name, tables))
+        self._create_missing_tables([t for _, tables in todo for t in tables])
 
         def one(source: str, tables: list[TablePlan]) -> None:
             try:
@@ -902,26 +905,52 @@ class CopyRunner(PageSizing):
                               " (reading the binlog position: grant REPLICATION CLIENT / BINLOG MONITOR)") from None
         write_position(self.workdir, source, pos, None)
 
-    def _ensure_target_table(self, t: TablePlan) -> None:
+    def _create_missing_tables(self, tables: list[TablePlan]) -> None:
+        """Create every missing target table of this run at once, parents before children (the
+        path `schema --apply` takes: schema.apply.create_tables). A table that cannot be created
+        fails the sources that feed it, when they are prepared."""
         ep = self.conns.target_ep
-        conn = connect(ep, "target")
+        wanted = {t.target_name: t for t in tables}
         try:
-            exists = query(conn, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s",
-                           (t.target_database, t.target_table))[0][0]
-            if exists:
-                return
-            if not t.target_ddl:
-                raise TargetError(f"target table {t.target_name} does not exist and the plan has no DDL for it: "
-                                  "run `migrator schema PLAN --apply` or re-run `migrator plan`")
-            with conn.cursor() as cur:
-                cur.execute(f"CREATE DATABASE IF NOT EXISTS {quote_ident(t.target_database)}")
-                cur.execute(f"USE {quote_ident(t.target_database)}")
-                cur.execute(t.target_ddl)
-            log.info("created missing target table %s", t.target_name)
+            with session(ep, "target") as conn:  # foreign_key_checks=0, as every target session
+                dbs = sorted({t.target_database for t in wanted.values()})
+                rows = query(conn, "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA "
+                                   f"IN ({', '.join(['%s'] * len(dbs))})", dbs) if dbs else []
+                existing = {f"{r[0]}.{r[1]}" for r in rows}
+                missing = [TargetTable(t.target_database, t.target_table, t.target_ddl, [t.id])
+                           for name, t in wanted.items() if name not in existing]
+                self._created.update(existing & set(wanted))
+                for tt in missing:
+                    if not tt.ddl:
+                        self._create_errors[tt.name] = TargetError(
+                            f"target table {tt.name} does not exist and the plan has no DDL for it: "
+                            "run `migrator schema PLAN --apply` or re-run `migrator plan`")
+                todo = [tt for tt in missing if tt.ddl]
+                for db in dict.fromkeys(tt.database for tt in todo):
+                    query(conn, f"CREATE DATABASE IF NOT EXISTS {quote_ident(db)}")
+                for name, outcome in create_tables(conn, todo).items():
+                    if outcome.status in ("created", "exists"):
+                        self._created.add(name)
+                        log.info("created missing target table %s%s", name,
+                                 f" ({'; '.join(outcome.detail)})" if outcome.detail else "")
+                    else:
+                        self._create_errors[name] = TargetError(
+                            f"target {ep.label}: creating {name} for {wanted[name].id} failed: "
+                            f"{'; '.join(outcome.detail)}")
         except pymysql.err.MySQLError as exc:
-            raise TargetError(f"{describe_error(ep, 'target', exc)} (creating {t.target_name} for {t.id})") from None
-        finally:
-            conn.close()
+            err = TargetError(f"{describe_error(ep, 'target', exc)} (creating missing target tables)")
+            for name in wanted:
+                if name not in self._created:
+                    self._create_errors.setdefault(name, err)
+        except TargetError as exc:  # cannot connect
+            for name in wanted:
+                self._create_errors.setdefault(name, exc)
+
+    def _ensure_target_table(self, t: TablePlan) -> None:
+        """Created up front by _create_missing_tables; raise what went wrong there."""
+        err = self._create_errors.get(t.target_name)
+        if err is not None:
+            raise err
 
     def _check_empty_target(self, t: TablePlan) -> None:
         """A table copied from scratch must start empty on the target: rows deleted on the source

@@ -28,6 +28,7 @@ from ..schema.targets import TargetCaps, probe_target_caps
 from . import preflight
 from .chunking import DEFAULT_CHUNK_ROWS, choose_key, column_list, compute_chunks, key_bounds, keyset_params, \
     keyset_predicate, unchunkable_columns, unique_keys
+from .foreign_keys import foreign_key_findings, foreign_key_graph, retarget_references
 from .introspect import SourceCatalog, TableInfo, matches, read_catalog
 from .model import Change, Column, Finding, Plan, Route, SourcePlan, TablePlan, TargetPlan
 from .routes import KeyRange, add_source_column, align_auto_increment, collision_findings, merge_groups, parse_route, route_target, \
@@ -110,6 +111,9 @@ def build_plan(
     infos = {k: v for r in results for k, v in r.infos.items()}
     findings: list[Finding] = []
     findings += apply_merges(tables, infos, opts, {r.endpoint.name or r.endpoint.label: r.endpoint for r in results})
+    fks = foreign_key_graph(tables, infos)
+    retarget_references(tables, fks, tgt.engine)
+    findings += foreign_key_findings(tables, fks)
     for r in results:
         findings += source_findings(r, tgt, opts)
     return Plan(
@@ -123,6 +127,7 @@ def build_plan(
         routes=opts.routes,
         tables=tables,
         findings=findings,
+        foreign_keys=fks,
     )
 
 

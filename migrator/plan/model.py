@@ -25,12 +25,15 @@ from ..errors import ConfigError
 from ..state import atomic_write_text
 from ..yamlfile import read_yaml_mapping, validate_model
 
-PLAN_FORMAT_VERSION = 1
+PLAN_FORMAT_VERSION = 2
+# Formats this migrator still reads: 1 lacks the foreign-key graph (Plan.foreign_keys is None).
+READABLE_FORMAT_VERSIONS = (1, 2)
 
 Severity = Literal["rewrite", "warning", "blocking"]
 FindingSeverity = Literal["info", "warning", "blocking"]
 TableMode = Literal["copy+sync", "copy-only", "skip"]
 KeyValue = Any  # int | str | {"hex": str} | None
+FkAction = Literal["CASCADE", "SET NULL", "RESTRICT", "NO ACTION", "SET DEFAULT"]
 
 
 class Model(BaseModel):
@@ -116,6 +119,32 @@ class TablePlan(Model):
         return [c for c in self.columns if not c.generated]
 
 
+class ForeignKey(Model):
+    """One FOREIGN KEY of a source table, read from information_schema (REFERENTIAL_CONSTRAINTS +
+    KEY_COLUMN_USAGE). Tables are named by TablePlan.id (instance/db.table); a foreign key never
+    crosses instances. `parent_in_plan` is False when the parent is filtered out or skipped."""
+
+    name: str
+    table: str  # child TablePlan.id
+    columns: list[str]
+    parent: str  # parent TablePlan.id (same instance)
+    parent_columns: list[str]
+    on_delete: FkAction = "RESTRICT"
+    on_update: FkAction = "RESTRICT"
+    parent_in_plan: bool = True
+
+    @property
+    def cascades(self) -> bool:
+        """Deleting or re-keying a parent row changes child rows (CASCADE / SET NULL / SET DEFAULT)."""
+        return any(a in ("CASCADE", "SET NULL", "SET DEFAULT") for a in (self.on_delete, self.on_update))
+
+    def describe(self) -> str:
+        acts = [f"ON {w} {a}" for w, a in (("DELETE", self.on_delete), ("UPDATE", self.on_update))
+                if a not in ("RESTRICT", "NO ACTION")]
+        return (f"{self.table.split('/', 1)[-1]}({', '.join(self.columns)}) -> "
+                f"{self.parent.split('/', 1)[-1]}({', '.join(self.parent_columns)})" + (" " + " ".join(acts) if acts else ""))
+
+
 class SourcePlan(Model):
     name: str
     url: str  # Endpoint.safe_url(): no password
@@ -160,6 +189,16 @@ class Plan(Model):
     routes: list[Route] = Field(default_factory=list)
     tables: list[TablePlan] = Field(default_factory=list)
     findings: list[Finding] = Field(default_factory=list)
+    # None: a format-1 plan, written before plan read foreign keys (re-run `migrator plan`).
+    foreign_keys: list[ForeignKey] | None = None
+
+    def foreign_keys_of(self, table_id: str) -> list[ForeignKey]:
+        """The foreign keys of a child table."""
+        return [fk for fk in self.foreign_keys or [] if fk.table == table_id]
+
+    def children_of(self, table_id: str) -> list[ForeignKey]:
+        """The foreign keys that reference a parent table (what a delete/update of it may cascade to)."""
+        return [fk for fk in self.foreign_keys or [] if fk.parent == table_id]
 
     def source(self, name: str) -> SourcePlan:
         for s in self.sources:
@@ -180,15 +219,17 @@ class Plan(Model):
     def fingerprint(self) -> str:
         """Hash of everything that decides what copy/sync/verify do (not of timestamps)."""
         body = self.model_dump(mode="json", exclude={"created_at", "migrator_version", "findings"})
+        if self.foreign_keys is None:  # a format-1 plan keeps the fingerprint its runs recorded
+            body.pop("foreign_keys")
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def load_plan(path: str | Path) -> Plan:
     raw = read_yaml_mapping(path, "plan file", "a plan written by `migrator plan`")
-    if raw.get("format_version") != PLAN_FORMAT_VERSION:
+    if raw.get("format_version") not in READABLE_FORMAT_VERSIONS:
         raise ConfigError(
             f"plan file {str(path)!r} has format_version {raw.get('format_version')!r}; "
-            f"this migrator reads {PLAN_FORMAT_VERSION}: re-run `migrator plan`"
+            f"this migrator reads {', '.join(map(str, READABLE_FORMAT_VERSIONS))}: re-run `migrator plan`"
         )
     return validate_model(Plan, raw, path, "plan file")
 

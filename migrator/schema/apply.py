@@ -1,6 +1,7 @@
 """`migrator schema PLAN [--apply]`: the target DDL of a plan, and creating it idempotently.
 
-Each target table is created once, even when many source tables merge into it. A table that
+Each target table is created once, even when many source tables merge into it, parents before
+children (schema.fk: a cycle's constraints are added after its tables exist). A table that
 already exists is compared with what the plan would create (the plan's DDL is run in a scratch
 database on the target itself, so both sides are normalised by the same server); a different
 shape is reported, never dropped or altered.
@@ -17,6 +18,7 @@ import pymysql
 from ..db import error_code, query, quote_ident, session
 from ..endpoint import Endpoint
 from ..plan.model import Plan
+from .fk import TableToCreate, creation_steps
 
 Status = Literal["created", "exists", "different", "blocked", "failed"]
 
@@ -68,62 +70,91 @@ def target_tables(plan: Plan) -> list[TargetTable]:
     return list(out.values())
 
 
+def _to_create(tables: list[TargetTable]) -> list[TableToCreate]:
+    return [TableToCreate(tt.database, tt.table, tt.ddl) for tt in tables if not tt.blocking]
+
+
 def schema_script(plan: Plan) -> str:
-    """The DDL `--apply` would run, as one script a DBA can read or run by hand."""
-    parts: list[str] = []
+    """The DDL `--apply` would run, as one script a DBA can read or run by hand: tables in
+    foreign-key dependency order, constraints of a cycle added at the end."""
+    tables = target_tables(plan)
+    by_name = {tt.name: tt for tt in tables}
+    parts: list[str] = ["SET foreign_key_checks = 0;"]
     current_db = None
-    for db in dict.fromkeys(tt.database for tt in target_tables(plan)):
+    for db in dict.fromkeys(tt.database for tt in tables):
         parts.append(f"CREATE DATABASE IF NOT EXISTS {quote_ident(db)};")
-    for tt in target_tables(plan):
-        if tt.database != current_db:
-            parts.append(f"\nUSE {quote_ident(tt.database)};")
-            current_db = tt.database
-        header = f"-- {tt.name} <- {', '.join(tt.sources[:4])}" + (
-            f" and {len(tt.sources) - 4} more" if len(tt.sources) > 4 else "")
+    for tt in tables:
         if tt.blocking:
-            parts.append(header + "\n-- NOT CREATED (blocking): " + "; ".join(tt.blocking))
-            continue
-        parts.append(header + "\n" + tt.ddl.rstrip().rstrip(";") + ";")
+            parts.append(f"-- {tt.name}: NOT CREATED (blocking): " + "; ".join(tt.blocking))
+    for step in creation_steps(_to_create(tables)):
+        if step.database != current_db:
+            parts.append(f"\nUSE {quote_ident(step.database)};")
+            current_db = step.database
+        tt = by_name[step.name]
+        if step.kind == "create":
+            header = f"-- {tt.name} <- {', '.join(tt.sources[:4])}" + (
+                f" and {len(tt.sources) - 4} more" if len(tt.sources) > 4 else "")
+        else:
+            header = f"-- {step.note}"
+        if step.kind == "create" and step.note:
+            header += f"\n-- {step.note}"
+        parts.append(header + "\n" + step.sql.rstrip().rstrip(";") + ";")
     return "\n".join(parts) + "\n"
 
 
 def apply_schema(plan: Plan, target: Endpoint) -> ApplyReport:
-    """Create the plan's databases and tables on the target; idempotent."""
+    """Create the plan's databases and tables on the target, parents before children; idempotent."""
     report = ApplyReport()
     tables = target_tables(plan)
+    outcomes: dict[str, TableOutcome] = {}
     scratch = f"__migrator_check_{uuid.uuid4().hex[:8]}"
-    with session(target, "target") as conn:
-        _set_no_fk_checks(conn)
+    with session(target, "target") as conn:  # target sessions run with foreign_key_checks=0
         existing_dbs = {r[0] for r in query(conn, "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA")}
         for db in dict.fromkeys(tt.database for tt in tables):
             if db not in existing_dbs:
                 query(conn, f"CREATE DATABASE IF NOT EXISTS {quote_ident(db)}")
                 report.databases_created.append(db)
         scratch_made = False
+        missing: list[TargetTable] = []
         try:
             for tt in tables:
                 if tt.blocking:
-                    report.outcomes.append(TableOutcome(tt, "blocked", tt.blocking))
-                    continue
-                if not table_exists(conn, tt.database, tt.table):
-                    report.outcomes.append(create_table(conn, tt))
-                    continue
-                if not scratch_made:
-                    query(conn, f"CREATE DATABASE {quote_ident(scratch)}")
-                    scratch_made = True
-                report.outcomes.append(compare_existing(conn, tt, scratch))
+                    outcomes[tt.name] = TableOutcome(tt, "blocked", tt.blocking)
+                elif not table_exists(conn, tt.database, tt.table):
+                    missing.append(tt)
+                else:
+                    if not scratch_made:
+                        query(conn, f"CREATE DATABASE {quote_ident(scratch)}")
+                        scratch_made = True
+                    outcomes[tt.name] = compare_existing(conn, tt, scratch)
         finally:
             if scratch_made:
                 query(conn, f"DROP DATABASE IF EXISTS {quote_ident(scratch)}")
+        outcomes.update(create_tables(conn, missing))
+    report.outcomes = [outcomes[tt.name] for tt in tables]
     return report
 
 
-def _set_no_fk_checks(conn: pymysql.connections.Connection) -> None:
-    """Tables are created in plan order; foreign keys may point at tables created later."""
-    try:
-        query(conn, "SET foreign_key_checks = 0")
-    except pymysql.err.MySQLError:  # a target without the variable has no FK ordering problem
-        pass
+def create_tables(conn: pymysql.connections.Connection, tables: list[TargetTable]) -> dict[str, TableOutcome]:
+    """Create missing tables in foreign-key order (see schema.fk); one outcome per table."""
+    by_name = {tt.name: tt for tt in tables}
+    outcomes: dict[str, TableOutcome] = {}
+    for step in creation_steps(_to_create(tables)):
+        tt = by_name[step.name]
+        if step.kind == "create":
+            outcomes[tt.name] = create_table(conn, tt, step.sql)
+            if step.note and outcomes[tt.name].status == "created":
+                outcomes[tt.name].detail.append(step.note)
+            continue
+        if outcomes[tt.name].status != "created":
+            continue
+        try:
+            _run_in(conn, step.database, step.sql)
+        except pymysql.err.MySQLError as exc:
+            outcomes[tt.name] = TableOutcome(tt, "failed", [
+                f"created, but adding a foreign key failed ({step.note}): error {error_code(exc)}: {exc.args[-1]}: "
+                f"add it by hand: {step.sql}"])
+    return outcomes
 
 
 def table_exists(conn: pymysql.connections.Connection, db: str, table: str) -> bool:
@@ -136,9 +167,9 @@ def _run_in(conn: pymysql.connections.Connection, db: str, ddl: str) -> None:
     query(conn, ddl)
 
 
-def create_table(conn: pymysql.connections.Connection, tt: TargetTable) -> TableOutcome:
+def create_table(conn: pymysql.connections.Connection, tt: TargetTable, ddl: str | None = None) -> TableOutcome:
     try:
-        _run_in(conn, tt.database, tt.ddl)
+        _run_in(conn, tt.database, ddl if ddl is not None else tt.ddl)
     except pymysql.err.MySQLError as exc:
         if error_code(exc) == 1050:  # created concurrently: compare on the next run
             return TableOutcome(tt, "exists", ["created by someone else meanwhile"])
