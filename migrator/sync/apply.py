@@ -113,9 +113,15 @@ class Applier:
         self._conns: dict[int, pymysql.connections.Connection] = {}
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="apply") if self.workers > 1 else None
         self._lock = threading.Lock()
+        self.cascades: Any = None  # cascade.Cascades: foreign-key actions the binlog does not hold
 
     def apply(self, changes: list[RowChange]) -> None:
         if not changes:
+            return
+        if self.cascades is not None and self.cascades.any_cascading(changes):
+            # one connection, one transaction, binlog order: see cascade.py
+            self._with_backoff(0, lambda conn: self.cascades.apply_in_order(conn, changes),
+                               what=f"applying {len(changes)} row change(s) with foreign-key cascades")
             return
         net = net_effect(changes)
         deletes = [nc for nc in net if nc.row is None]
@@ -191,6 +197,8 @@ class Applier:
         conn = self._conns.get(worker)
         if conn is None:
             conn = connect(self.target, "target", autocommit=False)
+            with conn.cursor() as cur:  # rows arrive in source order, not parent-first; cascades are sync's (cascade.py)
+                cur.execute("SET foreign_key_checks = 0")
             self._conns[worker] = conn
         return conn
 

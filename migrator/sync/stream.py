@@ -43,6 +43,7 @@ from ..positions import BinlogPosition, read_position
 from ..state import atomic_write_json, read_json
 from ..workdir import WorkDir
 from .apply import Applier, Route, RowChange, ddl_error_is_already_applied
+from .cascade import load_cascades
 from .copystate import source_copy
 from .ddl import (DdlRecord, DdlStatement, classify, column_from_def, columns_after, normalize, retarget,
                   rewrite_for_target)
@@ -351,6 +352,7 @@ class SourceSync:
         self._track_gtid = bool(self._gtid)
         self.with_source_back_off(self.setup, what="setting up")
         self.applier = Applier(self.target, self.opts.workers, stop=self.stop, on_retry=self._count_retry)
+        self.applier.cascades = self.cascades
         self._apply_thread = ThreadPoolExecutor(1, thread_name_prefix="batch")
         try:
             while not self.stop():
@@ -378,6 +380,7 @@ class SourceSync:
         with self._source_session() as src, self._target_session() as tgt:
             self.check_source(src)
             self.build_routes(src, tgt, self.cp.position.key())
+            self.cascades = load_cascades(src, self.tables)  # FK actions the binlog does not hold
             self.check_available(src, self.cp.position)
 
     def with_source_back_off(self, fn: Callable[[], Any], *, what: str, window: float = 120.0) -> Any:

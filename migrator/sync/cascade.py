@@ -1,0 +1,316 @@
+"""Foreign-key cascades the source's binlog does not hold, reproduced by sync.
+
+InnoDB runs ON DELETE / ON UPDATE CASCADE and SET NULL inside the storage engine: MariaDB 10.11
+(and MySQL 8) write only the parent's row event, never the children's deletes and updates
+(measured; DESIGN.md). Sync's target sessions run with foreign_key_checks=0, which on seekdb and
+MySQL also turns the target's own cascades off (measured on seekdb 1.4: with checks=0, DELETE and
+REPLACE of a parent leave its children alone; with checks=1, a REPLACE of a parent deleted its
+ON DELETE CASCADE children and nulled its SET NULL ones). So sync does what InnoDB did:
+
+- a parent row deleted: for every foreign key referencing its table, ON DELETE CASCADE deletes
+  the child rows holding the parent's old values (their own children first, recursively, as
+  InnoDB does), ON DELETE SET NULL sets those columns to NULL;
+- a parent row whose referenced columns change: ON UPDATE CASCADE sets the children's columns to
+  the new values, ON UPDATE SET NULL to NULL; when those child columns are referenced further
+  (a composite key of a link table, say) the grandchildren follow, recursively;
+- RESTRICT / NO ACTION need nothing: a source statement they would stop is not in the binlog.
+
+Order. A cascade takes effect at the parent event's place in binlog order: a transaction that
+deletes parent 1 (its child 10 goes with it), inserts parent 1 again and then child 10 must end
+with child 10 present. The applier's fold (`net_effect`) and its spreading of keys over worker
+connections would lose that order, so a batch holding any cascading change is applied on one
+connection, in ONE target transaction, in binlog order: runs of plain changes folded as usual,
+each cascading change with its cascade statements at its place. Batches without one take the
+usual parallel path untouched (no foreign keys with actions: no cost at all). One transaction
+per batch also keeps a crash exact: the target never holds part of such a batch, so a restart
+replays it against exactly the state at the checkpoint.
+
+Replay against later state (why it converges). Sync replays from the copy's start position P,
+while chunks were read later: during that first replay, and only then, the target may hold rows
+newer than the event being replayed. A cascade statement matches child rows by the parent's old
+values (WHERE fk = old), not by the keys the source touched, so it can touch a child row the
+source did not: a row the target holds with fk = old although at the source, at that moment,
+no such row existed (the cascade removed or changed every child of that parent). That row's
+state therefore came from a later moment, and the change that gave it fk = old is later in the
+binlog: an insert or update of that row (replayed after this cascade, rewriting it in full), or
+another cascade. Deletes and SET NULL never produce fk = old, so with ON DELETE actions and
+ON UPDATE SET NULL the row is always rewritten later by a logged event: replay converges. Only
+ON UPDATE CASCADE can give a row fk = old without a logged event, and only when a parent key
+value is used again (re-keyed or deleted, then given to another parent row) while the copy was
+still running: that replay is the one case not exact, and sync says so (`Cascades.watch_reuse`)
+naming the tables to verify. Past the copy's end position the target holds exactly the state at
+the checkpoint, and every cascade is exact.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pymysql
+
+from ..db import qualified, query, quote_ident
+from .apply import ROWS_PER_STATEMENT, Route, RowChange, _delete, _group, _replace, literal_maker, net_effect
+
+log = logging.getLogger(__name__)
+
+ACTIONS = ("CASCADE", "SET NULL")  # what a child does that the binlog does not show
+KNOWN_RULES = ACTIONS + ("RESTRICT", "NO ACTION")  # SET DEFAULT: InnoDB turns it into RESTRICT
+
+TableName = tuple[str, str]  # (database, table) on the source
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    """One FOREIGN KEY of a source table, as information_schema describes it."""
+
+    name: str
+    database: str
+    table: str
+    columns: tuple[str, ...]
+    ref_database: str
+    ref_table: str
+    ref_columns: tuple[str, ...]
+    on_delete: str = "RESTRICT"
+    on_update: str = "RESTRICT"
+
+    @property
+    def child(self) -> TableName:
+        return (self.database, self.table)
+
+    @property
+    def parent(self) -> TableName:
+        return (self.ref_database, self.ref_table)
+
+    @property
+    def cascades(self) -> bool:
+        return self.on_delete in ACTIONS or self.on_update in ACTIONS
+
+    def describe(self) -> str:
+        return (f"{self.database}.{self.table}({', '.join(self.columns)}) -> {self.ref_database}.{self.ref_table}"
+                f"({', '.join(self.ref_columns)}) [{self.name}: ON DELETE {self.on_delete} ON UPDATE {self.on_update}]")
+
+
+def read_foreign_keys(conn: pymysql.connections.Connection, schemas: Iterable[str]) -> list[ForeignKey]:
+    """Every foreign key of a table in `schemas` or referencing one, columns in key order."""
+    schemas = sorted(set(schemas))
+    if not schemas:
+        return []
+    marks = ",".join(["%s"] * len(schemas))
+    rows = query(
+        conn,
+        "SELECT rc.CONSTRAINT_SCHEMA, rc.TABLE_NAME, rc.CONSTRAINT_NAME, k.COLUMN_NAME, k.REFERENCED_TABLE_SCHEMA, "
+        "k.REFERENCED_TABLE_NAME, k.REFERENCED_COLUMN_NAME, rc.DELETE_RULE, rc.UPDATE_RULE "
+        "FROM information_schema.REFERENTIAL_CONSTRAINTS rc JOIN information_schema.KEY_COLUMN_USAGE k "
+        "ON k.CONSTRAINT_SCHEMA = rc.CONSTRAINT_SCHEMA AND k.CONSTRAINT_NAME = rc.CONSTRAINT_NAME "
+        "AND k.TABLE_NAME = rc.TABLE_NAME AND k.REFERENCED_TABLE_NAME IS NOT NULL "
+        f"WHERE rc.CONSTRAINT_SCHEMA IN ({marks}) OR rc.UNIQUE_CONSTRAINT_SCHEMA IN ({marks}) "
+        "ORDER BY rc.CONSTRAINT_SCHEMA, rc.TABLE_NAME, rc.CONSTRAINT_NAME, k.ORDINAL_POSITION",
+        schemas + schemas,
+    )
+    grouped: dict[tuple[str, str, str], list[tuple]] = {}
+    for r in rows:
+        grouped.setdefault((r[0], r[1], r[2]), []).append(r)
+    return [ForeignKey(name=name, database=db, table=table, columns=tuple(r[3] for r in rs), ref_database=rs[0][4],
+                       ref_table=rs[0][5], ref_columns=tuple(r[6] for r in rs), on_delete=str(rs[0][7]).upper(),
+                       on_update=str(rs[0][8]).upper())
+            for (db, table, name), rs in grouped.items()]
+
+
+@dataclass
+class CascadeStats:
+    statements: int = 0  # cascade statements run (DELETE / UPDATE of child rows, SELECTs of keys)
+    batches: int = 0  # batches applied in order because they held a cascading change
+
+
+@dataclass
+class Cascades:
+    """The cascading foreign keys among one source's synced tables, and how to apply them.
+
+    routes: (database, table) -> the table's current Route (replaced on DDL, so looked up on use);
+    a table not in it is not synced by this source: nothing cascades into it."""
+
+    foreign_keys: list[ForeignKey]
+    routes: Callable[[TableName], Route | None]
+    table_of: dict[str, TableName]  # Route.table_id -> (database, table)
+    stats: CascadeStats = field(default_factory=CascadeStats)
+    # parent tables -> the foreign keys referencing them with an action
+    referencing: dict[TableName, list[ForeignKey]] = field(init=False)
+    _parents: dict[str, list[ForeignKey]] = field(init=False)  # Route.table_id -> the same
+
+    def __post_init__(self) -> None:
+        self.referencing = {}
+        for fk in self.foreign_keys:
+            if fk.cascades:
+                self.referencing.setdefault(fk.parent, []).append(fk)
+        self._parents = {tid: self.referencing[t] for tid, t in self.table_of.items() if t in self.referencing}
+
+    def __bool__(self) -> bool:
+        return bool(self._parents)
+
+    # ------------------------------------------------------------ which changes cascade
+
+    def cascading(self, ch: RowChange) -> bool:
+        """Would InnoDB have changed child rows for this change (children present)?"""
+        fks = self._parents.get(ch.route.table_id)
+        if not fks or ch.kind == "insert":
+            return False
+        if ch.kind == "delete":
+            return any(fk.on_delete in ACTIONS for fk in fks)
+        before, after = ch.before or {}, ch.after or {}
+        return any(fk.on_update in ACTIONS and any(before.get(c) != after.get(c) for c in fk.ref_columns) for fk in fks)
+
+    def any_cascading(self, changes: list[RowChange]) -> bool:
+        parents = self._parents
+        return any(ch.kind != "insert" and ch.route.table_id in parents and self.cascading(ch) for ch in changes)
+
+    # ------------------------------------------------------------ applying a batch in order
+
+    def apply_in_order(self, conn: pymysql.connections.Connection, changes: list[RowChange]) -> None:
+        """The whole batch in one transaction, in binlog order (see the module doc); commits."""
+        self.stats.batches += 1
+        with conn.cursor() as cur:
+            run: list[RowChange] = []
+            for ch in changes:
+                if self.cascading(ch):
+                    apply_folded(cur, run)
+                    run = []
+                    self.apply_change(cur, ch)
+                else:
+                    run.append(ch)
+            apply_folded(cur, run)
+        conn.commit()
+
+    def apply_change(self, cur: Any, ch: RowChange) -> None:
+        """One cascading parent change: the row itself, then what InnoDB did to its children."""
+        route = ch.route
+        parent = self.table_of[route.table_id]
+        before = ch.before or {}
+        kb = route.key_of(before)
+        seen = {(parent, kb)}
+        if ch.kind == "delete":
+            self.cascade(cur, parent, before, None, seen)
+            _delete(cur, route, [kb])
+            return
+        after = ch.after or {}
+        ka = route.key_of(after)
+        if ka != kb:
+            _delete(cur, route, [kb])
+        _replace(cur, route, [after])
+        seen.add((parent, ka))
+        self.cascade(cur, parent, before, after, seen)
+
+    def cascade(self, cur: Any, parent: TableName, before: Mapping[str, Any], after: Mapping[str, Any] | None,
+                seen: set) -> None:
+        """InnoDB's action of every foreign key referencing `parent` when its row `before` is
+        deleted (after=None) or becomes `after`."""
+        for fk in self.referencing.get(parent, ()):
+            old = tuple(before.get(c) for c in fk.ref_columns)
+            if any(v is None for v in old):
+                continue  # no child references a NULL
+            if after is None:
+                action, new = fk.on_delete, None
+            else:
+                new = tuple(after.get(c) for c in fk.ref_columns)
+                if new == old:
+                    continue
+                action = fk.on_update
+            if action not in ACTIONS:
+                continue
+            route = self.routes(fk.child)
+            if route is None:
+                continue  # the child is not synced by this source (plan says so)
+            if action == "CASCADE" and new is None:
+                self.delete_children(cur, fk, route, old, seen)
+            else:
+                self.update_children(cur, fk, route, old, new if action == "CASCADE" else (None,) * len(old), seen)
+
+    def delete_children(self, cur: Any, fk: ForeignKey, route: Route, old: tuple, seen: set) -> None:
+        where = self.where(cur, route, fk.columns, old)
+        further = self.referencing.get(fk.child, [])
+        if further:  # grandchildren first: read the children's referenced values before they go
+            for row in self.read_rows(cur, route, where, [c for g in further for c in g.ref_columns]):
+                ident = (fk.child, route.key_of(row))
+                if ident not in seen:
+                    seen.add(ident)
+                    self.cascade(cur, fk.child, row, None, seen)
+        self.stats.statements += 1
+        cur.execute(f"DELETE FROM {qualified(route.target_database, route.target_table)} WHERE {where}")
+
+    def update_children(self, cur: Any, fk: ForeignKey, route: Route, old: tuple, new: tuple, seen: set) -> None:
+        where = self.where(cur, route, fk.columns, old)
+        # foreign keys referencing columns this update changes (a link table's composite key, say)
+        further = [g for g in self.referencing.get(fk.child, []) if set(g.ref_columns) & set(fk.columns)]
+        if further:
+            for row in self.read_rows(cur, route, where, list(fk.columns) + [c for g in further for c in g.ref_columns]):
+                ident = (fk.child, route.key_of(row))
+                if ident in seen:
+                    continue
+                seen.add(ident)
+                changed = dict(row)
+                changed.update(zip(fk.columns, new))
+                self.cascade(cur, fk.child, row, changed, seen)
+        lit = literal_maker(cur.connection)
+        table = qualified(route.target_database, route.target_table)
+        if route.serial or set(fk.columns) & set(route.key):
+            # the rows move to other keys (or may meet another unique key): written like every row sync
+            # writes, by REPLACE, so a row the target holds there (newer, copied after this event) gives
+            # way as it would to a replayed update, instead of failing the batch with a duplicate key
+            new_of = {c.lower(): lit(v) for c, v in zip(fk.columns, new)}
+            cols = [c for c in route.columns]
+            picked = ", ".join(new_of.get(c.lower(), quote_ident(c)) for c in cols)
+            self.stats.statements += 2
+            cur.execute(f"REPLACE INTO {table} ({', '.join(quote_ident(c) for c in cols)}) "
+                        f"SELECT {picked} FROM {table} WHERE {where}")
+            cur.execute(f"DELETE FROM {table} WHERE {where}")
+            return
+        sets = ", ".join(f"{quote_ident(c)} = {lit(v)}" for c, v in zip(fk.columns, new))
+        self.stats.statements += 1
+        cur.execute(f"UPDATE {table} SET {sets} WHERE {where}")
+
+    def read_rows(self, cur: Any, route: Route, where: str, columns: list[str]) -> list[dict[str, Any]]:
+        """The child rows a cascade is about to change: their sync key and the named columns."""
+        names = list(dict.fromkeys([k for k in route.key if k != route.source_column] + columns))
+        self.stats.statements += 1
+        cur.execute(f"SELECT {', '.join(quote_ident(c) for c in names)} FROM "
+                    f"{qualified(route.target_database, route.target_table)} WHERE {where}")
+        return [dict(zip(names, r)) for r in cur.fetchall()]
+
+    @staticmethod
+    def where(cur: Any, route: Route, columns: tuple[str, ...], values: tuple) -> str:
+        """`col = value AND ...`, on one shard's rows when the target table merges shards."""
+        lit = literal_maker(cur.connection)
+        terms = [f"{quote_ident(c)} = {lit(v)}" for c, v in zip(columns, values)]
+        if route.source_column:
+            terms.append(f"{quote_ident(route.source_column)} = {lit(route.source_value)}")
+        return " AND ".join(terms)
+
+
+def apply_folded(cur: Any, changes: list[RowChange]) -> None:
+    """A run of plain changes on one connection: folded to one final state per key, every
+    delete before every replace (the applier's rule; see apply.py)."""
+    if not changes:
+        return
+    groups = _group(net_effect(changes))
+    for route, deletes, _ in groups:
+        for i in range(0, len(deletes), ROWS_PER_STATEMENT):
+            _delete(cur, route, deletes[i:i + ROWS_PER_STATEMENT])
+    for route, _, replaces in groups:
+        for i in range(0, len(replaces), ROWS_PER_STATEMENT):
+            _replace(cur, route, replaces[i:i + ROWS_PER_STATEMENT])
+
+
+def load_cascades(src: pymysql.connections.Connection, tables: Mapping[TableName, Any]) -> Cascades | None:
+    """The cascades among this source's synced tables (`tables`: (database, table) -> state with
+    a `.route`), from the source's catalog; None when no synced table is the parent of one."""
+    fks = read_foreign_keys(src, {db for db, _ in tables})
+    cascades = Cascades(fks, routes=lambda t: tables[t].route if t in tables else None,
+                        table_of={state.route.table_id: name for name, state in tables.items()})
+    if not cascades:
+        return None
+    for fk in fks:
+        if fk.cascades and fk.parent in tables and fk.child in tables:
+            log.info("sync reproduces the cascades of %s", fk.describe())
+    return cascades
