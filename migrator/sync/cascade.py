@@ -136,6 +136,7 @@ class Cascades:
     routes: Callable[[TableName], Route | None]
     table_of: dict[str, TableName]  # Route.table_id -> (database, table)
     stats: CascadeStats = field(default_factory=CascadeStats)
+    copy_end: tuple[int, int] | None = None  # BinlogPosition.key() of the copy's end: see watch_reuse
     # parent tables -> the foreign keys referencing them with an action
     referencing: dict[TableName, list[ForeignKey]] = field(init=False)
     _parents: dict[str, list[ForeignKey]] = field(init=False)  # Route.table_id -> the same
@@ -146,6 +147,11 @@ class Cascades:
             if fk.cascades:
                 self.referencing.setdefault(fk.parent, []).append(fk)
         self._parents = {tid: self.referencing[t] for tid, t in self.table_of.items() if t in self.referencing}
+        # parents with an ON UPDATE CASCADE child: their referenced columns, the values cascaded away
+        self._watched = {tid: sorted({fk.ref_columns for fk in fks if fk.on_update == "CASCADE"})
+                         for tid, fks in self._parents.items() if any(fk.on_update == "CASCADE" for fk in fks)}
+        self._gone: dict[tuple[str, tuple[str, ...]], set[tuple]] = {}
+        self._warned: set[str] = set()
 
     def __bool__(self) -> bool:
         return bool(self._parents)
@@ -165,6 +171,39 @@ class Cascades:
     def any_cascading(self, changes: list[RowChange]) -> bool:
         parents = self._parents
         return any(ch.kind != "insert" and ch.route.table_id in parents and self.cascading(ch) for ch in changes)
+
+    def watch_reuse(self, changes: list[RowChange], at: Any, where: str) -> None:
+        """Say when replay may not be exact (module doc): a transaction read before the copy's end
+        position gives a parent row a referenced value that an earlier change in that stretch
+        deleted or re-keyed away, on a parent with an ON UPDATE CASCADE child. Called by the
+        reader per transaction, in binlog order; `at` is where the transaction starts."""
+        if not self._watched or self.copy_end is None or at.key() >= self.copy_end:
+            return
+        for ch in changes:
+            watched = self._watched.get(ch.route.table_id)
+            if not watched:
+                continue
+            for cols in watched:
+                gone = self._gone.setdefault((ch.route.table_id, cols), set())
+                old = tuple(ch.before.get(c) for c in cols) if ch.before is not None else None
+                new = tuple(ch.after.get(c) for c in cols) if ch.after is not None else None
+                if old is not None and old != new:
+                    gone.add(old)
+                if new is not None and new != old and new in gone:
+                    self.warn_reuse(ch.route, cols, new, where)
+
+    def warn_reuse(self, route: Route, cols: tuple[str, ...], value: tuple, where: str) -> None:
+        if route.table_id in self._warned:
+            return
+        self._warned.add(route.table_id)
+        parent = self.table_of[route.table_id]
+        children = sorted({f"{fk.database}.{fk.table}" for fk in self.referencing.get(parent, [])
+                           if fk.on_update == "CASCADE" and fk.ref_columns == cols})
+        log.warning("%s: %s.%s key %s was used again by another row while the copy ran; sync replays the ON "
+                    "UPDATE CASCADE of %s over rows copied later, which is exact unless those children were moved "
+                    "between the two rows. Once sync has caught up, run `migrator verify` on %s and re-copy a table "
+                    "it reports", where, parent[0], parent[1], ", ".join(f"{c}={v!r}" for c, v in zip(cols, value)),
+                    ", ".join(children), ", ".join(children))
 
     # ------------------------------------------------------------ applying a batch in order
 
@@ -302,12 +341,15 @@ def apply_folded(cur: Any, changes: list[RowChange]) -> None:
             _replace(cur, route, replaces[i:i + ROWS_PER_STATEMENT])
 
 
-def load_cascades(src: pymysql.connections.Connection, tables: Mapping[TableName, Any]) -> Cascades | None:
+def load_cascades(src: pymysql.connections.Connection, tables: Mapping[TableName, Any],
+                  copy_end: Any = None) -> Cascades | None:
     """The cascades among this source's synced tables (`tables`: (database, table) -> state with
-    a `.route`), from the source's catalog; None when no synced table is the parent of one."""
+    a `.route`), from the source's catalog; None when no synced table is the parent of one.
+    copy_end: the copy's end BinlogPosition (where replay becomes exact), if known."""
     fks = read_foreign_keys(src, {db for db, _ in tables})
     cascades = Cascades(fks, routes=lambda t: tables[t].route if t in tables else None,
-                        table_of={state.route.table_id: name for name, state in tables.items()})
+                        table_of={state.route.table_id: name for name, state in tables.items()},
+                        copy_end=copy_end.key() if copy_end is not None else None)
     if not cascades:
         return None
     for fk in fks:

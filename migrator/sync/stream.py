@@ -238,6 +238,7 @@ class SourceSync:
         self.pending_events = 0
         self._inflight: tuple | None = None
         self.prepared: dict[str, PreparedXa] = {}  # xid -> rows held until XA COMMIT / ROLLBACK
+        self.cascades = None  # cascade.Cascades, read at setup
         self._resume: BinlogPosition | None = None  # where the next pass reads on (past held XA groups)
 
     # ------------------------------------------------------------ setup
@@ -380,7 +381,8 @@ class SourceSync:
         with self._source_session() as src, self._target_session() as tgt:
             self.check_source(src)
             self.build_routes(src, tgt, self.cp.position.key())
-            self.cascades = load_cascades(src, self.tables)  # FK actions the binlog does not hold
+            # FK actions the binlog does not hold
+            self.cascades = load_cascades(src, self.tables, source_copy(self.workdir, self.plan, self.name).end)
             self.check_available(src, self.cp.position)
 
     def with_source_back_off(self, fn: Callable[[], Any], *, what: str, window: float = 120.0) -> Any:
@@ -709,6 +711,8 @@ class SourceSync:
         if txn is None:
             return
         self.batch.extend(txn.changes)
+        if self.cascades is not None:
+            self.cascades.watch_reuse(txn.changes, txn.start or self.safe, self.log_where())
         for k, n in txn.counts.items():
             self.batch_counts[k] = self.batch_counts.get(k, 0) + n
         if txn.gtid:
