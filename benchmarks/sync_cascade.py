@@ -3,12 +3,14 @@ three ways, end to end into the target.
 
     .venv/bin/python benchmarks/sync_cascade.py [--parents 5000] [--target oceanbase://root@127.0.0.1:PORT]
 
-- plain:     no foreign keys; the workload deletes each parent's children itself (all in the binlog)
-- fk-quiet:  ON DELETE CASCADE foreign keys, but nothing cascades (children deleted first):
-             the batches take the usual parallel path; only the check for cascading changes is added
-- cascade:   ON DELETE CASCADE foreign keys; the workload deletes parents only, the binlog holds
-             only their rows, and sync deletes the children itself (batches applied in order, one
-             transaction each)
+- churn-plain / churn-fk: parents and children inserted, parents updated (not their keys),
+             children deleted; without and with ON DELETE CASCADE foreign keys. Nothing cascades:
+             the batches take the usual parallel path; the FK run adds only the check per change
+- delete-plain: no foreign keys; every parent deleted with its children, the workload deletes the
+             children itself (all in the binlog)
+- delete-cascade: ON DELETE CASCADE; the workload deletes parents only, the binlog holds only
+             their rows, and sync deletes the children itself (batches holding such deletes are
+             applied in order, one transaction each)
 
 Starts one private MariaDB (temp dir, stopped at the end); the target is the sandbox seekdb
 unless --target is given. Prints figures; never fails on time.
@@ -45,7 +47,8 @@ PER_TXN = 10  # parents deleted per transaction
 
 
 def workload(ep: Endpoint, db: str, parents: int, mode: str) -> None:
-    """Parents and their children inserted, then every parent deleted, PER_TXN per transaction."""
+    """Parents and their children inserted; then churn (parents updated, children deleted) or every
+    parent deleted, PER_TXN parents per transaction."""
     with connect(ep, "source", database=db, autocommit=False) as c, c.cursor() as cur:
         for start in range(0, parents, 1000):
             ids = range(start, min(parents, start + 1000))
@@ -55,9 +58,12 @@ def workload(ep: Endpoint, db: str, parents: int, mode: str) -> None:
             c.commit()
         for start in range(0, parents, PER_TXN):
             bounds = (start, start + PER_TXN)
-            if mode != "cascade":
+            if mode != "delete-cascade":
                 cur.execute("DELETE FROM child WHERE pid >= %s AND pid < %s", bounds)
-            cur.execute("DELETE FROM parent WHERE id >= %s AND id < %s", bounds)
+            if mode.startswith("churn"):
+                cur.execute("UPDATE parent SET balance = balance + 1 WHERE id >= %s AND id < %s", bounds)
+            else:
+                cur.execute("DELETE FROM parent WHERE id >= %s AND id < %s", bounds)
             c.commit()
 
 
@@ -68,7 +74,7 @@ def measure(ep: Endpoint, target: Endpoint, parents: int, mode: str, work: Path,
             query(conn, f"DROP DATABASE IF EXISTS {quote_ident(name)}")
             query(conn, f"CREATE DATABASE {quote_ident(name)}")
             query(conn, PARENT.format(name=qualified(name, "parent")))
-            fk = FK.format(parent=qualified(name, "parent")) if mode != "plain" else ""
+            fk = FK.format(parent=qualified(name, "parent")) if not mode.endswith("plain") else ""
             query(conn, CHILD.format(name=qualified(name, "child"), fk=fk))
     with connect(ep, "source") as s:
         start = read_position(s)
@@ -96,8 +102,10 @@ def measure(ep: Endpoint, target: Endpoint, parents: int, mode: str, work: Path,
         left = query(t, f"SELECT (SELECT COUNT(*) FROM {qualified(tdb, 'parent')}) + "
                         f"(SELECT COUNT(*) FROM {qualified(tdb, 'child')})")[0][0]
     binlog_rows = sum(sum(r.rows.values()) for r in result.sources.values())
-    target_rows = parents * (1 + CHILDREN) * 2  # every row inserted, then deleted
-    return {"mode": mode, "seconds": seconds, "binlog_rows": binlog_rows, "target_rows": target_rows, "left": left}
+    # every row inserted, then deleted (children; parents too, or updated)
+    target_rows = parents * (1 + CHILDREN) * 2
+    return {"mode": mode, "seconds": seconds, "binlog_rows": binlog_rows, "target_rows": target_rows, "left": left,
+            "expected_left": parents if mode.startswith("churn") else 0}
 
 
 def main() -> None:
@@ -105,7 +113,7 @@ def main() -> None:
     ap.add_argument("--parents", type=int, default=5000)
     ap.add_argument("--target", default=None)
     ap.add_argument("--workers", type=int, default=4)
-    ap.add_argument("--modes", default="plain,fk-quiet,cascade")
+    ap.add_argument("--modes", default="churn-plain,churn-fk,delete-plain,delete-cascade")
     args = ap.parse_args()
     target = parse_url(args.target or sandbox_target()["url"], "target")
     work = Path(tempfile.mkdtemp(prefix="sync-cascade-bench-"))
@@ -115,9 +123,9 @@ def main() -> None:
         ep = parse_url(f"mysql://root@127.0.0.1:{port}?name=benchfk", "source")
         for mode in args.modes.split(","):
             r = measure(ep, target, args.parents, mode, work, args.workers)
-            print(f"{r['mode']:9s}: {r['binlog_rows']:7d} binlog row changes, {r['target_rows']:7d} target row changes "
-                  f"in {r['seconds']:5.1f}s = {r['target_rows'] / r['seconds']:8,.0f} target rows/s "
-                  f"({r['left']} rows left on the target, 0 expected)")
+            print(f"{r['mode']:14s}: {r['binlog_rows']:7d} binlog row changes, {r['target_rows']:7d} target row "
+                  f"changes in {r['seconds']:5.1f}s = {r['target_rows'] / r['seconds']:8,.0f} target rows/s "
+                  f"({r['left']} rows left on the target, {r['expected_left']} expected)")
     finally:
         stop_pid(proc.pid)
 

@@ -208,80 +208,101 @@ class Cascades:
     # ------------------------------------------------------------ applying a batch in order
 
     def apply_in_order(self, conn: pymysql.connections.Connection, changes: list[RowChange]) -> None:
-        """The whole batch in one transaction, in binlog order (see the module doc); commits."""
+        """The whole batch in one transaction, in binlog order (see the module doc); commits.
+        Consecutive cascading deletes of one table (one DELETE of many parents) go together."""
         self.stats.batches += 1
         with conn.cursor() as cur:
-            run: list[RowChange] = []
+            run: list[RowChange] = []  # plain changes since the last cascading one
+            deletes: list[RowChange] = []  # consecutive cascading deletes of one table
             for ch in changes:
-                if self.cascading(ch):
-                    apply_folded(cur, run)
-                    run = []
-                    self.apply_change(cur, ch)
-                else:
+                if not self.cascading(ch):
+                    if deletes:
+                        self.apply_deletes(cur, deletes)
+                        deletes = []
                     run.append(ch)
+                    continue
+                apply_folded(cur, run)
+                run = []
+                if deletes and (ch.kind != "delete" or deletes[0].route is not ch.route
+                                or len(deletes) >= ROWS_PER_STATEMENT):
+                    self.apply_deletes(cur, deletes)
+                    deletes = []
+                if ch.kind == "delete":
+                    deletes.append(ch)
+                else:
+                    self.apply_update(cur, ch)
+            if deletes:
+                self.apply_deletes(cur, deletes)
             apply_folded(cur, run)
         conn.commit()
 
-    def apply_change(self, cur: Any, ch: RowChange) -> None:
-        """One cascading parent change: the row itself, then what InnoDB did to its children."""
+    def apply_deletes(self, cur: Any, deletes: list[RowChange]) -> None:
+        """Parent rows of one table deleted: what InnoDB did to their children, then the rows."""
+        route = deletes[0].route
+        parent = self.table_of[route.table_id]
+        keys = [route.key_of(ch.before or {}) for ch in deletes]
+        self.on_delete(cur, parent, [ch.before or {} for ch in deletes], {(parent, k) for k in keys})
+        _delete(cur, route, keys)
+
+    def apply_update(self, cur: Any, ch: RowChange) -> None:
+        """A parent row whose referenced columns change: the row, then its children."""
         route = ch.route
         parent = self.table_of[route.table_id]
-        before = ch.before or {}
-        kb = route.key_of(before)
-        seen = {(parent, kb)}
-        if ch.kind == "delete":
-            self.cascade(cur, parent, before, None, seen)
-            _delete(cur, route, [kb])
-            return
-        after = ch.after or {}
-        ka = route.key_of(after)
+        before, after = ch.before or {}, ch.after or {}
+        kb, ka = route.key_of(before), route.key_of(after)
         if ka != kb:
             _delete(cur, route, [kb])
         _replace(cur, route, [after])
-        seen.add((parent, ka))
-        self.cascade(cur, parent, before, after, seen)
+        self.on_update(cur, parent, before, after, {(parent, kb), (parent, ka)})
 
-    def cascade(self, cur: Any, parent: TableName, before: Mapping[str, Any], after: Mapping[str, Any] | None,
-                seen: set) -> None:
-        """InnoDB's action of every foreign key referencing `parent` when its row `before` is
-        deleted (after=None) or becomes `after`."""
+    def on_delete(self, cur: Any, parent: TableName, rows: list[Mapping[str, Any]], seen: set) -> None:
+        """InnoDB's ON DELETE action of every foreign key referencing `parent`, for its `rows`."""
+        for fk in self.referencing.get(parent, ()):
+            route = self.routes(fk.child) if fk.on_delete in ACTIONS else None
+            if route is None:
+                continue  # RESTRICT / NO ACTION, or a child this source does not sync (plan says so)
+            olds = list(dict.fromkeys(v for v in (tuple(r.get(c) for c in fk.ref_columns) for r in rows)
+                                      if None not in v))  # no child references a NULL
+            if not olds:
+                continue
+            if fk.on_delete == "CASCADE":
+                self.delete_children(cur, fk, route, olds, seen)
+            else:
+                self.update_children(cur, fk, route, olds, (None,) * len(fk.columns), seen)
+
+    def on_update(self, cur: Any, parent: TableName, before: Mapping[str, Any], after: Mapping[str, Any],
+                  seen: set) -> None:
+        """InnoDB's ON UPDATE action of every foreign key referencing `parent`, for one row."""
         for fk in self.referencing.get(parent, ()):
             old = tuple(before.get(c) for c in fk.ref_columns)
-            if any(v is None for v in old):
-                continue  # no child references a NULL
-            if after is None:
-                action, new = fk.on_delete, None
-            else:
-                new = tuple(after.get(c) for c in fk.ref_columns)
-                if new == old:
-                    continue
-                action = fk.on_update
-            if action not in ACTIONS:
+            new = tuple(after.get(c) for c in fk.ref_columns)
+            route = self.routes(fk.child) if fk.on_update in ACTIONS else None
+            if route is None or new == old or None in old:
                 continue
-            route = self.routes(fk.child)
-            if route is None:
-                continue  # the child is not synced by this source (plan says so)
-            if action == "CASCADE" and new is None:
-                self.delete_children(cur, fk, route, old, seen)
-            else:
-                self.update_children(cur, fk, route, old, new if action == "CASCADE" else (None,) * len(old), seen)
+            self.update_children(cur, fk, route, [old], new if fk.on_update == "CASCADE" else (None,) * len(new), seen)
 
-    def delete_children(self, cur: Any, fk: ForeignKey, route: Route, old: tuple, seen: set) -> None:
-        where = self.where(cur, route, fk.columns, old)
-        further = self.referencing.get(fk.child, [])
-        if further:  # grandchildren first: read the children's referenced values before they go
-            for row in self.read_rows(cur, route, where, [c for g in further for c in g.ref_columns]):
+    def delete_children(self, cur: Any, fk: ForeignKey, route: Route, olds: list[tuple], seen: set) -> None:
+        where = self.where(cur, route, fk.columns, olds)
+        if any(g.on_delete in ACTIONS for g in self.referencing.get(fk.child, [])):
+            # grandchildren first: read the children's referenced values before they go
+            rows = []
+            for row in self.read_rows(cur, route, where, [c for g in self.referencing[fk.child] for c in g.ref_columns]):
                 ident = (fk.child, route.key_of(row))
-                if ident not in seen:
+                if ident not in seen:  # a self-reference's cycle
                     seen.add(ident)
-                    self.cascade(cur, fk.child, row, None, seen)
+                    rows.append(row)
+            if rows:
+                self.on_delete(cur, fk.child, rows, seen)
         self.stats.statements += 1
         cur.execute(f"DELETE FROM {qualified(route.target_database, route.target_table)} WHERE {where}")
 
-    def update_children(self, cur: Any, fk: ForeignKey, route: Route, old: tuple, new: tuple, seen: set) -> None:
-        where = self.where(cur, route, fk.columns, old)
+    def update_children(self, cur: Any, fk: ForeignKey, route: Route, olds: list[tuple], new: tuple,
+                        seen: set) -> None:
+        """Child rows holding one of `olds` get `new` in the foreign key's columns."""
+        where = self.where(cur, route, fk.columns, olds)
         # foreign keys referencing columns this update changes (a link table's composite key, say)
-        further = [g for g in self.referencing.get(fk.child, []) if set(g.ref_columns) & set(fk.columns)]
+        further = [g for g in self.referencing.get(fk.child, [])
+                   if g.on_update in ACTIONS and set(g.ref_columns) & set(fk.columns)]
         if further:
             for row in self.read_rows(cur, route, where, list(fk.columns) + [c for g in further for c in g.ref_columns]):
                 ident = (fk.child, route.key_of(row))
@@ -290,7 +311,7 @@ class Cascades:
                 seen.add(ident)
                 changed = dict(row)
                 changed.update(zip(fk.columns, new))
-                self.cascade(cur, fk.child, row, changed, seen)
+                self.on_update(cur, fk.child, row, changed, seen)
         lit = literal_maker(cur.connection)
         table = qualified(route.target_database, route.target_table)
         if route.serial or set(fk.columns) & set(route.key):
@@ -298,10 +319,9 @@ class Cascades:
             # writes, by REPLACE, so a row the target holds there (newer, copied after this event) gives
             # way as it would to a replayed update, instead of failing the batch with a duplicate key
             new_of = {c.lower(): lit(v) for c, v in zip(fk.columns, new)}
-            cols = [c for c in route.columns]
-            picked = ", ".join(new_of.get(c.lower(), quote_ident(c)) for c in cols)
+            picked = ", ".join(new_of.get(c.lower(), quote_ident(c)) for c in route.columns)
             self.stats.statements += 2
-            cur.execute(f"REPLACE INTO {table} ({', '.join(quote_ident(c) for c in cols)}) "
+            cur.execute(f"REPLACE INTO {table} ({', '.join(quote_ident(c) for c in route.columns)}) "
                         f"SELECT {picked} FROM {table} WHERE {where}")
             cur.execute(f"DELETE FROM {table} WHERE {where}")
             return
@@ -318,13 +338,17 @@ class Cascades:
         return [dict(zip(names, r)) for r in cur.fetchall()]
 
     @staticmethod
-    def where(cur: Any, route: Route, columns: tuple[str, ...], values: tuple) -> str:
-        """`col = value AND ...`, on one shard's rows when the target table merges shards."""
+    def where(cur: Any, route: Route, columns: tuple[str, ...], values: list[tuple]) -> str:
+        """The rows holding one of `values` in `columns` (one shard's, when the target merges shards)."""
         lit = literal_maker(cur.connection)
-        terms = [f"{quote_ident(c)} = {lit(v)}" for c, v in zip(columns, values)]
+        if len(columns) == 1:
+            term = f"{quote_ident(columns[0])} IN ({', '.join(lit(v[0]) for v in values)})"
+        else:
+            term = (f"({', '.join(quote_ident(c) for c in columns)}) IN ("
+                    + ", ".join("(" + ", ".join(lit(x) for x in v) + ")" for v in values) + ")")
         if route.source_column:
-            terms.append(f"{quote_ident(route.source_column)} = {lit(route.source_value)}")
-        return " AND ".join(terms)
+            term += f" AND {quote_ident(route.source_column)} = {lit(route.source_value)}"
+        return term
 
 
 def apply_folded(cur: Any, changes: list[RowChange]) -> None:
