@@ -17,6 +17,7 @@ import pytest
 
 from migrator.db import connect, qualified, query, quote_ident
 from migrator.plan.build import build_plan
+from migrator.sync.cascade import foreign_keys_from_plan, read_foreign_keys
 from migrator.sync.runner import run_sync
 from migrator.sync.stream import SyncOptions
 from migrator.verify.compare import verify_plan
@@ -255,3 +256,61 @@ def test_plan_says_when_sync_cannot_reproduce_a_cascade(source, target, unique_d
     # everything synced: cascades are reproduced, nothing to say
     plan = build_plan([source], target, includes=[f"{db}.*"])
     assert not [f for f in plan.findings if f.check.startswith("fk.cascade")]
+
+
+def test_plan_foreign_keys_are_the_ones_sync_reads_from_the_source(source, target, unique_db):
+    """Sync takes the FK graph from the plan when the plan has one (plan format 2), else from the
+    source's catalog: both must give the same cascades."""
+    db = unique_db("cgraph")
+    create_schema(source, target, db, db + "_t")
+    plan = build_plan([source], target, includes=[f"{db}.*"])
+    planned = foreign_keys_from_plan(plan, source.name)
+    if planned is None:
+        pytest.skip("this plan format has no foreign-key graph yet (sync reads the source's catalog)")
+    with connect(source, "source") as c:
+        read = read_foreign_keys(c, [db])
+    key = lambda fk: (fk.database, fk.table, fk.name)  # noqa: E731
+    assert sorted(planned, key=key) == sorted(read, key=key)
+    assert len(read) == 8 and {fk.on_update for fk in read} == {"CASCADE", "SET NULL", "RESTRICT"}
+
+
+MERGED_PARENT = """CREATE TABLE {name} (id INT NOT NULL, name VARCHAR(20) NOT NULL, shard VARCHAR(64) NOT NULL,
+    PRIMARY KEY (id, shard))"""
+MERGED_CHILD = """CREATE TABLE {name} (id INT NOT NULL, pid INT NULL, v VARCHAR(20), shard VARCHAR(64) NOT NULL,
+    PRIMARY KEY (id, shard), KEY (pid, shard))"""
+
+
+def test_cascades_stay_in_their_shard_of_a_merged_renamed_table(source, source2, target, unique_db, tmp_path):
+    """Two shards with the same ids merged into renamed target tables with a source column: a
+    parent deleted or re-keyed on one shard changes that shard's children only."""
+    db, tdb = unique_db("cshard"), unique_db("cshard_t")
+    shards = [(source, db + "_a"), (source2, db + "_b")]
+    with connect(target, "target") as t:
+        query(t, f"CREATE DATABASE {quote_ident(tdb)}")
+        query(t, MERGED_PARENT.format(name=qualified(tdb, "all_parents")))
+        query(t, MERGED_CHILD.format(name=qualified(tdb, "all_children")))
+    for ep, sdb in shards:
+        with connect(ep, "source") as c:
+            query(c, f"CREATE DATABASE {quote_ident(sdb)}")
+            query(c, SCHEMA[0][1].format(name=qualified(sdb, "parent")))
+            query(c, """CREATE TABLE {name} (id INT NOT NULL PRIMARY KEY, pid INT NULL, v VARCHAR(20), KEY (pid),
+                CONSTRAINT fk_c FOREIGN KEY (pid) REFERENCES {db}.parent (id) ON DELETE CASCADE ON UPDATE CASCADE)
+                """.format(name=qualified(sdb, "child"), db=quote_ident(sdb)))
+    wd = WorkDir(tmp_path / "work")
+    plan = make_plan([source, source2], target,
+                     [(ep.name, sdb, t, tdb, "all_children" if t == "child" else "all_parents", "shard")
+                      for ep, sdb in shards for t in ("parent", "child")])
+    copy_done(wd, plan, source, source2)
+    for ep, sdb in shards:
+        with connect(ep, "source", database=sdb) as c:
+            query(c, "INSERT INTO parent VALUES (1, 'one'), (2, 'two'), (3, 'three')")
+            query(c, "INSERT INTO child VALUES (10, 1, 'a'), (20, 2, 'b'), (30, 3, 'c')")
+    run_sync(plan, wd, SyncOptions(until_caught_up=True, workers=2))  # both shards' rows on the target
+    with connect(source, "source", database=shards[0][1]) as c:
+        query(c, "DELETE FROM parent WHERE id = 1")
+        query(c, "UPDATE parent SET id = 22 WHERE id = 2")
+    run_sync(plan, wd, SyncOptions(until_caught_up=True, workers=2))
+    with connect(target, "target") as t:
+        got = query(t, f"SELECT shard, id, pid, v FROM {qualified(tdb, 'all_children')} ORDER BY shard, id")
+    a, b = f"{source.name}/{shards[0][1]}", f"{source2.name}/{shards[1][1]}"
+    assert got == [(a, 20, 22, "b"), (a, 30, 3, "c"), (b, 10, 1, "a"), (b, 20, 2, "b"), (b, 30, 3, "c")]

@@ -365,12 +365,39 @@ def apply_folded(cur: Any, changes: list[RowChange]) -> None:
             _replace(cur, route, replaces[i:i + ROWS_PER_STATEMENT])
 
 
+def foreign_keys_from_plan(plan: Any, source: str) -> list[ForeignKey] | None:
+    """This source's foreign keys as the plan recorded them (`Plan.foreign_keys`: tables named by
+    TablePlan.id, instance/db.table); None when the plan has no foreign-key graph (an older plan)."""
+    recorded = getattr(plan, "foreign_keys", None)
+    if recorded is None:
+        return None
+    names = {t.id: (t.database, t.table) for t in plan.tables}
+    prefix = f"{source}/"
+
+    def name_of(table_id: str) -> TableName:
+        if table_id in names:
+            return names[table_id]
+        db, _, table = table_id[len(prefix):].partition(".")  # a parent outside the plan
+        return (db, table)
+
+    out = []
+    for fk in recorded:
+        if not fk.table.startswith(prefix):
+            continue
+        (db, table), (pdb, ptable) = name_of(fk.table), name_of(fk.parent)
+        out.append(ForeignKey(name=fk.name, database=db, table=table, columns=tuple(fk.columns), ref_database=pdb,
+                              ref_table=ptable, ref_columns=tuple(fk.parent_columns), on_delete=str(fk.on_delete),
+                              on_update=str(fk.on_update)))
+    return out
+
+
 def load_cascades(src: pymysql.connections.Connection, tables: Mapping[TableName, Any],
-                  copy_end: Any = None) -> Cascades | None:
+                  copy_end: Any = None, planned: list[ForeignKey] | None = None) -> Cascades | None:
     """The cascades among this source's synced tables (`tables`: (database, table) -> state with
-    a `.route`), from the source's catalog; None when no synced table is the parent of one.
-    copy_end: the copy's end BinlogPosition (where replay becomes exact), if known."""
-    fks = read_foreign_keys(src, {db for db, _ in tables})
+    a `.route`): the plan's foreign keys (`planned`), else the source's catalog now; None when no
+    synced table is the parent of one. copy_end: the copy's end BinlogPosition (where replay
+    becomes exact), if known."""
+    fks = planned if planned is not None else read_foreign_keys(src, {db for db, _ in tables})
     cascades = Cascades(fks, routes=lambda t: tables[t].route if t in tables else None,
                         table_of={state.route.table_id: name for name, state in tables.items()},
                         copy_end=copy_end.key() if copy_end is not None else None)

@@ -43,7 +43,7 @@ from ..positions import BinlogPosition, read_position
 from ..state import atomic_write_json, read_json
 from ..workdir import WorkDir
 from .apply import Applier, Route, RowChange, ddl_error_is_already_applied
-from .cascade import load_cascades
+from .cascade import foreign_keys_from_plan, load_cascades
 from .copystate import source_copy
 from .ddl import (DdlRecord, DdlStatement, classify, column_from_def, columns_after, normalize, retarget,
                   rewrite_for_target)
@@ -382,7 +382,8 @@ class SourceSync:
             self.check_source(src)
             self.build_routes(src, tgt, self.cp.position.key())
             # FK actions the binlog does not hold
-            self.cascades = load_cascades(src, self.tables, source_copy(self.workdir, self.plan, self.name).end)
+            self.cascades = load_cascades(src, self.tables, source_copy(self.workdir, self.plan, self.name).end,
+                                          foreign_keys_from_plan(self.plan, self.name))
             self.check_available(src, self.cp.position)
 
     def with_source_back_off(self, fn: Callable[[], Any], *, what: str, window: float = 120.0) -> Any:
