@@ -16,6 +16,7 @@ import time
 import pytest
 
 from migrator.db import connect, qualified, query, quote_ident
+from migrator.errors import SourceError
 from migrator.plan.build import build_plan
 from migrator.sync.cascade import foreign_keys_from_plan, read_foreign_keys
 from migrator.sync.runner import run_sync
@@ -116,9 +117,9 @@ def cascade_workload(source, db: str) -> None:
             "INSERT INTO nullable VALUES (103, 10, 10)")
 
 
-def all_rows(ep, role: str, db: str) -> dict[str, list[tuple]]:
+def all_rows(ep, role: str, db: str, tables: list[str] = TABLES) -> dict[str, list[tuple]]:
     with connect(ep, role) as c:
-        return {t: query(c, f"SELECT * FROM {qualified(db, t)} ORDER BY 1, 2") for t in TABLES}
+        return {t: query(c, f"SELECT * FROM {qualified(db, t)} ORDER BY 1, 2") for t in tables}
 
 
 def assert_same_rows(source, target, db: str, tdb: str) -> dict[str, list[tuple]]:
@@ -314,3 +315,36 @@ def test_cascades_stay_in_their_shard_of_a_merged_renamed_table(source, source2,
         got = query(t, f"SELECT shard, id, pid, v FROM {qualified(tdb, 'all_children')} ORDER BY shard, id")
     a, b = f"{source.name}/{shards[0][1]}", f"{source2.name}/{shards[1][1]}"
     assert got == [(a, 20, 22, "b"), (a, 30, 3, "c"), (b, 10, 1, "a"), (b, 20, 2, "b"), (b, 30, 3, "c")]
+
+
+def test_a_foreign_key_added_while_sync_runs_and_unchecked_deletes(source, target, unique_db, tmp_path):
+    """Sync re-reads the foreign keys after each DDL it replays; a parent deleted by a session with
+    foreign_key_checks=0 cascades nothing on the source (the rows event says so), nor on the target."""
+    db = unique_db("cddl")  # the same database name on both servers: the replayed ALTER's REFERENCES holds
+    plain = [("parent", SCHEMA[0][1]),
+             ("child", "CREATE TABLE {name} (id INT NOT NULL PRIMARY KEY, pid INT NOT NULL, v VARCHAR(20), KEY (pid))")]
+    for ep, role in ((source, "source"), (target, "target")):
+        with connect(ep, role) as c:
+            query(c, f"CREATE DATABASE {quote_ident(db)}")
+            for table, ddl in plain:
+                query(c, ddl.format(name=qualified(db, table)))
+    wd = WorkDir(tmp_path / "work")
+    plan = make_plan([source], target, [(source.name, db, t, db, t, None) for t, _ in plain])
+    copy_done(wd, plan, source)
+    with connect(source, "source", database=db) as c:
+        query(c, "INSERT INTO parent VALUES (1, 'a'), (2, 'b'), (3, 'c')")
+        query(c, "INSERT INTO child VALUES (10, 1, 'x'), (20, 2, 'y'), (30, 3, 'z')")
+    syncing = threading.Thread(target=run_sync, args=(plan, wd, SyncOptions(duration=12, poll_interval=0.2)))
+    syncing.start()  # reads the catalog at its start: no foreign key yet
+    time.sleep(4)
+    with connect(source, "source", database=db) as c:
+        query(c, f"ALTER TABLE child ADD CONSTRAINT fk_c FOREIGN KEY (pid) REFERENCES {quote_ident(db)}.parent (id) "
+                 "ON DELETE CASCADE")
+        query(c, "DELETE FROM parent WHERE id = 2")  # cascades: child 20 goes, only in the source's engine
+        query(c, "SET foreign_key_checks = 0")
+        query(c, "DELETE FROM parent WHERE id = 3")  # cascades nothing: child 30 stays, an orphan
+    syncing.join()
+    tables = ["parent", "child"]
+    src = all_rows(source, "source", db, tables)
+    assert src["child"] == [(10, 1, "x"), (30, 3, "z")]
+    assert all_rows(target, "target", db, tables) == src

@@ -66,6 +66,7 @@ class RowChange:
     route: Route
     before: dict[str, Any] | None
     after: dict[str, Any] | None
+    fk_checks: bool = True  # False: the source session ran with foreign_key_checks=0 (nothing cascaded)
 
 
 @dataclass

@@ -13,7 +13,15 @@ ON DELETE CASCADE children and nulled its SET NULL ones). So sync does what Inno
 - a parent row whose referenced columns change: ON UPDATE CASCADE sets the children's columns to
   the new values, ON UPDATE SET NULL to NULL; when those child columns are referenced further
   (a composite key of a link table, say) the grandchildren follow, recursively;
-- RESTRICT / NO ACTION need nothing: a source statement they would stop is not in the binlog.
+- RESTRICT / NO ACTION need nothing: a source statement they would stop is not in the binlog;
+- a statement run with foreign_key_checks=0 on the source cascades nothing there (measured): its
+  rows event carries the NO_FOREIGN_KEY_CHECKS flag, and sync cascades nothing for it either.
+
+The foreign keys come from the plan (`Plan.foreign_keys`, when the plan format has them), else
+from the source's catalog when sync starts, and from the catalog again after every DDL sync
+replays (one may add or drop a foreign key). The catalog is the source's state now, not at the
+replayed position: a foreign key added or dropped on the source after the copy started and
+before sync reaches that DDL applies to the whole replay up to it.
 
 Order. A cascade takes effect at the parent event's place in binlog order: a transaction that
 deletes parent 1 (its child 10 goes with it), inserts parent 1 again and then child 10 must end
@@ -56,6 +64,7 @@ from .apply import ROWS_PER_STATEMENT, Route, RowChange, _delete, _group, _repla
 
 log = logging.getLogger(__name__)
 
+NO_FOREIGN_KEY_CHECKS = 0x0002  # a rows event's flag: its statement ran with foreign_key_checks=0
 ACTIONS = ("CASCADE", "SET NULL")  # what a child does that the binlog does not show
 KNOWN_RULES = ACTIONS + ("RESTRICT", "NO ACTION")  # SET DEFAULT: InnoDB turns it into RESTRICT
 
@@ -161,7 +170,7 @@ class Cascades:
     def cascading(self, ch: RowChange) -> bool:
         """Would InnoDB have changed child rows for this change (children present)?"""
         fks = self._parents.get(ch.route.table_id)
-        if not fks or ch.kind == "insert":
+        if not fks or ch.kind == "insert" or not ch.fk_checks:
             return False
         if ch.kind == "delete":
             return any(fk.on_delete in ACTIONS for fk in fks)
@@ -349,6 +358,13 @@ class Cascades:
         if route.source_column:
             term += f" AND {quote_ident(route.source_column)} = {lit(route.source_value)}"
         return term
+
+
+def unchecked(changes: list[RowChange], start: int) -> None:
+    """Mark the changes from `start` on as written with foreign_key_checks=0 (the rows event's
+    flag): InnoDB performs no cascade then (measured on MariaDB 10.11), so neither does sync."""
+    for ch in changes[start:]:
+        ch.fk_checks = False
 
 
 def apply_folded(cur: Any, changes: list[RowChange]) -> None:

@@ -43,7 +43,7 @@ from ..positions import BinlogPosition, read_position
 from ..state import atomic_write_json, read_json
 from ..workdir import WorkDir
 from .apply import Applier, Route, RowChange, ddl_error_is_already_applied
-from .cascade import foreign_keys_from_plan, load_cascades
+from .cascade import NO_FOREIGN_KEY_CHECKS, foreign_keys_from_plan, load_cascades, unchecked
 from .copystate import source_copy
 from .ddl import (DdlRecord, DdlStatement, classify, column_from_def, columns_after, normalize, retarget,
                   rewrite_for_target)
@@ -566,7 +566,10 @@ class SourceSync:
             if state is None:
                 return txn if txn is not None else Txn()
             txn = txn if txn is not None else Txn()
+            first = len(txn.changes)
             self.convert(stream, event, state, txn)
+            if self.cascades is not None and getattr(event, "flags", 0) & NO_FOREIGN_KEY_CHECKS:
+                unchecked(txn.changes, first)  # written with foreign_key_checks=0: InnoDB cascaded nothing
             return txn
         if isinstance(event, XidEvent):
             self.commit_txn(txn)
@@ -897,6 +900,9 @@ class SourceSync:
                 self.ddl_record.record_shape(t.id, ddl_id, columns)
                 fresh = self.table_state(t, columns, tgt)
                 state.shape, state.route = fresh.shape, fresh.route
+            # a DDL may add or drop a foreign key: the cascades are read again, from the catalog as it is now
+            self.cascades = self.applier.cascades = load_cascades(src, self.tables,
+                                                                  source_copy(self.workdir, self.plan, self.name).end)
 
     def shape_after(self, stmt: DdlStatement, state: TableState, current: list[Column],
                     src: pymysql.connections.Connection) -> list[Column]:
