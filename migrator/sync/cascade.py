@@ -46,8 +46,12 @@ ON UPDATE SET NULL the row is always rewritten later by a logged event: replay c
 ON UPDATE CASCADE can give a row fk = old without a logged event, and only when a parent key
 value is used again (re-keyed or deleted, then given to another parent row) while the copy was
 still running: that replay is the one case not exact, and sync says so (`Cascades.watch_reuse`)
-naming the tables to verify. Past the copy's end position the target holds exactly the state at
-the checkpoint, and every cascade is exact.
+naming the tables to verify. A cascade that moves child rows to another key (the foreign key is
+part of the child's key) writes them by REPLACE, as sync writes every row: a newer row the
+target holds at that key gives way, as it does to any replayed update, and is rewritten later.
+Past the copy's end position the target holds exactly the state at the checkpoint, and every
+cascade is exact (an XA transaction left prepared holds the checkpoint back: a restart then
+replays later batches too, the same argument applies).
 """
 
 from __future__ import annotations
@@ -129,12 +133,6 @@ def read_foreign_keys(conn: pymysql.connections.Connection, schemas: Iterable[st
 
 
 @dataclass
-class CascadeStats:
-    statements: int = 0  # cascade statements run (DELETE / UPDATE of child rows, SELECTs of keys)
-    batches: int = 0  # batches applied in order because they held a cascading change
-
-
-@dataclass
 class Cascades:
     """The cascading foreign keys among one source's synced tables, and how to apply them.
 
@@ -144,16 +142,16 @@ class Cascades:
     foreign_keys: list[ForeignKey]
     routes: Callable[[TableName], Route | None]
     table_of: dict[str, TableName]  # Route.table_id -> (database, table)
-    stats: CascadeStats = field(default_factory=CascadeStats)
+    statements: int = 0  # cascade statements run (child DELETE / UPDATE / REPLACE, SELECT of their keys)
     copy_end: tuple[int, int] | None = None  # BinlogPosition.key() of the copy's end: see watch_reuse
-    # parent tables -> the foreign keys referencing them with an action
+    # parent tables -> the foreign keys with an action referencing them from a synced child
     referencing: dict[TableName, list[ForeignKey]] = field(init=False)
     _parents: dict[str, list[ForeignKey]] = field(init=False)  # Route.table_id -> the same
 
     def __post_init__(self) -> None:
         self.referencing = {}
         for fk in self.foreign_keys:
-            if fk.cascades:
+            if fk.cascades and self.routes(fk.child) is not None:
                 self.referencing.setdefault(fk.parent, []).append(fk)
         self._parents = {tid: self.referencing[t] for tid, t in self.table_of.items() if t in self.referencing}
         # parents with an ON UPDATE CASCADE child: their referenced columns, the values cascaded away
@@ -219,7 +217,6 @@ class Cascades:
     def apply_in_order(self, conn: pymysql.connections.Connection, changes: list[RowChange]) -> None:
         """The whole batch in one transaction, in binlog order (see the module doc); commits.
         Consecutive cascading deletes of one table (one DELETE of many parents) go together."""
-        self.stats.batches += 1
         with conn.cursor() as cur:
             run: list[RowChange] = []  # plain changes since the last cascading one
             deletes: list[RowChange] = []  # consecutive cascading deletes of one table
@@ -302,7 +299,7 @@ class Cascades:
                     rows.append(row)
             if rows:
                 self.on_delete(cur, fk.child, rows, seen)
-        self.stats.statements += 1
+        self.statements += 1
         cur.execute(f"DELETE FROM {qualified(route.target_database, route.target_table)} WHERE {where}")
 
     def update_children(self, cur: Any, fk: ForeignKey, route: Route, olds: list[tuple], new: tuple,
@@ -329,19 +326,19 @@ class Cascades:
             # way as it would to a replayed update, instead of failing the batch with a duplicate key
             new_of = {c.lower(): lit(v) for c, v in zip(fk.columns, new)}
             picked = ", ".join(new_of.get(c.lower(), quote_ident(c)) for c in route.columns)
-            self.stats.statements += 2
+            self.statements += 2
             cur.execute(f"REPLACE INTO {table} ({', '.join(quote_ident(c) for c in route.columns)}) "
                         f"SELECT {picked} FROM {table} WHERE {where}")
             cur.execute(f"DELETE FROM {table} WHERE {where}")
             return
         sets = ", ".join(f"{quote_ident(c)} = {lit(v)}" for c, v in zip(fk.columns, new))
-        self.stats.statements += 1
+        self.statements += 1
         cur.execute(f"UPDATE {table} SET {sets} WHERE {where}")
 
     def read_rows(self, cur: Any, route: Route, where: str, columns: list[str]) -> list[dict[str, Any]]:
         """The child rows a cascade is about to change: their sync key and the named columns."""
         names = list(dict.fromkeys([k for k in route.key if k != route.source_column] + columns))
-        self.stats.statements += 1
+        self.statements += 1
         cur.execute(f"SELECT {', '.join(quote_ident(c) for c in names)} FROM "
                     f"{qualified(route.target_database, route.target_table)} WHERE {where}")
         return [dict(zip(names, r)) for r in cur.fetchall()]
