@@ -18,7 +18,9 @@ import pytest
 from migrator.db import connect, qualified, query, quote_ident
 from migrator.errors import SourceError
 from migrator.plan.build import build_plan
-from migrator.sync.cascade import foreign_keys_from_plan, read_foreign_keys
+from migrator.plan.model import TablePlan
+from migrator.plan.preflight import cascade_findings
+from migrator.sync.cascade import ForeignKey, foreign_keys_from_plan, read_foreign_keys
 from migrator.sync.runner import run_sync
 from migrator.sync.stream import SyncOptions
 from migrator.verify.compare import verify_plan
@@ -348,3 +350,30 @@ def test_a_foreign_key_added_while_sync_runs_and_unchecked_deletes(source, targe
     src = all_rows(source, "source", db, tables)
     assert src["child"] == [(10, 1, "x"), (30, 3, "z")]
     assert all_rows(target, "target", db, tables) == src
+
+
+def _table(db: str, table: str, mode: str = "copy+sync", target: str | None = None,
+           source_column: str | None = None) -> TablePlan:
+    return TablePlan(source="s1", database=db, table=table, target_database="t", target_table=target or table,
+                     columns=[], key=["id"], mode=mode, source_column=source_column)  # type: ignore[arg-type]
+
+
+def test_cascade_findings_for_actions_and_merges_sync_cannot_keep_exact():
+    """Pure logic: what cascade_findings says for shapes MariaDB cannot produce (SET DEFAULT is
+    turned into RESTRICT by InnoDB) and for merges."""
+    fk = ForeignKey(name="fk", database="d", table="child", columns=("pid",), ref_database="d", ref_table="parent",
+                    ref_columns=("id",), on_delete="SET DEFAULT", on_update="RESTRICT")
+    found = cascade_findings("s1", [fk], [_table("d", "parent"), _table("d", "child")])
+    assert [(f.check, f.severity, f.table) for f in found] == [("fk.action-unsupported", "blocking", "child")]
+    assert "SET DEFAULT" in found[0].message
+    merged = ForeignKey(name="fk", database="d", table="child", columns=("pid",), ref_database="d",
+                        ref_table="parent", ref_columns=("id",), on_delete="CASCADE")
+    tables = [_table("d", "parent"), _table("d", "child", target="all_children")]
+    found = cascade_findings("s1", [merged], tables, merged={"t.all_children"})
+    assert [(f.check, f.severity) for f in found] == [("fk.cascade-merged", "warning")]
+    tables[1].source_column = "shard"  # a source column keeps each shard's cascades to its own rows
+    assert cascade_findings("s1", [merged], tables, merged={"t.all_children"}) == []
+    # RESTRICT everywhere: nothing cascades, nothing to say even with the parent copy-only
+    plain = ForeignKey(name="fk", database="d", table="child", columns=("pid",), ref_database="d",
+                       ref_table="parent", ref_columns=("id",))
+    assert cascade_findings("s1", [plain], [_table("d", "parent", "copy-only"), _table("d", "child")]) == []
