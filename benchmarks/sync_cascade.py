@@ -86,7 +86,7 @@ def measure(ep: Endpoint, target: Endpoint, parents: int, mode: str, work: Path,
                 sources=[SourcePlan(name=ep.name, url=ep.safe_url(), host=ep.host, port=ep.port)],
                 tables=[TablePlan(source=ep.name, database=db, table=t, target_database=tdb, target_table=t,
                                   columns=shapes[t], key=["id"], key_kind="primary") for t in ("parent", "child")])
-    wd = WorkDir(work / mode)
+    wd = WorkDir(work / f"{mode}-{time.monotonic_ns()}")  # a mode run twice starts afresh
     from migrator.copy.state import CopyJournal
 
     atomic_write_json(wd.copy_position(ep.name), {"start": start.model_dump(mode="json"),
