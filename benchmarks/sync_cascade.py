@@ -13,7 +13,8 @@ three ways, end to end into the target.
              applied in order, one transaction each)
 
 Starts one private MariaDB (temp dir, stopped at the end); the target is the sandbox seekdb
-unless --target is given. Prints figures; never fails on time.
+unless --target is given. Prints figures (wall clock, and CPU seconds of sync and of the target,
+steadier on a shared machine); never fails on time.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from cpu import children_cpu, process_cpu  # noqa: E402
 from migrator.db import connect, qualified, query, quote_ident  # noqa: E402
 from migrator.endpoint import Endpoint, parse_url  # noqa: E402
 from migrator.plan.model import Plan, SourcePlan, TablePlan, TargetPlan  # noqa: E402
@@ -67,7 +69,8 @@ def workload(ep: Endpoint, db: str, parents: int, mode: str) -> None:
             c.commit()
 
 
-def measure(ep: Endpoint, target: Endpoint, parents: int, mode: str, work: Path, workers: int) -> dict:
+def measure(ep: Endpoint, target: Endpoint, parents: int, mode: str, work: Path, workers: int,
+            target_pid: int | None) -> dict:
     db, tdb = f"bench_casc_{mode.replace('-', '_')}", f"bench_casc_{mode.replace('-', '_')}_t"
     for e, role, name in ((ep, "source", db), (target, "target", tdb)):
         with connect(e, role) as conn:
@@ -95,9 +98,11 @@ def measure(ep: Endpoint, target: Endpoint, parents: int, mode: str, work: Path,
     for t in plan.tables:
         journal.page(t.id, 0, None, 0, 0, True)
     journal.close()
-    t0 = time.monotonic()
+    t0, cpu0, target0 = time.monotonic(), children_cpu() + time.process_time(), process_cpu(target_pid)
     result = run_sync(plan, wd, SyncOptions(until_caught_up=True, workers=workers, batch_rows=5000))
     seconds = time.monotonic() - t0
+    sync_cpu = children_cpu() + time.process_time() - cpu0  # the source process, reaped with the fork server
+    target_cpu = process_cpu(target_pid) - target0
     with connect(target, "target") as t:
         left = query(t, f"SELECT (SELECT COUNT(*) FROM {qualified(tdb, 'parent')}) + "
                         f"(SELECT COUNT(*) FROM {qualified(tdb, 'child')})")[0][0]
@@ -105,6 +110,7 @@ def measure(ep: Endpoint, target: Endpoint, parents: int, mode: str, work: Path,
     # every row inserted, then deleted (children; parents too, or updated)
     target_rows = parents * (1 + CHILDREN) * 2
     return {"mode": mode, "seconds": seconds, "binlog_rows": binlog_rows, "target_rows": target_rows, "left": left,
+            "sync_cpu": sync_cpu, "target_cpu": target_cpu,
             "expected_left": parents if mode.startswith("churn") else 0}
 
 
@@ -115,17 +121,20 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--modes", default="churn-plain,churn-fk,delete-plain,delete-cascade")
     args = ap.parse_args()
-    target = parse_url(args.target or sandbox_target()["url"], "target")
+    sandbox = None if args.target else sandbox_target()
+    target = parse_url(args.target or sandbox["url"], "target")
+    target_pid = sandbox["pid"] if sandbox else None  # its CPU: shared with anything else using it
     work = Path(tempfile.mkdtemp(prefix="sync-cascade-bench-"))
     port = free_port()
     proc = start_mariadb(work / "m", port, server_id=990, options={"innodb-buffer-pool-size": "128M"})
     try:
         ep = parse_url(f"mysql://root@127.0.0.1:{port}?name=benchfk", "source")
         for mode in args.modes.split(","):
-            r = measure(ep, target, args.parents, mode, work, args.workers)
+            r = measure(ep, target, args.parents, mode, work, args.workers, target_pid)
             print(f"{r['mode']:14s}: {r['binlog_rows']:7d} binlog row changes, {r['target_rows']:7d} target row "
                   f"changes in {r['seconds']:5.1f}s = {r['target_rows'] / r['seconds']:8,.0f} target rows/s "
-                  f"({r['left']} rows left on the target, {r['expected_left']} expected)")
+                  f"({r['left']} rows left on the target, {r['expected_left']} expected); CPU s: sync "
+                  f"{r['sync_cpu']:.1f}, target {r['target_cpu']:.1f}")
     finally:
         stop_pid(proc.pid)
 
