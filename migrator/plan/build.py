@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from ..endpoint import Endpoint
 from ..errors import ConfigError, MigratorError
 from ..schema.rewrite import rewrite_create_table
 from ..schema.targets import TargetCaps, probe_target_caps
+from ..sync.cascade import ForeignKey, read_foreign_keys
 from . import preflight
 from .chunking import DEFAULT_CHUNK_ROWS, choose_key, column_list, compute_chunks, key_bounds, keyset_params, \
     keyset_predicate, unchunkable_columns, unique_keys
@@ -58,6 +60,7 @@ class SourceResult:
     infos: dict[str, TableInfo] = field(default_factory=dict)  # TablePlan.id -> catalog entry
     error: str | None = None
     seconds: float = 0.0
+    foreign_keys: list[ForeignKey] = field(default_factory=list)
 
 
 @dataclass
@@ -114,8 +117,11 @@ def build_plan(
     fks = foreign_key_graph(tables, infos)
     retarget_references(tables, fks, tgt.engine)
     findings += foreign_key_findings(tables, fks)
+    fed = Counter(t.target_name for t in tables if t.mode != "skip")
+    merged = {name for name, n in fed.items() if n > 1}
     for r in results:
         findings += source_findings(r, tgt, opts)
+        findings += preflight.cascade_findings(r.endpoint.name or r.endpoint.label, r.foreign_keys, r.tables, merged)
     return Plan(
         name=name,
         created_at=datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
@@ -157,6 +163,7 @@ def plan_source(ep: Endpoint, tgt: TargetInfo, opts: PlanOptions) -> SourceResul
     try:
         catalog = read_catalog(conn, ep, opts.includes, opts.excludes)
         result.catalog = catalog
+        result.foreign_keys = read_foreign_keys(conn, catalog.schemas)
         for info in catalog.tables:
             tp = table_plan(conn, ep.name or ep.label, catalog.facts.flavor, info, tgt, opts)
             result.tables.append(tp)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from sqlglot.dialects.mysql import MySQL
 from sqlglot.tokens import TokenType
 
+from ..sync.cascade import KNOWN_RULES, ForeignKey
 from .introspect import InstanceFacts, ObjectInfo, TableInfo
 from .model import Finding, TablePlan
 
@@ -311,4 +312,52 @@ def object_findings(instance: str, objects: list[ObjectInfo]) -> list[Finding]:
         out.append(Finding(check=f"object.{obj.kind}", severity="warning", instance=instance, database=obj.database,
                            table=obj.table, message=f"{what} is not migrated",
                            fix=OBJECT_FIXES.get(obj.kind, "recreate it by hand on the target")))
+    return out
+
+
+# ---------------------------------------------------------------- foreign-key cascades
+
+
+def cascade_findings(instance: str, fks: list[ForeignKey], tables: list[TablePlan],
+                     merged: Iterable[str] = ()) -> list[Finding]:
+    """Cascades sync cannot reproduce exactly (sync/cascade.py reproduces the others): the
+    source's binlog holds only the parent's row, so sync must read the parent's events and
+    write the child's rows. tables: this instance's; merged: target tables fed by several."""
+    modes = {(t.database, t.table): t.mode for t in tables}
+    merged = set(merged)
+    out = []
+    for fk in fks:
+        child, parent = modes.get(fk.child), modes.get(fk.parent)
+        odd = [r for r in (fk.on_delete, fk.on_update) if r not in KNOWN_RULES]
+        if child == "copy+sync" and odd:
+            out.append(Finding(check="fk.action-unsupported", severity="blocking", instance=instance,
+                               database=fk.database, table=fk.table,
+                               message=f"{fk.describe()}: sync cannot reproduce {' / '.join(odd)} (not in the binlog)",
+                               fix="change the foreign key to CASCADE, SET NULL or RESTRICT, or make the table copy-only"))
+        if not fk.cascades:
+            continue
+        if child == "copy+sync" and parent != "copy+sync":
+            why = "not in the plan" if parent is None else f"{parent}"
+            out.append(Finding(check="fk.cascade-unsynced-parent", severity="blocking", instance=instance,
+                               database=fk.database, table=fk.table,
+                               message=f"{fk.describe()}: the parent is {why}, so sync does not read its deletes and "
+                                       "updates, and the cascades they cause on this table are in no binlog",
+                               fix=f"sync {fk.ref_database}.{fk.ref_table} too, or make {fk.database}.{fk.table} "
+                                   "copy-only (writes stopped until cutover)"))
+        elif child == "copy-only" and parent == "copy+sync":
+            out.append(Finding(check="fk.cascade-copy-only-child", severity="warning", instance=instance,
+                               database=fk.database, table=fk.table,
+                               message=f"{fk.describe()}: this table is copy-only, so the rows the source's cascades "
+                                       "delete or change after its copy stay as copied on the target",
+                               fix=f"sync {fk.database}.{fk.table} too, or stop writes to "
+                                   f"{fk.ref_database}.{fk.ref_table} before the copy"))
+        elif child == "copy+sync" and any(t.database == fk.database and t.table == fk.table and not t.source_column
+                                          and t.target_name in merged for t in tables):
+            out.append(Finding(check="fk.cascade-merged", severity="warning", instance=instance,
+                               database=fk.database, table=fk.table,
+                               message=f"{fk.describe()}: this table is merged with other shards without a source "
+                                       "column; sync's cascades match child rows by the parent's values, so another "
+                                       "shard's rows with the same values would be changed too",
+                               fix="merge with --with-source-column, or keep the parents' keys disjoint across "
+                                   "shards (plan probes the merged keys)"))
     return out

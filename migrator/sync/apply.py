@@ -67,6 +67,7 @@ class RowChange:
     route: Route
     before: dict[str, Any] | None
     after: dict[str, Any] | None
+    fk_checks: bool = True  # False: the source session ran with foreign_key_checks=0 (nothing cascaded)
 
 
 @dataclass
@@ -114,9 +115,15 @@ class Applier:
         self._conns: dict[int, pymysql.connections.Connection] = {}
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="apply") if self.workers > 1 else None
         self._lock = threading.Lock()
+        self.cascades: Any = None  # cascade.Cascades: foreign-key actions the binlog does not hold
 
     def apply(self, changes: list[RowChange]) -> None:
         if not changes:
+            return
+        if self.cascades is not None and self.cascades.any_cascading(changes):
+            # one connection, one transaction, binlog order: see cascade.py
+            self._with_backoff(0, lambda conn: self.cascades.apply_in_order(conn, changes),
+                               what=f"applying {len(changes)} row change(s) with foreign-key cascades")
             return
         net = net_effect(changes)
         deletes = [nc for nc in net if nc.row is None]
@@ -192,6 +199,8 @@ class Applier:
         conn = self._conns.get(worker)
         if conn is None:
             conn = connect(self.target, "target", autocommit=False)
+            with conn.cursor() as cur:  # rows arrive in source order, not parent-first; cascades are sync's (cascade.py)
+                cur.execute("SET foreign_key_checks = 0")
             self._conns[worker] = conn
         return conn
 

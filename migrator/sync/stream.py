@@ -43,6 +43,7 @@ from ..positions import BinlogPosition, read_position
 from ..state import atomic_write_json, read_json
 from ..workdir import WorkDir
 from .apply import Applier, Route, RowChange, ddl_error_is_already_applied
+from .cascade import NO_FOREIGN_KEY_CHECKS, foreign_keys_from_plan, load_cascades, unchecked
 from .copystate import source_copy
 from .ddl import (DdlRecord, DdlStatement, classify, column_from_def, columns_after, normalize, retarget,
                   rewrite_for_target)
@@ -272,6 +273,7 @@ class SourceSync:
         self.pending_events = 0
         self._inflight: tuple | None = None
         self.prepared: dict[str, PreparedXa] = {}  # xid -> rows held until XA COMMIT / ROLLBACK
+        self.cascades = None  # cascade.Cascades, read at setup
         self._resume: BinlogPosition | None = None  # where the next pass reads on (past held XA groups)
 
     # ------------------------------------------------------------ setup
@@ -393,6 +395,7 @@ class SourceSync:
         log.info("%s: replaying %d table(s) from %s:%s%s", self.log_where(), len(self.tables), self.cp.position.file,
                  self.cp.position.pos, f" (gtid {self.cp.position.gtid})" if self.by_gtid else "")
         self.applier = Applier(self.target, self.opts.workers, stop=self.stop, on_retry=self._count_retry)
+        self.applier.cascades = self.cascades
         self._apply_thread = ThreadPoolExecutor(1, thread_name_prefix="batch")
         try:
             while not self.stop():
@@ -421,6 +424,9 @@ class SourceSync:
             self.check_source(src)
             self.build_routes(src, tgt, self.cp.position.key())
             self.check_target_triggers(tgt)
+            # FK actions the binlog does not hold
+            self.cascades = load_cascades(src, self.tables, source_copy(self.workdir, self.plan, self.name).end,
+                                          foreign_keys_from_plan(self.plan, self.name))
             self.check_available(src, self.cp.position)
 
     def check_target_triggers(self, tgt: pymysql.connections.Connection) -> None:
@@ -637,7 +643,10 @@ class SourceSync:
             if state is None:
                 return txn if txn is not None else Txn()
             txn = txn if txn is not None else Txn()
+            first = len(txn.changes)
             self.convert(stream, event, state, txn)
+            if self.cascades is not None and getattr(event, "flags", 0) & NO_FOREIGN_KEY_CHECKS:
+                unchecked(txn.changes, first)  # written with foreign_key_checks=0: InnoDB cascaded nothing
             return txn
         if isinstance(event, XidEvent):
             self.commit_txn(txn)
@@ -794,6 +803,8 @@ class SourceSync:
         if txn is None:
             return
         self.batch.extend(txn.changes)
+        if self.cascades is not None:
+            self.cascades.watch_reuse(txn.changes, txn.start or self.safe, self.log_where())
         for k, n in txn.counts.items():
             self.batch_counts[k] = self.batch_counts.get(k, 0) + n
         if txn.gtid:
@@ -983,6 +994,9 @@ class SourceSync:
                 self.ddl_record.record_shape(t.id, ddl_id, columns)
                 fresh = self.table_state(t, columns, tgt)
                 state.shape, state.route = fresh.shape, fresh.route
+            # a DDL may add or drop a foreign key: the cascades are read again, from the catalog as it is now
+            self.cascades = self.applier.cascades = load_cascades(src, self.tables,
+                                                                  source_copy(self.workdir, self.plan, self.name).end)
 
     def shape_after(self, stmt: DdlStatement, state: TableState, current: list[Column],
                     src: pymysql.connections.Connection) -> list[Column]:
