@@ -149,3 +149,53 @@ def test_merge_of_twelve_shards_without_source_column_verifies_by_union(source, 
         for ep in (source, source2, *extra_sources):
             drop_dbs(ep, [db for e, db in shards if e is ep])
         drop_dbs(target, [tdb], role="target")
+
+
+def test_text_key_merge_is_one_range_and_a_key_on_two_shards_is_a_collision(source, source2, target, unique_db,
+                                                                            tmp_path):
+    from verify_helpers import make_plan, run_verify_cli, table_plan
+
+    base = unique_db("mt")
+    tdb = base + "_all"
+    shards = [(source, f"{base}_a", "a"), (source2, f"{base}_b", "b"), (source, f"{base}_c", "c")]
+    ddl = "CREATE TABLE t (code VARCHAR(10) NOT NULL PRIMARY KEY, v INT NOT NULL)"
+    try:
+        with connect(target, "target") as t:
+            query(t, f"CREATE DATABASE {quote_ident(tdb)}")
+            query(t, f"USE {quote_ident(tdb)}")
+            query(t, ddl)
+            for _, _, p in shards:
+                query(t, "INSERT INTO t VALUES " + ", ".join(f"('{p}{i:03d}', {i})" for i in range(50)))
+        tables = []
+        for ep, db, p in shards:
+            with connect(ep, "source") as c:
+                query(c, f"CREATE DATABASE {quote_ident(db)}")
+                query(c, f"USE {quote_ident(db)}")
+                query(c, ddl)
+                query(c, "INSERT INTO t VALUES " + ", ".join(f"('{p}{i:03d}', {i})" for i in range(50)))
+                tables.append(table_plan(c, ep.name, db, "t", target_db=tdb, chunk_rows=20))
+        plan = make_plan([source, source2], target, tables)
+        code, out = run_verify_cli(plan, tmp_path)
+        assert code == 0, out
+        assert "whole key range (text key" in out
+
+        with connect(target, "target") as t:
+            query(t, f"DELETE FROM {qualified(tdb, 't')} WHERE code = 'b010'")
+            query(t, f"INSERT INTO {qualified(tdb, 't')} VALUES ('zz', 1)")
+        with connect(source, "source") as c:  # shard c now also holds a key of shard a
+            query(c, f"INSERT INTO {qualified(shards[2][1], 't')} VALUES ('a005', 99)")
+        fix = tmp_path / "fix.sql"
+        code, out = run_verify_cli(plan, tmp_path, "--fix-sql", str(fix), "--json")
+        assert code == 1, out
+        report = json.loads(out[out.index("{"):])
+        rows = sorted((r["key"][0], r["kind"], r["table"].split("/")[1]) for r in report["rows"])
+        assert rows == [("a005", "changed", f"{base}_a.t"), ("a005", "changed", f"{base}_c.t"),
+                        ("b010", "missing", f"{base}_b.t"), ("zz", "extra", f"{base}_a.t")]
+        assert all("--with-source-column" in r["detail"] for r in report["rows"] if r["key"] == ["a005"])
+        statements = [s for s in fix.read_text().splitlines() if s.startswith(("DELETE", "REPLACE"))]
+        assert [s.split(" ")[0] for s in statements] == ["DELETE", "REPLACE"]
+        assert "'zz'" in statements[0] and "'b010'" in statements[1]
+    finally:
+        for ep, db, _ in shards:
+            drop_dbs(ep, [db])
+        drop_dbs(target, [tdb], role="target")

@@ -501,8 +501,17 @@ def _prepare(plan: Plan, tables: list[TablePlan], conn, pools: Connections) -> t
     for target, members in merges.items():
         ids = {m.id for m in members}
         group_runs = [r for r in runs if r.tp.id in ids]
-        if not any(r.reported for r in group_runs) or any(r.sside is None for r in group_runs):
-            continue  # not picked, or a member's sides failed: that member reports the error
+        if not any(r.reported for r in group_runs):
+            continue
+        failed = [r for r in group_runs if r.sside is None]
+        if failed:  # alone, each member's rows would be compared with every member's: not compared at all
+            why = "; ".join(f"{r.tp.id}: {r.result.error}" for r in failed)
+            for r in group_runs:
+                if r.sside is not None:
+                    r.result.status = "error"
+                    r.result.error = f"merged table {target} not compared: a source table of the merge failed ({why})"
+                    r.sside = r.tside = None
+            continue
         group = MergeGroup(target=target, runs=group_runs, one_range=any(r.one_range for r in group_runs))
         for r in group_runs:
             r.group = group
