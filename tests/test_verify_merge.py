@@ -17,6 +17,7 @@ from sync_helpers import run_cli
 
 from migrator.db import connect, qualified, query, quote_ident
 from migrator.endpoint import Endpoint
+from migrator.verify.compare import verify_plan
 
 SHARDS_ON_SHARED = 10  # databases on src1 and src2
 ROWS = 200
@@ -195,6 +196,15 @@ def test_text_key_merge_is_one_range_and_a_key_on_two_shards_is_a_collision(sour
         statements = [s for s in fix.read_text().splitlines() if s.startswith(("DELETE", "REPLACE"))]
         assert [s.split(" ")[0] for s in statements] == ["DELETE", "REPLACE"]
         assert "'zz'" in statements[0] and "'b010'" in statements[1]
+
+        # the same on Dask workers: a member's share of a range is read without the target
+        distributed = pytest.importorskip("distributed")
+        with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=True, host="127.0.0.1",
+                                      dashboard_address=None, silence_logs=40) as cluster:
+            url_ = "dask://" + cluster.scheduler_address.removeprefix("tcp://")
+            remote = verify_plan(plan, tmp_path / "dask", executor=url_)
+        assert sorted((r.key[0], r.kind, r.table) for r in remote.rows) == sorted(
+            (r["key"][0], r["kind"], r["table"]) for r in report["rows"])
     finally:
         for ep, db, _ in shards:
             drop_dbs(ep, [db])
