@@ -1028,6 +1028,13 @@ def _recheck_and_narrow_merge(group: MergeGroup, pools: Connections, src_conns: 
                     f"shared range {chunk.id} of {group.target} differed, then matched on re-check (sync caught up)")
                 continue
             still.append((chunk, us, ut))
+            if not tside.key:
+                run = group.report_run
+                run.result.status, run.result.chunks_differing = "different", run.result.chunks_differing + 1
+                run.result.differences = max(1, run.result.differences)
+                run.result.notes.append(f"whole-table checksums of {group.target} differ: its sources hold {us[0]} "
+                                        f"rows, the target {ut[0]} (no key: rows cannot be named)")
+                continue
             before = (len(d.missing), len(d.extra), len(d.changed), set(d.collisions))
             narrow_union(shards, tgt, tside, lo, hi, (us[0], ut[0]), max_rows, d)
             owners = {d.owner[k] for k in d.missing[before[0]:] + d.changed[before[2]:]}
