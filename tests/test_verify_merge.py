@@ -17,7 +17,9 @@ from sync_helpers import run_cli
 
 from migrator.db import connect, qualified, query, quote_ident
 from migrator.endpoint import Endpoint
+from migrator.plan.model import load_plan
 from migrator.verify.compare import verify_plan
+from migrator.workdir import WorkDir
 
 SHARDS_ON_SHARED = 10  # databases on src1 and src2
 ROWS = 200
@@ -85,6 +87,13 @@ def test_merge_of_twelve_shards_without_source_column_verifies_by_union(source, 
         assert code == 0, out
         assert report["rows"] == [] and len(report["tables"]) == 12
         assert sum(t["rows_source"] for t in report["tables"]) == 12 * ROWS
+        # as if killed before the last two shared ranges were journaled: the rest is resumed
+        journal = WorkDir(wd).verify_journal
+        lines = journal.read_text().splitlines()
+        journal.write_text("\n".join(lines[:-3]) + "\n")
+        again = verify_plan(load_plan(plan), wd)
+        assert again.identical and sum(t.chunks_resumed for t in again.tables) > 0
+        assert sum(t.rows_source for t in again.tables) == 12 * ROWS
 
         # changes on the sources, replayed by sync: identical again
         for i, (ep, db) in enumerate(shards):
