@@ -56,6 +56,15 @@ def test_column_added_during_sync_is_verified_and_fixed(source, target, unique_d
             assert query(t, f"SELECT id, v, c FROM {t_name} WHERE id IN (3, 5) ORDER BY id") == [
                 (3, "v3", "c3"), (5, "v5", "c5")]
 
+        # a planned column dropped on the source, replayed by sync: compared as the table is now
+        # (before: "target table has no column 'v'", exit 2)
+        with connect(source, "source") as c:
+            query(c, f"ALTER TABLE {t_name} DROP COLUMN v")
+        synced = run_cli("sync", str(plan), "--workdir", str(wd), "--until-caught-up")
+        assert synced.returncode == 0, synced.stdout + synced.stderr
+        code, report, out = _verify(plan, wd, tmp_path)
+        assert code == 0, out
+
         # a column on one side only is a difference, not skipped
         with connect(target, "target") as t:
             query(t, f"ALTER TABLE {t_name} ADD COLUMN only_here INT NULL")
