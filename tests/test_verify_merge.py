@@ -112,7 +112,8 @@ def test_merge_of_twelve_shards_without_source_column_verifies_by_union(source, 
         assert code == 0, out
         assert report["rows"] == []
 
-        # planted: a missing row (shard 3), an extra row on no source (inside shard 5's range), a changed value (shard 7)
+        # planted: a missing row (shard 3), an extra row on no source (inside shard 5's range),
+        # a changed value (shard 7)
         missing, extra, changed = 3 * 1000 + 17, 5 * 1000 + 500, 7 * 1000 + 42
         with connect(target, "target") as t:
             o = qualified(tdb, "orders")
@@ -137,7 +138,8 @@ def test_merge_of_twelve_shards_without_source_column_verifies_by_union(source, 
         code, report, out = _verify(plan, wd, tmp_path, "--tables", owner[missing][0], "--fix-sql",
                                     str(tmp_path / "fix3.sql"))
         assert code == 1, out
-        assert [(r["table"], r["key"], r["kind"]) for r in report["rows"]] == [(owner[missing][0], [missing], "missing")]
+        assert [(r["table"], r["key"], r["kind"]) for r in report["rows"]] == [
+            (owner[missing][0], [missing], "missing")]
         assert [t["table"] for t in report["tables"]] == [owner[missing][0]]
         assert "DELETE FROM" not in (tmp_path / "fix3.sql").read_text()
         shard5 = f"{shards[5][0].name}/{shards[5][1]}.orders"

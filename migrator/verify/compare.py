@@ -116,7 +116,8 @@ def _key_types(tp: TablePlan, target_types: dict[str, str], target_column_types:
     return s_types, t_types
 
 
-def compared_columns(tp: TablePlan, source_shape: list[Column], target_shape: list[Column]) -> tuple[list[Column], list[str]]:
+def compared_columns(tp: TablePlan, source_shape: list[Column],
+                     target_shape: list[Column]) -> tuple[list[Column], list[str]]:
     """The columns to compare: the source table's as they are now, not as planned (sync replays
     ADD/DROP COLUMN), that the target has too; and the columns on one side only, each a difference
     (generated columns are never data; a merge's source column is the target's own)."""
