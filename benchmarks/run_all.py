@@ -6,7 +6,8 @@
 
 Runs, each as its own process, in this order: copy (copy_vs_mydumper.py: migrator copy vs
 mydumper+myloader), sync (sync_throughput.py: applied changes/s vs bare binlog parsing, 1 vs 4
-sources), verify (verify_speed.py: chunked verify vs one checksum scan vs client-side hashing),
+sources), verify (verify_speed.py: chunked verify vs one checksum scan vs client-side hashing;
+verify_merge.py: a shard merge without a source column vs the same rows unmerged),
 plan (plan_fleet.py) and fleet (fleet_scale.py: plan+copy+verify of 10..100 instances). A
 benchmark whose script is missing is skipped with a line saying so; one that fails is reported
 with its exit code and the rest still run. The figures are each benchmark's own result lines
@@ -59,6 +60,8 @@ BENCHMARKS = [
           [r"source\(s\):", r"sources vs 1", r"CPU seconds with"], size_flags={"changes": "--changes"}, wants_target=True),
     Bench("verify", "verify_speed.py", [], ["--rows", "200000", "--chunk-rows", "20000"],
           [r"rows/s$", r"\(bar"], size_flags={"rows": "--rows"}, wants_sandbox=True),
+    Bench("verify-merge", "verify_merge.py", ["--rows", "20000", "--chunk-rows", "5000"], ["--shards", "10"],
+          [r"^verify (un)?merged", r"merged / unmerged"], wants_sandbox=True),
     Bench("plan", "plan_fleet.py", [], ["--instances", "5", "--tables", "10", "--rows", "200", "--parallel", "1", "4"],
           [r"^--parallel \d+: planned"], wants_sandbox=True),
     Bench("fleet", "fleet_scale.py", [], ["--sizes", "5,10", "--rows", "200"],

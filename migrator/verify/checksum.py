@@ -304,3 +304,18 @@ def row_forms(conn, side: TableSide, key: tuple) -> dict[str, str | None] | None
         else:
             out[name] = value.decode("utf-8", "replace") if isinstance(value, (bytes, bytearray)) else value
     return out
+
+
+def key_hull(conn, side: TableSide) -> tuple[list[Any], list[Any]] | None:
+    """The side's lowest and highest key (as key_select_sql reads them), or None for an empty table."""
+    where = side.filter_sql or "1=1"
+    asc = ", ".join(quote_ident(k) for k in side.key)
+    desc = ", ".join(f"{quote_ident(k)} DESC" for k in side.key)
+    out = []
+    for order in (asc, desc):
+        rows = query(conn, f"SELECT {key_select_sql(side)} FROM {side.name} WHERE {where} ORDER BY {order} LIMIT 1",
+                     side.filter_params)
+        if not rows:
+            return None
+        out.append(key_values(side, rows[0]))
+    return out[0], out[1]

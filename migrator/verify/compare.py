@@ -24,19 +24,22 @@ from typing import Any
 
 import pymysql
 
-from ..db import TARGET_SQL_MODE, connect, describe_error, query, quote_ident, with_retry
+from ..db import TARGET_SQL_MODE, connect, describe_error, qualified, query, quote_ident, with_retry
 from ..endpoint import Endpoint
 from ..errors import ConfigError, MigratorError, SourceError, StateError, TargetError
 from ..executor import Executor, make_executor
 from ..formatting import utc_now
-from ..plan.model import Chunk, Plan, TablePlan, encode_key_value
+from ..plan.model import Chunk, Column, Plan, TablePlan, encode_key_value
 from ..state import Journal, atomic_write_json, atomic_write_text
+from ..sync.stream import read_shape
 from ..throttle import Throttle, ThrottleOptions
 from ..workdir import WorkDir
-from .bisect import RangeDiff, explain_changed, narrow, pair_representation
+from .bisect import RangeDiff, Shard, explain_changed, narrow, narrow_union, pair_representation, union_checksum
 from .canonical import SideColumn, type_kind
-from .checksum import KeyType, TableSide, chunk_checksum, decode_bound, key_label, key_select_sql, key_type, key_values
+from .checksum import KeyType, TableSide, chunk_checksum, decode_bound, key_hull, key_label, key_select_sql, key_type, \
+    key_values
 from .fixsql import delete_statement, replace_statement, shard_value, source_row
+from .merge import MergeGroup, meets, merged_without_source_column, ordered_here, shared_ranges
 from .report import RowDiff, TableResult, VerifyReport
 
 log = logging.getLogger(__name__)
@@ -113,9 +116,39 @@ def _key_types(tp: TablePlan, target_types: dict[str, str], target_column_types:
     return s_types, t_types
 
 
+def compared_columns(tp: TablePlan, source_shape: list[Column],
+                     target_shape: list[Column]) -> tuple[list[Column], list[str]]:
+    """The columns to compare: the source table's as they are now, not as planned (sync replays
+    ADD/DROP COLUMN), that the target has too; and the columns on one side only, each a difference
+    (generated columns are never data; a merge's source column is the target's own)."""
+    on_target = {c.name.lower(): c for c in target_shape}
+    on_source = {c.name.lower() for c in source_shape}
+    own = (tp.source_column or "").lower()
+    columns: list[Column] = []
+    only: list[str] = []
+    for col in source_shape:
+        if col.generated:
+            continue
+        t = on_target.get(col.name.lower())
+        if t is None or t.generated:
+            only.append(f"column {col.name} is on the source table only (added after the plan, and not on "
+                        f"{tp.target_name}?): its values are not on the target; add it there "
+                        f"(ALTER TABLE {qualified(tp.target_database, tp.target_table)} ADD COLUMN ...), then verify "
+                        "with --fix-sql")
+            continue
+        columns.append(col)
+    for t in target_shape:
+        if not t.generated and t.name.lower() not in on_source and t.name.lower() != own:
+            only.append(f"column {t.name} is on the target table only (dropped on {tp.id}?): drop it on "
+                        f"{tp.target_name} if the source's drop was meant")
+    return columns, only
+
+
 def build_sides(tp: TablePlan, target_types: dict[str, str],
-                target_column_types: dict[str, str] | None = None) -> tuple[TableSide, TableSide, list[str]]:
-    """Source and target side of a table, each column rendered by its own side's type; notes for the report."""
+                target_column_types: dict[str, str] | None = None,
+                columns: list[Column] | None = None) -> tuple[TableSide, TableSide, list[str]]:
+    """Source and target side of a table, each column rendered by its own side's type; notes for the report.
+    columns: those to compare (default: the plan's)."""
     notes: list[str] = []
     if not target_types:
         raise TargetError(f"target table {tp.target_name} (for {tp.id}) does not exist: run `migrator schema PLAN --apply`")
@@ -123,7 +156,7 @@ def build_sides(tp: TablePlan, target_types: dict[str, str],
     s_cols: list[SideColumn] = []
     t_cols: list[SideColumn] = []
     client: list[str] = []
-    for col in tp.data_columns():
+    for col in tp.data_columns() if columns is None else columns:
         found = lower_types.get(col.name.lower())
         if found is None:
             raise TargetError(f"target table {tp.target_name} has no column {col.name!r} (source {tp.id}): "
@@ -324,19 +357,33 @@ def _lock_verify(workdir: WorkDir) -> int:
 
 class _TableRun:
     def __init__(self, tp: TablePlan, sside: TableSide | None, tside: TableSide | None, result: TableResult,
-                 one_range: bool = False):
+                 one_range: bool = False, reported: bool = True):
         self.tp, self.sside, self.tside, self.result = tp, sside, tside, result
         self.one_range = one_range  # the plan's chunks do not divide the target alike: one range
+        self.reported = reported  # picked by --tables (a merge's other members are read, not reported)
         self.differing: list[tuple[Chunk, tuple[int, int], tuple[int, int]]] = []
         self.diff = RangeDiff()
         self.unknown: list[tuple[Any, tuple]] = []  # merged table: (shard value, key) of rows of no shard
         self.shard_values: list[Any] = []
+        self.group: MergeGroup | None = None  # merged without a source column: compared as a union
+        self.ranges: list[Chunk] = []  # the group's shared ranges this member is read over
+        self.carries: set[int] = set()  # ... and those whose target checksum it also takes
+        self.columns: list[Column] = tp.data_columns()  # compared and written by fix SQL: the live shape
+        self.shape_diffs: list[str] = []  # columns on one side only
 
 
 def _chunks(tp: TablePlan, one_range: bool = False) -> list[Chunk]:
     if not tp.key or not tp.chunks or one_range:
         return [Chunk(id=0)]
     return tp.chunks
+
+
+def _run_chunks(run: _TableRun) -> list[Chunk]:
+    return run.ranges if run.group is not None else _chunks(run.tp, run.one_range)
+
+
+def _carries_target(run: _TableRun, chunk: Chunk) -> bool:
+    return run.group is None or chunk.id in run.carries
 
 
 def verify_plan(
@@ -387,7 +434,8 @@ def verify_plan(
     try:
         journal = VerifyJournal(wd, report.plan_fingerprint, restart)
         tgt = pools.dedicated("target")
-        runs = _prepare(select_tables(plan, tables), tgt)
+        runs, groups = _prepare(plan, select_tables(plan, tables), tgt, pools)
+        _plan_merges(groups, pools)
         if remote is not None:
             _checksum_remote(runs, remote, eps, journal, report, progress, per_source, target_connections,
                              max_source_threads_running)
@@ -396,21 +444,28 @@ def verify_plan(
             if connection_stats is not None:
                 connection_stats.update(peak=dict(pools.peak), peak_sources=pools.peak_sources,
                                         open_after_checksums=pools.open_count())
+        for group in groups:
+            _merge_incomplete(group)
         differing = [r for r in runs if r.differing]
-        if differing and recheck_after is not None:
+        if (differing or any(g.differing for g in groups)) and recheck_after is not None:
             recheck_after()
         src_conns: dict[str, Any] = {}
         for run in differing:
             started = time.monotonic()
             _recheck_and_narrow(run, pools, src_conns, tgt, max_rows)
             run.result.seconds = round(run.result.seconds + time.monotonic() - started, 3)
+        for group in groups:
+            _recheck_and_narrow_merge(group, pools, src_conns, tgt, max_rows)
         _unknown_shards(runs, tgt, max_rows, plan)
-        statements = _collect(runs, report, pools, src_conns, tgt)
+        deletes, replaces = _collect(runs, report, pools, src_conns, tgt)
+        merge_deletes, merge_replaces = _collect_merges(groups, report, pools, src_conns, tgt)
+        statements = deletes + merge_deletes + replaces + merge_replaces  # every DELETE first (see _collect)
         if fix_sql:
             _write_fix_sql(Path(fix_sql), statements, report)
             if apply_fix and statements:
                 _apply_fix(tgt, statements, report)
                 _confirm_fixed(runs, report, pools, src_conns, tgt)
+                _confirm_fixed_merges(groups, report, pools, src_conns, tgt)
         if not report.errors:
             journal.finish()  # complete: the next verify starts over
     finally:
@@ -435,63 +490,190 @@ def _endpoints(plan: Plan, given: dict[str, Endpoint] | None) -> dict[str, tuple
     return out
 
 
-def _prepare(tables: list[TablePlan], conn) -> list[_TableRun]:
+def _prepare(plan: Plan, tables: list[TablePlan], conn, pools: Connections) -> tuple[list[_TableRun], list[MergeGroup]]:
+    """A run per picked table, plus the unpicked members of merges (without a source column) that
+    a picked table is part of: the target holds their rows in the same key ranges."""
+    merges = merged_without_source_column(plan.active_tables())
+    picked = {tp.id for tp in tables}
+    wanted = [tp for tp in plan.active_tables() if tp.id in picked
+              or (tp.target_name in merges and any(m.id in picked for m in merges[tp.target_name]))]
+    runs = _prepare_runs(wanted, conn, picked, _source_shapes(wanted, pools))
+    groups: list[MergeGroup] = []
+    for target, members in merges.items():
+        ids = {m.id for m in members}
+        group_runs = [r for r in runs if r.tp.id in ids]
+        if not any(r.reported for r in group_runs):
+            continue
+        failed = [r for r in group_runs if r.sside is None]
+        if failed:  # alone, each member's rows would be compared with every member's: not compared at all
+            why = "; ".join(f"{r.tp.id}: {r.result.error}" for r in failed)
+            for r in group_runs:
+                if r.sside is not None:
+                    r.result.status = "error"
+                    r.result.error = f"merged table {target} not compared: a source table of the merge failed ({why})"
+                    r.sside = r.tside = None
+            continue
+        group = MergeGroup(target=target, runs=group_runs, one_range=any(r.one_range for r in group_runs))
+        for r in group_runs:
+            r.group = group
+        _common_columns(group, conn)
+        groups.append(group)
+    return runs, groups
+
+
+def _common_columns(group: MergeGroup, conn) -> None:
+    """A merge's members summed over one range must hash the same columns: those every member has
+    (a member still without a column the others have says so as a shape difference)."""
+    names = [[c.name.lower() for c in r.columns] for r in group.runs]
+    if all(n == names[0] for n in names):
+        return
+    common = set.intersection(*(set(n) for n in names))
+    first = group.runs[0].tp
+    types, column_types, _ = _target_columns(conn, first.target_database, first.target_table)
+    for run in group.runs:
+        run.columns = [c for c in run.columns if c.name.lower() in common]
+        run.sside, run.tside, _ = build_sides(run.tp, types, column_types, run.columns)
+
+
+def _source_shapes(tables: list[TablePlan], pools: Connections) -> dict[str, list[Column] | MigratorError]:
+    """Each table's columns on its source now (one connection per instance, closed after)."""
+    shapes: dict[str, list[Column] | MigratorError] = {}
+    by_instance: dict[str, list[TablePlan]] = {}
+    for tp in tables:
+        by_instance.setdefault(tp.source, []).append(tp)
+    for instance, tps in by_instance.items():
+        try:
+            read = pools.run(instance, lambda c, tps=tps: [read_shape(c, tp.database, tp.table) for tp in tps])
+        except MigratorError as exc:
+            shapes.update((tp.id, exc) for tp in tps)
+            continue
+        finally:
+            pools.release(instance)
+        for tp, shape in zip(tps, read):
+            shapes[tp.id] = shape if shape else SourceError(
+                f"source {instance}: table {tp.source_name} not found: was it dropped or renamed after the plan? "
+                "re-run `migrator plan`")
+    return shapes
+
+
+def _prepare_runs(tables: list[TablePlan], conn, picked: set[str],
+                  shapes: dict[str, list[Column] | MigratorError]) -> list[_TableRun]:
     runs: list[_TableRun] = []
     types_cache: dict[tuple[str, str], tuple[dict[str, str], dict[str, str], dict[str, str]]] = {}
+    shape_cache: dict[tuple[str, str], list[Column]] = {}
     for tp in tables:
         result = TableResult(table=tp.id, source_table=tp.source_name, target_table=tp.target_name)
         tkey = (tp.target_database, tp.target_table)
         if tkey not in types_cache:
             types_cache[tkey] = _target_columns(conn, *tkey)
+            shape_cache[tkey] = read_shape(conn, *tkey)
         try:
             types, column_types, collations = types_cache[tkey]
-            sside, tside, notes = build_sides(tp, types, column_types)
+            shape = shapes[tp.id]
+            if isinstance(shape, MigratorError):
+                raise shape
+            columns, only = compared_columns(tp, shape, shape_cache[tkey]) if types else (tp.data_columns(), [])
+            sside, tside, notes = build_sides(tp, types, column_types, columns)
         except MigratorError as exc:
             result.status, result.error = "error", str(exc)
-            runs.append(_TableRun(tp, None, None, result))
+            runs.append(_TableRun(tp, None, None, result, reported=tp.id in picked))
             continue
         one_range = key_collation_note(tp, sside, collations)
         if one_range and len(_chunks(tp)) > 1:
             notes.append(one_range)
-        result.notes, result.client_columns = notes, list(sside.client_columns)
-        runs.append(_TableRun(tp, sside, tside, result, one_range=bool(one_range)))
+        result.notes, result.client_columns = notes + only, list(sside.client_columns)
+        run = _TableRun(tp, sside, tside, result, one_range=bool(one_range), reported=tp.id in picked)
+        run.columns, run.shape_diffs = columns, only
+        if only:
+            result.status, result.differences = "different", len(only)
+        runs.append(run)
     return runs
+
+
+def _plan_merges(groups: list[MergeGroup], pools: Connections) -> None:
+    """The shared ranges of each merge, which members read which range (by each member's lowest and
+    highest key, read now), and which member takes each range's target checksum."""
+    for group in groups:
+        first = group.runs[0]
+        assert first.sside is not None
+        ordered = not group.one_range and all(ordered_here(r.tp, r.sside) for r in group.runs if r.sside)
+        group.ranges = shared_ranges([r.tp for r in group.runs], first.sside) if ordered else [Chunk(id=0)]
+        hulls = {}
+        for run in group.runs:
+            assert run.sside is not None
+            side = run.sside
+            hulls[run.tp.id] = pools.run(side.instance, lambda c, s=side: key_hull(c, s)) if ordered else ([], [])
+            pools.release(side.instance)  # reopened when its chunks start: few sources open at once
+        everyone = all(r.reported for r in group.runs)
+        for chunk in group.ranges:
+            readers = [r for r in group.runs if not ordered or meets(first.sside, hulls[r.tp.id], chunk)]
+            if not everyone and not any(r.reported for r in readers):
+                continue  # a range of members --tables did not pick only
+            carrier = next((r for r in readers if r.reported), group.report_run)
+            if carrier not in readers:
+                readers.append(carrier)
+            carrier.carries.add(chunk.id)
+            for r in readers:
+                r.ranges.append(chunk)
+            group.expected[chunk.id] = len(readers)
+        note = (f"merged into {group.target} with {len(group.runs) - 1} other source table(s), no source column: "
+                f"compared as the union of its {len(group.runs)} sources over "
+                + (f"{len(group.expected)} shared key range(s)" if ordered else
+                   "the whole key range (text key: its order is the collation's)"))
+        for run in group.runs:
+            run.result.notes.append(note)
 
 
 def _todo(runs: list[_TableRun], journal: VerifyJournal, report: VerifyReport) -> list[tuple[_TableRun, Chunk]]:
     """The chunks still to checksum, in plan order; chunks a resumed run already found identical are counted."""
     todo: list[tuple[_TableRun, Chunk]] = []
     for run in runs:
-        report.tables.append(run.result)
+        if run.reported:
+            report.tables.append(run.result)
         if run.sside is None:
             continue
-        for chunk in _chunks(run.tp, run.one_range):
+        for chunk in _run_chunks(run):
             run.result.chunks += 1
-            done = journal.done.get((run.tp.id, chunk.id))
+            done = journal.done.get((run.group.journal_key if run.group else run.tp.id, chunk.id))
             if done is not None:
                 run.result.chunks_resumed += 1
-                run.result.rows_source += done[0]
-                run.result.rows_target += done[1]
+                if _carries_target(run, chunk):  # a merge's resumed range: counted on its carrier
+                    run.result.rows_source += done[0]
+                    run.result.rows_target += done[1]
+                if run.group is not None:
+                    run.group.expected.pop(chunk.id, None)
             else:
                 todo.append((run, chunk))
     return todo
 
 
-def _record(run: _TableRun, chunk: Chunk, cs: tuple, ct: tuple, journal: VerifyJournal, started: float) -> None:
+def _record(run: _TableRun, chunk: Chunk, cs: tuple, ct: tuple | None, journal: VerifyJournal,
+            started: float) -> None:
     run.result.rows_source += cs[0]
-    run.result.rows_target += ct[0]
+    run.result.rows_target += ct[0] if ct is not None else 0
+    run.result.seconds = round(time.monotonic() - started, 3)  # chunks run concurrently: wall time
+    group = run.group
+    if group is not None:
+        if group.add(chunk, cs, ct):  # the range's last member: compare the union with the target
+            us, ut = group.sums[chunk.id], group.target_sums[chunk.id]
+            journal.record(group.journal_key, chunk.id, us == ut, (us[0], ut[0]))
+            if us != ut:
+                group.differing.append((chunk, us, ut))
+        return
+    assert ct is not None
     journal.record(run.tp.id, chunk.id, cs == ct, (cs[0], ct[0]))
     if cs != ct:
         run.differing.append((chunk, cs, ct))
-    run.result.seconds = round(time.monotonic() - started, 3)  # chunks run concurrently: wall time
 
 
-def _checksum_pair(conns: Connections, run: _TableRun, chunk: Chunk) -> tuple[tuple, tuple]:
+def _checksum_pair(conns: Connections, run: _TableRun, chunk: Chunk) -> tuple[tuple, tuple | None]:
     """One chunk on its source, then on the target (each on a pooled connection of that instance)."""
     assert run.sside is not None and run.tside is not None
     lo, hi = decode_bound(chunk.lower), decode_bound(chunk.upper)
     sside, tside = run.sside, run.tside
     cs = conns.run(sside.instance, lambda c: chunk_checksum(c, sside, lo, hi))
+    if not _carries_target(run, chunk):  # a merge member's share of a range another member carries
+        return cs, None
     ct = conns.run("target", lambda c: chunk_checksum(c, tside, lo, hi))
     return cs, ct
 
@@ -562,9 +744,10 @@ def _chunk_done(conns: Connections, left: dict[str, int], instance: str) -> None
         conns.release(instance)
 
 
-def checksum_pair_task(source: Endpoint, target: Endpoint, sside: TableSide, tside: TableSide, lo: Any, hi: Any,
-                       max_threads_running: int) -> tuple[tuple, tuple]:
-    """Run on a worker: one chunk's checksum on its source and on the target (own connections)."""
+def checksum_pair_task(source: Endpoint, target: Endpoint, sside: TableSide, tside: TableSide | None, lo: Any,
+                       hi: Any, max_threads_running: int) -> tuple[tuple, tuple | None]:
+    """Run on a worker: one chunk's checksum on its source and on the target (own connections;
+    tside None: the source only, a merge member's share of a range another member carries)."""
     throttle = Throttle(ThrottleOptions(max_threads_running=max_threads_running))
 
     def side(ep: Endpoint, role: str, s: TableSide) -> tuple:
@@ -581,7 +764,7 @@ def checksum_pair_task(source: Endpoint, target: Endpoint, sside: TableSide, tsi
         except pymysql.err.MySQLError as exc:
             raise (SourceError if role == "source" else TargetError)(describe_error(ep, role, exc)) from None
 
-    return side(source, "source", sside), side(target, "target", tside)
+    return side(source, "source", sside), (side(target, "target", tside) if tside is not None else None)
 
 
 def _checksum_remote(runs: list[_TableRun], executor: Executor, eps: dict[str, tuple[Endpoint, str]],
@@ -611,7 +794,8 @@ def _checksum_remote(runs: list[_TableRun], executor: Executor, eps: dict[str, t
                 continue
             busy[inst] = busy.get(inst, 0) + 1
             assert run.sside is not None and run.tside is not None
-            fut = executor.submit(checksum_pair_task, eps[inst][0], eps["target"][0], run.sside, run.tside,
+            fut = executor.submit(checksum_pair_task, eps[inst][0], eps["target"][0], run.sside,
+                                  run.tside if _carries_target(run, chunk) else None,
                                   decode_bound(chunk.lower), decode_bound(chunk.upper), max_threads_running)
             running[fut] = (run, chunk, attempt)
         if not running:
@@ -697,7 +881,8 @@ def _unknown_rows(conn, run: _TableRun, limit: int) -> list[tuple[Any, tuple]]:
     return [(r[0], tuple(key_values(run.tside, r[1:]))) for r in rows]
 
 
-def _collect(runs: list[_TableRun], report: VerifyReport, pools: Connections, src_conns: dict[str, Any], tgt) -> list[str]:
+def _collect(runs: list[_TableRun], report: VerifyReport, pools: Connections, src_conns: dict[str, Any],
+             tgt) -> tuple[list[str], list[str]]:
     """Row differences into the report; the fix statements that would repair them: every DELETE
     first, then the REPLACEs. Under a _ci / PAD SPACE key an extra 'ABC' and a missing 'abc' are
     one row to the target: a DELETE of 'ABC' run after the REPLACE of 'abc' would delete the row
@@ -714,9 +899,9 @@ def _collect(runs: list[_TableRun], report: VerifyReport, pools: Connections, sr
         src = _source_conn(pools, src_conns, run.sside.instance) if d.total() else None
         for key in d.missing:
             _add(report, run, key, "missing", ["source"], suspected=paired.get(key))
-            row = source_row(src, run.tp, run.sside, key)
+            row = source_row(src, run.columns, run.sside, key)
             if row is not None:
-                statements.append(replace_statement(run.tp, row))
+                statements.append(replace_statement(run.tp, run.columns, row))
         for key in d.extra:
             _add(report, run, key, "extra", ["target"], suspected=paired.get(key))
             deletes.append(delete_statement(run.tside, key))
@@ -724,9 +909,9 @@ def _collect(runs: list[_TableRun], report: VerifyReport, pools: Connections, sr
             why = explain_changed(src, tgt, run.sside, run.tside, key)
             _add(report, run, key, "changed", ["source", "target"], columns=why.columns,
                  suspected=why.suspected, detail=why.detail)
-            row = source_row(src, run.tp, run.sside, key)
+            row = source_row(src, run.columns, run.sside, key)
             if row is not None:
-                statements.append(replace_statement(run.tp, row))
+                statements.append(replace_statement(run.tp, run.columns, row))
         for shard, key in run.unknown:
             _add(report, run, key, "extra", ["target"], detail=f"{run.tside.filter_column} = {shard!r}: no such shard in the plan")
             tside = TableSide("target", "target", run.tside.database, run.tside.table, [], run.tside.key,
@@ -737,7 +922,7 @@ def _collect(runs: list[_TableRun], report: VerifyReport, pools: Connections, sr
             run.result.notes.append(f"more than {d.total()} differing rows: listing stopped (raise --max-rows)")
         if run.result.status == "different" and not run.tp.key:
             run.result.differences = max(1, run.result.differences)
-    return deletes + statements
+    return deletes, statements
 
 
 def _add(report: VerifyReport, run: _TableRun, key: tuple, kind: str, present_on: list[str], **extra: Any) -> None:
@@ -789,7 +974,7 @@ def _confirm_fixed(runs: list[_TableRun], report: VerifyReport, pools: Connectio
                    tgt) -> None:
     """After the fix: re-check each differing chunk; tables whose chunks now match are identical."""
     for run in runs:
-        if run.result.status != "different" or run.sside is None or run.tside is None:
+        if run.result.status != "different" or run.sside is None or run.tside is None or run.group is not None:
             continue
         src = _source_conn(pools, src_conns, run.sside.instance)
         still = 0
@@ -797,7 +982,160 @@ def _confirm_fixed(runs: list[_TableRun], report: VerifyReport, pools: Connectio
             lo, hi = decode_bound(chunk.lower), decode_bound(chunk.upper)
             if chunk_checksum(src, run.sside, lo, hi) != chunk_checksum(tgt, run.tside, lo, hi):
                 still += 1
-        if still == 0 and not (run.unknown and _unknown_rows(tgt, run, 1)):
+        if still == 0 and not (run.unknown and _unknown_rows(tgt, run, 1)) and not run.shape_diffs:
+            run.result.status = "identical"
+            run.result.notes.append(f"{run.result.differences} differing row(s) repaired by the fix SQL")
+            for row in report.rows:
+                if row.table == run.tp.id:
+                    row.fixed = True
+
+
+# ---------------------------------------------------------------- merges without a source column
+
+
+def _merge_incomplete(group: MergeGroup) -> None:
+    """A range some member could not be read over has no verdict: the picked members say so."""
+    pending = group.pending()
+    if not pending:
+        return
+    failed = [f"{r.tp.id} ({r.result.error})" for r in group.runs if r.result.status == "error"]
+    msg = (f"{group.target}: {len(pending)} shared key range(s) of the merged table not compared: "
+           + ("reading " + "; ".join(failed) + " failed" if failed else "member checksums missing"))
+    for run in group.reported():
+        if run.result.status != "error":
+            run.result.status, run.result.error = "error", msg
+
+
+def _merge_shards(group: MergeGroup, pools: Connections, src_conns: dict[str, Any]) -> list[Shard]:
+    return [Shard(_source_conn(pools, src_conns, r.sside.instance), r.sside) for r in group.runs
+            if r.sside is not None]
+
+
+def _recheck_and_narrow_merge(group: MergeGroup, pools: Connections, src_conns: dict[str, Any], tgt,
+                              max_rows: int) -> None:
+    """Re-check each differing range over every member (not only those whose keys reached it when
+    the checksums started), then narrow it to rows, each named with the member holding it."""
+    if not group.differing:
+        return
+    started = time.monotonic()
+    shards = _merge_shards(group, pools, src_conns)
+    tside = group.runs[0].tside
+    assert tside is not None
+    still = []
+    d = group.diff
+    try:
+        for chunk, _us, _ut in group.differing:
+            lo, hi = decode_bound(chunk.lower), decode_bound(chunk.upper)
+            us, ut = union_checksum(shards, lo, hi), chunk_checksum(tgt, tside, lo, hi)
+            if us == ut:
+                group.report_run.result.notes.append(
+                    f"shared range {chunk.id} of {group.target} differed, then matched on re-check (sync caught up)")
+                continue
+            still.append((chunk, us, ut))
+            if not tside.key:
+                run = group.report_run
+                run.result.status, run.result.chunks_differing = "different", run.result.chunks_differing + 1
+                run.result.differences = max(1, run.result.differences)
+                run.result.notes.append(f"whole-table checksums of {group.target} differ: its sources hold {us[0]} "
+                                        f"rows, the target {ut[0]} (no key: rows cannot be named)")
+                continue
+            before = (len(d.missing), len(d.extra), len(d.changed), set(d.collisions))
+            narrow_union(shards, tgt, tside, lo, hi, (us[0], ut[0]), max_rows, d)
+            owners = {d.owner[k] for k in d.missing[before[0]:] + d.changed[before[2]:]}
+            owners |= {i for k, holders in d.collisions.items() if k not in before[3] for i in holders}
+            hit = {id(group.runs[i]): group.runs[i] for i in owners}
+            if d.extra[before[1]:] or not owners:  # rows of no member, or nothing named (rows moving meanwhile)
+                hit[id(group.report_run)] = group.report_run
+            for run in hit.values():
+                if run.reported:
+                    run.result.chunks_differing += 1
+                    if not owners and not d.extra[before[1]:]:
+                        run.result.status = "different"
+    except pymysql.err.MySQLError as exc:
+        run = group.report_run
+        run.result.status, run.result.error = "error", f"{group.target}: narrowing to rows failed: {exc}"
+    group.differing = still
+    for run in group.reported():
+        run.result.seconds = round(run.result.seconds + time.monotonic() - started, 3)
+
+
+def _collect_merges(groups: list[MergeGroup], report: VerifyReport, pools: Connections, src_conns: dict[str, Any],
+                    tgt) -> tuple[list[str], list[str]]:
+    """A merge's differing rows into the report under the member holding each, with fix SQL:
+    REPLACE from that member; DELETE only for a target row whose key no member holds."""
+    deletes: list[str] = []
+    replaces: list[str] = []
+    for group in groups:
+        d = group.diff
+        tside = group.runs[0].tside
+        if not d.total() or tside is None:
+            continue
+        paired = pair_representation(d.missing, d.extra) if len(d.missing) * len(d.extra) <= 1_000_000 else {}
+        for kind, keys in (("missing", d.missing), ("changed", d.changed)):
+            for key in keys:
+                run = group.runs[d.owner[key]]
+                if not run.reported or run.sside is None:
+                    group.hidden += 1
+                    continue
+                src = _source_conn(pools, src_conns, run.sside.instance)
+                if kind == "missing":
+                    _add(report, run, key, "missing", ["source"], suspected=paired.get(key),
+                         detail=f"held by {run.tp.id}, not by {group.target}")
+                else:
+                    why = explain_changed(src, tgt, run.sside, tside, key)
+                    _add(report, run, key, "changed", ["source", "target"], columns=why.columns,
+                         suspected=why.suspected, detail=f"held by {run.tp.id}; {why.detail}" if why.detail
+                         else f"held by {run.tp.id}")
+                row = source_row(src, run.columns, run.sside, key)
+                if row is not None:
+                    replaces.append(replace_statement(run.tp, run.columns, row))
+        for key in d.extra:
+            _add(report, group.report_run, key, "extra", ["target"], suspected=paired.get(key),
+                 detail=f"on the target only: none of the {len(group.runs)} source tables merged into "
+                        f"{group.target} holds this key")
+            deletes.append(delete_statement(tside, key))
+        for key, holders in d.collisions.items():
+            names = ", ".join(group.runs[i].tp.id for i in holders)
+            for i in holders:
+                if group.runs[i].reported:
+                    _add(report, group.runs[i], key, "changed", ["source", "target"],
+                         detail=f"key held by {len(holders)} sources merged into {group.target} ({names}): the "
+                                "target holds one row per key; re-plan with --with-source-column (no fix SQL)")
+        notes = group.report_run.result.notes
+        if group.hidden:
+            notes.append(f"{group.hidden} differing row(s) of {group.target} are held by source tables --tables did "
+                         "not pick: not reported (verify without --tables to see them)")
+        if d.moved:
+            notes.append(f"{d.moved} row(s) fall in another key range on the target than on their source "
+                         "(the key's collation orders them differently there): found on both sides, identical")
+        if d.truncated:
+            report.rows_truncated += 1
+            notes.append(f"more than {d.total()} differing rows: listing stopped (raise --max-rows)")
+    return deletes, replaces
+
+
+def _confirm_fixed_merges(groups: list[MergeGroup], report: VerifyReport, pools: Connections,
+                          src_conns: dict[str, Any], tgt) -> None:
+    """After the fix: the differing ranges narrowed again; a member none of whose rows still differ is identical."""
+    for group in groups:
+        runs = [r for r in group.reported() if r.result.status == "different"]
+        tside = group.runs[0].tside
+        if not runs or tside is None:
+            continue
+        shards = _merge_shards(group, pools, src_conns)
+        after = RangeDiff()
+        for chunk, _us, _ut in group.differing:
+            lo, hi = decode_bound(chunk.lower), decode_bound(chunk.upper)
+            us, ut = union_checksum(shards, lo, hi), chunk_checksum(tgt, tside, lo, hi)
+            if us != ut:
+                narrow_union(shards, tgt, tside, lo, hi, (us[0], ut[0]), 1_000_000, after)
+        left = {id(group.runs[i]) for i in after.owner.values()}
+        left |= {id(group.runs[i]) for holders in after.collisions.values() for i in holders}
+        if after.extra:
+            left.add(id(group.report_run))
+        for run in runs:
+            if id(run) in left or run.shape_diffs:
+                continue
             run.result.status = "identical"
             run.result.notes.append(f"{run.result.differences} differing row(s) repaired by the fix SQL")
             for row in report.rows:

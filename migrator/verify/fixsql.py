@@ -9,7 +9,7 @@ from typing import Any
 from pymysql.converters import escape_string
 
 from ..db import qualified, query, quote_ident
-from ..plan.model import TablePlan, encode_key_value
+from ..plan.model import Column, TablePlan, encode_key_value
 from .checksum import TableSide, key_where
 
 
@@ -40,8 +40,8 @@ def _select_expr(column: str, data_type: str) -> str:
     return f"CAST({c} AS DOUBLE)" if data_type.lower() == "float" else c
 
 
-def source_row(conn, tp: TablePlan, sside: TableSide, key: tuple) -> tuple | None:
-    cols = tp.data_columns()
+def source_row(conn, cols: list[Column], sside: TableSide, key: tuple) -> tuple | None:
+    """The source row of the key, its columns `cols` (the table's shape now)."""
     where, params = key_where(sside, key)
     exprs = ", ".join(_select_expr(c.name, c.data_type) for c in cols)
     rows = query(conn, f"SELECT {exprs} FROM {sside.name} WHERE {where}", params)
@@ -55,8 +55,9 @@ def shard_value(tp: TablePlan) -> str | None:
     return None
 
 
-def replace_statement(tp: TablePlan, row: tuple) -> str:
-    names = [c.name for c in tp.data_columns()]
+def replace_statement(tp: TablePlan, cols: list[Column], row: tuple) -> str:
+    """REPLACE of the source row (source_row's columns cols) into the target table."""
+    names = [c.name for c in cols]
     values = [literal(v) for v in row]
     shard = shard_value(tp)
     if shard is not None:
