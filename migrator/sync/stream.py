@@ -941,7 +941,8 @@ class SourceSync:
         sent by another shard of the merged table, or applied before a restart replayed it.
         skip: the DBA made the change by hand (--skip-ddl); recorded as applied for every shard."""
         route = state.route
-        sql = retarget(stmt, route.target_database, route.target_table)
+        sql = retarget(stmt, route.target_database, route.target_table, self.parent_target_of(state),
+                       state.plan.database)
         sql, blocking = rewrite_for_target(sql, self.plan.target.engine, self.sp.flavor)
         key, table = normalize(sql), state.plan.id
         record = self.ddl_record
@@ -971,6 +972,16 @@ class SourceSync:
             record.record_seen(route.target_name, key, occ.k, self.name, table, ddl_id, "applied")
         self.cp.ddl_applied += 1
         log.warning("%s: applied DDL to %s (occurrence %d): %s", self.log_where(), route.target_name, occ.k, sql)
+
+    def parent_target_of(self, state: TableState) -> Callable[[str, str], tuple[str, str]]:
+        """(source db, table) of a REFERENCES clause -> its target table: the parent's route when
+        the plan has it on this source, else the same name in the child's target database."""
+        routed = {(t.database, t.table): (t.target_database, t.target_table)
+                  for t in self.plan.tables if t.source == self.name}
+
+        def target(db: str, table: str) -> tuple[str, str]:
+            return routed.get((db, table), (state.route.target_database, table))
+        return target
 
     def warn_if_behind(self, target_name: str, ahead: list[dict], table: str) -> None:
         """Shards of a merged table apply DDL optimistically: the first shard to meet an
