@@ -55,6 +55,20 @@ def read_position(conn: pymysql.connections.Connection, flavor: str | None = Non
 STABLE_READS = 20
 
 
+def read_head(conn: pymysql.connections.Connection, flavor: str, server_id: int | None = None) -> tuple[BinlogPosition, dict[str, str]]:
+    """Sync's poll of a source: where its binlog ends now, and its binlog settings, in two
+    statements (a fleet of idle sources is polled twice a second each). The GTID state is
+    informational here (lag in transactions), so it is not re-read until stable."""
+    gtid_var = "@@gtid_binlog_pos" if flavor == "mariadb" else "@@gtid_executed"
+    row = query(conn, f"SELECT {gtid_var}, @@global.binlog_format, @@global.binlog_row_image")[0]
+    rows = query(conn, "SHOW MASTER STATUS")
+    if not rows:
+        raise RuntimeError("binary logging is off on this server (SHOW MASTER STATUS is empty)")
+    pos = BinlogPosition(file=rows[0][0], pos=int(rows[0][1]), gtid=str(row[0] or "").replace("\n", ""), flavor=flavor,
+                         server_id=server_id, at=time.time())
+    return pos, {"binlog_format": str(row[1]), "binlog_row_image": str(row[2])}
+
+
 def _gtid_state(conn: pymysql.connections.Connection, flavor: str) -> str:
     if flavor == "mariadb":
         return query(conn, "SELECT @@gtid_binlog_pos")[0][0] or ""

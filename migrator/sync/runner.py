@@ -21,6 +21,9 @@ import signal
 import sys
 import time
 import traceback
+import types
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -205,11 +208,12 @@ def run_sync(plan: Plan, workdir: WorkDir, options: SyncOptions | None = None, *
     try:
         plan_json, opts_json = plan.model_dump_json(), options.model_dump_json()
         level = logging.getLogger().getEffectiveLevel()
-        for name in names:
-            p = ctx.Process(target=_source_main, name=f"sync-{name}", daemon=False,
-                            args=(plan_json, name, str(workdir.root), opts_json, q, stop_event, level))
-            p.start()
-            procs[name] = p
+        with _main_module_hidden():
+            for name in names:
+                p = ctx.Process(target=_source_main, name=f"sync-{name}", daemon=False,
+                                args=(plan_json, name, str(workdir.root), opts_json, q, stop_event, level))
+                p.start()
+                procs[name] = p
         while any(p.is_alive() for p in procs.values()):
             _drain(q, results, metrics, on_progress, timeout=0.5)
             if options.duration is not None and time.monotonic() - started >= options.duration + DURATION_GRACE:
@@ -234,6 +238,22 @@ def run_sync(plan: Plan, workdir: WorkDir, options: SyncOptions | None = None, *
         others = f" ({len(failed) - 1} other source(s) failed too: {', '.join(r.source for r in failed[1:])})" if len(failed) > 1 else ""
         raise ERROR_CLASSES.get(first.exit_code, MigratorError)(first.error + others)
     return SyncResult(results, time.monotonic() - started)
+
+
+@contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """multiprocessing re-imports the parent's __main__ in every child it starts (`migrator` is
+    the CLI: click, rich, sqlglot, the plan builder...): ~1 s of CPU and ~40 MB per source
+    process, and with a fleet of sources the start-up alone kept both cores busy. A source
+    process needs only migrator.sync (preloaded by the fork server), so the parent's __main__
+    is hidden while the processes start."""
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if main is not None:
+            sys.modules["__main__"] = main
 
 
 def _stop_fork_server() -> None:

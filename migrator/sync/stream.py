@@ -39,7 +39,7 @@ from ..db import describe_error, error_code, query
 from ..endpoint import Endpoint
 from ..errors import SourceError, StateError, TargetError
 from ..plan.model import Column, Plan, TablePlan
-from ..positions import BinlogPosition, read_position
+from ..positions import BinlogPosition, read_head
 from ..state import atomic_write_json, read_json
 from ..workdir import WorkDir
 from .apply import Applier, Route, RowChange, ddl_error_is_already_applied
@@ -87,6 +87,7 @@ def undecodable_event_reason(event_type: int) -> str | None:
             "row changes. Report it, or re-copy the tables written after it")
 PURGED = 1236  # ER_MASTER_FATAL_ERROR_READING_BINLOG: the binlog asked for is gone
 SOURCE_FATAL = {1045, 1044, 1698, 1227, 1236}
+IDLE_CHECKPOINT_SECONDS = 5.0  # an idle source's checkpoint (its head, lag: `status`) is rewritten this often
 DDL_KINDS = frozenset({"alter", "rename", "truncate", "create_index", "drop_index", "create_table", "drop_table"})
 
 
@@ -101,6 +102,7 @@ class SyncOptions(BaseModel):
     batch_rows: int = 5000  # row changes per applied batch (cut at transaction ends)
     flush_interval: float = 0.5  # seconds a batch may wait before it is applied
     poll_interval: float = 0.5  # pause between passes when the binlog is drained
+    idle_poll_max: float = 2.0  # the pause grows to this after 10, 20, ... polls in a row found nothing new
     wait_for_copy: bool = False  # wait for unfinished tables instead of refusing
     skip_ddl: list[str] = Field(default_factory=list)  # "file:pos" of DDL the DBA handled by hand
     xa_warn_seconds: float = 300.0  # warn when a prepared XA transaction stays undecided this long
@@ -275,6 +277,9 @@ class SourceSync:
         self.prepared: dict[str, PreparedXa] = {}  # xid -> rows held until XA COMMIT / ROLLBACK
         self.cascades = None  # cascade.Cascades, read at setup
         self._resume: BinlogPosition | None = None  # where the next pass reads on (past held XA groups)
+        self._head_conn: pymysql.connections.Connection | None = None  # kept open: polled every pass
+        self._saved_at = 0.0  # monotonic time of the last checkpoint write
+        self._idle_polls = 0  # polls in a row that found nothing new
 
     # ------------------------------------------------------------ setup
 
@@ -313,15 +318,18 @@ class SourceSync:
 
     def check_source(self, conn: pymysql.connections.Connection) -> None:
         fmt, image = query(conn, "SELECT @@global.binlog_format, @@global.binlog_row_image")[0]
-        if str(fmt).upper() != "ROW" or str(image).upper() != "FULL":
-            raise SourceError(f"{self.log_where()}: binlog_format={fmt}, binlog_row_image={image}; sync needs ROW and "
-                              "FULL: SET GLOBAL binlog_format='ROW', binlog_row_image='FULL' (and in the server config)")
+        self.check_binlog_settings(fmt, image)
         if self.sp.flavor != "mariadb":  # MySQL 8 can log JSON updates as partial diffs
             rows = query(conn, "SHOW GLOBAL VARIABLES LIKE 'binlog_row_value_options'")
             if rows and "PARTIAL_JSON" in str(rows[0][1] or "").upper():
                 raise SourceError(f"{self.log_where()}: binlog_row_value_options=PARTIAL_JSON logs JSON updates as "
                                   "partial diffs; sync needs full after-images: SET GLOBAL binlog_row_value_options='' "
                                   "(and in the server config)")
+
+    def check_binlog_settings(self, fmt: str, image: str) -> None:
+        if str(fmt).upper() != "ROW" or str(image).upper() != "FULL":
+            raise SourceError(f"{self.log_where()}: binlog_format={fmt}, binlog_row_image={image}; sync needs ROW and "
+                              "FULL: SET GLOBAL binlog_format='ROW', binlog_row_image='FULL' (and in the server config)")
 
     def check_available(self, conn: pymysql.connections.Connection, pos: BinlogPosition) -> None:
         files = [r[0] for r in query(conn, "SHOW BINARY LOGS")]
@@ -402,20 +410,30 @@ class SourceSync:
                 head = self._read_head()
                 if head is None:
                     continue
-                self.one_pass()
+                idle = self.read_from.key() >= head.key()
+                if not idle:  # an idle source costs one head query per poll, no binlog connection
+                    self.one_pass()
                 # read up to the head (the checkpoint itself may stay behind, at a prepared XA group)
-                self.caught_up = head is not None and self.read_from.key() >= head.key()
+                self.caught_up = self.read_from.key() >= head.key()
                 if self.caught_up:
                     self.cp.caught_up_at = time.time()
-                self.save_checkpoint()
+                if not idle or time.monotonic() - self._saved_at >= IDLE_CHECKPOINT_SECONDS:
+                    self.save_checkpoint()
+                else:
+                    self.report({"checkpoint": self.cp.model_dump(mode="json"), "caught_up": self.caught_up,
+                                 "pending_events": 0})
                 if self.caught_up and self.opts.until_caught_up:
                     break
                 if self.opts.duration is not None and time.monotonic() - started >= self.opts.duration:
                     break
-                time.sleep(self.opts.poll_interval)
+                # an idle source is polled less and less often (up to idle_poll_max s), at once again after a change
+                self._idle_polls = self._idle_polls + 1 if idle else 0
+                time.sleep(min(self.opts.poll_interval * (1 + self._idle_polls // 10),
+                               max(self.opts.poll_interval, self.opts.idle_poll_max)))
         finally:
             self._apply_thread.shutdown(wait=True)
             self.applier.close()
+            self._close_head_conn()
         self.save_checkpoint()
         return self.cp
 
@@ -469,18 +487,34 @@ class SourceSync:
         return session(self.target, "target")
 
     def _read_head(self) -> BinlogPosition | None:
-        """The source's current position (what 'caught up' means now); backs off while it is down."""
+        """The source's current position (what 'caught up' means now), on one connection kept
+        for the process's life; backs off while the source is down."""
+        from ..db import connect
+
         try:
-            with self._source_session() as conn:
-                self.check_source(conn)
-                head = read_position(conn, self.sp.flavor)
-        except SourceError as exc:
-            if not source_unreachable(exc):
+            if self._head_conn is None:
+                self._head_conn = connect(self.ep, "source")
+                self.check_source(self._head_conn)  # the full check once per connection
+            head, settings = read_head(self._head_conn, self.sp.flavor, self.cp.position.server_id)
+            self.check_binlog_settings(settings["binlog_format"], settings["binlog_row_image"])
+        except (SourceError, pymysql.err.MySQLError, OSError) as exc:
+            self._close_head_conn()
+            if isinstance(exc, SourceError) and not source_unreachable(exc):
                 raise
+            if isinstance(exc, pymysql.err.MySQLError) and error_code(exc) in SOURCE_FATAL:
+                raise SourceError(describe_error(self.ep, "source", exc)) from None
             self._backoff(exc)
             return None
         self.cp.head = head
         return head
+
+    def _close_head_conn(self) -> None:
+        conn, self._head_conn = self._head_conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - closing a dead connection
+                pass
 
     def _backoff(self, exc: BaseException) -> None:
         self.retries += 1
@@ -875,6 +909,7 @@ class SourceSync:
 
     def save_checkpoint(self) -> None:
         self.cp.updated_at = time.time()
+        self._saved_at = time.monotonic()
         # what is held now (an XA COMMIT read since the position last moved is no longer held)
         self.cp.xa_prepared = {xid: f"{p.start.file}:{p.start.pos}" for xid, p in self.prepared.items()}
         atomic_write_json(self.workdir.sync_checkpoint(self.name), self.cp.model_dump(mode="json"))
