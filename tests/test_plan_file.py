@@ -51,8 +51,14 @@ def test_real_plan_round_trips_through_plan_and_catalog(source, target, unique_d
     again = load_plan(again_path)
     assert again == plan and again.fingerprint() == plan.fingerprint()
     # a hand edit (the YAML parsed, the catalog's parse cache ignored) reads the same plan
-    again_path.write_text(again_path.read_text() + "# reviewed by the DBA\n")
+    text = again_path.read_text()
+    again_path.write_text(text + "# reviewed by the DBA\n")
     assert load_plan(again_path) == plan
+    again_path.write_text(text.replace("mode: copy+sync", "mode: copy-only", 1))  # a decision changed by hand
+    edited = load_plan(again_path)
+    assert [t.mode for t in edited.tables] == ["copy-only", "copy+sync"]
+    assert [t.chunks for t in edited.tables] == [t.chunks for t in plan.tables]
+    assert edited.fingerprint() != plan.fingerprint()
 
     # the fingerprint still sees chunks and columns
     changed = load_plan(out)

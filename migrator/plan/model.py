@@ -14,7 +14,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -273,10 +273,10 @@ def _load_plan(path: Path) -> Plan:
     except OSError as exc:
         raise ConfigError(f"plan file {str(path)!r} cannot be read: {exc.strerror}") from None
     companion = _read_companion(catalog_path(path))
-    cached = companion is not None and companion[1].get("plan_sha256") == _sha256(data) \
-        and companion[1].get("models") == _models_hash()
+    cache = companion[1] if companion else {}
+    cached = cache.get("plan_sha256") == _sha256(data) and cache.get("models") == _models_hash()
     if cached:
-        raw = companion[1]["plan"]  # the YAML is byte for byte the one written with this catalog
+        raw = cache["plan"]  # the YAML is byte for byte the one written with this catalog
     else:
         try:
             text = data.decode("utf-8")
@@ -300,6 +300,11 @@ def _load_plan(path: Path) -> Plan:
     # the tables are constructed without validating them again (30,000 tables: seconds saved).
     tables = raw.pop("tables")
     plan = validate_model(Plan, raw, path, "plan file")
+    ddl, change_lists = cache["ddl"], [_construct_all(Change, c) for c in cache["changes"]]
+    for t in tables:
+        t["target_ddl"] = ddl[t["target_ddl"]]
+        if "changes" in t:
+            t["changes"] = list(change_lists[t["changes"]])  # Change objects shared by tables of one DDL
     plan.tables = [_construct(TablePlan, catalog.merged(t)) for t in tables]
     return plan
 
@@ -318,6 +323,20 @@ def _construct(cls: type[M], values: dict[str, Any]) -> M:
     object.__setattr__(obj, "__pydantic_extra__", None)
     object.__setattr__(obj, "__pydantic_private__", None)
     return obj
+
+
+def _construct_all(cls: type[M], rows: Iterable[dict[str, Any]]) -> list[M]:
+    """_construct for many rows that already hold every field in declaration order (Chunk
+    mappings built so; Change mappings as model_dump wrote them), in one tight loop."""
+    new, setattr_, out = cls.__new__, object.__setattr__, []
+    for values in rows:
+        obj = new(cls)
+        setattr_(obj, "__dict__", values)
+        setattr_(obj, "__pydantic_fields_set__", set(values))
+        setattr_(obj, "__pydantic_extra__", None)
+        setattr_(obj, "__pydantic_private__", None)
+        out.append(obj)
+    return out
 
 
 _FIELDS: dict[type, list[tuple[str, Any]]] = {}
@@ -425,13 +444,11 @@ class _Catalog:
                 "estimated_rows": entry["rows"], "estimated_bytes": entry["bytes"]}
 
     def merged(self, t: dict[str, Any]) -> dict[str, Any]:
-        """All field values of trusted table entry `t`, its chunks and changes as objects."""
+        """All field values of trusted table entry `t`, its chunks as objects."""
         entry = self._entry(t)
         t["columns"] = list(self.column_sets[entry["columns"]])
-        t["chunks"] = [_construct(Chunk, {"id": c[0], "lower": c[1], "upper": c[2], "estimated_rows": c[3]})
-                       for c in entry["chunks"]]
-        if "changes" in t:
-            t["changes"] = [_construct(Change, c) for c in t["changes"]]
+        t["chunks"] = _construct_all(Chunk, ({"id": c[0], "lower": c[1], "upper": c[2], "estimated_rows": c[3]}
+                                             for c in entry["chunks"]))
         t["source_ddl"] = self.ddl[entry["source_ddl"]]
         t["shape_fingerprint"] = entry["shape"]
         t["estimated_rows"] = entry["rows"]
@@ -495,6 +512,25 @@ def save_plan(plan: Plan, path: str | Path) -> None:
         _save_plan(plan, Path(path))
 
 
+def _cache_body(reviewed: dict[str, Any]) -> dict[str, Any]:
+    """The reviewed plan for the catalog's parse cache: each distinct target DDL and list of
+    changes once (`ddl`, `changes`), the tables naming them by index (read back in _load_plan)."""
+    ddl: dict[str, int] = {}
+    changes: dict[str, int] = {}
+    change_lists: list[Any] = []
+    tables = []
+    for t in reviewed["tables"]:
+        t = dict(t, target_ddl=ddl.setdefault(t["target_ddl"], len(ddl)))
+        if "changes" in t:
+            key = json.dumps(t["changes"])
+            if key not in changes:
+                changes[key] = len(change_lists)
+                change_lists.append(t["changes"])
+            t["changes"] = changes[key]
+        tables.append(t)
+    return {"ddl": list(ddl), "changes": change_lists, "plan": {**reviewed, "tables": tables}}
+
+
 def _save_plan(plan: Plan, path: Path) -> None:
     if plan.format_version < 3:
         atomic_write_text(path, dump_plan(plan))
@@ -528,7 +564,7 @@ def _save_plan(plan: Plan, path: Path) -> None:
         if k == "migrator_version":  # the catalog reference near the top, where a reviewer sees it
             reviewed["catalog"] = {"file": cpath.name, "sha256": _sha256(catalog)}
     text = _yaml(reviewed).encode("utf-8")
-    cache = _json_line({"plan_sha256": _sha256(text), "models": _models_hash(), "plan": reviewed})
+    cache = _json_line({"plan_sha256": _sha256(text), "models": _models_hash(), **_cache_body(reviewed)})
     atomic_write_bytes(cpath, catalog + b"\n" + cache + b"\n")
     atomic_write_bytes(path, text)
 
