@@ -1,12 +1,21 @@
-"""Benchmark: plan a fleet of real MariaDB instances (default 20 x 50 tables).
+"""Benchmark: plan a fleet of real MariaDB instances (default 20 x 50 tables), or write and load
+the plan file of a generated fleet (--synthetic, default 300 x 100 = 30,000 tables).
 
-Starts the sources in a temporary sandbox (no target there), fills each with tables of mixed
-shapes (integer PK, composite PK, string PK, unique key only, no key, a trigger), plans them
+Real mode starts the sources in a temporary sandbox (no target there), fills each with tables of
+mixed shapes (integer PK, composite PK, string PK, unique key only, no key, a trigger), plans them
 against a target, prints total / per-instance / per-table cost for each --parallel value, and
-stops the sources. Never fails on time.
+stops the sources.
+
+--synthetic needs no server: it builds a plan of INSTANCES x TABLES tables as a sharded fleet has
+them (~10 columns, 4 chunks, source and rewritten DDL and a change per table; one schema shared by
+the shards), writes it with save_plan, loads it with load_plan (best of --repeat, wall and CPU
+seconds: CPU is what other processes on a busy machine do not inflate), loads it once more as a
+hand-edited plan (YAML parsed, no cache), and prints the YAML size, the catalog size and the
+reviewed bytes per table. The goal: 30,000 tables load in <= 2 s. Never fails on time.
 
     .venv/bin/python benchmarks/plan_fleet.py --target oceanbase://root@127.0.0.1:PORT
     .venv/bin/python benchmarks/plan_fleet.py --sandbox /work/sbx      # use that sandbox's target
+    .venv/bin/python benchmarks/plan_fleet.py --synthetic [--instances 300 --tables 100]
 """
 
 from __future__ import annotations
@@ -57,16 +66,110 @@ def fill(ep: Endpoint, tables: int, rows: int) -> None:
         query(conn, "CREATE TRIGGER trg_t000 AFTER INSERT ON t000 FOR EACH ROW SET @x = NEW.id")
 
 
+COLUMNS = [  # name, data_type, column_type, nullable, charset, collation, extra
+    ("id", "bigint", "bigint(20) unsigned", False, None, None, "auto_increment"),
+    ("tenant_id", "int", "int(11)", False, None, None, ""),
+    ("name", "varchar", "varchar(64)", True, "utf8mb4", "utf8mb4_general_ci", ""),
+    ("amount", "decimal", "decimal(12,2)", True, None, None, ""),
+    ("status", "enum", "enum('new','paid','void')", False, "utf8mb4", "utf8mb4_general_ci", ""),
+    ("note", "text", "text", True, "utf8mb4", "utf8mb4_general_ci", ""),
+    ("flag", "tinyint", "tinyint(1)", False, None, None, ""),
+    ("ref", "char", "char(36)", True, "latin1", "latin1_swedish_ci", ""),
+    ("created_at", "datetime", "datetime", False, None, None, ""),
+    ("updated_at", "timestamp", "timestamp", False, None, None, "on update current_timestamp()"),
+]
+
+
+def synthetic_plan(instances: int, tables: int):  # -> Plan
+    from migrator.plan.model import Plan
+
+    def ddl(name: str, charset: str) -> str:
+        cols = ",\n".join(f"  `{c[0]}` {c[2]}{'' if c[3] else ' NOT NULL'}"
+                          + (" CHARACTER SET latin1" if c[4] == "latin1" and charset == "latin1" else "") for c in COLUMNS)
+        return (f"CREATE TABLE `{name}` (\n{cols},\n  PRIMARY KEY (`id`),\n  KEY `k_tenant` (`tenant_id`),\n"
+                f"  KEY `k_created` (`created_at`)\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci")
+
+    columns = [dict(name=f"{c[0]}", data_type=c[1], column_type=c[2], nullable=c[3], charset=c[4], collation=c[5],
+                    extra=c[6]) for c in COLUMNS]
+    sources, rows = [], []
+    for i in range(instances):
+        src = f"db-{i:03d}"
+        sources.append(dict(name=src, url=f"mysql://migrator@{src}.prod:3306?name={src}", host=f"{src}.prod",
+                            port=3306, version="10.11.6-MariaDB-log", flavor="mariadb", server_id=i + 1,
+                            gtid_mode=True))
+        for t in range(tables):
+            name = f"t{t:03d}"
+            step = 25_000 + t
+            rows.append(dict(
+                source=src, database=f"shop_{i:03d}", table=name, target_database="shop", target_table=name,
+                columns=columns, key=["id"], key_kind="primary", estimated_rows=4 * step, estimated_bytes=400 * step,
+                chunks=[dict(id=j, lower=[j * step + i] if j else None, upper=[(j + 1) * step + i] if j < 3 else None,
+                             estimated_rows=step) for j in range(4)],
+                source_ddl=ddl(name, "latin1"), target_ddl=ddl(name, "utf8mb4"), source_column="__source",
+                changes=[dict(rule="charset.latin1-to-utf8mb4", severity="rewrite",
+                              reason="latin1 column converted to utf8mb4 (the target stores every text as utf8mb4)",
+                              before="`ref` char(36) CHARACTER SET latin1", after="`ref` char(36)")],
+                shape_fingerprint=f"{t:016x}"))
+    return Plan.model_validate(dict(
+        name="fleet", created_at="2026-11-29T00:00:00+00:00", migrator_version="bench",
+        target=dict(url="oceanbase://root@ob.prod:2881", engine="oceanbase",
+                    version="5.7.25-OceanBase seekdb-v1.4.0.0"),
+        sources=sources, includes=["shop_*.*"], routes=[dict(source_pattern="shop_*.*", target_database="shop",
+                                                             target_table="*", source_column="__source")],
+        tables=rows, findings=[], foreign_keys=[]))
+
+
+def timed(fn):  # -> (result, wall seconds, CPU seconds of this process)
+    wall, cpu = time.perf_counter(), time.process_time()
+    out = fn()
+    return out, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def run_synthetic(instances: int, tables: int, repeat: int) -> None:
+    from migrator.plan.model import catalog_path, load_plan, save_plan
+
+    plan, wall, cpu = timed(lambda: synthetic_plan(instances, tables))
+    n = len(plan.tables)
+    print(f"generated {instances} x {tables} = {n} tables in {wall:.1f}s")
+    with tempfile.TemporaryDirectory(prefix="plan-file-bench-") as d:
+        path = Path(d) / "fleet.yaml"
+        _, wall, cpu = timed(lambda: save_plan(plan, path))
+        size, csize = path.stat().st_size, catalog_path(path).stat().st_size
+        print(f"plan write: {n} tables in {wall:.2f}s wall, {cpu:.2f}s CPU")
+        print(f"plan size: reviewed YAML {size / 1e6:.2f} MB ({size / n:.0f} bytes per table), "
+              f"catalog {csize / 1e6:.2f} MB ({csize / n:.0f} bytes per table)")
+        best = None
+        for _ in range(repeat):
+            loaded, wall, cpu = timed(lambda: load_plan(path))
+            best = (wall, cpu) if best is None or cpu < best[1] else best
+        assert loaded.fingerprint() == plan.fingerprint() and len(loaded.tables) == n
+        per_30k = best[1] * 30_000 / n
+        print(f"plan load: {n} tables in {best[0]:.2f}s wall, {best[1]:.2f}s CPU (best of {repeat}); "
+              f"{per_30k:.2f}s CPU per 30,000 tables (goal <= 2 s: {'met' if per_30k <= 2 else 'NOT met'})")
+        _, wall, cpu = timed(loaded.fingerprint)
+        print(f"plan fingerprint: {wall:.2f}s wall, {cpu:.2f}s CPU")
+        path.write_text(path.read_text() + "# reviewed\n")  # a hand edit: the YAML is parsed again
+        edited, wall, cpu = timed(lambda: load_plan(path))
+        assert edited.fingerprint() == plan.fingerprint()
+        print(f"plan load after a hand edit (YAML parsed): {wall:.2f}s wall, {cpu:.2f}s CPU")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--instances", type=int, default=20)
-    ap.add_argument("--tables", type=int, default=50)
+    ap.add_argument("--synthetic", action="store_true", help="write and load a generated plan (no servers)")
+    ap.add_argument("--repeat", type=int, default=3, help="--synthetic: loads to time (best is printed)")
+    ap.add_argument("--instances", type=int, help="default 20 (real) / 300 (--synthetic)")
+    ap.add_argument("--tables", type=int, help="tables per instance, default 50 (real) / 100 (--synthetic)")
     ap.add_argument("--rows", type=int, default=2000, help="rows per table")
     ap.add_argument("--chunk-rows", type=int, default=500)
     ap.add_argument("--parallel", type=int, nargs="+", default=[1, 8])
     ap.add_argument("--target", help="target URL")
     ap.add_argument("--sandbox", help="take the target URL from DIR/sandbox.yaml")
     args = ap.parse_args()
+    if args.synthetic:
+        run_synthetic(args.instances or 300, args.tables or 100, args.repeat)
+        return
+    args.instances, args.tables = args.instances or 20, args.tables or 50
     if args.target:
         target = parse_url(args.target, "target")
     elif args.sandbox:

@@ -8,7 +8,8 @@ Runs, each as its own process, in this order: copy (copy_vs_mydumper.py: migrato
 mydumper+myloader), sync (sync_throughput.py: applied changes/s vs bare binlog parsing, 1 vs 4
 sources), verify (verify_speed.py: chunked verify vs one checksum scan vs client-side hashing;
 verify_merge.py: a shard merge without a source column vs the same rows unmerged),
-plan (plan_fleet.py) and fleet (fleet_scale.py: plan+copy+verify of 10..100 instances). A
+plan (plan_fleet.py: planning a fleet of real instances), plan-file (plan_fleet.py --synthetic:
+writing and loading a 30,000-table plan file) and fleet (fleet_scale.py: plan+copy+verify of 10..100 instances). A
 benchmark whose script is missing is skipped with a line saying so; one that fails is reported
 with its exit code and the rest still run. The figures are each benchmark's own result lines
 (rates, ratios against mydumper/myloader and the baselines, with the bars they are held to),
@@ -64,6 +65,8 @@ BENCHMARKS = [
           [r"^verify (un)?merged", r"merged / unmerged"], wants_sandbox=True),
     Bench("plan", "plan_fleet.py", [], ["--instances", "5", "--tables", "10", "--rows", "200", "--parallel", "1", "4"],
           [r"^--parallel \d+: planned"], wants_sandbox=True),
+    Bench("plan-file", "plan_fleet.py", ["--synthetic"], ["--synthetic", "--instances", "30", "--repeat", "2"],
+          [r"^plan (write|size|load|fingerprint)"]),
     Bench("fleet", "fleet_scale.py", [], ["--sizes", "5,10", "--rows", "200"],
           [r"^\s*N\s+tables\s+chunks", r"^\s*\d+\s+\d+\s+\d+\s+\d+\s", r"instances \(\d+x\): job time"], wants_sandbox=True),
 ]

@@ -13,14 +13,26 @@ from .errors import ConfigError
 M = TypeVar("M", bound=BaseModel)
 
 
+# libyaml's parser when PyYAML was built with it (several times faster), else the pure-Python one.
+SafeLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+SafeDumper: type = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
 def read_yaml_mapping(path: str | Path, what: str, expected: str) -> dict[str, Any]:
     """The file's top-level mapping; `what` names the file in errors ("plan file"),
     `expected` says what a mapping here holds."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{what} {str(path)!r} cannot be read: {exc.strerror}") from None
+    return parse_yaml_mapping(text, path, what, expected)
+
+
+def parse_yaml_mapping(text: str, path: str | Path, what: str, expected: str) -> dict[str, Any]:
+    """`text` (read from `path`) as a top-level mapping, errors as in read_yaml_mapping."""
+    try:
+        raw = yaml.load(text, Loader=SafeLoader)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{what} {str(path)!r} is not valid YAML: {exc}") from None
     if not isinstance(raw, dict):

@@ -15,7 +15,7 @@ from ..formatting import human_bytes
 from ..inventory import load_fleet_config, resolve_sources
 from ..plan.build import DEFAULT_PARALLEL, build_plan
 from ..plan.chunking import DEFAULT_CHUNK_ROWS
-from ..plan.model import Finding, ForeignKey, Plan, load_plan, save_plan
+from ..plan.model import Finding, ForeignKey, Plan, catalog_path, load_plan, save_plan
 from ..schema.apply import ApplyReport, apply_schema, schema_script
 from .convert import convert_command
 
@@ -81,9 +81,11 @@ def plan_command(source_urls: tuple[str, ...], sources_file: str | None, config_
     blocking = plan.blocking()
     if blocking:
         console.print(f"[bold red]{len(blocking)} blocking finding(s)[/]: the plan cannot run yet. "
-                      f"Fix them and re-run `migrator plan`. Written to {out_path}", highlight=False)
+                      f"Fix them and re-run `migrator plan`. Written to {out_path} "
+                      f"(catalog: {catalog_path(out_path).name})", highlight=False)
         raise click.exceptions.Exit(1)
-    console.print(f"[green]plan written[/] to {out_path}: {len(plan.active_tables())} table(s) from "
+    console.print(f"[green]plan written[/] to {out_path} (catalog: {catalog_path(out_path).name}): "
+                  f"{len(plan.active_tables())} table(s) from "
                   f"{len(plan.sources)} source(s). Next: `migrator schema {out_path} --apply`", highlight=False)
 
 
