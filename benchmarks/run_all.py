@@ -6,7 +6,8 @@
 
 Runs, each as its own process, in this order: copy (copy_vs_mydumper.py: migrator copy vs
 mydumper+myloader), sync (sync_throughput.py: applied changes/s vs bare binlog parsing, 1 vs 4
-sources), verify (verify_speed.py: chunked verify vs one checksum scan vs client-side hashing;
+sources), sync-fleet (sync_idle_fleet.py: N sources syncing at once: start-up, idle CPU,
+memory, catch-up), verify (verify_speed.py: chunked verify vs one checksum scan vs client-side hashing;
 verify_merge.py: a shard merge without a source column vs the same rows unmerged),
 plan (plan_fleet.py: planning a fleet of real instances), plan-file (plan_fleet.py --synthetic:
 writing and loading a 30,000-table plan file) and fleet (fleet_scale.py: plan+copy+verify of 10..100 instances). A
@@ -59,6 +60,8 @@ BENCHMARKS = [
           size_flags={"rows": "--rows"}, wants_target=False),
     Bench("sync", "sync_throughput.py", [], ["--changes", "20000"],
           [r"source\(s\):", r"sources vs 1", r"CPU seconds with"], size_flags={"changes": "--changes"}, wants_target=True),
+    Bench("sync-fleet", "sync_idle_fleet.py", ["--sources", "100"], ["--sources", "10", "--idle-seconds", "10"],
+          [r"sources syncing at once"], wants_target=True),
     Bench("verify", "verify_speed.py", [], ["--rows", "200000", "--chunk-rows", "20000"],
           [r"rows/s$", r"\(bar"], size_flags={"rows": "--rows"}, wants_sandbox=True),
     Bench("verify-merge", "verify_merge.py", ["--rows", "20000", "--chunk-rows", "5000"], ["--shards", "10"],
