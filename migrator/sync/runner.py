@@ -10,6 +10,7 @@ kill -9 of `migrator sync` never leaves a stray writer behind.
 from __future__ import annotations
 
 import ctypes
+import gc
 import faulthandler
 import fcntl
 import logging
@@ -104,6 +105,7 @@ def _source_main(plan_json: str, source: str, root: str, options_json: str, q: A
                  log_level: int) -> None:
     """Entry point of one source's process."""
     _die_with_parent()
+    gc.freeze()  # what the fork server imported stays shared: collections no longer write to those pages
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the terminal's Ctrl-C reaches the parent, which relays it
     signal.signal(signal.SIGTERM, lambda *_: stop_event.set())
     logging.basicConfig(level=log_level, format=f"%(asctime)s %(levelname)s [{source}] %(message)s", stream=sys.stderr)
