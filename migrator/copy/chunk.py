@@ -466,7 +466,9 @@ class _RejectedBatch(Exception):
 
 
 def _split(rows: list[tuple], limit: int) -> list[list[tuple]]:
-    out, cur, size = [], [], 0
+    out: list[list[tuple]] = []
+    cur: list[tuple] = []
+    size = 0
     for r in rows:
         if cur and size + len(r[0]) > limit:
             out.append(cur)

@@ -127,7 +127,7 @@ def build_sides(tp: TablePlan, target_types: dict[str, str],
     sside = TableSide("source", tp.source, tp.database, tp.table, s_cols, key, client, key_types=s_keys)
     shard = shard_value(tp)
     tside = TableSide("target", "target", tp.target_database, tp.target_table, t_cols, key, client,
-                      filter_column=tp.source_column if shard else "", filter_value=shard, key_types=t_keys)
+                      filter_column=(tp.source_column or "") if shard else "", filter_value=shard, key_types=t_keys)
     if not key:
         notes.append("no primary or unique key: compared as a whole table; differing rows cannot be named")
     return sside, tside, notes
