@@ -14,40 +14,27 @@ REPLACE of a parent deletes its children (it is a delete + insert).
 
 from __future__ import annotations
 
-import logging
-import random
 import ssl
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 import pymysql
 import pymysql.cursors
 from pymysql.constants import CLIENT
 
 from .endpoint import Endpoint
+from .engine.retry import (  # noqa: F401 - the error classification and retry loop, used through db
+    AUTH_ERRORS, MISSING_ERRORS, PRIVILEGE_ERRORS, REFUSED_ERRORS, TRANSIENT_ERRORS, error_code, is_transient,
+    with_retry)
 from .errors import MigratorError, SourceError, TargetError
 
-log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 # Written rows keep id 0 and zero dates where the target allows them; strict so a value the
 # target cannot hold is an error, never a silent truncation.
 TARGET_SQL_MODE = "STRICT_TRANS_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION"
 OB_TIMEOUT_US = 24 * 3600 * 1_000_000
-
-# Lost connection, server gone, can't connect (restart), deadlock, lock wait timeout,
-# OceanBase: timeout (4012), trx timeout (6210), not master / leader moving (4038, -4038),
-# transaction killed/rolled back (6002), server busy (4019).
-TRANSIENT_ERRORS = {2002, 2003, 2006, 2013, 1040, 1205, 1213, 4012, 4019, 4038, 6002, 6210}
-AUTH_ERRORS = {1045, 1044, 1698}
-# Missing grant: table (1142), column (1143), global like REPLICATION CLIENT (1227), routine (1370).
-PRIVILEGE_ERRORS = {1142, 1143, 1227, 1370}
-MISSING_ERRORS = {1049, 1146}  # unknown database, table does not exist
-# Refusals: retrying only delays the message the DBA has to act on.
-REFUSED_ERRORS = AUTH_ERRORS | PRIVILEGE_ERRORS | MISSING_ERRORS
 
 
 def quote_ident(name: str) -> str:
@@ -57,24 +44,6 @@ def quote_ident(name: str) -> str:
 
 def qualified(db: str, table: str) -> str:
     return f"{quote_ident(db)}.{quote_ident(table)}"
-
-
-def error_code(exc: BaseException) -> int | None:
-    if isinstance(exc, pymysql.err.MySQLError) and exc.args and isinstance(exc.args[0], int):
-        return abs(exc.args[0])
-    return None
-
-
-def is_transient(exc: BaseException) -> bool:
-    """A driver error worth retrying: lost/refused connection, deadlock, lock wait, server busy.
-    (A MigratorError raised by `connect` carries the answer in its `transient` attribute; it is not
-    judged here, so with_retry around a connect does not multiply connect's own attempts.)"""
-    code = error_code(exc)
-    if code in REFUSED_ERRORS:
-        return False
-    return isinstance(exc, (pymysql.err.OperationalError, pymysql.err.InterfaceError, ConnectionError)) and (
-        code in TRANSIENT_ERRORS or code is None
-    )
 
 
 def _typed_error(role: str, message: str, *, transient: bool) -> MigratorError:
@@ -212,30 +181,6 @@ def setup_session(conn: pymysql.connections.Connection, ep: Endpoint, role: str)
             cur.execute("SET SESSION foreign_key_checks = 0")
             if ep.engine == "oceanbase":
                 cur.execute(f"SET ob_query_timeout = {OB_TIMEOUT_US}, ob_trx_timeout = {OB_TIMEOUT_US}")
-
-
-def with_retry(
-    fn: Callable[[], T],
-    *,
-    what: str,
-    attempts: int = 5,
-    base_delay: float = 0.5,
-    max_delay: float = 15.0,
-    on_retry: Callable[[int, BaseException], None] | None = None,
-) -> T:
-    """Run fn, retrying transient database errors with exponential backoff and jitter."""
-    for attempt in range(1, attempts + 1):
-        try:
-            return fn()
-        except Exception as exc:  # noqa: BLE001 - filtered just below
-            if attempt >= attempts or not is_transient(exc):
-                raise
-            delay = min(max_delay, base_delay * 2 ** (attempt - 1)) * (0.5 + random.random())
-            log.warning("%s failed (%s); retry %d/%d in %.1fs", what, exc, attempt, attempts - 1, delay)
-            if on_retry:
-                on_retry(attempt, exc)
-            time.sleep(delay)
-    raise AssertionError("unreachable")
 
 
 def query(conn: pymysql.connections.Connection, sql: str, args: Any = None) -> list[tuple]:

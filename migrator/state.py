@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,23 +29,34 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+def atomic_write(path: str | Path, chunks: Iterable[bytes], *, temp_prefix: str | None = None,
+                 before_rename: Callable[[], None] | None = None) -> int:
+    """Write `chunks` (streamed: a fleet's journal need not be built in memory) to a temp file in
+    the same directory, fsync it, rename it over `path`, fsync the directory. A kill leaves the old
+    or the new file, and at most a temp file named temp_prefix* (default ".NAME."). before_rename:
+    called between the durable temp file and the rename (crash tests kill the process there).
+    Returns the size written."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix or f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            fh.writelines(chunks)
             fh.flush()
             os.fsync(fh.fileno())
+            size = fh.tell()
+        if before_rename is not None:
+            before_rename()
         os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        Path(tmp).unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+    return size
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    atomic_write(path, [data])
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

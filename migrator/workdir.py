@@ -6,8 +6,14 @@
                                 (sync starts here), and the position when its copy finished
       copy/journal.jsonl        one line per chunk committed on the target (append-only, fsync)
       sync/SRC.json             binlog checkpoint per source (advanced after the target commits)
+      sync/SRC.log              what one source's sync process logged
+      sync/SRC.lock             held by the one process syncing that source
+      sync/ddl.jsonl            DDL applied to the target once per merge (shared by every source)
+      sync/ddl.lock             held while a source reads or appends sync/ddl.jsonl
+      sync/SRC.ddl.jsonl        every DDL occurrence that source met, applied or skipped
       verify/journal.jsonl      one line per verified chunk
       verify/report.json        last verify report
+      verify/lock               held by the one verify of this directory (it runs beside sync)
       cutover/report.json       cutover report
       lock                      held by the one process writing this directory
 
@@ -16,10 +22,10 @@ Default: `work/<plan file stem>` beside the current directory.
 
 from __future__ import annotations
 
-import fcntl
 import os
 from pathlib import Path
 
+from .engine.locks import hold
 from .errors import StateError
 
 
@@ -37,6 +43,11 @@ class WorkDir:
         return self.root / "context.json"
 
     @property
+    def copy_dir(self) -> Path:
+        """Everything copy recorded (removed by copy --restart)."""
+        return self.root / "copy"
+
+    @property
     def copy_journal(self) -> Path:
         return self.root / "copy" / "journal.jsonl"
 
@@ -50,6 +61,17 @@ class WorkDir:
         """What one source's sync process logged (the cause when it dies without a word)."""
         return self.root / "sync" / f"{source}.log"
 
+    def sync_lock(self, source: str) -> Path:
+        return self.root / "sync" / f"{source}.lock"
+
+    @property
+    def sync_ddl_journal(self) -> Path:
+        """DDL applied to the target (its lock: the same name with .lock)."""
+        return self.root / "sync" / "ddl.jsonl"
+
+    def sync_ddl_seen(self, source: str) -> Path:
+        return self.root / "sync" / f"{source}.ddl.jsonl"
+
     @property
     def verify_journal(self) -> Path:
         return self.root / "verify" / "journal.jsonl"
@@ -59,24 +81,22 @@ class WorkDir:
         return self.root / "verify" / "report.json"
 
     @property
+    def verify_lock(self) -> Path:
+        return self.root / "verify" / "lock"
+
+    @property
     def cutover_report(self) -> Path:
         return self.root / "cutover" / "report.json"
 
+    @property
+    def writer_lock(self) -> Path:
+        return self.root / "lock"
+
     def lock(self, what: str) -> None:
         """Take the directory's writer lock (one writer per work directory), or refuse."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.root / "lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise StateError(
-                f"work directory {str(self.root)!r} is in use by another migrator process; "
-                f"wait for it or stop it before running {what}"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()} {what}\n".encode())
-        self._lock_fd = fd
+        self._lock_fd = hold(self.writer_lock, note=f"{os.getpid()} {what}\n", busy=lambda _holder: StateError(
+            f"work directory {str(self.root)!r} is in use by another migrator process; "
+            f"wait for it or stop it before running {what}"))
 
     def unlock(self) -> None:
         if self._lock_fd is not None:

@@ -10,7 +10,7 @@ import uuid
 import pymysql
 import pytest
 
-from migrator.copy.runner import _retryable
+from migrator.engine.retry import is_transient_or_typed as _retryable
 from migrator.db import connect, error_code, is_transient, query, quote_ident, session
 from migrator.endpoint import Endpoint, parse_url
 from migrator.errors import SourceError, TargetError

@@ -13,7 +13,7 @@ from rich.text import Text
 
 from ..plan.model import Plan, TablePlan
 from ..formatting import human_bytes
-from .runner import CopyResult
+from .contracts import CopyResult
 from .state import CopyState
 
 

@@ -5,731 +5,55 @@ LIMIT n`) with n adapted so a page takes about `page_seconds`; the page is writt
 target transaction (multi-row REPLACE: a replayed page neither duplicates nor fails) and its
 last key is journaled only after the commit. Resume continues each chunk after its last
 journaled key; a page committed but not journaled is simply written again. While a page is
-written, the chunk's next page is already being read (read-ahead).
+written, the chunk's next page is already being read (read-ahead). See copy/chunk.py.
 
 A fresh chunk the plan estimates under WHOLE_CHUNK_BYTES skips paging: one aggregated read,
 one transaction, one journal record; any doubt (cut result, rejected row) falls back to pages.
 
 Threads, not processes: the source renders rows as SQL literals (sqlgen), so Python only moves
-bytes and the GIL is rarely the limit. The coordinating thread schedules chunks under a global
-bound and a per-source bound; workers keep one source and one target connection each.
+bytes and the GIL is rarely the limit. The engine's scheduler runs chunks under a global bound
+and a per-source bound (engine/scheduler.py); workers keep one source and one target connection
+each (engine/pool.py). With --executor dask://..., chunks run on Dask workers (copy/remote.py).
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import random
 import shutil
-import signal
 import threading
 import time
-from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import pymysql
-import pymysql.cursors
 
-from ..db import REFUSED_ERRORS, connect, describe_error, error_code, is_transient, query, quote_ident, session
-from ..endpoint import Endpoint
+from ..db import connect, describe_error, query, quote_ident, session
+from ..engine.pool import Pool
+from ..engine.scheduler import ChunkScheduler, Slot
 from ..errors import MigratorError, SourceError, StateError, TargetError
-from ..plan.model import Chunk, Plan, TablePlan, decode_key_value, encode_key_value
-from ..schema.apply import TargetTable, create_tables
 from ..executor import Executor, make_executor
+from ..plan.model import Chunk, Plan, TablePlan
 from ..positions import read_position, read_start_position
+from ..schema.apply import TargetTable, create_tables
 from ..throttle import Throttle, ThrottleOptions
 from ..workdir import WorkDir
 from . import sqlgen
+from .chunk import ChunkCopier, open_session, retry_copy_step
+from .contracts import CopyOptions, CopyResult, NullReporter, Reporter, TableFailed, TableResult
+from .faults import FAULT_ENV, fault_point
+from .pagesize import PageSizing
+from .remote import ChunkOutcome, ChunkTask, copy_chunk_task
 from .shape import RunContext, check_plan_columns, read_shape
 from .state import CopyJournal, CopyState, chunk_ids, compact_journal, write_position
 
+__all__ = ["FAULT_ENV", "CopyOptions", "CopyResult", "CopyRunner", "Reporter", "TableResult", "run_copy"]
+
 log = logging.getLogger(__name__)
 
-FAULT_ENV = "MIGRATOR_COPY_FAULT"  # tests: "point:n[:pause]" kills (or pauses) at the n-th hit; n="*": every hit
-# Measured on seekdb (4 writers, 200k rows of ~165 B): 1-2 MB statements ingest fastest; 4 MB
-# statements took twice as long, 250 KB ones 1.5x. REPLACE and INSERT ran at the same speed.
-MAX_STATEMENT_BYTES = 1024 * 1024
-MAX_PAGE_BYTES = 16 * 1024 * 1024
-FIRST_PAGE_BYTES = 4 * 1024 * 1024
-# A chunk estimated below this is read in one GROUP_CONCAT: one result row instead of one per
-# row, which cut the copy process's CPU per row by 7x (pymysql parses rows in Python).
-WHOLE_CHUNK_BYTES = 24 * 1024 * 1024
 PREPARE_PARALLEL = 8  # sources checked and positioned at once before copying
-
-
-@dataclass
-class CopyOptions:
-    parallel: int = 4
-    per_source: int = 2
-    restart: bool = False
-    page_seconds: float = 1.0
-    initial_page_rows: int = 0  # 0: from the plan's row size estimate (FIRST_PAGE_BYTES)
-    min_page_rows: int = 100
-    max_page_rows: int = 50_000
-    retries: int = 5
-    retry_delay: float = 0.5
-    verb: str = "REPLACE"
-    whole_chunks: bool = True  # small fresh chunks in one GROUP_CONCAT read (falls back to pages)
-    aggregated_pages: bool = True  # pages as one GROUP_CONCAT each (falls back to rows when cut)
-    target_connections: int = 0  # most target connections at once; 0: one per running chunk
-    max_source_threads_running: int = 25  # reads wait while a source runs more; 0: never wait
-    executor: str | None = None  # None/"local": threads here; "dask://host:port": Dask workers
-    task_retries: int = 3  # a chunk whose Dask worker died is submitted again this often
-
-
-@dataclass
-class TableResult:
-    table: TablePlan
-    status: str = "pending"  # done | failed | skipped | pending
-    rows: int = 0  # copied so far, earlier runs included
-    bytes: int = 0
-    earlier_rows: int = 0  # of which copied by earlier runs
-    error: str | None = None
-    error_kind: type[MigratorError] | None = None
-
-
-@dataclass
-class CopyResult:
-    tables: list[TableResult] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return all(t.status == "done" for t in self.tables)
-
-    @property
-    def rows(self) -> int:
-        return sum(t.rows for t in self.tables)
-
-    @property
-    def rows_this_run(self) -> int:
-        return sum(t.rows - t.earlier_rows for t in self.tables)
-
-
-class Reporter(Protocol):
-    def start(self, plan: Plan, state: CopyState) -> None: ...
-    def advance(self, table: TablePlan, rows: int, nbytes: int) -> None: ...
-    def warn(self, message: str) -> None: ...
-    def finish(self, result: CopyResult) -> None: ...
-
-
-class NullReporter:
-    def start(self, plan: Plan, state: CopyState) -> None:
-        pass
-
-    def advance(self, table: TablePlan, rows: int, nbytes: int) -> None:
-        pass
-
-    def warn(self, message: str) -> None:
-        log.warning("%s", message)
-
-    def finish(self, result: CopyResult) -> None:
-        pass
-
-
-@dataclass
-class Page:
-    """One read page of a chunk: rows (key values after the rendering) or ready statements."""
-
-    lower: list[Any] | None  # exclusive bound it was read from
-    limit: int
-    count: int
-    last: list[Any] | None  # its last key (bound form), or the chunk's upper bound when done
-    done: bool  # the chunk ends with this page
-    rows: list[tuple] | None = None
-    statements: list[bytes] | None = None
-    read_seconds: float = 0.0
-
-
-class TableFailed(Exception):
-    """Stops one table (carries the typed error the user sees)."""
-
-    def __init__(self, error: MigratorError):
-        super().__init__(str(error))
-        self.error = error
-
-
-# ------------------------------------------------------------------ fault hooks (tests)
-
-_fault_lock = threading.Lock()
-_fault_hits: dict[str, int] = defaultdict(int)
-
-
-def fault_point(name: str) -> None:
-    """Kill (or pause) this process at the n-th time `name` is reached, per MIGRATOR_COPY_FAULT."""
-    spec = os.environ.get(FAULT_ENV)
-    if not spec:
-        return
-    point, _, rest = spec.partition(":")
-    if point != name:
-        return
-    n, _, pause = rest.partition(":")
-    with _fault_lock:
-        _fault_hits[name] += 1
-        hit = n == "*" or _fault_hits[name] == int(n or 1)
-    if not hit:
-        return
-    if pause:
-        time.sleep(float(pause))
-    else:
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
-# ------------------------------------------------------------------ connections
-
-
-class Connections:
-    """Checked-out connections: idle ones are pooled per instance, so a source never has more
-    connections than chunks reading it at once (<= per_source), and the target never more than
-    `target_limit` (writers wait for a free one). A connection that failed is closed, not pooled."""
-
-    def __init__(self, sources: dict[str, Endpoint], target: Endpoint, target_limit: int = 0):
-        self._endpoints = dict(sources)
-        self.target_ep = target
-        self._idle: dict[str, list[pymysql.connections.Connection]] = defaultdict(list)
-        self._lock = threading.Lock()
-        self._open: dict[str, int] = defaultdict(int)
-        self._target_slots = threading.BoundedSemaphore(target_limit) if target_limit > 0 else None
-        self.peak: dict[str, int] = defaultdict(int)  # most connections open at once, per instance
-
-    @classmethod
-    def for_plan(cls, plan: Plan, target_limit: int = 0) -> Connections:
-        return cls({s.name: s.endpoint() for s in plan.sources}, plan.target.endpoint(), target_limit)
-
-    def endpoint(self, source: str) -> Endpoint:
-        return self._endpoints[source]
-
-    @contextmanager
-    def source(self, source: str) -> Iterator[pymysql.connections.Connection]:
-        with self._checkout(source, "source") as conn:
-            yield conn
-
-    @contextmanager
-    def target(self) -> Iterator[pymysql.connections.Connection]:
-        if self._target_slots is not None:
-            self._target_slots.acquire()
-        try:
-            with self._checkout("\0target", "target") as conn:
-                yield conn
-        finally:
-            if self._target_slots is not None:
-                self._target_slots.release()
-
-    @contextmanager
-    def _checkout(self, name: str, role: str) -> Iterator[pymysql.connections.Connection]:
-        with self._lock:
-            conn = self._idle[name].pop() if self._idle[name] else None
-            if conn is None:
-                self._open[name] += 1
-                self.peak[name] = max(self.peak[name], self._open[name])
-        if conn is None:
-            try:
-                conn = self._connect(name, role)
-            except BaseException:
-                with self._lock:
-                    self._open[name] -= 1
-                raise
-        try:
-            yield conn
-        except (pymysql.err.OperationalError, pymysql.err.InterfaceError, OSError, SourceError, TargetError):
-            self._close(name, conn)  # lost or broken: the retry opens a fresh one
-            raise
-        except BaseException:
-            if role == "target":
-                _rollback(conn)
-            with self._lock:
-                self._idle[name].append(conn)
-            raise
-        with self._lock:
-            self._idle[name].append(conn)
-
-    def _connect(self, name: str, role: str) -> pymysql.connections.Connection:
-        """A fresh session; connect's typed error says whether retrying can help (`transient`)."""
-        ep = self.endpoint(name) if role == "source" else self.target_ep
-        conn = connect(ep, role, autocommit=role == "source", read_timeout=3600)
-        if role == "source":
-            try:
-                with conn.cursor() as cur:  # whole-chunk reads: as long as a packet may be
-                    cur.execute("SET SESSION group_concat_max_len = @@max_allowed_packet")
-            except BaseException:
-                conn.close()  # not pooled: the caller's retry opens another
-                raise
-        return conn
-
-    def _close(self, name: str, conn: pymysql.connections.Connection) -> None:
-        with self._lock:
-            self._open[name] -= 1
-        try:
-            conn.close()
-        except Exception:  # noqa: BLE001 - closing a broken connection
-            pass
-
-    def release_source(self, source: str) -> None:
-        """Close a source's idle connections (its chunks are all done: free its slots)."""
-        with self._lock:
-            idle, self._idle[source] = self._idle.pop(source, []), []
-        for conn in idle:
-            self._close(source, conn)
-
-    def close_all(self) -> None:
-        with self._lock:
-            pools = list(self._idle.items())
-            self._idle.clear()
-        for name, idle in pools:
-            for conn in idle:
-                self._close(name, conn)
-
-
-def _retryable(exc: BaseException) -> bool:
-    """Lost connections, restarts, deadlocks: yes. A refusal (wrong password, missing grant, missing
-    table, bad TLS) would only fail again after the backoff: it is reported at once."""
-    if isinstance(exc, MigratorError):
-        return exc.transient  # set by db.connect: connection-level failures only
-    return is_transient(exc)
-
-
-def retrying(fn: Callable[[], Any], *, what: str, opts: CopyOptions, on_error: Callable[[], None],
-             reporter: Reporter) -> Any:
-    """Run fn; on a transient error or lost server, drop the connection and retry with backoff."""
-    for attempt in range(1, opts.retries + 1):
-        try:
-            return fn()
-        except (pymysql.err.MySQLError, OSError, SourceError, TargetError) as exc:
-            on_error()
-            if attempt >= opts.retries or not _retryable(exc):
-                raise
-            delay = min(15.0, opts.retry_delay * 2 ** (attempt - 1)) * (0.5 + random.random())
-            reporter.warn(f"{what}: {exc}; retry {attempt}/{opts.retries - 1} in {delay:.1f}s")
-            time.sleep(delay)
-    raise AssertionError("unreachable")
-
-
-# ------------------------------------------------------------------ one chunk
-
-
-class ChunkCopier:
-    """Copies one plan chunk page by page, from its last journaled key to its upper bound."""
-
-    def __init__(self, runner: CopyRunner, table: TablePlan, chunk: Chunk, after: list[Any] | None):
-        self.r = runner
-        self.table = table
-        self.chunk = chunk
-        self.lower = [decode_key_value(v) for v in after] if after is not None else (
-            [decode_key_value(v) for v in chunk.lower] if chunk.lower is not None else None)
-        self.upper = [decode_key_value(v) for v in chunk.upper] if chunk.upper is not None else None
-        self.prefix = sqlgen.insert_prefix(table, runner.opts.verb)
-        self.resumed = after is not None
-
-    def run(self) -> None:
-        if not self.table.key:
-            self._run_keyless()
-            return
-        if self._whole_chunk_fits() and self._copy_whole_chunk():
-            return
-        # Read-ahead: the next page is read (source + parsing) while this one is written, so the
-        # target always has a writer per running chunk.
-        pending: Future | None = self._prefetch(self.lower, self.r.page_rows(self.table))
-        while pending is not None:
-            page: Page = pending.result()
-            pending = None
-            if not page.count and page.done:
-                self._journal(None, 0, 0, done=True)
-                return
-            if self.r.stopping(self.table):
-                return
-            if not page.done:
-                pending = self._prefetch(page.last, self.r.page_rows(self.table))
-            t1 = time.monotonic()
-            try:
-                nbytes = self._write_page(page)
-            except BaseException:
-                if pending is not None:
-                    pending.cancel()
-                raise
-            write_seconds = time.monotonic() - t1
-            self.r.timed(page.read_seconds, write_seconds)
-            fault_point("after_commit")
-            after = self.chunk.upper if page.done and page.rows is None else [encode_key_value(v) for v in page.last]
-            self._journal(after, page.count, nbytes, done=page.done)
-            fault_point("after_journal")
-            self.r.reporter.advance(self.table, page.count, nbytes)
-            self.r.adapt(self.table, page.limit, page.count if not page.done else 0, nbytes,
-                         page.read_seconds + write_seconds)
-
-    def _write_page(self, page: Page) -> int:
-        if page.rows is not None:
-            return self._write(page.rows)
-        if not page.statements:  # rows deleted between the bound and the read: nothing to write
-            return 0
-        try:
-            return self._write_statements(page.statements, None)
-        except _RejectedBatch:  # read the page's range again row by row to name the row the target refuses
-            return self._write_rows_between(page.lower, page.last if not page.done else self.upper, page.limit)
-
-    def _write_rows_between(self, lower: list[Any] | None, upper: list[Any] | None, limit: int) -> int:
-        """Every row of (lower, upper], read and written in row pages (a rejected row is named)."""
-        nbytes = 0
-        while True:
-            rows = self._read_page(lower, limit, upper)
-            if rows:
-                nbytes += self._write(rows)
-            if len(rows) < limit:
-                return nbytes
-            lower = list(rows[-1][1:])
-
-    def _whole_chunk_fits(self) -> bool:
-        t, c = self.table, self.chunk
-        if not self.r.opts.whole_chunks or self.resumed or not c.estimated_rows or not t.estimated_rows:
-            return False
-        return c.estimated_rows * max(t.estimated_bytes / t.estimated_rows, 50) <= WHOLE_CHUNK_BYTES
-
-    def _copy_whole_chunk(self) -> bool:
-        """The chunk in one aggregated read and one target transaction; False: use pages instead
-        (result cut by group_concat_max_len, a NULL rendering, or a row the target rejects, which
-        the page path narrows down to its key)."""
-        sql, args = sqlgen.whole_chunk_select(self.table, self.lower, self.upper)
-        src = self.table.source
-
-        def read() -> tuple[int, bytes | None, int]:
-            with self.r.conns.source(src) as conn:
-                self.r.throttle.source_wait(src, conn)
-                with conn.cursor() as cur:
-                    cur.execute(sql, args)
-                    count, blob, limit = cur.fetchone()
-            fault_point("page_read")
-            return int(count), blob, int(limit)
-
-        t0 = time.monotonic()
-        count, blob, limit = self._with_source_retry(read)
-        got = blob.count(b"\0") + 1 if blob else 0
-        if got != count or (blob is not None and len(blob) >= limit):  # cut by group_concat_max_len
-            log.info("%s chunk %s: aggregated read incomplete (%d of %d rows); reading it in pages",
-                     self.table.id, self.chunk.id, got, count)
-            return False
-        t1 = time.monotonic()
-        # statements cut straight from the blob at row boundaries: no per-row objects
-        statements = sqlgen.blob_statements(self.prefix, blob, MAX_STATEMENT_BYTES) if blob else []
-        del blob
-        if statements:
-            try:
-                nbytes = self._write_statements(statements, None)
-            except _RejectedBatch:
-                return False
-        else:
-            nbytes = 0
-        self.r.timed(t1 - t0, time.monotonic() - t1)
-        fault_point("after_commit")
-        self._journal(self.chunk.upper, count, nbytes, done=True)
-        fault_point("after_journal")
-        self.r.reporter.advance(self.table, count, nbytes)
-        return True
-
-    def _prefetch(self, lower: list[Any] | None, limit: int) -> Future:
-        def read() -> Page:
-            t0 = time.monotonic()
-            page = self._read_aggregated_page(lower, limit) if self.r.opts.aggregated_pages else None
-            if page is None:
-                rows = self._read_page(lower, limit)
-                page = Page(lower, limit, len(rows), list(rows[-1][1:]) if rows else None, len(rows) < limit, rows=rows)
-            page.read_seconds = time.monotonic() - t0
-            return page
-
-        return self.r.readers.submit(read)
-
-    def _read_aggregated_page(self, lower: list[Any] | None, limit: int) -> Page | None:
-        """The next `limit` rows as one aggregated value: first the page's last key (a key-only
-        scan), then the rows up to it in one GROUP_CONCAT, cut into statements without per-row
-        objects. None: the result was cut (group_concat_max_len), read rows instead."""
-        bound_sql, bound_args = sqlgen.page_bound_select(self.table, lower, self.upper, limit)
-        src = self.table.source
-
-        def read() -> tuple[list[Any] | None, int, bytes | None, int]:
-            with self.r.conns.source(src) as conn:
-                self.r.throttle.source_wait(src, conn)
-                with conn.cursor() as cur:
-                    cur.execute(bound_sql, bound_args)
-                    row = cur.fetchone()
-                    last = list(row) if row else None
-                    sql, args = sqlgen.whole_chunk_select(self.table, lower, last if last is not None else self.upper)
-                    cur.execute(sql, args)
-                    count, blob, max_len = cur.fetchone()
-            fault_point("page_read")
-            return last, int(count), blob, int(max_len)
-
-        last, count, blob, max_len = self._with_source_retry(read)
-        got = blob.count(b"\0") + 1 if blob else 0
-        if got != count or (blob is not None and len(blob) >= max_len):
-            self.r.shrink(self.table, limit)
-            return None
-        statements = sqlgen.blob_statements(self.prefix, blob, MAX_STATEMENT_BYTES) if blob else []
-        # fewer than `limit` rows were left: this page ends the chunk
-        return Page(lower, limit, count, last if last is not None else self.upper, last is None, statements=statements)
-
-    def _journal(self, after: list[Any] | None, rows: int, nbytes: int, done: bool) -> None:
-        self.r.journal.page(self.table.id, self.chunk.id, after, rows, nbytes, done)
-        self.r.count(self.table, rows, nbytes)
-
-    def _read_page(self, lower: list[Any] | None, limit: int, upper: list[Any] | None = None) -> list[tuple]:
-        sql, args = sqlgen.page_select(self.table, lower, upper if upper is not None else self.upper, limit)
-        src = self.table.source
-
-        def read() -> list[tuple]:
-            with self.r.conns.source(src) as conn:
-                self.r.throttle.source_wait(src, conn)
-                with conn.cursor() as cur:
-                    cur.execute(sql, args)
-                    rows = cur.fetchall()
-            fault_point("page_read")
-            return rows
-
-        rows = self._with_source_retry(read)
-        self._check_rendered(rows)
-        return list(rows)
-
-    def _with_source_retry(self, fn: Callable[[], Any]) -> Any:
-        src = self.table.source
-        ep = self.r.conns.endpoint(src)
-        try:
-            return retrying(fn, what=f"read {self.table.id}", opts=self.r.opts,
-                            on_error=lambda: None, reporter=self.r.reporter)
-        except pymysql.err.MySQLError as exc:
-            err = SourceError(f"{describe_error(ep, 'source', exc)} (reading {self.table.source_name})")
-            err.transient = is_transient(exc)  # a refusal (grant, missing table) fails this table only
-            raise TableFailed(err) from None
-        except OSError as exc:
-            err = SourceError(f"source {src}: {exc} (reading {self.table.source_name})")
-            err.transient = True
-            raise TableFailed(err) from None
-        except SourceError as exc:
-            raise TableFailed(exc) from None
-
-    def _check_rendered(self, rows: Any) -> None:
-        for row in rows:
-            if row[0] is None:  # CONCAT beyond the source's max_allowed_packet gives NULL
-                raise TableFailed(SourceError(
-                    f"source {self.table.source}: table {self.table.source_name}: row with key "
-                    f"{self._key_text(row[1:])} is larger than the source's max_allowed_packet; raise "
-                    "max_allowed_packet on the source and rerun"))
-
-    def _run_keyless(self) -> None:
-        """Copy-only table without a key: stream every row into one target transaction that first
-        deletes this source's rows (so a rerun replaces, never duplicates). Memory stays bounded."""
-        src, ep, tgt_ep = self.table.source, self.r.conns.endpoint(self.table.source), self.r.conns.target_ep
-        if not self.table.source_column and self.r.shares_target(self.table):
-            raise TableFailed(StateError(
-                f"{self.table.id} has no key and shares target table {self.table.target_name} with other "
-                "sources without a source column: a rerun could not tell their rows apart. Add a key, "
-                "or plan with --with-source-column"))
-
-        def copy_all() -> tuple[int, int]:
-            src_conn = connect(ep, "source", cursorclass=pymysql.cursors.SSCursor, read_timeout=3600)
-            rows = nbytes = 0
-            try:
-                self.r.throttle.source_wait(src, src_conn)
-                with self.r.conns.target() as tgt:
-                    try:
-                        with src_conn.cursor() as scur, tgt.cursor() as tcur:
-                            tcur.execute(self._clear_sql())
-                            scur.execute(sqlgen.full_select(self.table))
-                            while batch := scur.fetchmany(2000):
-                                self._check_rendered(batch)
-                                for _, _, stmt in self._statements(list(batch)):
-                                    tcur.execute(stmt)
-                                    nbytes += len(stmt)
-                                rows += len(batch)
-                        fault_point("before_commit")
-                        tgt.commit()
-                    except BaseException:
-                        _rollback(tgt)
-                        raise
-            finally:
-                src_conn.close()
-            return rows, nbytes
-
-        try:
-            rows, nbytes = retrying(copy_all, what=f"copy {self.table.id}", opts=self.r.opts,
-                                    on_error=lambda: None, reporter=self.r.reporter)
-        except pymysql.err.MySQLError as exc:
-            role = "source" if error_code(exc) in (2002, 2003, 2006, 2013) else "target"
-            cls = SourceError if role == "source" else TargetError
-            where = describe_error(ep if role == "source" else tgt_ep, role, exc)
-            raise TableFailed(cls(f"{where} (copying keyless table {self.table.id} -> {self.table.target_name})")) from None
-        except (SourceError, TargetError) as exc:
-            raise TableFailed(exc) from None
-        fault_point("after_commit")
-        self._journal(None, rows, nbytes, done=True)
-        self.r.reporter.advance(self.table, rows, nbytes)
-
-    # ---- target side
-    def _statements(self, rows: list[tuple]) -> list[tuple[int, int, bytes]]:
-        """(first row index, end index, statement) of at most MAX_STATEMENT_BYTES each."""
-        out = []
-        start, size = 0, len(self.prefix)
-        for i, row in enumerate(rows):
-            n = len(row[0]) + 1
-            if i > start and size + n > MAX_STATEMENT_BYTES:
-                out.append((start, i, self.prefix + b",".join(r[0] for r in rows[start:i])))
-                start, size = i, len(self.prefix)
-            size += n
-        if start < len(rows):
-            out.append((start, len(rows), self.prefix + b",".join(r[0] for r in rows[start:])))
-        return out
-
-    def _clear_sql(self) -> str | None:
-        dst = f"{quote_ident(self.table.target_database)}.{quote_ident(self.table.target_table)}"
-        if self.table.source_column:
-            return f"DELETE FROM {dst} WHERE {quote_ident(self.table.source_column)} = " + \
-                sqlgen.sql_string_literal(f"{self.table.source}/{self.table.database}")
-        return f"DELETE FROM {dst}"
-
-    def _write(self, rows: list[tuple], clear: bool = False) -> int:
-        return self._write_statements([stmt for _, _, stmt in self._statements(rows)], rows, clear)
-
-    def _write_statements(self, statements: list[bytes], rows: list[tuple] | None, clear: bool = False) -> int:
-        """Statements in one target transaction; a rejected row is narrowed down to its key when
-        the rows (with their keys) are known, else _RejectedBatch (the caller reads pages)."""
-        nbytes = sum(len(s) for s in statements)
-
-        def write() -> None:
-            self.r.throttle.target_wait()
-            with self.r.conns.target() as conn:
-                try:
-                    with conn.cursor() as cur:
-                        if clear:
-                            cur.execute(self._clear_sql())
-                        for stmt in statements:
-                            cur.execute(stmt)
-                    fault_point("before_commit")
-                    t0 = time.monotonic()
-                    conn.commit()
-                    self.r.throttle.commit_took(time.monotonic() - t0)
-                except pymysql.err.MySQLError:
-                    _rollback(conn)
-                    raise
-
-        ep = self.r.conns.target_ep
-        try:
-            retrying(write, what=f"write {self.table.target_name}", opts=self.r.opts,
-                     on_error=lambda: None, reporter=self.r.reporter)
-        except pymysql.err.MySQLError as exc:
-            if is_transient(exc) or error_code(exc) in REFUSED_ERRORS:  # not a bad row: no narrowing
-                raise TableFailed(TargetError(f"{describe_error(ep, 'target', exc)} (writing {self.table.target_name})")) from None
-            if rows is None:
-                raise _RejectedBatch() from None
-            raise TableFailed(self._narrow(rows, exc)) from None
-        except OSError as exc:
-            raise TableFailed(TargetError(f"target {ep.label}: {exc} (writing {self.table.target_name})")) from None
-        except TargetError as exc:
-            raise TableFailed(exc) from None
-        return nbytes
-
-    def _narrow(self, rows: list[tuple], exc: pymysql.err.MySQLError) -> TargetError:
-        """Bisect the rejected page down to the row the target refuses; name its key and the error."""
-        lo, hi, err = 0, len(rows), exc
-        try:
-            with self.r.conns.target() as conn:
-                lo, hi, err = self._bisect(conn, rows, exc)
-        except (pymysql.err.MySQLError, OSError, TargetError):
-            pass
-        code = error_code(err)
-        msg = err.args[-1] if err.args else str(err)
-        key = self._key_text(rows[lo][1:]) if self.table.key else "(table has no key)"
-        return TargetError(
-            f"target rejected a row of {self.table.id} -> {self.table.target_name}, key {key}: "
-            f"error {code}: {msg} (fix the target column or the source row)")
-
-    def _bisect(self, conn: pymysql.connections.Connection, rows: list[tuple],
-                exc: pymysql.err.MySQLError) -> tuple[int, int, pymysql.err.MySQLError]:
-        lo, hi, err = 0, len(rows), exc
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            try:
-                with conn.cursor() as cur:
-                    for stmt_rows in _split(rows[lo:mid], MAX_STATEMENT_BYTES):
-                        cur.execute(self.prefix + b",".join(r[0] for r in stmt_rows))
-                _rollback(conn)
-                lo = mid
-            except pymysql.err.MySQLError as e:
-                _rollback(conn)
-                hi, err = mid, e
-        try:
-            with conn.cursor() as cur:
-                cur.execute(self.prefix + rows[lo][0])
-        except pymysql.err.MySQLError as e:
-            err = e
-        _rollback(conn)
-        return lo, hi, err
-
-    def _key_text(self, values: Any) -> str:
-        return "(" + ", ".join(f"{k}={v!r}" for k, v in zip(self.table.key, values)) + ")"
-
-
-class _RejectedBatch(Exception):
-    """The target refused a batch read without keys: redo it in pages to name the row."""
-
-
-def _split(rows: list[tuple], limit: int) -> list[list[tuple]]:
-    out, cur, size = [], [], 0
-    for r in rows:
-        if cur and size + len(r[0]) > limit:
-            out.append(cur)
-            cur, size = [], 0
-        cur.append(r)
-        size += len(r[0]) + 1
-    if cur:
-        out.append(cur)
-    return out
-
-
-def _rollback(conn: pymysql.connections.Connection) -> None:
-    try:
-        conn.rollback()
-    except (pymysql.err.MySQLError, OSError):
-        pass
-
-
-# ------------------------------------------------------------------ the run
-
-
-class PageSizing:
-    """Page size per table, adapted to page_seconds; shared by the runner and remote tasks."""
-
-    opts: CopyOptions
-    _lock: threading.Lock
-    _page_rows: dict[str, int]
-
-    def page_rows(self, table: TablePlan) -> int:
-        with self._lock:
-            return self._page_rows.get(table.id) or self.first_page_rows(table)
-
-    def first_page_rows(self, table: TablePlan) -> int:
-        if self.opts.initial_page_rows:
-            return self.opts.initial_page_rows
-        row_bytes = table.estimated_bytes / table.estimated_rows if table.estimated_rows and table.estimated_bytes else 200
-        rows = int(FIRST_PAGE_BYTES / max(row_bytes, 20))
-        return max(self.opts.min_page_rows, min(self.opts.max_page_rows, rows))
-
-    def shrink(self, table: TablePlan, limit: int) -> None:
-        """A page too long for one aggregated value: halve the table's pages."""
-        with self._lock:
-            self._page_rows[table.id] = max(self.opts.min_page_rows, limit // 2)
-
-    def adapt(self, table: TablePlan, limit: int, rows: int, nbytes: int, seconds: float) -> None:
-        """Aim the next page at page_seconds (within 0.5x..2x of this one) and MAX_PAGE_BYTES."""
-        if rows < limit:
-            return
-        factor = max(0.5, min(2.0, self.opts.page_seconds / max(seconds, 1e-3)))
-        new = int(limit * factor)
-        if nbytes:
-            new = min(new, int(limit * MAX_PAGE_BYTES / nbytes))
-        with self._lock:
-            self._page_rows[table.id] = max(self.opts.min_page_rows, min(self.opts.max_page_rows, new))
-
+PendingChunk = tuple[TablePlan, Chunk, "list[Any] | None"]  # a chunk and the key it resumes after
 
 
 class CopyRunner(PageSizing):
@@ -740,7 +64,8 @@ class CopyRunner(PageSizing):
         self.opts = opts
         self.reporter = reporter or NullReporter()
         self.plan_path = plan_path
-        self.conns = Connections.for_plan(plan, opts.target_connections)
+        self.conns = Pool({s.name: s.endpoint() for s in plan.sources}, plan.target.endpoint(),
+                          target_limit=opts.target_connections, opener=open_session)
         self.journal: CopyJournal | None = None
         self._lock = threading.Lock()
         self._page_rows: dict[str, int] = {}
@@ -826,7 +151,7 @@ class CopyRunner(PageSizing):
         return result
 
     def _clear(self) -> None:
-        shutil.rmtree(self.workdir.root / "copy", ignore_errors=True)
+        shutil.rmtree(self.workdir.copy_dir, ignore_errors=True)
         ctx = RunContext(self.workdir)
         ctx.forget_copy()
         ctx.save()
@@ -862,8 +187,7 @@ class CopyRunner(PageSizing):
 
     def _prepare_source(self, source: str, tables: list[TablePlan], ctx: RunContext, state: CopyState) -> None:
         ep = self.conns.endpoint(source)
-        conn = retrying(lambda: connect(ep, "source"), what=f"connect to source {source}", opts=self.opts,
-                        on_error=lambda: None, reporter=self.reporter)
+        conn = retry_copy_step(lambda: connect(ep, "source"), f"connect to source {source}", self.opts, self.reporter)
         try:
             self._check_shapes(tables, conn, ctx)
             fresh = state.start_position(source) is None  # else target rows may be ours, uncheckpointed
@@ -990,7 +314,7 @@ class CopyRunner(PageSizing):
             if res.status != "done":
                 res.status, res.error, res.error_kind = "failed", str(exc), type(exc)
 
-    def _tasks(self, state: CopyState) -> list[tuple[TablePlan, Chunk, list[Any] | None]]:
+    def _tasks(self, state: CopyState) -> list[PendingChunk]:
         """Pending chunks, biggest tables first, interleaved across sources."""
         per_source: dict[str, list] = defaultdict(list)
         for t in sorted(self.plan.active_tables(), key=lambda t: -t.estimated_rows):
@@ -1013,48 +337,19 @@ class CopyRunner(PageSizing):
 
     def _copy_chunks(self, state: CopyState) -> None:
         """Schedule pending chunks under the global (--parallel) and per-source bounds, on the
-        local threads or the remote workers the executor names."""
-        pending: list[tuple[TablePlan, Chunk, list[Any] | None, int]] = [(t, c, a, 1) for t, c, a in self._tasks(state)]
-        running: dict[Any, tuple[TablePlan, Chunk, list[Any] | None, int]] = {}
-        busy: dict[str, int] = defaultdict(int)
-        left = Counter(t.source for t, _, _, _ in pending)
+        local threads or the remote workers the executor names. Ctrl-C: copiers stop after their
+        current page; committed pages are journaled, the rest is redone on resume."""
         executor = self.executor or make_executor(self.opts.executor, self.opts.parallel, "copy")
         if executor.remote:
             log.info("copy: chunks run on %s", executor.label)
+        scheduler: ChunkScheduler[PendingChunk] = ChunkScheduler(
+            self._tasks(state), lambda task: task[0].source, parallel=self.opts.parallel,
+            per_source=self.opts.per_source, executor=executor, task_retries=self.opts.task_retries)
         with ThreadPoolExecutor(max_workers=max(1, self.opts.parallel), thread_name_prefix="read") as readers:
             self.readers = readers
-            while pending or running:
-                i = 0
-                while i < len(pending) and len(running) < self.opts.parallel:
-                    table, chunk, after, attempt = pending[i]
-                    if self.stopping(table):
-                        pending.pop(i)
-                        left[table.source] -= 1
-                        continue
-                    if busy[table.source] >= self.opts.per_source:
-                        i += 1
-                        continue
-                    pending.pop(i)
-                    busy[table.source] += 1
-                    running[self._submit(executor, table, chunk, after)] = (table, chunk, after, attempt)
-                if not running:
-                    break
-                try:
-                    done = executor.wait_first(running)
-                except KeyboardInterrupt:
-                    self._stop.set()  # committed pages are journaled; the rest is redone on resume
-                    for fut in running:
-                        fut.cancel()
-                    raise
-                for fut in done:
-                    table, chunk, after, attempt = running.pop(fut)
-                    busy[table.source] -= 1
-                    if self._chunk_finished(table, chunk, fut, attempt, executor):
-                        pending.insert(0, (table, chunk, after, attempt + 1))
-                        continue
-                    left[table.source] -= 1
-                    if left[table.source] <= 0 and busy[table.source] == 0:
-                        self.conns.release_source(table.source)  # done: its connections are closed
+            scheduler.run(lambda task: self._submit(executor, *task), self._chunk_finished,
+                          skip=lambda task: self.stopping(task[0]), source_done=self.conns.release,
+                          lost=self._worker_lost, interrupted=self._stop.set)
         for res in self.results.values():
             if res.status == "pending" and not state.table_complete(res.table.id) and res.table.id in self._failed:
                 res.status = "failed"
@@ -1066,21 +361,23 @@ class CopyRunner(PageSizing):
                          target=self.conns.target_ep, opts=self.opts, shares_target=self.shares_target(table))
         return executor.submit(copy_chunk_task, task, key_hint=f"{table.id}#{chunk.id}")
 
-    def _chunk_finished(self, table: TablePlan, chunk: Chunk, fut: Any, attempt: int, executor: Executor) -> bool:
-        """Journal a finished chunk's outcome; True: submit it again (its worker was lost)."""
+    def _worker_lost(self, slot: Slot[PendingChunk], exc: BaseException) -> None:
+        table, chunk, _ = slot.task
+        self.reporter.warn(f"{table.id} chunk {chunk.id}: worker lost ({type(exc).__name__}); "
+                           f"submitting it again ({slot.attempt}/{self.opts.task_retries})")
+
+    def _chunk_finished(self, slot: Slot[PendingChunk], fut: Any) -> None:
+        """Journal a finished chunk's outcome (a remote one's pages); a failed table is recorded."""
+        table, chunk, _ = slot.task
         exc = fut.exception()
-        if exc is not None and executor.remote and executor.is_lost_worker(exc) and attempt <= self.opts.task_retries:
-            self.reporter.warn(f"{table.id} chunk {chunk.id}: worker lost ({type(exc).__name__}); "
-                               f"submitting it again ({attempt}/{self.opts.task_retries})")
-            return True
-        if exc is None and executor.remote:
+        if exc is None and self.executor is not None and self.executor.remote:
             exc = self._journal_outcome(table, chunk, fut.result())
         if exc is None:
-            return False
+            return
         if not isinstance(exc, TableFailed):
             raise exc
         if table.id in self._failed:
-            return False
+            return
         self._failed[table.id] = exc
         res = self.results[table.id]
         res.status, res.error, res.error_kind = "failed", str(exc.error), type(exc.error)
@@ -1089,7 +386,6 @@ class CopyRunner(PageSizing):
         self.reporter.warn(f"{table.id}: {exc.error}")
         if isinstance(exc.error, SourceError) and exc.error.transient:  # the server is gone: stop its other tables too
             self._fail_source(table.source, exc.error)
-        return False
 
     def _journal_outcome(self, table: TablePlan, chunk: Chunk, out: ChunkOutcome) -> TableFailed | None:
         """A remote task's pages, journaled here (the only checkpoint writer) after their commits."""
@@ -1141,113 +437,3 @@ def run_copy(plan: Plan, workdir: WorkDir, opts: CopyOptions | None = None, repo
         raise cls(f"copy did not finish for {len(failed)} of {len(result.tables)} table(s): {lines}{more}. "
                   "Rerun `migrator copy` after fixing: finished chunks are kept")
     return result
-
-
-# ------------------------------------------------------------------ remote tasks (Dask workers)
-
-
-@dataclass
-class ChunkTask:
-    """Everything a worker needs to copy one chunk: picklable, no work-directory paths."""
-
-    table: TablePlan
-    chunk: Chunk
-    after: list[Any] | None
-    source: Endpoint
-    target: Endpoint
-    opts: CopyOptions
-    shares_target: bool = False
-
-
-@dataclass
-class ChunkOutcome:
-    """What a worker committed: (after, rows, bytes, done) per page, for the coordinator to journal."""
-
-    pages: list[tuple[list[Any] | None, int, int, bool]] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    throttled: list[str] = field(default_factory=list)
-    read_seconds: float = 0.0
-    write_seconds: float = 0.0
-    error: str | None = None
-    error_kind: str | None = None
-    worker: str = ""
-
-
-class _PageList:
-    """Stands in for the journal inside a worker: pages are only collected and returned."""
-
-    def __init__(self, out: ChunkOutcome):
-        self.out = out
-
-    def page(self, table_id: str, chunk_id: int, after: list[Any] | None, rows: int, nbytes: int, done: bool) -> None:
-        self.out.pages.append((after, rows, nbytes, done))
-
-
-class _WarningList(NullReporter):
-    def __init__(self, out: ChunkOutcome):
-        self.out = out
-
-    def warn(self, message: str) -> None:
-        self.out.warnings.append(message)
-
-
-_worker_throttle: Throttle | None = None
-_worker_lock = threading.Lock()
-
-
-def _throttle_for(opts: CopyOptions) -> Throttle:
-    """One throttle per worker process: stall detection needs the commits of earlier tasks."""
-    global _worker_throttle
-    with _worker_lock:
-        if _worker_throttle is None:
-            _worker_throttle = Throttle(ThrottleOptions(max_threads_running=opts.max_source_threads_running))
-        return _worker_throttle
-
-
-class _TaskContext(PageSizing):
-    """What ChunkCopier needs from its runner, inside a worker process for one chunk."""
-
-    def __init__(self, task: ChunkTask, out: ChunkOutcome):
-        self.opts = task.opts
-        self.task = task
-        self.out = out
-        self._lock = threading.Lock()
-        self._page_rows: dict[str, int] = {}
-        self.conns = Connections({task.table.source: task.source}, task.target)
-        self.reporter = _WarningList(out)
-        self.journal = _PageList(out)
-        self.readers = ThreadPoolExecutor(max_workers=1, thread_name_prefix="read")
-        self.throttle = _throttle_for(task.opts)
-
-    def stopping(self, table: TablePlan) -> bool:
-        return False
-
-    def shares_target(self, table: TablePlan) -> bool:
-        return self.task.shares_target
-
-    def timed(self, read: float, write: float) -> None:
-        self.out.read_seconds += read
-        self.out.write_seconds += write
-
-    def count(self, table: TablePlan, rows: int, nbytes: int) -> None:
-        pass
-
-    def close(self) -> None:
-        self.readers.shutdown(wait=True)
-        self.conns.close_all()
-
-
-def copy_chunk_task(task: ChunkTask) -> ChunkOutcome:
-    """Run on a worker: copy one chunk from task.after to its upper bound, committing each page
-    on the target, and return what was committed. Writes no checkpoint (the coordinator does)."""
-    out = ChunkOutcome(worker=f"{os.uname().nodename}:{os.getpid()}")
-    ctx = _TaskContext(task, out)
-    seen = len(ctx.throttle.events)
-    try:
-        ChunkCopier(ctx, task.table, task.chunk, task.after).run()  # type: ignore[arg-type]
-    except TableFailed as exc:
-        out.error, out.error_kind = str(exc.error), type(exc.error).__name__
-    finally:
-        ctx.close()
-    out.throttled = ctx.throttle.events[seen:]
-    return out

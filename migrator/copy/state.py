@@ -20,10 +20,9 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ from typing import Any
 from ..errors import StateError
 from ..plan.model import KeyValue, Plan, TablePlan
 from ..positions import BinlogPosition
-from ..state import Journal, atomic_write_json, read_json
+from ..state import Journal, atomic_write, atomic_write_json, read_json
 from ..workdir import WorkDir
 
 log = logging.getLogger(__name__)
@@ -197,8 +196,8 @@ def compact_journal(workdir: WorkDir, state: CopyState,
     if state.journal_records <= len(records) and not _torn_tail(path):
         return None
     before = path.stat().st_size
-    after = _replace_file(path, (json.dumps(r, sort_keys=True, default=str).encode() + b"\n" for r in records),
-                          before_rename)
+    after = atomic_write(path, (json.dumps(r, sort_keys=True, default=str).encode() + b"\n" for r in records),
+                         temp_prefix=_temp_prefix(path), before_rename=before_rename)
     log.info("copy journal compacted: %d records (%d bytes) -> %d records (%d bytes)",
              state.journal_records, before, len(records), after)
     return before, after
@@ -225,29 +224,6 @@ def _torn_tail(path: Path) -> bool:
             return fh.read(1) != b"\n"
     except FileNotFoundError:
         return False
-
-
-def _replace_file(path: Path, lines: Iterable[bytes], before_rename: Callable[[], None]) -> int:
-    """state.atomic_write_bytes, streamed (a fleet's journal need not be built in memory), with a
-    hook between the durable temp file and the rename (tests kill the process there). Returns the size."""
-    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.writelines(lines)
-            fh.flush()
-            os.fsync(fh.fileno())
-            size = fh.tell()
-        before_rename()
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dirfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dirfd)
-    finally:
-        os.close(dirfd)
-    return size
 
 
 def write_position(workdir: WorkDir, source: str, start: BinlogPosition | None, end: BinlogPosition | None) -> None:

@@ -9,10 +9,8 @@ a merged table) stop the source's stream: applying them blindly could lose rows.
 
 from __future__ import annotations
 
-import fcntl
-import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +19,7 @@ from sqlglot import exp
 from sqlglot.dialects.mysql import MySQL
 from sqlglot.errors import ParseError
 
+from ..engine.locks import locked
 from ..plan.model import Column
 from ..state import Journal
 
@@ -281,15 +280,8 @@ class DdlRecord:
         self.seen = Journal(seen_path) if seen_path is not None else None
         self.lock_path = path.with_suffix(".lock")
 
-    @contextmanager
-    def locked(self) -> Iterator[None]:
-        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
+    def locked(self) -> AbstractContextManager[None]:
+        return locked(self.lock_path)
 
     def occurrence(self, target_name: str, statement: str, table: str, position: str) -> Occurrence:
         """Which occurrence of `statement` the event at `position` of shard `table` is (call under

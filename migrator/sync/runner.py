@@ -12,7 +12,6 @@ from __future__ import annotations
 import ctypes
 import gc
 import faulthandler
-import fcntl
 import logging
 import logging.handlers
 import multiprocessing as mp
@@ -29,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..db import session
+from ..engine.locks import hold
 from ..errors import ConfigError, MigratorError, SourceError, StateError, TargetError
 from ..plan.model import Plan
 from ..positions import read_position
@@ -77,28 +77,11 @@ def hold_source_lock(workdir: WorkDir, source: str, wait: float = SOURCE_LOCK_WA
     """One writer per source, for the life of this process: a source process of a sync that was
     killed can outlive it briefly (it flushes its batch and checkpoints when it sees its parent
     gone); a new run's process waits for it rather than applying and checkpointing beside it."""
-    path = workdir.root / "sync" / f"{source}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    deadline = time.monotonic() + wait
-    warned = False
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            break
-        except BlockingIOError:
-            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
-            if time.monotonic() >= deadline:
-                os.close(fd)
-                raise StateError(f"source {source}: another sync process (pid {holder}) still writes for it; stop it, "
-                                 "then run sync again") from None
-            if not warned:
-                log.warning("source %s: waiting for the previous sync process (pid %s) to exit", source, holder)
-                warned = True
-            time.sleep(0.1)
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-    return fd  # released when the process exits
+    return hold(workdir.sync_lock(source), wait=wait, note=f"{os.getpid()}\n",
+                waiting=lambda holder: log.warning("source %s: waiting for the previous sync process (pid %s) to exit",
+                                                   source, holder),
+                busy=lambda holder: StateError(f"source {source}: another sync process (pid {holder}) still writes "
+                                               "for it; stop it, then run sync again"))  # released when the process exits
 
 
 def _source_main(plan_json: str, source: str, root: str, options_json: str, q: Any, stop_event: Any,

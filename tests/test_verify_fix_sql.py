@@ -1,4 +1,5 @@
-"""Regression tests from the verify/cutover correctness review."""
+"""Fix SQL and shard-scoped verify: exact decimals, keys differing only in case, the file run by
+hand with the mysql client, and the other shards of a merged table left alone."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Review regressions for the copy stage (real servers)."""
+"""Keyset paging over awkward keys (ENUM, FLOAT, BIT), and the fallback to row pages when an
+aggregated read is cut (real servers)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Review regressions for sync: each test failed before its fix."""
+"""Sync edge cases: a key changed only in case across workers, XA transactions, negative TIME
+with fractions (each test failed before its fix)."""
 
 from __future__ import annotations
 
