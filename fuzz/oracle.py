@@ -83,8 +83,14 @@ class Comparison:
     tables: int = 0
     differences: list[Difference] = field(default_factory=list)
 
+    def counts(self) -> str:
+        by: dict[tuple[str, str], int] = {}
+        for d in self.differences:
+            by[(d.table, d.what)] = by.get((d.table, d.what), 0) + 1
+        return ", ".join(f"{t} {what}: {n}" for (t, what), n in sorted(by.items()))
+
     def report(self, limit: int = 25) -> str:
-        lines = [str(d) for d in self.differences[:limit]]
+        lines = [self.counts()] + [str(d) for d in self.differences[:limit]]
         if len(self.differences) > limit:
             lines.append(f"... and {len(self.differences) - limit} more")
         return "\n".join(lines)

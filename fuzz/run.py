@@ -28,6 +28,7 @@ from pathlib import Path
 from migrator.db import quote_ident
 from migrator.endpoint import Endpoint
 
+from . import corpus
 from .oracle import Comparison, Difference, compare, raw_connect
 from .procs import MigratorProc
 from .schema_gen import TableSpec, gen_table
@@ -55,6 +56,7 @@ class RoundConfig:
     xa: bool = True
     flush: bool = True
     keep: bool = False
+    exclude: tuple[str, ...] = ()  # value families left out (corpus.FAMILIES)
 
     def repro(self) -> str:
         """The command line that replays this round."""
@@ -62,6 +64,8 @@ class RoundConfig:
                 f"--rows {self.rows}", f"--big-rows {self.big_rows}", f"--big-every {self.big_every}"]
         if not self.kills:
             args.append("--no-kill")
+        if self.exclude:
+            args.append("--exclude " + ",".join(self.exclude))
         for flag in ("ddl", "xa", "flush"):
             if not getattr(self, flag):
                 args.append(f"--no-{flag}")
@@ -192,6 +196,8 @@ class Round:
     # ------------------------------------------------------------ stages
     def run(self) -> RoundResult:
         t0 = time.monotonic()
+        corpus.EXCLUDED.clear()
+        corpus.EXCLUDED.update(self.cfg.exclude)
         try:
             self._run()
         finally:

@@ -25,8 +25,9 @@ from pathlib import Path
 import yaml
 
 from migrator.endpoint import Endpoint, parse_url
-from migrator.sandbox import free_port, start_mariadb, stop_pid
+from migrator.sandbox import free_port, start_mariadb, start_seekdb, stop_pid
 
+from .corpus import FAMILIES
 from .run import RoundConfig, RoundResult, run_round
 
 SOAK_DEFAULTS = dict(tables=5, rows=400, transactions=400, big_rows=100_000, big_every=150)
@@ -40,13 +41,16 @@ def start_source(base: Path, max_binlog_size: int) -> tuple[Endpoint, int]:
     return parse_url(f"mysql://root@127.0.0.1:{port}?name=fz", "source"), proc.pid
 
 
-def sandbox_target(directory: str | None) -> Endpoint:
+def sandbox_target(directory: str | None) -> Endpoint | None:
+    """The seekdb target of a running sandbox (--sandbox, $MIGRATOR_TEST_SANDBOX, .migrator-sandbox)."""
     d = Path(directory or os.environ.get("MIGRATOR_TEST_SANDBOX") or ".migrator-sandbox")
     f = d / "sandbox.yaml"
     if not f.exists():
-        raise SystemExit(f"no sandbox at {d} (sandbox.yaml missing): run `migrator sandbox up` or pass --target URL")
+        if directory:
+            raise SystemExit(f"no sandbox at {d} (sandbox.yaml missing): run `migrator sandbox up` or pass --target URL")
+        return None
     info = yaml.safe_load(f.read_text())
-    return parse_url(info["target"]["url"], "target")
+    return parse_url(info["target"]["url"], "target") if info.get("target") else None
 
 
 def shrink(cfg: RoundConfig, source: Endpoint, target: Endpoint, base: Path, budget: float, say) -> RoundConfig:
@@ -103,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-ddl", action="store_true")
     ap.add_argument("--no-xa", action="store_true")
     ap.add_argument("--no-flush", action="store_true")
+    ap.add_argument("--exclude", default="", help="value families to leave out: zero-dates,trailing-zeros "
+                                                   "(to look for bugs beneath known ones)")
     ap.add_argument("--catchup-timeout", type=float, default=120.0)
     ap.add_argument("--max-binlog-size", type=int, default=256 * 1024)
     ap.add_argument("--source", help="a MariaDB URL to use instead of starting one (it must be yours alone)")
@@ -114,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep databases and files of every round")
     ap.add_argument("--json", help="write the results as JSON to this file")
     args = ap.parse_args(argv)
+    unknown = set(x for x in args.exclude.split(",") if x) - set(FAMILIES)
+    if unknown:
+        ap.error(f"--exclude: unknown value families {sorted(unknown)}; known: {', '.join(FAMILIES)}")
 
     def say(msg: str) -> None:
         print(msg, flush=True)
@@ -121,6 +130,12 @@ def main(argv: list[str] | None = None) -> int:
     base = Path(args.dir or tempfile.mkdtemp(prefix="fuzz-"))
     base.mkdir(parents=True, exist_ok=True)
     target = parse_url(args.target, "target") if args.target else sandbox_target(args.sandbox)
+    own_target = None
+    if target is None:  # no sandbox: a seekdb of our own for the soak (about a minute to start)
+        say("no sandbox target found: starting a seekdb for this soak")
+        port = free_port()
+        own_target = start_seekdb(base / "target", port).pid
+        target = parse_url(f"oceanbase://root@127.0.0.1:{port}", "target")
     own_pid = None
     if args.source:
         source = parse_url(args.source + ("&" if "?" in args.source else "?") + "name=fz", "source")
@@ -134,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     def config(seed: int) -> RoundConfig:
         return RoundConfig(seed=seed, kills=not args.no_kill, ddl=not args.no_ddl, xa=not args.no_xa,
                            flush=not args.no_flush, catchup_timeout=args.catchup_timeout, keep=args.keep,
-                           pace=0.005, **sizes)
+                           pace=0.005, exclude=tuple(x for x in args.exclude.split(",") if x), **sizes)
 
     single = args.minutes is None and args.rounds is None
     first = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 10**6)
@@ -158,8 +173,9 @@ def main(argv: list[str] | None = None) -> int:
                 small = None if args.no_shrink else shrink(r.config, source, target, base, args.shrink_minutes * 60, say)
                 failing.append((r, small))
     finally:
-        if own_pid:
-            stop_pid(own_pid)
+        for pid in (own_pid, own_target):
+            if pid:
+                stop_pid(pid)
     tx = sum(r.stats.transactions for r in results if r.stats)
     kills = sum(k.landed for r in results for k in r.kills)
     diffs = sum(len(r.differences) for r in results)

@@ -176,7 +176,7 @@ class Workload:
         with self.conn.cursor() as cur:
             cur.execute(f"SELECT {cols} FROM {self.q(t)} ORDER BY RAND({self.rnd.randrange(2**31)}) LIMIT {n}")
             rows = cur.fetchall()
-        return [{k: self.conn.literal(v) for k, v in zip(t.key, row)} for row in rows]
+        return [{k: self.conn.escape(v) for k, v in zip(t.key, row)} for row in rows]
 
     @staticmethod
     def where(key: dict[str, str]) -> str:
