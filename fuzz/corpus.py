@@ -21,7 +21,8 @@ LATIN1_CHARS = list("abcdefghijklmnopqrstuvwxyzABCXYZ0123456789 _-.,'\"\\%") + [
 
 
 # Value families that can be left out (`--exclude`), to look for bugs beneath known ones.
-FAMILIES = ("zero-dates", "trailing-zeros")
+FAMILIES = ("zero-dates", "trailing-zeros", "accents")  # accents: latin1 letters that latin1_swedish_ci and
+# utf8mb4_general_ci compare differently ('A'/'Ä', 'u'/'ü', 's'/'ß' are distinct keys on the source only)
 EXCLUDED: set[str] = set()
 
 
@@ -35,6 +36,8 @@ def hexlit(b: bytes) -> str:
 
 def text(rnd: random.Random, max_len: int, charset: str = "utf8mb4") -> str:
     pool = LATIN1_CHARS if charset == "latin1" else UTF8_CHARS
+    if charset == "latin1" and "accents" in EXCLUDED:
+        pool = [ch for ch in pool if ch.isascii()]
     roll = rnd.random()
     if roll < 0.08:
         return ""

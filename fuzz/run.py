@@ -227,7 +227,7 @@ class Round:
             if not self.copy_stage():
                 return
             ddl_allowed.set()
-            self.sync_stage(thread)
+            self.sync_stage(thread, workload.big_committed)
             finished = not self.result.findings
         finally:
             if not finished:  # a stage failed: the workload stops where it is
@@ -295,12 +295,27 @@ class Round:
     def sync_args(self, *extra: str) -> list[str]:
         return ["sync", str(self.plan), "--workdir", str(self.work), "--batch-rows", str(self.cfg.batch_rows), *extra]
 
-    def sync_stage(self, workload: threading.Thread) -> None:
+    def wait_for_kill_instant(self, p: MigratorProc, delay: float, big_committed: threading.Event) -> int | None:
+        """Wait `delay` seconds, or less: a big transaction committed by the workload meanwhile
+        moves the kill to shortly after it (so it lands while sync applies that transaction).
+        Returns the exit code when the process ended by itself, else None."""
+        deadline = time.monotonic() + delay
+        big_committed.clear()
+        while time.monotonic() < deadline:
+            rc = p.wait(0.05)
+            if rc is not None:
+                return rc
+            if big_committed.is_set() and p.elapsed() > 1.0:
+                time.sleep(self.kill_rnd.uniform(0.05, 0.8))
+                break
+        return p.wait(0)
+
+    def sync_stage(self, workload: threading.Thread, big_committed: threading.Event) -> None:
         if self.cfg.kills:
             for _ in range(self.cfg.sync_kills):
                 p = self.migrator(*self.sync_args())
                 delay = self.kill_rnd.uniform(*self.cfg.sync_kill_after)
-                rc = p.wait(delay)
+                rc = self.wait_for_kill_instant(p, delay, big_committed)
                 if rc is None:
                     self.result.kills.append(Kill("sync", p.elapsed(), p.kill9()))
                 else:

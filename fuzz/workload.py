@@ -74,6 +74,7 @@ class Workload:
         self.rnd = random.Random(f"{seed}:workload")
         self.ddl_allowed = ddl_allowed or threading.Event()
         self.stop = stop or threading.Event()
+        self.big_committed = threading.Event()
         self.stats = WorkloadStats()
         self.error: BaseException | None = None
         self.conn: pymysql.connections.Connection | None = None
@@ -351,6 +352,7 @@ class Workload:
             order = ", ".join(quote_ident(k) for k in t.key)
             self.stats.big_rows += self.sql(f"DELETE FROM {self.q(t)} ORDER BY {order} LIMIT {self.cfg.big_rows // 2}")
         self.commit()
+        self.big_committed.set()  # a kill of sync soon after lands while it applies this transaction
 
 
 def initial_rows(conn, db: str, t: TableSpec, n: int, seed: int) -> None:

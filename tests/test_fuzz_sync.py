@@ -72,3 +72,17 @@ def test_oracle_normalizes_representation_and_reports_real_differences(source, t
     finally:
         drop_databases(source, "source", [db])
         drop_databases(target, "target", [tdb])
+
+
+def test_printed_reproduction_replays_the_same_round():
+    import shlex
+
+    from fuzz.soak import parser, round_config
+
+    cfg = RoundConfig(seed=42, tables=2, rows=30, transactions=17, big_rows=900, big_every=7, kills=False,
+                      xa=False, exclude=("zero-dates", "accents"))
+    argv = shlex.split(cfg.repro())
+    assert argv[:3] == ["python", "-m", "fuzz.soak"]
+    again = round_config(parser().parse_args(argv[3:]), 42)
+    same = ("seed", "tables", "rows", "transactions", "big_rows", "big_every", "kills", "ddl", "xa", "flush", "exclude")
+    assert {f: getattr(again, f) for f in same} == {f: getattr(cfg, f) for f in same}
