@@ -30,7 +30,7 @@ from migrator.sandbox import free_port, start_mariadb, start_seekdb, stop_pid
 from .corpus import FAMILIES
 from .run import RoundConfig, RoundResult, run_round
 
-SOAK_DEFAULTS = dict(tables=5, rows=400, transactions=400, big_rows=100_000, big_every=150)
+SOAK_DEFAULTS = dict(tables=5, rows=400, transactions=400, big_rows=100_000, big_every=150, sync_kills=8)
 
 
 def start_source(base: Path, max_binlog_size: int) -> tuple[Endpoint, int]:
@@ -104,6 +104,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--big-rows", type=int, help="rows of a big transaction")
     ap.add_argument("--big-every", type=int, help="about one big transaction per this many")
     ap.add_argument("--no-kill", action="store_true", help="no kill -9 of copy and sync")
+    ap.add_argument("--sync-kills", type=int, help="kill -9 of sync while the workload runs (at most)")
     ap.add_argument("--no-ddl", action="store_true")
     ap.add_argument("--no-xa", action="store_true")
     ap.add_argument("--no-flush", action="store_true")
@@ -130,7 +131,7 @@ def round_config(args: argparse.Namespace, seed: int) -> RoundConfig:
             sizes[k] = getattr(args, k)
     return RoundConfig(seed=seed, kills=not args.no_kill, ddl=not args.no_ddl, xa=not args.no_xa,
                        flush=not args.no_flush, catchup_timeout=args.catchup_timeout, keep=args.keep,
-                       pace=0.005, exclude=tuple(x for x in args.exclude.split(",") if x), **sizes)
+                       pace=0.005, sync_kill_after=(2.0, 20.0), exclude=tuple(x for x in args.exclude.split(",") if x), **sizes)
 
 
 def main(argv: list[str] | None = None) -> int:
