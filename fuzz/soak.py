@@ -28,7 +28,7 @@ from migrator.endpoint import Endpoint, parse_url
 from migrator.sandbox import free_port, start_mariadb, start_seekdb, stop_pid
 
 from .corpus import FAMILIES
-from .run import RoundConfig, RoundResult, run_round
+from .run import RoundConfig, RoundResult, run_round, shape_tags
 
 SOAK_DEFAULTS = dict(tables=5, rows=400, transactions=400, big_rows=100_000, big_every=150, sync_kills=8)
 
@@ -53,16 +53,27 @@ def sandbox_target(directory: str | None) -> Endpoint | None:
     return parse_url(info["target"]["url"], "target") if info.get("target") else None
 
 
-def shrink(cfg: RoundConfig, source: Endpoint, target: Endpoint, base: Path, budget: float, say) -> RoundConfig:
-    """The smallest configuration that still fails (greedy: kills off, fewer transactions, fewer
-    tables, smaller big transactions), within `budget` seconds."""
+def signature(r: RoundResult) -> set[str]:
+    """What kind of failure a round shows: the difference shapes and the kinds of findings."""
+    sig = shape_tags(r) if r.differences else set()
+    for f in r.findings:
+        sig.add("until-caught-up hang" if "did not return" in f else f.split(":")[0][:60])
+    return sig
+
+
+def shrink(failed: RoundResult, source: Endpoint, target: Endpoint, base: Path, budget: float, say) -> RoundConfig:
+    """The smallest configuration that still fails the same way (greedy: kills off, fewer
+    transactions, fewer tables, smaller big transactions, fewer statement kinds), within
+    `budget` seconds."""
     deadline = time.monotonic() + budget
+    wanted = signature(failed)
 
     def fails(c: RoundConfig) -> bool:
         r = run_round(c, source, target, base, say)
-        say(f"  shrink: {c.repro()} -> {'fails' if r.failed else 'passes'} ({len(r.differences)} differences, "
+        same = bool(signature(r) & wanted)
+        say(f"  shrink: {c.repro()} -> {'fails' if same else 'passes'} ({len(r.differences)} differences, "
             f"{len(r.findings)} findings)")
-        return r.failed
+        return same
 
     def candidates(c: RoundConfig):
         if c.kills:
@@ -79,7 +90,7 @@ def shrink(cfg: RoundConfig, source: Endpoint, target: Endpoint, base: Path, bud
             if getattr(c, flag):
                 yield dataclasses.replace(c, **{flag: False})
 
-    best = cfg
+    best = failed.config
     progress = True
     while progress and time.monotonic() < deadline:
         progress = False
@@ -175,9 +186,10 @@ def main(argv: list[str] | None = None) -> int:
             if single or (args.rounds is not None and n >= args.rounds) or \
                     (args.minutes is not None and time.monotonic() >= deadline):
                 break
-        for r in results:
+        for r in results:  # the first failing round is shrunk; the others print their own command
             if r.failed:
-                small = None if args.no_shrink else shrink(r.config, source, target, base, args.shrink_minutes * 60, say)
+                small = None if args.no_shrink or failing else shrink(r, source, target, base,
+                                                                      args.shrink_minutes * 60, say)
                 failing.append((r, small))
     finally:
         for pid in (own_pid, own_target):

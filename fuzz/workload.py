@@ -28,7 +28,8 @@ from .schema_gen import ColumnSpec, TableSpec, add_column_spec
 
 # statement errors an application meets and carries on after (the statement alone is undone)
 EXPECTED_ERRORS = {1062: "duplicate key", 1264: "out of range", 1406: "too long", 1366: "bad string",
-                   1292: "bad datetime", 1265: "truncated", 1048: "null", 1451: "fk", 1452: "fk"}
+                   1292: "bad datetime", 1265: "truncated", 1048: "null", 1451: "fk", 1452: "fk",
+                   1467: "auto-increment exhausted"}
 
 
 @dataclass
