@@ -22,6 +22,7 @@ import shutil
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -77,6 +78,7 @@ class Kill:
     stage: str
     after: float  # seconds after the command started
     landed: bool  # still running when killed
+    note: str = ""  # e.g. the big transaction it followed
 
 
 @dataclass
@@ -119,7 +121,7 @@ class RoundResult:
                 out.append(f"  workload statement errors: {self.stats.unexpected[:3]}")
         if self.kills:
             out.append("  kills: " + ", ".join(f"{k.stage}@{k.after:.2f}s{'' if k.landed else ' (had exited)'}"
-                                               for k in self.kills))
+                                               f"{' ' + k.note if k.note else ''}" for k in self.kills))
         if self.workdir:
             out.append(f"  work directory: {self.workdir}")
         return "\n".join(out)
@@ -147,6 +149,8 @@ def shape_tags(result: RoundResult) -> set[str]:
             tags.add("rows missing")
             if d.table in result.latin1_text_keys and "accents" not in result.config.exclude:
                 tags.add("latin1 text key: distinct on the source, equal under the target's utf8mb4_general_ci")
+        if d.what == "missing on target" and any("SAVEPOINT" in k.note for k in result.kills):
+            tags.add("#4? a sync kill -9 landed right after a big transaction with a SAVEPOINT")
         if d.what == "extra on target":
             tags.add("rows extra")
         if d.what == "shape":
@@ -167,6 +171,8 @@ class Round:
         self.kill_rnd = random.Random(f"{cfg.seed}:kills")
         self.result = RoundResult(cfg, workdir=self.dir)
         self.tables: list[TableSpec] = []
+        self.workload: Workload | None = None
+        self.kill_note = ""
 
     # ------------------------------------------------------------ connections
     def src(self, autocommit: bool = True):
@@ -224,6 +230,7 @@ class Round:
                                            pace=cfg.pace),
                             ddl_allowed=ddl_allowed, stop=stop)
         self.result.stats = workload.stats
+        self.workload = workload
         thread = workload.thread()
         thread.start()
         finished = False
@@ -322,7 +329,8 @@ class Round:
     def sync_args(self, *extra: str) -> list[str]:
         return ["sync", str(self.plan), "--workdir", str(self.work), "--batch-rows", str(self.cfg.batch_rows), *extra]
 
-    def wait_for_kill_instant(self, p: MigratorProc, delay: float, big_committed: threading.Event) -> int | None:
+    def wait_for_kill_instant(self, p: MigratorProc, delay: float, big_committed: threading.Event,
+                              what: Callable[[], str] = str) -> int | None:
         """Wait `delay` seconds, or less: a big transaction committed by the workload meanwhile
         moves the kill to shortly after it (so it lands while sync applies that transaction).
         Returns the exit code when the process ended by itself, else None."""
@@ -333,6 +341,7 @@ class Round:
             if rc is not None:
                 return rc
             if big_committed.is_set() and p.elapsed() > 1.0:
+                self.kill_note = f"after big {what()}"
                 time.sleep(self.kill_rnd.uniform(0.05, 0.8))
                 break
         return p.wait(0)
@@ -344,9 +353,10 @@ class Round:
                     break
                 p = self.migrator(*self.sync_args())
                 delay = self.kill_rnd.uniform(*self.cfg.sync_kill_after)
-                rc = self.wait_for_kill_instant(p, delay, big_committed)
+                self.kill_note = ""
+                rc = self.wait_for_kill_instant(p, delay, big_committed, lambda: self.workload.last_big if self.workload else "")
                 if rc is None:
-                    self.result.kills.append(Kill("sync", p.elapsed(), p.kill9()))
+                    self.result.kills.append(Kill("sync", p.elapsed(), p.kill9(), self.kill_note))
                 else:
                     self.result.kills.append(Kill("sync", delay, False))
                     self.result.findings.append(f"migrator sync stopped by itself (exit {rc}) while the workload ran:\n"

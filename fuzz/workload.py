@@ -76,6 +76,7 @@ class Workload:
         self.ddl_allowed = ddl_allowed or threading.Event()
         self.stop = stop or threading.Event()
         self.big_committed = threading.Event()
+        self.last_big = ""  # what the last big transaction was (kills after it say so)
         self.stats = WorkloadStats()
         self.error: BaseException | None = None
         self.conn: pymysql.connections.Connection | None = None
@@ -325,12 +326,14 @@ class Workload:
         t = self.rnd.choice(self.tables)
         self.stats.big += 1
         kind = self.rnd.choice(["insert", "insert", "update", "delete"])
+        self.last_big = f"tx {n}: {kind} of {t.name}"
         self.conn.begin()
         if kind == "insert":
             cols = self.insert_columns(t)
             names = ", ".join(quote_ident(c.name) for c in cols)
             total = self.cfg.big_rows
             savepoint_at = self.rnd.randint(1, max(1, total // 2)) if self.rnd.random() < 0.6 else None
+            self.last_big = f"tx {n}: {total} rows into {t.name}" + (f", SAVEPOINT after {savepoint_at}" if savepoint_at else "")
             done, batch = 0, 500
             while done < total:
                 size = min(batch, total - done)
@@ -353,6 +356,7 @@ class Workload:
             order = ", ".join(quote_ident(k) for k in t.key)
             self.stats.big_rows += self.sql(f"DELETE FROM {self.q(t)} ORDER BY {order} LIMIT {self.cfg.big_rows // 2}")
         self.commit()
+        self.stats.log.append(f"{n} big: {self.last_big}")
         self.big_committed.set()  # a kill of sync soon after lands while it applies this transaction
 
 
