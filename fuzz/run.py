@@ -377,19 +377,33 @@ class Round:
         be compared)."""
         for attempt in (1, 2):
             p = self.migrator(*self.sync_args("--until-caught-up"))
-            rc = p.wait(self.cfg.catchup_timeout)
+            rc = self.wait_while_working(p)
             if rc == 0:
                 return True
             if rc is None:
                 p.kill9()
                 self.result.findings.append(
-                    f"sync --until-caught-up did not return within {self.cfg.catchup_timeout:.0f}s on an idle source "
+                    f"sync --until-caught-up did not return on an idle source and stopped working ({p.elapsed():.0f}s) "
                     f"(attempt {attempt}; checkpoint {self.checkpoint()}, source head {self.head()}) [issue 13 #3 shape]")
                 self.nudge()
                 continue
             self.result.findings.append(f"sync --until-caught-up exited {rc}:\n{p.tail()}")
             return False
         return False
+
+    def wait_while_working(self, p: MigratorProc, step: float = 10.0) -> int | None:
+        """Wait catchup_timeout seconds, and longer while the command still works (its processes
+        used at least a CPU-second in the last `step` seconds: a transaction of hundreds of MB
+        takes minutes), at most 10 times as long. None: it idles without returning."""
+        rc = p.wait(self.cfg.catchup_timeout)
+        cpu = p.group_cpu_seconds()
+        deadline = time.monotonic() + 9 * self.cfg.catchup_timeout
+        while rc is None and time.monotonic() < deadline:
+            rc = p.wait(step)
+            used, cpu = p.group_cpu_seconds() - cpu, p.group_cpu_seconds()
+            if rc is None and used < 1.0:
+                break
+        return rc
 
     def checkpoint(self) -> str:
         try:
