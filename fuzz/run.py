@@ -93,6 +93,7 @@ class RoundResult:
     workdir: Path | None = None
     tables: list[str] = field(default_factory=list)
     latin1_text_keys: set[str] = field(default_factory=set)  # tables whose key has latin1 text
+    binary_keys: set[str] = field(default_factory=set)  # tables whose key has a BINARY(n) column
 
     @property
     def differences(self) -> list[Difference]:
@@ -141,10 +142,12 @@ def shape_tags(result: RoundResult) -> set[str]:
     """Which of issue 13's shapes the differences look like (a hint for the reader, not a proof)."""
     tags = set()
     for d in result.differences:
-        if any(isinstance(k, bytes) and k.endswith(b"\x00") for k in d.key):
+        if d.table in result.binary_keys and any(isinstance(k, bytes) and k.endswith(b"\x00") for k in d.key):
             tags.add("#1 BINARY key ending in 0x00")
         if d.what == "changed" and ZERO_PART.search(d.detail.split(" target ")[0]):
             tags.add("#2 zero-part date")
+        if any(isinstance(k, str) and ZERO_PART.match("'" + k) for k in d.key):
+            tags.add("#2 zero-part date in a key")
         if d.what == "missing on target":
             tags.add("rows missing")
             if d.table in result.latin1_text_keys and "accents" not in result.config.exclude:
@@ -258,6 +261,7 @@ class Round:
         self.result.tables = [t.describe() for t in self.tables]
         self.result.latin1_text_keys = {t.name for t in self.tables for c in t.key_columns()
                                         if c.kind.textual and c.effective_charset(t.charset) == "latin1"}
+        self.result.binary_keys = {t.name for t in self.tables for c in t.key_columns() if c.kind.sql.startswith("BINARY")}
         conn = self.app_connect()
         try:
             with conn.cursor() as cur:
