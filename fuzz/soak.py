@@ -30,7 +30,7 @@ from migrator.sandbox import free_port, start_mariadb, start_seekdb, stop_pid
 from .corpus import FAMILIES
 from .run import RoundConfig, RoundResult, run_round, shape_tags
 
-SOAK_DEFAULTS = dict(tables=5, rows=400, transactions=400, big_rows=100_000, big_every=150, sync_kills=8)
+SOAK_DEFAULTS = dict(tables=5, rows=400, transactions=400, big_rows=100_000, big_every=100, sync_kills=8)
 
 
 def start_source(base: Path, max_binlog_size: int) -> tuple[Endpoint, int]:
@@ -142,7 +142,7 @@ def round_config(args: argparse.Namespace, seed: int) -> RoundConfig:
             sizes[k] = getattr(args, k)
     return RoundConfig(seed=seed, kills=not args.no_kill, ddl=not args.no_ddl, xa=not args.no_xa,
                        flush=not args.no_flush, catchup_timeout=args.catchup_timeout, keep=args.keep,
-                       pace=0.005, sync_kill_after=(2.0, 20.0), exclude=tuple(x for x in args.exclude.split(",") if x), **sizes)
+                       pace=0.05, sync_kill_after=(2.0, 20.0), exclude=tuple(x for x in args.exclude.split(",") if x), **sizes)
 
 
 def main(argv: list[str] | None = None) -> int:
