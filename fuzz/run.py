@@ -21,6 +21,7 @@ import re
 import shutil
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -176,6 +177,8 @@ class Round:
         self.tables: list[TableSpec] = []
         self.workload: Workload | None = None
         self.kill_note = ""
+        self.procs: list[MigratorProc] = []
+        self.stop = threading.Event()  # stops the workload
 
     # ------------------------------------------------------------ connections
     def src(self, autocommit: bool = True):
@@ -204,7 +207,9 @@ class Round:
         return ep.password.get_secret_value() if ep.password else ""
 
     def migrator(self, *args: str) -> MigratorProc:
-        return MigratorProc(list(args), self.log, self.dir)
+        p = MigratorProc(list(args), self.log, self.dir)
+        self.procs.append(p)
+        return p
 
     # ------------------------------------------------------------ stages
     def run(self) -> RoundResult:
@@ -213,7 +218,13 @@ class Round:
         corpus.EXCLUDED.update(self.cfg.exclude)
         try:
             self._run()
+        except Exception:  # noqa: BLE001 - a round that cannot finish is a failed round, with its reason
+            self.result.findings.append(f"round stopped by an error:\n{traceback.format_exc(limit=8)}")
         finally:
+            self.stop.set()
+            for p in self.procs:  # nothing of this round keeps running
+                if p.running():
+                    p.kill9()
             self.result.seconds = time.monotonic() - t0
             if not self.cfg.keep:
                 self.cleanup(keep_files=self.result.failed)
@@ -226,7 +237,7 @@ class Round:
         if not self.make_plan():
             return
         ddl_allowed = threading.Event()
-        stop = threading.Event()
+        stop = self.stop
         workload = Workload(self.app_connect, self.db, self.tables, cfg.seed,
                             WorkloadConfig(transactions=cfg.transactions, big_rows=cfg.big_rows,
                                            big_every=cfg.big_every, ddl=cfg.ddl, xa=cfg.xa, flush=cfg.flush,
