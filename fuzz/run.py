@@ -398,7 +398,7 @@ class Round:
             if rc is None:
                 p.kill9()
                 self.result.findings.append(
-                    f"sync --until-caught-up did not return on an idle source and stopped working ({p.elapsed():.0f}s) "
+                    f"sync --until-caught-up did not return within {p.elapsed():.0f}s on an idle source "
                     f"(attempt {attempt}; checkpoint {self.checkpoint()}, source head {self.head()}) [issue 13 #3 shape]")
                 self.nudge()
                 continue
@@ -406,19 +406,22 @@ class Round:
             return False
         return False
 
-    def wait_while_working(self, p: MigratorProc, step: float = 10.0) -> int | None:
-        """Wait catchup_timeout seconds, and longer while the command still works (its processes
-        used at least a CPU-second in the last `step` seconds: a transaction of hundreds of MB
-        takes minutes), at most 10 times as long. None: it idles without returning."""
-        rc = p.wait(self.cfg.catchup_timeout)
-        cpu = p.group_cpu_seconds()
-        deadline = time.monotonic() + 9 * self.cfg.catchup_timeout
-        while rc is None and time.monotonic() < deadline:
-            rc = p.wait(step)
-            used, cpu = p.group_cpu_seconds() - cpu, p.group_cpu_seconds()
-            if rc is None and used < 1.0:
-                break
-        return rc
+    def wait_while_working(self, p: MigratorProc) -> int | None:
+        """Wait catchup_timeout seconds plus one second per MB of binlog between the checkpoint and
+        the source's head (a transaction of hundreds of MB takes minutes to apply). None: it did
+        not return in that time."""
+        return p.wait(self.cfg.catchup_timeout + self.bytes_behind() / 1e6)
+
+    def bytes_behind(self) -> int:
+        try:
+            pos = json.loads((self.work / "sync" / "fz.json").read_text())["position"]
+            file, offset = pos["file"], int(pos["pos"])
+        except (OSError, ValueError, KeyError):
+            file, offset = "", 0
+        with self.src() as s, s.cursor() as cur:
+            cur.execute("SHOW BINARY LOGS")
+            logs = [(str(name), int(size)) for name, size, *_ in cur.fetchall()]
+        return sum(size - (offset if name == file else 0) for name, size in logs if name >= file)
 
     def checkpoint(self) -> str:
         try:
