@@ -4,7 +4,7 @@ PYTHON  ?= python3
 BIN      = $(VENV)/bin
 STAMP    = $(VENV)/.installed
 
-.PHONY: setup demo test bench clean sandbox-down
+.PHONY: setup demo test bench soak clean sandbox-down
 
 setup: $(STAMP)
 
@@ -20,6 +20,11 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# Differential fuzzer (fuzz/): rounds with new seeds for SOAK_MINUTES; one line per round, exit 1 on any difference.
+SOAK_MINUTES ?= 10
+soak: setup
+	$(BIN)/python -m fuzz.soak --minutes $(SOAK_MINUTES) $(SOAK_ARGS)
 
 bench: setup
 	$(BIN)/python benchmarks/run_all.py

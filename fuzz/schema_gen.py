@@ -1,0 +1,121 @@
+"""Random tables drawn from the value corpus: every integer width and sign, DECIMAL, FLOAT/DOUBLE,
+BINARY/VARBINARY (keys too), CHAR/VARCHAR/TEXT in utf8mb4 and latin1, ENUM/SET, BIT, JSON,
+temporal types with zero and zero-part values, YEAR, BLOB; single, composite and non-integer
+primary keys, tables keyed only by a NOT NULL unique key, secondary unique keys.
+
+A table is a function of (seed, index) alone, so a shrunk run with fewer tables keeps the
+first ones unchanged."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from migrator.db import quote_ident
+
+from .corpus import KEY_KINDS, KINDS, Kind
+
+# key shapes applications use: (kinds of the key columns, primary key or NOT NULL unique key only)
+KEY_SHAPES: list[tuple[list[str], bool]] = [
+    (["bigint_u"], True), (["int"], True), (["bin16"], True), (["int", "varchar"], True), (["varchar"], True),
+    (["date", "smallint_u"], True), (["dec12"], True), (["varbin"], True), (["bigint"], False),
+    (["datetime6", "int_u"], True), (["bin4", "mediumint"], True), (["char"], True), (["enum", "int"], True),
+]
+
+
+@dataclass
+class ColumnSpec:
+    name: str
+    kind: Kind
+    nullable: bool = True
+    charset: str | None = None  # explicit CHARACTER SET of a textual column
+
+    def effective_charset(self, table_charset: str) -> str:
+        return self.charset or table_charset
+
+    def ddl(self) -> str:
+        cs = f" CHARACTER SET {self.charset}" if self.charset and self.kind.textual else ""
+        null = " NULL DEFAULT NULL" if self.nullable and self.kind.canon not in ("json",) else (
+            " NULL" if self.nullable else " NOT NULL")
+        if self.kind.sql in ("BLOB", "TEXT"):
+            null = " NULL" if self.nullable else " NOT NULL"
+        return f"{quote_ident(self.name)} {self.kind.sql}{cs}{null}"
+
+
+@dataclass
+class TableSpec:
+    name: str
+    columns: list[ColumnSpec]
+    key: list[str]
+    primary: bool  # False: the key is a NOT NULL UNIQUE key and the table has no primary key
+    charset: str = "utf8mb4"
+    auto_increment: str | None = None
+    unique: list[list[str]] = field(default_factory=list)
+    added: int = 0  # columns added by the workload so far (names c_add<N>)
+
+    def column(self, name: str) -> ColumnSpec:
+        return next(c for c in self.columns if c.name == name)
+
+    def key_columns(self) -> list[ColumnSpec]:
+        return [self.column(k) for k in self.key]
+
+    def value_columns(self) -> list[ColumnSpec]:
+        return [c for c in self.columns if c.name not in self.key]
+
+    def droppable(self) -> list[ColumnSpec]:
+        """Columns in no key: what an ALTER TABLE ... DROP COLUMN of the workload may remove."""
+        in_keys = set(self.key) | {c for u in self.unique for c in u}
+        return [c for c in self.columns if c.name not in in_keys]
+
+    def create_sql(self, db: str) -> str:
+        cols = []
+        for c in self.columns:
+            line = c.ddl()
+            if c.name == self.auto_increment:
+                line = f"{quote_ident(c.name)} {c.kind.sql} NOT NULL AUTO_INCREMENT"
+            cols.append(line)
+        keys = ", ".join(quote_ident(k) for k in self.key)
+        cols.append(f"PRIMARY KEY ({keys})" if self.primary else f"UNIQUE KEY `uk_key` ({keys})")
+        for i, u in enumerate(self.unique):
+            cols.append(f"UNIQUE KEY `uk_{i}` ({', '.join(quote_ident(c) for c in u)})")
+        return (f"CREATE TABLE {quote_ident(db)}.{quote_ident(self.name)} (\n  " + ",\n  ".join(cols)
+                + f"\n) ENGINE=InnoDB DEFAULT CHARSET={self.charset}")
+
+    def describe(self) -> str:
+        return (f"{self.name}: key {'PK' if self.primary else 'UNIQUE'}({', '.join(f'{k} {self.column(k).kind.sql}' for k in self.key)})"
+                f", {self.charset}, {len(self.columns)} columns"
+                + (f", unique {self.unique}" if self.unique else ""))
+
+
+def _charset_for(rnd: random.Random, kind: Kind) -> str | None:
+    if not kind.textual:
+        return None
+    return rnd.choice([None, None, "utf8mb4", "latin1"])
+
+
+def gen_table(seed: int, index: int) -> TableSpec:
+    """Table number `index` of run `seed`."""
+    rnd = random.Random(f"{seed}:table:{index}")
+    charset = rnd.choice(["utf8mb4", "utf8mb4", "latin1"])
+    shape, primary = KEY_SHAPES[(seed + index) % len(KEY_SHAPES)] if index < 2 else rnd.choice(KEY_SHAPES)
+    columns: list[ColumnSpec] = []
+    for i, kname in enumerate(shape):
+        kind = KINDS[kname]
+        columns.append(ColumnSpec(f"k{i}", kind, nullable=False, charset=_charset_for(rnd, kind)))
+    auto = "k0" if shape == ["bigint_u"] and rnd.random() < 0.5 else None
+    value_kinds = [k for k in KINDS.values()]
+    for i in range(rnd.randint(3, 9)):
+        kind = rnd.choice(value_kinds)
+        columns.append(ColumnSpec(f"c{i}", kind, nullable=True, charset=_charset_for(rnd, kind)))
+    spec = TableSpec(f"t{index}", columns, [c.name for c in columns[: len(shape)]], primary, charset, auto)
+    candidates = [c for c in spec.value_columns() if c.kind.key_ok]
+    if candidates and rnd.random() < 0.45:
+        spec.unique.append([rnd.choice(candidates).name])
+    return spec
+
+
+def add_column_spec(rnd: random.Random, table: TableSpec) -> ColumnSpec:
+    """A column the workload adds with ALTER TABLE ... ADD COLUMN (NULL default)."""
+    table.added += 1
+    kind = rnd.choice([k for k in KINDS.values() if k.canon != "json"] + KEY_KINDS)
+    return ColumnSpec(f"c_add{table.added}", kind, nullable=True, charset=_charset_for(rnd, kind))
