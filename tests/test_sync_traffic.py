@@ -297,3 +297,33 @@ def test_duration_ending_while_sources_start_is_a_clean_stop(source, target, uni
     plan_path = write_plan(plan, tmp_path / "plan.yaml")
     res = run_cli("sync", str(plan_path), "--workdir", str(wd.root), "--duration", "1", "--wait-for-copy", timeout=60)
     assert res.returncode == 0, res.stderr
+
+
+def test_sync_waiting_for_copy_lets_copy_run_in_the_same_work_directory(source, target, unique_db, tmp_path):
+    """`sync --wait-for-copy` started before `copy`: it waits without the work directory's lock,
+    copy runs and finishes, then sync applies what came after (it held the lock: copy refused)."""
+    from plan_helpers import drop_dbs, make_db, url
+
+    db = unique_db("wfc")
+    make_db(source, db, ["CREATE TABLE a (id INT PRIMARY KEY, v INT)", "INSERT INTO a VALUES (1, 1), (2, 2)"])
+    plan_path, work = tmp_path / "p.yaml", tmp_path / "work"
+    try:
+        done = run_cli("plan", "--source", url(source), "--target", url(target), "--include", f"{db}.*",
+                       "--out", str(plan_path))
+        assert done.returncode == 0, done.stdout + done.stderr
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        syncing = subprocess.Popen([sys.executable, "-m", "migrator.cli", "sync", str(plan_path), "--workdir",
+                                    str(work), "--wait-for-copy", "--until-caught-up"], cwd=ROOT, env=env,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        time.sleep(3)  # sync is waiting now
+        copied = run_cli("copy", str(plan_path), "--workdir", str(work), timeout=120)
+        assert copied.returncode == 0, copied.stdout + copied.stderr
+        _sql(source, "source", f"INSERT INTO {qualified(db, 'a')} VALUES (3, 3)")
+        _, err = syncing.communicate(timeout=120)
+        assert syncing.returncode == 0, err
+        assert "waiting for copy to finish" in err
+        res = run_cli("sync", str(plan_path), "--workdir", str(work), "--until-caught-up")
+        assert res.returncode == 0, res.stderr
+        assert _sql(target, "target", f"SELECT COUNT(*) FROM {qualified(db, 'a')}")[0][0] == 3
+    finally:
+        drop_dbs(source, [db])

@@ -35,6 +35,7 @@ from ..positions import read_position
 from ..state import read_json
 from ..workdir import WorkDir
 from .metrics import SyncMetrics
+from .copystate import source_copy
 from .stream import Checkpoint, SourceSync, SyncOptions, SyncStopped, gtid_distance, status_line
 
 log = logging.getLogger(__name__)
@@ -176,6 +177,9 @@ def run_sync(plan: Plan, workdir: WorkDir, options: SyncOptions | None = None, *
     names = sources or [s.name for s in plan.sources]
     if not names:
         raise ConfigError("the plan has no sources to sync")
+    started = time.monotonic()
+    if options.wait_for_copy and not wait_for_copy_unlocked(plan, workdir, names, options, started):
+        return SyncResult({n: SourceResult(n) for n in names}, time.monotonic() - started)
     workdir.lock("sync")
     # forkserver: sync's modules are imported once, by the fork server; each source process is then
     # a fork of it (a spawned process re-imported everything: ~0.5 s of CPU per source)
@@ -187,7 +191,6 @@ def run_sync(plan: Plan, workdir: WorkDir, options: SyncOptions | None = None, *
     if metrics_port is not None:
         metrics.serve(metrics_port, metrics_addr)
     results = {n: SourceResult(n) for n in names}
-    started = time.monotonic()
     previous = _install_stop_handlers(stop_event)
     procs = {}
     try:
@@ -239,6 +242,37 @@ def _main_module_hidden() -> Iterator[None]:
     finally:
         if main is not None:
             sys.modules["__main__"] = main
+
+
+def wait_for_copy_unlocked(plan: Plan, workdir: WorkDir, names: list[str], options: SyncOptions,
+                           started: float) -> bool:
+    """--wait-for-copy: wait, WITHOUT the work directory's lock (`migrator copy` needs it to
+    finish), until copy has finished every table of these sources. False when stopped first
+    (Ctrl-C, SIGTERM, or --duration elapsed): a clean stop."""
+    stopping: list[int] = []
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            previous[sig] = signal.signal(sig, lambda signum, _frame: stopping.append(signum))
+        except ValueError:  # not the main thread
+            pass
+    try:
+        warned = ""
+        while True:
+            waiting = [t for n in names for t in source_copy(workdir, plan, n).incomplete]
+            if not waiting:
+                return True
+            shown = ", ".join(waiting[:10]) + (f" and {len(waiting) - 10} more" if len(waiting) > 10 else "")
+            if shown != warned:
+                log.warning("waiting for copy to finish %s", shown)
+                warned = shown
+            if stopping or (options.duration is not None and time.monotonic() - started >= options.duration):
+                log.warning("stopped while waiting for copy; nothing was applied")
+                return False
+            time.sleep(1.0)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _stop_fork_server() -> None:

@@ -267,8 +267,7 @@ class SourceSync:
         self.target: Endpoint = plan.target.endpoint()
         self.tables: dict[tuple[str, str], TableState] = {}
         self.merged: set[str] = set()
-        self.ddl_record = DdlRecord(workdir.root / "sync" / "ddl.jsonl",
-                                    workdir.sync_checkpoint(source).with_suffix(".ddl.jsonl"))
+        self.ddl_record = DdlRecord(workdir.sync_ddl_journal, workdir.sync_ddl_seen(source))
         self.retries = 0
         self.errors = 0
         self.caught_up = False
