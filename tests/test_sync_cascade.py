@@ -16,7 +16,6 @@ import time
 import pytest
 
 from migrator.db import connect, qualified, query, quote_ident
-from migrator.errors import SourceError
 from migrator.plan.build import build_plan
 from migrator.plan.model import TablePlan
 from migrator.plan.preflight import cascade_findings

@@ -18,7 +18,6 @@ from migrator.positions import read_position
 from migrator.state import read_json
 from migrator.sync.runner import run_sync
 from migrator.sync.stream import SyncOptions
-from migrator.workdir import WorkDir
 from sync_helpers import ROOT, run_cli, setup_tables, write_plan
 
 
