@@ -16,7 +16,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
-from .stream import Checkpoint, gtid_distance, status_line
+from .contracts import Checkpoint, gtid_distance, status_line
 
 
 class SyncMetrics:

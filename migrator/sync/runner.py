@@ -36,7 +36,8 @@ from ..state import read_json
 from ..workdir import WorkDir
 from .metrics import SyncMetrics
 from .copystate import source_copy
-from .stream import Checkpoint, SourceSync, SyncOptions, SyncStopped, gtid_distance, status_line
+from .contracts import Checkpoint, SyncOptions, SyncStopped, gtid_distance, status_line
+from .stream import SourceSync
 
 log = logging.getLogger(__name__)
 ERROR_CLASSES: dict[int, type[MigratorError]] = {2: ConfigError, 3: StateError, 4: SourceError, 5: TargetError}

@@ -11,17 +11,12 @@ from __future__ import annotations
 
 import logging
 import time
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pymysql
-from pydantic import BaseModel, Field
-import struct
-
-from pymysql.constants.COMMAND import COM_BINLOG_DUMP
 from pymysqlreplication import BinLogStreamReader
 from pymysqlreplication.event import (
     NotImplementedEvent,
@@ -42,166 +37,30 @@ from ..plan.model import Column, Plan, TablePlan
 from ..positions import BinlogPosition, read_head
 from ..state import atomic_write_json, read_json
 from ..workdir import WorkDir
-from .apply import Applier, Route, RowChange, ddl_error_is_already_applied
+from .apply import Applier, Route, RowChange
 from .cascade import NO_FOREIGN_KEY_CHECKS, foreign_keys_from_plan, load_cascades, unchecked
 from .copystate import source_copy
-from .ddl import (DdlRecord, DdlStatement, classify, column_from_def, columns_after, normalize, retarget,
-                  rewrite_for_target)
+from .ddl import (DdlRecord, classify)
+from .contracts import Checkpoint, SyncOptions, SyncStopped, gtid_distance, status_line
+from .reader import GtidStreamReader, is_savepoint_statement, stream_server_id, undecodable_event_reason
 from .rowdecode import RowDecoder
+from .shapes import read_shape, unique_keys
+from .txn import Txn
+from .xa import PreparedXa, XaReplay, xa_key
+from .ddlreplay import DdlReplay, is_ddl
 from .values import TableShape, fix_row, prepare_columns
+
+# re-exported: what callers import from here
+__all__ = ["Checkpoint", "GtidStreamReader", "SourceSync", "SyncOptions", "SyncStopped", "gtid_distance",
+           "read_shape", "status_line", "stream_server_id", "undecodable_event_reason", "xa_key"]
 
 log = logging.getLogger(__name__)
 
 ROW_EVENTS = (WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent)
 KIND = {WriteRowsEvent: "insert", UpdateRowsEvent: "update", DeleteRowsEvent: "delete"}
-# MariaDB's QUERY_COMPRESSED_EVENT and {WRITE,UPDATE,DELETE}_ROWS_COMPRESSED_EVENT(_V1)
-MARIADB_COMPRESSED_EVENTS = frozenset(range(0xA5, 0xAC))
-TRANSACTION_PAYLOAD_EVENT = 40  # MySQL 8.0.20+ binlog_transaction_compression=ON
-# event types the library does not decode that carry no row change: anything else stops sync
-HARMLESS_UNDECODED_EVENTS = frozenset({
-    7,    # SLAVE_EVENT (never written)
-    28,   # IGNORABLE_LOG_EVENT
-    34,   # ANONYMOUS_GTID_LOG_EVENT (MySQL without GTIDs: a transaction's start marker)
-    36,   # TRANSACTION_CONTEXT_EVENT (group replication)
-    37,   # VIEW_CHANGE_EVENT (group replication)
-    41,   # HEARTBEAT_LOG_EVENT_V2
-})
-
-
-def undecodable_event_reason(event_type: int) -> str | None:
-    """Why an event the binlog reader cannot decode must stop sync (its changes would be lost
-    silently), or None when it carries no row change."""
-    if event_type in HARMLESS_UNDECODED_EVENTS:
-        return None
-    if event_type in MARIADB_COMPRESSED_EVENTS:
-        return ("a compressed binlog event (log_bin_compress=ON) that sync cannot decode. SET GLOBAL "
-                "log_bin_compress=OFF (and in the server config), then re-copy the tables written while it was on")
-    if event_type == TRANSACTION_PAYLOAD_EVENT:
-        return ("a compressed transaction payload (binlog_transaction_compression=ON) that sync cannot decode. "
-                "SET GLOBAL binlog_transaction_compression=OFF (and in the server config), then re-copy the tables "
-                "written while it was on")
-    if event_type == 26:
-        return ("an INCIDENT event: the source says changes may be missing from its binlog here. Re-copy the "
-                "tables of this source")
-    return (f"a binlog event of unknown type {event_type} (a newer server?) that sync cannot decode: it may carry "
-            "row changes. Report it, or re-copy the tables written after it")
 PURGED = 1236  # ER_MASTER_FATAL_ERROR_READING_BINLOG: the binlog asked for is gone
 SOURCE_FATAL = {1045, 1044, 1698, 1227, 1236}
 IDLE_CHECKPOINT_SECONDS = 5.0  # an idle source's checkpoint (its head, lag: `status`) is rewritten this often
-DDL_KINDS = frozenset({"alter", "rename", "truncate", "create_index", "drop_index", "create_table", "drop_table"})
-
-
-class SyncStopped(Exception):
-    """Asked to stop before replay began (--duration ended, SIGTERM): a clean stop, not an error."""
-
-
-class SyncOptions(BaseModel):
-    until_caught_up: bool = False
-    duration: float | None = None  # seconds; None = until stopped
-    workers: int = 4  # target connections per source
-    batch_rows: int = 5000  # row changes per applied batch (cut at transaction ends)
-    flush_interval: float = 0.5  # seconds a batch may wait before it is applied
-    poll_interval: float = 0.5  # pause between passes when the binlog is drained
-    idle_poll_max: float = 2.0  # the pause grows to this after 10, 20, ... polls in a row found nothing new
-    wait_for_copy: bool = False  # wait for unfinished tables instead of refusing
-    skip_ddl: list[str] = Field(default_factory=list)  # "file:pos" of DDL the DBA handled by hand
-    xa_warn_seconds: float = 300.0  # warn when a prepared XA transaction stays undecided this long
-    use_gtid: bool = True  # start by GTID when the checkpoint has one (else, or when False, by file/offset)
-
-
-class Checkpoint(BaseModel):
-    """sync/SRC.json: where replay resumes, and what the last pass saw (for `migrator status`)."""
-
-    source: str
-    position: BinlogPosition  # a transaction boundary; everything before it is committed on the target
-    event_time: float = 0.0  # binlog timestamp of the last applied event
-    head: BinlogPosition | None = None  # the source's position when it was last read
-    caught_up_at: float | None = None
-    rows: dict[str, int] = Field(default_factory=lambda: {"insert": 0, "update": 0, "delete": 0})
-    ddl_applied: int = 0
-    # XA transactions prepared but not yet committed or rolled back, xid -> "file:pos" of their
-    # group: `position` stays at the oldest so a restart re-reads their rows (see hold_for_xa)
-    xa_prepared: dict[str, str] = Field(default_factory=dict)
-    retries: int = 0
-    updated_at: float = 0.0
-
-
-class GtidStreamReader(BinLogStreamReader):
-    """mysql-replication 1.0.x's reader with two fixes that make a MariaDB GTID start reliable.
-
-    1. Its MariaDB COM_BINLOG_DUMP packet declares 14 payload bytes but sends 15 (a 4-byte
-       "empty file name"). The stray byte stays unread on the server's socket, so when the server
-       closes the dump connection the kernel sends a TCP reset instead of a FIN, and the events
-       still buffered on our side are thrown away: "Lost connection (104, reset by peer)" a few
-       MB into any replay longer than the socket buffers.
-    2. On that error (2013/2006) the library reconnects silently with its ORIGINAL auto_position
-       (it never advances it), so the replay starts over from the first GTID: with (1) this
-       looped over the whole binlog (582k events) forever. A reconnect is refused here instead:
-       the error reaches SourceSync, which flushes and resumes from its checkpoint, a transaction
-       boundary, by the GTID of the last committed transaction (file/offset likewise).
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self._connects = 0
-
-    def _BinLogStreamReader__connect_to_stream(self) -> None:  # overrides the name-mangled private method
-        self._connects += 1
-        if self._connects > 1:
-            raise pymysql.err.OperationalError(2013, "binlog stream lost; resuming from the sync checkpoint")
-        BinLogStreamReader._BinLogStreamReader__connect_to_stream(self)  # type: ignore[attr-defined]
-
-    def _BinLogStreamReader__set_mariadb_settings(self) -> bytes:  # overrides the name-mangled private method
-        cur = self._stream_connection.cursor()
-        if self.auto_position is not None:
-            cur.execute("SET @slave_connect_state = %s", (self.auto_position,))
-        cur.execute("SET @slave_gtid_strict_mode=1")
-        cur.execute("SET @slave_gtid_ignore_duplicates=0")
-        cur.close()
-        flags = 0 if self._BinLogStreamReader__blocking else 0x01  # BINLOG_DUMP_NON_BLOCK
-        # COM_BINLOG_DUMP: command, position 4, flags, server id, empty file name (= start by GTID)
-        payload = bytes([COM_BINLOG_DUMP]) + struct.pack("<IHI", 4, flags, self._BinLogStreamReader__server_id)
-        return struct.pack("<i", len(payload)) + payload  # 3-byte length + sequence id 0
-
-
-# the overrides above lean on the 1.0.x private names: if they change, fail loudly, not silently
-if not all(hasattr(BinLogStreamReader, f"_BinLogStreamReader__{n}") for n in ("set_mariadb_settings", "connect_to_stream")):
-    raise ImportError("mysql-replication's private stream methods changed: GtidStreamReader needs updating")
-
-
-def stream_server_id(workdir: WorkDir, source: str) -> int:
-    """A replica server_id no real server uses: high range, distinct per work dir and source."""
-    return 0x40000000 | (zlib.crc32(f"{workdir.root.resolve()}|{source}".encode()) & 0x3FFFFFFF)
-
-
-def read_shape(conn: pymysql.connections.Connection, database: str, table: str) -> list[Column]:
-    """The table's columns in ordinal order, as row images carry them."""
-    rows = query(
-        conn,
-        "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, IS_NULLABLE, CHARACTER_SET_NAME, COLLATION_NAME, "
-        "COLUMN_DEFAULT, EXTRA FROM information_schema.COLUMNS WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s "
-        "ORDER BY ORDINAL_POSITION",
-        (database, table),
-    )
-    return [
-        Column(name=r[0], data_type=str(r[1]).lower(), column_type=str(r[2]), nullable=r[3] == "YES",
-               charset=r[4], collation=r[5], default=None if r[6] is None else str(r[6]), extra=str(r[7] or ""),
-               generated=any(w in str(r[7] or "").upper() for w in ("GENERATED", "VIRTUAL", "STORED", "PERSISTENT")))
-        for r in rows
-    ]
-
-
-def table_charset(conn: pymysql.connections.Connection, database: str, table: str) -> str | None:
-    """The table's default character set (what a column added without one gets)."""
-    rows = query(conn, "SELECT c.CHARACTER_SET_NAME FROM information_schema.TABLES t JOIN information_schema.COLLATIONS c "
-                       "ON c.COLLATION_NAME = t.TABLE_COLLATION WHERE t.TABLE_SCHEMA=%s AND t.TABLE_NAME=%s", (database, table))
-    return rows[0][0] if rows else None
-
-
-def unique_keys(conn: pymysql.connections.Connection, database: str, table: str) -> int:
-    """How many unique indexes (primary key included) the table has."""
-    return int(query(conn, "SELECT COUNT(DISTINCT INDEX_NAME) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA=%s "
-                           "AND TABLE_NAME=%s AND NON_UNIQUE=0", (database, table))[0][0])
 
 
 @dataclass
@@ -219,41 +78,7 @@ class TableState:
         return cached[2]
 
 
-@dataclass
-class Txn:
-    changes: list[RowChange] = field(default_factory=list)
-    gtid: str | None = None
-    counts: dict[str, int] = field(default_factory=dict)
-    start: BinlogPosition | None = None  # where the event group began (never mutated: `safe` is replaced)
-    began: bool = False  # a BEGIN was read: only COMMIT, XID, ROLLBACK, XA or real DDL ends the group
-
-
-@dataclass
-class PreparedXa:
-    """An XA transaction's rows, binlogged at XA PREPARE, held until its XA COMMIT / ROLLBACK."""
-
-    txn: Txn
-    start: BinlogPosition  # where its XA PREPARE group begins: the checkpoint may not pass it
-    held_since: float = field(default_factory=time.monotonic)
-    warned: bool = False
-
-
-def xa_key(text: str) -> tuple[str, bool]:
-    """The xid of an XA statement's tail as the binlog prints it ("X'61',X'',1", any case), and
-    whether it ends with ONE PHASE."""
-    words = text.split()
-    one_phase = [w.upper() for w in words[-2:]] == ["ONE", "PHASE"]
-    if one_phase:
-        words = words[:-2]
-    return "".join(words).upper(), one_phase
-
-
-def xa_key_of_event(event: XAPrepareEvent) -> str:
-    """The same xid as xa_key gives for the statement text, from an XA_PREPARE event."""
-    return f"X'{event.xid_gtrid.hex()}',X'{event.xid_bqual.hex()}',{event.xid_format_id}".upper()
-
-
-class SourceSync:
+class SourceSync(XaReplay, DdlReplay):
     def __init__(self, plan: Plan, source: str, workdir: WorkDir, options: SyncOptions,
                  stop: Callable[[], bool] = lambda: False, report: Callable[[dict], None] = lambda d: None):
         self.plan = plan
@@ -711,87 +536,6 @@ class SourceSync:
             return None
         return txn  # rotate, heartbeats: no state change inside or outside a transaction
 
-    # ------------------------------------------------------------ XA
-
-    def prepare_xa(self, stream: BinLogStreamReader, event: XAPrepareEvent, txn: Txn | None) -> Txn | None:
-        """XA PREPARE ends an event group holding the XA transaction's rows; whether they count is
-        decided by a later XA COMMIT or XA ROLLBACK group. Hold them until then; the checkpoint
-        stays at this group's start meanwhile (hold_for_xa), so a restart reads them again."""
-        txn = txn if txn is not None else Txn(start=self.safe)
-        if event.one_phase:  # MySQL's XA COMMIT ... ONE PHASE: this group commits
-            self.commit_txn(txn)
-            return None
-        xid = xa_key_of_event(event)
-        if txn.gtid:
-            self.add_gtid(txn.gtid)  # the PREPARE group is read; its rows are not committed yet
-        self.prepared[xid] = PreparedXa(Txn(changes=txn.changes, counts=txn.counts), txn.start or self.safe)
-        if txn.changes:
-            log.info("%s: XA transaction %s prepared at %s:%s with %d row change(s): held until its XA COMMIT or "
-                     "XA ROLLBACK", self.log_where(), xid, stream.log_file, stream.log_pos, len(txn.changes))
-        return None
-
-    def warn_long_held_xa(self) -> None:
-        """Say once per XA transaction when it stays undecided: it holds the checkpoint back."""
-        now = time.monotonic()
-        for xid, held in self.prepared.items():
-            if not held.warned and now - held.held_since >= self.opts.xa_warn_seconds:
-                held.warned = True
-                log.warning("%s: XA transaction %s, prepared at %s:%s, is still undecided after %.0f s: the sync "
-                            "checkpoint stays there (a restart re-reads from it) and its rows wait in memory. "
-                            "`XA RECOVER` on the source lists it; XA COMMIT or XA ROLLBACK decides it",
-                            self.log_where(), xid, held.start.file, held.start.pos, now - held.held_since)
-
-    def handle_xa(self, stream: BinLogStreamReader, sql: str, txn: Txn | None) -> Txn | None:
-        """XA statements as the binlog holds them: XA START/END inside a prepared group (MySQL
-        logs START, MariaDB only END), XA COMMIT / XA ROLLBACK as a group of their own, and
-        MySQL's one-phase XA COMMIT closing the group of its rows (MariaDB logs that as a plain
-        transaction with an XID)."""
-        words = sql.split(None, 2)
-        verb = words[1].upper() if len(words) > 1 else ""
-        xid, one_phase = xa_key(words[2] if len(words) > 2 else "")
-        txn = txn if txn is not None else Txn(start=self.safe)
-        if verb == "COMMIT" and one_phase:
-            self.commit_txn(txn)
-            return None
-        if verb == "COMMIT":
-            held = self.prepared.pop(xid, None)
-            if held is None:
-                self.unknown_xa_commit(stream, xid)
-            else:
-                self.commit_txn(held.txn)  # its rows take effect here, in commit order
-            self.commit_txn(txn)
-            return None
-        if verb == "ROLLBACK":
-            held = self.prepared.pop(xid, None)
-            if held is not None and held.txn.changes:
-                log.info("%s: XA transaction %s rolled back at %s:%s: its %d held row change(s) dropped",
-                         self.log_where(), xid, stream.log_file, stream.log_pos, len(held.txn.changes))
-            self.commit_txn(txn)
-            return None
-        return txn  # START / END: still inside the group
-
-    def unknown_xa_commit(self, stream: BinLogStreamReader, xid: str) -> None:
-        """An XA COMMIT whose PREPARE is before where sync started (the copy's start position):
-        its rows are not in the binlog sync reads, and which tables it touched is unknown."""
-        at = f"{stream.log_file}:{stream.log_pos}"
-        if at in self.opts.skip_ddl:
-            log.warning("%s: XA COMMIT %s at %s skipped as asked (--skip-ddl)", self.log_where(), xid, at)
-            return
-        raise SourceError(
-            f"{self.log_where()}: XA COMMIT {xid} at {at} commits a transaction prepared before the position sync "
-            f"started from, so its rows are not in the binlog sync replays; sync of this source stopped at "
-            f"{self.cp.position.file}:{self.cp.position.pos}. If it changed migrated tables, re-copy them (or check "
-            f"with `migrator verify`), then rerun with --skip-ddl {at}")
-
-    def hold_for_xa(self, pos: BinlogPosition) -> BinlogPosition:
-        """Where a restart must read from: `pos`, or the start of the oldest XA PREPARE group
-        whose outcome is not read yet (its rows live only in memory until then)."""
-        self.cp.xa_prepared = {xid: f"{p.start.file}:{p.start.pos}" for xid, p in self.prepared.items()}
-        if not self.prepared:
-            return pos
-        oldest = min((p.start for p in self.prepared.values()), key=lambda p: p.key())
-        return oldest.model_copy() if oldest.key() < pos.key() else pos
-
     def convert(self, stream: BinLogStreamReader, event: Any, state: TableState, txn: Txn) -> None:
         columns = stream.table_map[event.table_id].columns
         if len(columns) != len(state.shape.columns):
@@ -931,191 +675,8 @@ class SourceSync:
         else:
             self._gtid = str(GtidSet(current) + Gtid(gtid)) if current else gtid
 
-    # ------------------------------------------------------------ DDL
-
-    def check_statement_event(self, stream: BinLogStreamReader, sql: str, schema: str) -> None:
-        """A DML statement logged as text cannot be replayed safely: stop if it names a synced table."""
-        stmt = classify(sql, schema)
-        hits = [self.tables[n] for n in stmt.tables if n in self.tables]
-        if stmt.kind == "dml" and hits:
-            raise SourceError(f"{self.log_where()}: a statement-format event for {hits[0].plan.source_name} at "
-                              f"{stream.log_file}:{stream.log_pos} (binlog_format switched away from ROW?); statement "
-                              "events cannot be replayed safely: set binlog_format=ROW, re-copy the table, sync again")
-
-    def handle_ddl(self, stream: BinLogStreamReader, sql: str, schema: str) -> None:
-        stmt = classify(sql, schema)
-        hits = [self.tables[n] for n in stmt.tables if n in self.tables]
-        if stmt.kind == "dml":
-            self.check_statement_event(stream, sql, schema)
-            return
-        if stmt.kind == "create_table" and not hits:
-            for db, table in stmt.tables:
-                if any(t.source == self.name and t.database == db for t in self.plan.tables):
-                    log.warning("%s: new table %s.%s created on the source is not in the plan: ignored (re-plan to "
-                                "migrate it)", self.log_where(), db, table)
-            return
-        if not hits:
-            return
-        self.flush()  # everything before the DDL is on the target before the DDL runs
-        ddl_id = f"{stream.log_file}:{stream.log_pos}"
-        keyed = stmt.kind in ("alter", "create_index", "drop_index") or (
-            stmt.kind == "truncate" and not any(h.route.merged for h in hits))
-        skip = ddl_id in self.opts.skip_ddl
-        if skip:
-            log.warning("%s: DDL at %s skipped as asked (--skip-ddl): %s", self.log_where(), ddl_id, sql)
-        elif not keyed:
-            self.stop_for_ddl(stmt, hits, ddl_id, f"{stmt.kind.replace('_', ' ').upper()} changes what the plan routes")
-        if keyed:
-            for state in hits:
-                self.apply_ddl(stmt, state, ddl_id, skip=skip)
-        self.refresh_after_ddl(hits, stmt, ddl_id)
-
-    def apply_ddl(self, stmt: DdlStatement, state: TableState, ddl_id: str, skip: bool = False) -> None:
-        """Run the statement on the target unless its occurrence already ran there (DdlRecord):
-        sent by another shard of the merged table, or applied before a restart replayed it.
-        skip: the DBA made the change by hand (--skip-ddl); recorded as applied for every shard."""
-        route = state.route
-        sql = retarget(stmt, route.target_database, route.target_table, self.parent_target_of(state),
-                       state.plan.database)
-        sql, blocking = rewrite_for_target(sql, self.plan.target.engine, self.sp.flavor)
-        key, table = normalize(sql), state.plan.id
-        record = self.ddl_record
-        with record.locked():
-            occ = record.occurrence(route.target_name, key, table, ddl_id)
-            if occ.applied_by is not None:
-                by = occ.applied_by
-                if not occ.seen:
-                    record.record_seen(route.target_name, key, occ.k, self.name, table, ddl_id, "already applied")
-                    self.warn_if_behind(route.target_name, record.applied_after(route.target_name, by, table), table)
-                log.info("%s: DDL (occurrence %d) already applied to %s by %s at %s: %s", self.log_where(), occ.k,
-                         route.target_name, by.get("table") or by.get("source"), by.get("position"), key)
-                return
-            if skip:
-                record.record_applied(route.target_name, key, occ.k, self.name, table, ddl_id + " (--skip-ddl)")
-                record.record_seen(route.target_name, key, occ.k, self.name, table, ddl_id, "skipped (--skip-ddl)")
-                return
-            if blocking:
-                self.stop_for_ddl(stmt, [state], ddl_id, "; ".join(blocking))
-            try:
-                self.applier.execute_ddl(sql)
-            except TargetError as exc:
-                # replayed after a crash between applying and recording: the change is already there
-                if not ddl_error_is_already_applied(exc.__context__ or exc):
-                    self.stop_for_ddl(stmt, [state], ddl_id, f"the target refused it: {exc}")
-            record.record_applied(route.target_name, key, occ.k, self.name, table, ddl_id)
-            record.record_seen(route.target_name, key, occ.k, self.name, table, ddl_id, "applied")
-        self.cp.ddl_applied += 1
-        log.warning("%s: applied DDL to %s (occurrence %d): %s", self.log_where(), route.target_name, occ.k, sql)
-
-    def parent_target_of(self, state: TableState) -> Callable[[str, str], tuple[str, str]]:
-        """(source db, table) of a REFERENCES clause -> its target table: the parent's route when
-        the plan has it on this source, else the same name in the child's target database."""
-        routed = {(t.database, t.table): (t.target_database, t.target_table)
-                  for t in self.plan.tables if t.source == self.name}
-
-        def target(db: str, table: str) -> tuple[str, str]:
-            return routed.get((db, table), (state.route.target_database, table))
-        return target
-
-    def warn_if_behind(self, target_name: str, ahead: list[dict], table: str) -> None:
-        """Shards of a merged table apply DDL optimistically: the first shard to meet an
-        occurrence runs it, the others skip it. A shard a whole DDL behind another writes its rows
-        into a table already changed further (e.g. values of a column this shard drops next,
-        into the column another shard re-added): say so, the rows may differ until verified."""
-        if not ahead:
-            return
-        shown = "; ".join(f"{r['statement']} (by {r.get('table') or r.get('source')} at {r.get('position')})"
-                          for r in ahead[:3]) + (f" and {len(ahead) - 3} more" if len(ahead) > 3 else "")
-        log.warning("%s: target table %s is ahead of shard %s by DDL other shards applied since: %s. Rows this "
-                    "shard writes until it reaches those statements may differ from the source: run `migrator "
-                    "verify` on %s after sync catches up (keep shards within one DDL of each other)",
-                    self.log_where(), target_name, table, shown, target_name)
-
-    def refresh_after_ddl(self, hits: list[TableState], stmt: DdlStatement, ddl_id: str) -> None:
-        with self._source_session() as src, self._target_session() as tgt:
-            for state in hits:
-                t = state.plan
-                columns = self.shape_after(stmt, state, read_shape(src, t.database, t.table), src)
-                self.ddl_record.record_shape(t.id, ddl_id, columns)
-                fresh = self.table_state(t, columns, tgt)
-                state.shape, state.route = fresh.shape, fresh.route
-            # a DDL may add or drop a foreign key: the cascades are read again, from the catalog as it is now
-            self.cascades = self.applier.cascades = load_cascades(src, self.tables,
-                                                                  source_copy(self.workdir, self.plan, self.name).end)
-
-    def shape_after(self, stmt: DdlStatement, state: TableState, current: list[Column],
-                    src: pymysql.connections.Connection) -> list[Column]:
-        """The table's columns at this point of the binlog: the earlier shape changed by the
-        statement (the source may have changed again since: ADD c / DROP c / ADD c), with the
-        source's definitions of added or modified columns; its current shape when the statement
-        cannot be followed."""
-        entries = columns_after(stmt, state.shape.columns)
-        if entries is None:
-            return current
-        now = {c.name.lower(): c for c in current}
-        out: list[Column] = []
-        charset: str | None = None
-        for entry in entries:
-            if isinstance(entry, Column):
-                out.append(entry)
-            elif entry.name.lower() in now:
-                out.append(now[entry.name.lower()])
-            else:  # added then dropped again later on the source: built from the statement
-                charset = charset or table_charset(src, state.plan.database, state.plan.table)
-                out.append(column_from_def(entry, charset))
-        return out
-
-    def stop_for_ddl(self, stmt: DdlStatement, hits: list[TableState], ddl_id: str, why: str) -> None:
-        names = ", ".join(h.plan.source_name for h in hits)
-        raise SourceError(
-            f"{self.log_where()}: DDL on {names} cannot be applied safely ({why}): {stmt.sql.strip()[:300]!r}. "
-            f"Sync of this source stopped; it resumes at {self.cp.position.file}:{self.cp.position.pos}. Apply the "
-            f"equivalent change to the target by hand, then rerun with --skip-ddl {ddl_id} (or re-plan and re-copy)")
-
-
-def is_savepoint_statement(sql: str) -> bool:
-    """SAVEPOINT x, ROLLBACK TO [SAVEPOINT] x, RELEASE SAVEPOINT x: statements a row-format binlog
-    keeps inside their transaction (between BEGIN and its XID)."""
-    words = sql.split(None, 2)
-    first = words[0].upper() if words else ""
-    second = words[1].upper() if len(words) > 1 else ""
-    return first == "SAVEPOINT" or (first == "ROLLBACK" and second in ("TO", "WORK")
-                                    and "TO" in sql.upper().split()) or (first == "RELEASE" and second == "SAVEPOINT")
-
-
-def is_ddl(stmt: DdlStatement) -> bool:
-    """Statements that change a table's definition (and commit implicitly), by what they are."""
-    return stmt.kind in DDL_KINDS
-
 
 def source_unreachable(exc: BaseException) -> bool:
     """A connection-level failure (server restarting, network), as opposed to a refusal."""
     cause = exc.__context__ if isinstance(exc, SourceError) else exc
     return cause is not None and error_code(cause) in (2002, 2003, 2006, 2013, 1053, 1927) or isinstance(cause, OSError)
-
-
-def status_line(cp: Checkpoint) -> dict[str, Any]:
-    """Lag of one checkpoint against the source head it last saw."""
-    head = cp.head
-    behind = head is not None and cp.position.key() < head.key()
-    lag_s = max(0.0, (head.at if head else time.time()) - cp.event_time) if behind and cp.event_time else 0.0
-    lag_bytes = 0
-    if behind and head is not None:
-        lag_bytes = head.pos - cp.position.pos if head.file == cp.position.file else head.pos
-    return {"lag_seconds": round(lag_s, 3), "lag_bytes": lag_bytes, "behind": behind}
-
-
-def gtid_distance(applied: str, head: str, flavor: str) -> int | None:
-    """Transactions between two MariaDB GTID positions (sequence numbers per domain); None if unknown."""
-    if flavor != "mariadb" or not head:
-        return None
-
-    def seqs(pos: str) -> dict[str, int]:
-        out = {}
-        for g in filter(None, pos.split(",")):
-            domain, _server, seq = g.strip().split("-")
-            out[domain] = int(seq)
-        return out
-
-    a, h = seqs(applied), seqs(head)
-    return sum(max(0, seq - a.get(d, 0)) for d, seq in h.items())

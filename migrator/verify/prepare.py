@@ -6,7 +6,7 @@ from __future__ import annotations
 from ..engine.pool import Pool
 from ..errors import MigratorError, SourceError
 from ..plan.model import Chunk, Column, Plan, TablePlan
-from ..sync.stream import read_shape
+from ..sync.shapes import read_shape
 from .checksum import key_hull
 from .merge import MergeGroup, meets, merged_without_source_column, ordered_here, shared_ranges
 from .report import TableResult

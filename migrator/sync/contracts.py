@@ -1,0 +1,73 @@
+"""What sync takes and leaves: its options, the per-source checkpoint file, and the lag figures
+`status` and the metrics derive from a checkpoint."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from ..positions import BinlogPosition
+
+
+class SyncStopped(Exception):
+    """Asked to stop before replay began (--duration ended, SIGTERM): a clean stop, not an error."""
+
+
+class SyncOptions(BaseModel):
+    until_caught_up: bool = False
+    duration: float | None = None  # seconds; None = until stopped
+    workers: int = 4  # target connections per source
+    batch_rows: int = 5000  # row changes per applied batch (cut at transaction ends)
+    flush_interval: float = 0.5  # seconds a batch may wait before it is applied
+    poll_interval: float = 0.5  # pause between passes when the binlog is drained
+    idle_poll_max: float = 2.0  # the pause grows to this after 10, 20, ... polls in a row found nothing new
+    wait_for_copy: bool = False  # wait for unfinished tables instead of refusing
+    skip_ddl: list[str] = Field(default_factory=list)  # "file:pos" of DDL the DBA handled by hand
+    xa_warn_seconds: float = 300.0  # warn when a prepared XA transaction stays undecided this long
+    use_gtid: bool = True  # start by GTID when the checkpoint has one (else, or when False, by file/offset)
+
+
+class Checkpoint(BaseModel):
+    """sync/SRC.json: where replay resumes, and what the last pass saw (for `migrator status`)."""
+
+    source: str
+    position: BinlogPosition  # a transaction boundary; everything before it is committed on the target
+    event_time: float = 0.0  # binlog timestamp of the last applied event
+    head: BinlogPosition | None = None  # the source's position when it was last read
+    caught_up_at: float | None = None
+    rows: dict[str, int] = Field(default_factory=lambda: {"insert": 0, "update": 0, "delete": 0})
+    ddl_applied: int = 0
+    # XA transactions prepared but not yet committed or rolled back, xid -> "file:pos" of their
+    # group: `position` stays at the oldest so a restart re-reads their rows (see hold_for_xa)
+    xa_prepared: dict[str, str] = Field(default_factory=dict)
+    retries: int = 0
+    updated_at: float = 0.0
+
+
+def status_line(cp: Checkpoint) -> dict[str, Any]:
+    """Lag of one checkpoint against the source head it last saw."""
+    head = cp.head
+    behind = head is not None and cp.position.key() < head.key()
+    lag_s = max(0.0, (head.at if head else time.time()) - cp.event_time) if behind and cp.event_time else 0.0
+    lag_bytes = 0
+    if behind and head is not None:
+        lag_bytes = head.pos - cp.position.pos if head.file == cp.position.file else head.pos
+    return {"lag_seconds": round(lag_s, 3), "lag_bytes": lag_bytes, "behind": behind}
+
+
+def gtid_distance(applied: str, head: str, flavor: str) -> int | None:
+    """Transactions between two MariaDB GTID positions (sequence numbers per domain); None if unknown."""
+    if flavor != "mariadb" or not head:
+        return None
+
+    def seqs(pos: str) -> dict[str, int]:
+        out = {}
+        for g in filter(None, pos.split(",")):
+            domain, _server, seq = g.strip().split("-")
+            out[domain] = int(seq)
+        return out
+
+    a, h = seqs(applied), seqs(head)
+    return sum(max(0, seq - a.get(d, 0)) for d, seq in h.items())
