@@ -10,8 +10,9 @@ from plan_helpers import drop_dbs, make_db, run_cli, url
 
 from migrator.db import qualified, query, session
 from migrator.plan.introspect import read_catalog
-from migrator.plan.keycollation import key_collation_findings
+from migrator.plan.keycollation import key_collation_findings, show_value
 from migrator.plan.model import load_plan
+from migrator.schema.rewrite import rewrite_create_table
 from migrator.schema.targets import default_caps
 
 ROWS = [("A", 1), ("Ä", 2), ("u", 3), ("ü", 4), ("s", 5), ("ß", 6)]
@@ -134,3 +135,24 @@ def test_target_collation_the_source_lacks_is_said_not_probed(source, unique_db)
         assert f.table == "t" and f.database == db and "--key-collation bin" in f.fix
     finally:
         drop_dbs(source, [db])
+
+
+def test_forced_collation_is_written_on_the_key_columns_only():
+    ddl = ("CREATE TABLE `t` (\n  `a` varchar(10) NOT NULL,\n  `b` varchar(10) CHARACTER SET utf8mb4 COLLATE "
+           "utf8mb4_unicode_ci DEFAULT NULL,\n  `c` varchar(10) DEFAULT NULL,\n  PRIMARY KEY (`a`),\n"
+           "  UNIQUE KEY `b` (`b`)\n) ENGINE=InnoDB DEFAULT CHARSET=latin1 COLLATE=latin1_swedish_ci")
+    got = rewrite_create_table(ddl, "oceanbase", "mariadb", default_caps("oceanbase"),
+                               {"A": "utf8mb4_bin", "b": "utf8mb4_bin"})
+    lines = {line.split()[0]: line for line in got.target_ddl.splitlines()[1:4]}
+    assert "CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL" in lines["`a`"]
+    assert "CHARACTER SET utf8mb4 COLLATE utf8mb4_bin DEFAULT NULL" in lines["`b`"]
+    assert "COLLATE" not in lines["`c`"]  # not in a key: the table default (utf8mb4_general_ci)
+    assert sum(c.rule == "collation.key-override" for c in got.changes) == 2
+    plain = rewrite_create_table(ddl, "oceanbase", "mariadb", default_caps("oceanbase"))  # the cache keeps them apart
+    assert "utf8mb4_bin" not in plain.target_ddl
+
+
+def test_example_values_are_escaped_and_truncated():
+    assert show_value("a\nb'") == repr("a\nb'")
+    long = show_value("x" * 100)
+    assert len(long) == 40 and long.endswith("...")
