@@ -42,6 +42,10 @@ SEVERITY_STYLE = {"blocking": "bold red", "warning": "yellow", "info": "dim", "r
 @click.option("--copy-only", multiple=True, metavar="DB.TABLE",
               help="Tables to copy but not sync (e.g. without a key; stop their writes during the copy).")
 @click.option("--skip", multiple=True, metavar="DB.TABLE", help="Tables to list in the plan but not migrate.")
+@click.option("--key-collation", type=click.Choice(["rewrite", "bin"]), default="rewrite", show_default=True,
+              help="Text columns of primary/unique keys whose collation the rewrite changes (latin1 -> utf8mb4, "
+                   "..._ci -> utf8mb4_general_ci): keep the rewrite's collation (plan probes the source for values "
+                   "it would merge) or map them to utf8mb4_bin (distinct values stay distinct).")
 @click.option("--chunk-rows", type=click.IntRange(1), default=DEFAULT_CHUNK_ROWS, show_default=True,
               help="Rows per chunk.")
 @click.option("--parallel", type=click.IntRange(1, 256), default=DEFAULT_PARALLEL, show_default=True,
@@ -51,8 +55,8 @@ SEVERITY_STYLE = {"blocking": "bold red", "warning": "yellow", "info": "dim", "r
               help="Plan file to write (YAML).")
 def plan_command(source_urls: tuple[str, ...], sources_file: str | None, config_path: str | None,
                  target_url: str | None, include: tuple[str, ...], exclude: tuple[str, ...], route: tuple[str, ...],
-                 source_column: str | None, copy_only: tuple[str, ...], skip: tuple[str, ...], chunk_rows: int,
-                 parallel: int, name: str | None, out_path: Path) -> None:
+                 source_column: str | None, copy_only: tuple[str, ...], skip: tuple[str, ...], key_collation: str,
+                 chunk_rows: int, parallel: int, name: str | None, out_path: Path) -> None:
     """Read the sources and the target; write the plan file.
 
     Exit 0 when the plan can run, 1 when it has blocking findings (the file is still written,
@@ -74,7 +78,8 @@ def plan_command(source_urls: tuple[str, ...], sources_file: str | None, config_
 
         plan = build_plan(sources, target, includes=include, excludes=exclude, routes=route,
                           source_column=source_column, chunk_rows=chunk_rows, parallel=parallel,
-                          copy_only=copy_only, skip=skip, name=name or out_path.stem, on_source_done=done)
+                          copy_only=copy_only, skip=skip, key_collation=key_collation, name=name or out_path.stem,
+                          on_source_done=done)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     save_plan(plan, out_path)
     print_plan_summary(console, plan)

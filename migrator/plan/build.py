@@ -32,6 +32,7 @@ from .chunking import DEFAULT_CHUNK_ROWS, choose_key, column_list, compute_chunk
     keyset_predicate, unchunkable_columns, unique_keys
 from .foreign_keys import foreign_key_findings, foreign_key_graph, retarget_references
 from .introspect import SourceCatalog, TableInfo, matches, read_catalog
+from .keycollation import KEY_COLLATIONS, changed_keys, forced_collations, key_collation_findings
 from .model import Change, Column, Finding, Plan, Route, SourcePlan, TablePlan, TargetPlan
 from .routes import KeyRange, add_source_column, align_auto_increment, collision_findings, merge_groups, parse_route, route_target, \
     shape_findings, source_column_length
@@ -50,6 +51,7 @@ class PlanOptions:
     parallel: int = DEFAULT_PARALLEL
     copy_only: list[str] = field(default_factory=list)
     skip: list[str] = field(default_factory=list)
+    key_collation: str = "rewrite"  # "bin": unique keys' text columns whose collation changes -> <charset>_bin
 
 
 @dataclass
@@ -60,6 +62,7 @@ class SourceResult:
     infos: dict[str, TableInfo] = field(default_factory=dict)  # TablePlan.id -> catalog entry
     error: str | None = None
     seconds: float = 0.0
+    findings: list[Finding] = field(default_factory=list)  # probed while the source's connection was open
 
 
 @dataclass
@@ -81,6 +84,7 @@ def build_plan(
     parallel: int = DEFAULT_PARALLEL,
     copy_only: Sequence[str] = (),
     skip: Sequence[str] = (),
+    key_collation: str = "rewrite",
     name: str = "",
     on_source_done: Callable[[str, float], None] | None = None,
 ) -> Plan:
@@ -90,13 +94,15 @@ def build_plan(
         raise ConfigError("--chunk-rows must be at least 1")
     if parallel < 1:
         raise ConfigError("--parallel must be at least 1")
+    if key_collation not in KEY_COLLATIONS:
+        raise ConfigError(f"--key-collation must be one of {', '.join(KEY_COLLATIONS)}")
     if source_column is not None and not source_column.strip():
         raise ConfigError("--with-source-column needs a column name, e.g. __source")
     opts = PlanOptions(
         includes=list(includes), excludes=list(excludes),
         routes=[r if isinstance(r, Route) else parse_route(r, source_column) for r in routes],
         source_column=source_column, chunk_rows=chunk_rows, parallel=parallel,
-        copy_only=list(copy_only), skip=list(skip),
+        copy_only=list(copy_only), skip=list(skip), key_collation=key_collation,
     )
     tgt = read_target(target)
 
@@ -167,6 +173,9 @@ def plan_source(ep: Endpoint, tgt: TargetInfo, opts: PlanOptions) -> SourceResul
             tp = table_plan(conn, ep.name or ep.label, catalog.facts.flavor, info, tgt, opts)
             result.tables.append(tp)
             result.infos[tp.id] = info
+            if tp.mode != "skip":
+                result.findings += key_collation_findings(conn, ep, ep.name or ep.label, info, tgt.caps,
+                                                          opts.key_collation)
     except pymysql.err.MySQLError as exc:
         result.error = describe_error(ep, "source", exc)
     finally:
@@ -191,7 +200,8 @@ def table_plan(conn: pymysql.connections.Connection, source: str, flavor: str, i
     rows, chunks = info.rows, []
     if mode != "skip":
         chunks, rows, _method = compute_chunks(conn, info, key, opts.chunk_rows)
-    target_ddl, changes = rewrite(info, tgt, flavor, tdb, ttable)
+    forced = forced_collations(changed_keys(info, tgt.caps), tgt.caps) if opts.key_collation == "bin" else {}
+    target_ddl, changes = rewrite(info, tgt, flavor, tdb, ttable, forced)
     return TablePlan(
         source=source, database=info.database, table=info.name, target_database=tdb, target_table=ttable,
         columns=info.columns, key=key, key_kind=kind, mode=mode, estimated_rows=rows,  # type: ignore[arg-type]
@@ -200,12 +210,13 @@ def table_plan(conn: pymysql.connections.Connection, source: str, flavor: str, i
     )
 
 
-def rewrite(info: TableInfo, tgt: TargetInfo, flavor: str, tdb: str, ttable: str) -> tuple[str, list[Change]]:
+def rewrite(info: TableInfo, tgt: TargetInfo, flavor: str, tdb: str, ttable: str,
+            column_collations: dict[str, str] | None = None) -> tuple[str, list[Change]]:
     if info.ddl_error:
         return "", [Change(rule="source.show-create", severity="blocking",
                            reason=f"SHOW CREATE TABLE failed: {info.ddl_error}")]
     try:
-        result = rewrite_create_table(info.ddl, tgt.engine, flavor, tgt.caps)
+        result = rewrite_create_table(info.ddl, tgt.engine, flavor, tgt.caps, column_collations)
     except MigratorError as exc:
         return "", [Change(rule="rewrite.failed", severity="blocking", reason=str(exc))]
     ddl, changes = result.target_ddl, list(result.changes)
@@ -290,6 +301,7 @@ def source_findings(r: SourceResult, tgt: TargetInfo, opts: PlanOptions) -> list
         if finding:
             out.append(finding)
         out += preflight.index_findings(name, info, tgt.engine, tgt.caps.fulltext, tgt.caps.spatial)
+    out += r.findings
     out += preflight.object_findings(name, cat.objects)
     return out
 

@@ -276,7 +276,8 @@ def charset_finding(instance: str, t: TableInfo, key: list[str], collations: set
                    table=t.name,
                    message=f"the target lacks {', '.join(sorted(lacking))}: columns are converted as the table's "
                            f"changes say{extra}",
-                   fix="review the rewritten DDL; check unique keys for values equal under the new collation")
+                   fix="review the rewritten DDL; unique keys are probed for values equal under the new collation "
+                           "(key.collation-* findings)")
 
 
 def index_findings(instance: str, t: TableInfo, target: str, fulltext: bool, spatial: bool) -> list[Finding]:

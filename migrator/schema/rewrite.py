@@ -71,6 +71,7 @@ class _Ctx:
         self.flavor = source_flavor
         self.changes: list[Change] = []
         self.table = ""
+        self.column_collations: dict[str, str] = {}  # lower-case column name -> collation forced on the target
 
     def add(self, rule: str, severity: str, reason: str, before: str | None = None, after: str | None = None) -> None:
         where = f"{quote_ident(self.table)}: " if self.table else ""
@@ -411,6 +412,9 @@ def _transform_column(node: exp.ColumnDef, typ: _Type, info: _ColumnInfo, ctx: _
             cs_node.kind.set("this", exp.var(m.charset))
         if co_node is not None and m.collation:
             co_node.kind.set("this", exp.var(m.collation))
+    forced = ctx.column_collations.get(info.name.lower())
+    if forced and typ.word in _TEXT_TYPES:
+        _force_collation(constraints, forced, info.name, ctx)
     kept: list[exp.ColumnConstraint] = []
     for c in constraints:
         kind = c.args.get("kind")
@@ -426,6 +430,28 @@ def _transform_column(node: exp.ColumnDef, typ: _Type, info: _ColumnInfo, ctx: _
             continue
         kept.append(c)
     node.set("constraints", kept)
+
+
+_TEXT_TYPES = {"char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set"}
+
+
+def _force_collation(constraints: list[exp.ColumnConstraint], collation: str, name: str, ctx: _Ctx) -> None:
+    """Give the column an explicit CHARACTER SET/COLLATE pair (plan --key-collation bin)."""
+    charset = ctx.caps.charset_of(collation)
+    cs_node = next((c for c in constraints if isinstance(c.args.get("kind"), exp.CharacterSetColumnConstraint)), None)
+    co_node = next((c for c in constraints if isinstance(c.args.get("kind"), exp.CollateColumnConstraint)), None)
+    if cs_node is None:
+        constraints.insert(0, exp.ColumnConstraint(kind=exp.CharacterSetColumnConstraint(this=exp.var(charset))))
+    else:
+        cs_node.kind.set("this", exp.var(charset))
+    if co_node is None:
+        at = 1 if constraints and isinstance(constraints[0].args.get("kind"), exp.CharacterSetColumnConstraint) else 0
+        constraints.insert(at, exp.ColumnConstraint(kind=exp.CollateColumnConstraint(this=exp.var(collation))))
+    else:
+        co_node.kind.set("this", exp.var(collation))
+    ctx.add("collation.key-override", "rewrite", f"column {quote_ident(name)}: key column given {charset} COLLATE "
+            f"{collation} (--key-collation): values distinct on the source stay distinct; comparisons become "
+            "case- and accent-sensitive", after=f"{charset} {collation}")
 
 
 def _default_ok(kind: exp.DefaultColumnConstraint, typ: _Type, col: str, ctx: _Ctx) -> bool:
@@ -787,25 +813,30 @@ _CACHE_MAX = 4096
 
 
 def rewrite_create_table(ddl: str, target: str = "oceanbase", source_flavor: str = "mariadb",
-                         caps: TargetCaps | None = None) -> RewriteResult:
+                         caps: TargetCaps | None = None,
+                         column_collations: dict[str, str] | None = None) -> RewriteResult:
     """SHOW CREATE TABLE text (MySQL 8 or MariaDB form) -> DDL for `target`, with every change.
 
     Sharded fleets repeat the same DDL hundreds of times: results are cached by text and profile
-    (callers get their own copies of the changes).
+    (callers get their own copies of the changes). column_collations (lower-case column name ->
+    collation) forces a collation on those text columns (plan's --key-collation).
     """
     caps = resolve_caps(target, caps)
-    key = (ddl, source_flavor, caps.key())
+    forced = {k.lower(): v for k, v in (column_collations or {}).items()}
+    key = (ddl, source_flavor, caps.key(), tuple(sorted(forced.items())))
     hit = _CACHE.get(key)
     if hit is None:
-        hit = _rewrite_create_table(ddl, caps, source_flavor)
+        hit = _rewrite_create_table(ddl, caps, source_flavor, forced)
         if len(_CACHE) >= _CACHE_MAX:
             _CACHE.clear()
         _CACHE[key] = hit
     return RewriteResult(target_ddl=hit.target_ddl, changes=[c.model_copy() for c in hit.changes])
 
 
-def _rewrite_create_table(ddl: str, caps: TargetCaps, source_flavor: str) -> RewriteResult:
+def _rewrite_create_table(ddl: str, caps: TargetCaps, source_flavor: str,
+                          column_collations: dict[str, str] | None = None) -> RewriteResult:
     ctx = _Ctx(caps, source_flavor)
+    ctx.column_collations = column_collations or {}
     text, unwrapped = dt.unwrap_version_comments(ddl.strip().rstrip(";"),
                                                  keep_mariadb_only=source_flavor == "mariadb")
     try:

@@ -1,0 +1,158 @@
+"""Unique keys whose text columns change collation in the rewrite (latin1_swedish_ci ->
+utf8mb4_general_ci, utf8mb4_unicode_ci -> utf8mb4_general_ci on seekdb): values distinct on the
+source but equal on the target ('A'/'Ä', 's'/'ß') made the target keep one row of each pair, with
+copy exiting 0. Plan now probes the source and blocks; --key-collation bin keeps them apart.
+"""
+
+from __future__ import annotations
+
+from plan_helpers import drop_dbs, make_db, run_cli, url
+
+from migrator.db import qualified, query, session
+from migrator.plan.introspect import read_catalog
+from migrator.plan.keycollation import key_collation_findings, show_value
+from migrator.plan.model import load_plan
+from migrator.schema.rewrite import rewrite_create_table
+from migrator.schema.targets import default_caps
+
+ROWS = [("A", 1), ("Ä", 2), ("u", 3), ("ü", 4), ("s", 5), ("ß", 6)]
+
+
+def insert(db: str, table: str, rows: list[tuple], source) -> None:
+    with session(source, "source", database=db) as conn:
+        with conn.cursor() as cur:
+            cur.executemany(f"INSERT INTO {qualified(db, table)} VALUES ({', '.join(['%s'] * len(rows[0]))})", rows)
+
+
+def plan(source, target, db: str, out, *extra: str):
+    res = run_cli("plan", "--source", url(source), "--target", url(target), "--include", f"{db}.*",
+                  "--out", str(out), *extra)
+    return res, load_plan(out)
+
+
+def by_table(p, check: str) -> dict[str, list]:
+    out: dict[str, list] = {}
+    for f in p.findings:
+        if f.check == check:
+            out.setdefault(f.table, []).append(f)
+    return out
+
+
+def test_colliding_latin1_key_blocks_then_bin_copies_every_row(source, target, tgt_conn, unique_db, tmp_path):
+    db = unique_db("kcol")
+    make_db(source, db, ["CREATE TABLE k (name VARCHAR(10) PRIMARY KEY, v INT) CHARSET latin1"])
+    insert(db, "k", ROWS, source)
+    try:
+        res, p = plan(source, target, db, tmp_path / "p.yaml")
+        assert res.exit_code == 1, res.output  # was 0 (only the charset warning) before the probe
+        (f,) = by_table(p, "key.collation-collision")["k"]
+        assert f.severity == "blocking" and f.instance == p.sources[0].name and f.database == db
+        assert "PRIMARY KEY (`name`)" in f.message and "3 row(s)" in f.message
+        assert "latin1_swedish_ci -> utf8mb4_general_ci" in f.message
+        assert "'A' / 'Ä'" in f.message and "'s' / 'ß'" in f.message and "'u' / 'ü'" in f.message
+        assert "--key-collation bin" in f.fix
+        assert "1 blocking finding(s)" in " ".join(res.output.split())
+
+        res, p = plan(source, target, db, tmp_path / "bin.yaml", "--key-collation", "bin")
+        assert res.exit_code == 0, res.output
+        assert "COLLATE utf8mb4_bin" in p.tables[0].target_ddl
+        assert by_table(p, "key.collation-forced")["k"][0].severity == "info"
+        work = str(tmp_path / "work")
+        copied = run_cli("copy", str(tmp_path / "bin.yaml"), "--workdir", work)
+        assert copied.exit_code == 0, copied.output
+        verified = run_cli("verify", str(tmp_path / "bin.yaml"), "--workdir", work)
+        assert verified.exit_code == 0, verified.output
+        got = query(tgt_conn, f"SELECT name, v FROM {qualified(db, 'k')} ORDER BY v")
+        assert [tuple(r) for r in got] == ROWS
+    finally:
+        drop_dbs(source, [db])
+        drop_dbs(target, [db], role="target")
+
+
+def test_keys_without_collisions_only_warn(source, target, unique_db, tmp_path):
+    db = unique_db("kcol")
+    make_db(source, db, ["CREATE TABLE k (name VARCHAR(10) PRIMARY KEY, v INT) CHARSET latin1",
+                         # same rules after utf8mb3 -> utf8mb4: not a change, not probed
+                         "CREATE TABLE same (name VARCHAR(10) PRIMARY KEY) CHARSET utf8mb3 COLLATE utf8mb3_general_ci"])
+    insert(db, "k", [("A", 1), ("u", 3), ("s", 5)], source)
+    try:
+        res, p = plan(source, target, db, tmp_path / "p.yaml")
+        assert res.exit_code == 0, res.output
+        (f,) = by_table(p, "key.collation-changed")["k"]
+        assert f.severity == "warning" and "PRIMARY KEY (`name`)" in f.message and "full scan" in f.message
+        assert not any(f.table == "same" and f.check.startswith("key.collation") for f in p.findings)
+        assert not by_table(p, "key.collation-collision")
+    finally:
+        drop_dbs(source, [db])
+
+
+def test_composite_and_secondary_unique_keys(source, target, unique_db, tmp_path):
+    db = unique_db("kcol")
+    make_db(source, db, [
+        "CREATE TABLE comp (tenant INT NOT NULL, name VARCHAR(10) NOT NULL, v INT, PRIMARY KEY (tenant, name)) "
+        "CHARSET latin1",
+        # the secondary key is what collides: REPLACE on it would delete the other row
+        "CREATE TABLE uq (id INT PRIMARY KEY, email VARCHAR(20), UNIQUE KEY email (email)) CHARSET latin1",
+        # a collation remap without a charset change: unicode_ci tells 's' from 'ß', general_ci does not
+        "CREATE TABLE uni (code VARCHAR(10) PRIMARY KEY) CHARSET utf8mb4 COLLATE utf8mb4_unicode_ci",
+        # distinct tenants: ('A' on 1, 'Ä' on 2) do not collide
+        "CREATE TABLE comp_ok (tenant INT NOT NULL, name VARCHAR(10) NOT NULL, PRIMARY KEY (tenant, name)) "
+        "CHARSET latin1",
+    ])
+    insert(db, "comp", [(1, "A", 1), (1, "Ä", 2), (2, "A", 3)], source)
+    insert(db, "uq", [(1, "o@x"), (2, "ö@x"), (3, None), (4, None)], source)
+    insert(db, "uni", [("s",), ("ß",)], source)
+    insert(db, "comp_ok", [(1, "A"), (2, "Ä")], source)
+    try:
+        res, p = plan(source, target, db, tmp_path / "p.yaml")
+        assert res.exit_code == 1, res.output
+        hits = by_table(p, "key.collation-collision")
+        assert sorted(hits) == ["comp", "uni", "uq"]
+        (comp,) = hits["comp"]
+        assert "PRIMARY KEY (`tenant`, `name`)" in comp.message and "1 row(s)" in comp.message
+        assert "'A' / 'Ä'" in comp.message
+        (uq,) = hits["uq"]
+        assert "UNIQUE KEY `email` (`email`)" in uq.message and "'o@x' / 'ö@x'" in uq.message  # NULLs not counted
+        (uni,) = hits["uni"]
+        assert "utf8mb4_unicode_ci -> utf8mb4_general_ci" in uni.message and "'s' / 'ß'" in uni.message
+        assert by_table(p, "key.collation-changed")["comp_ok"][0].severity == "warning"
+        assert not by_table(p, "key.collation-changed").get("uq")  # its PRIMARY KEY is an INT: not probed
+    finally:
+        drop_dbs(source, [db])
+
+
+def test_target_collation_the_source_lacks_is_said_not_probed(source, unique_db):
+    """TiDB maps utf8mb4_unicode_520_ci to utf8mb4_0900_ai_ci, which MariaDB 10.11 does not have."""
+    db = unique_db("kcol")
+    make_db(source, db, ["CREATE TABLE t (code VARCHAR(10) PRIMARY KEY) CHARSET utf8mb4 "
+                         "COLLATE utf8mb4_unicode_520_ci", "INSERT INTO t VALUES ('s'), ('ß')"])
+    try:
+        with session(source, "source") as conn:
+            (info,) = read_catalog(conn, source, [f"{db}.*"], []).tables
+            (f,) = key_collation_findings(conn, source, "src", info, default_caps("tidb"))
+        assert f.check == "key.collation-unprobed" and f.severity == "warning", f
+        assert "utf8mb4_unicode_520_ci -> utf8mb4_0900_ai_ci" in f.message and "could not be probed" in f.message
+        assert f.table == "t" and f.database == db and "--key-collation bin" in f.fix
+    finally:
+        drop_dbs(source, [db])
+
+
+def test_forced_collation_is_written_on_the_key_columns_only():
+    ddl = ("CREATE TABLE `t` (\n  `a` varchar(10) NOT NULL,\n  `b` varchar(10) CHARACTER SET utf8mb4 COLLATE "
+           "utf8mb4_unicode_ci DEFAULT NULL,\n  `c` varchar(10) DEFAULT NULL,\n  PRIMARY KEY (`a`),\n"
+           "  UNIQUE KEY `b` (`b`)\n) ENGINE=InnoDB DEFAULT CHARSET=latin1 COLLATE=latin1_swedish_ci")
+    got = rewrite_create_table(ddl, "oceanbase", "mariadb", default_caps("oceanbase"),
+                               {"A": "utf8mb4_bin", "b": "utf8mb4_bin"})
+    lines = {line.split()[0]: line for line in got.target_ddl.splitlines()[1:4]}
+    assert "CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL" in lines["`a`"]
+    assert "CHARACTER SET utf8mb4 COLLATE utf8mb4_bin DEFAULT NULL" in lines["`b`"]
+    assert "COLLATE" not in lines["`c`"]  # not in a key: the table default (utf8mb4_general_ci)
+    assert sum(c.rule == "collation.key-override" for c in got.changes) == 2
+    plain = rewrite_create_table(ddl, "oceanbase", "mariadb", default_caps("oceanbase"))  # the cache keeps them apart
+    assert "utf8mb4_bin" not in plain.target_ddl
+
+
+def test_example_values_are_escaped_and_truncated():
+    assert show_value("a\nb'") == repr("a\nb'")
+    long = show_value("x" * 100)
+    assert len(long) == 40 and long.endswith("...")
