@@ -7,19 +7,19 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from conftest import drop_databases
+from sync_helpers import copy_done, make_plan, rows_of
 
 from migrator.db import connect, query, quote_ident
 from migrator.sync.runner import run_sync
 from migrator.sync.stream import SyncOptions
 from migrator.workdir import WorkDir
-from conftest import drop_databases
-from sync_helpers import copy_done, make_plan, rows_of
 
 CHAIN = [("a", "CREATE TABLE a (id INT PRIMARY KEY)"),
-         ("b", "CREATE TABLE b (id INT PRIMARY KEY, a_id INT, KEY (a_id), "
-               "FOREIGN KEY (a_id) REFERENCES a (id) ON DELETE CASCADE)"),
-         ("c", "CREATE TABLE c (id INT PRIMARY KEY, b_id INT, KEY (b_id), "
-               "FOREIGN KEY (b_id) REFERENCES b (id) ON DELETE CASCADE)")]
+         ("b", ("CREATE TABLE b (id INT PRIMARY KEY, a_id INT, KEY (a_id), "
+                "FOREIGN KEY (a_id) REFERENCES a (id) ON DELETE CASCADE)")),
+         ("c", ("CREATE TABLE c (id INT PRIMARY KEY, b_id INT, KEY (b_id), "
+                "FOREIGN KEY (b_id) REFERENCES b (id) ON DELETE CASCADE)"))]
 
 
 @pytest.fixture
@@ -77,10 +77,10 @@ def test_cascade_through_a_table_keyed_by_an_enum(source, target, dbs, tmp_path)
     (error 1210) and sync stops (exit 5) instead of deleting c's row."""
     db, tdb = dbs
     ddls = [("a", "CREATE TABLE a (id INT PRIMARY KEY)"),
-            ("b", "CREATE TABLE b (k ENUM('x','y') NOT NULL, i INT NOT NULL, a_id INT, PRIMARY KEY (k, i), KEY (a_id), "
-                  "FOREIGN KEY (a_id) REFERENCES a (id) ON DELETE CASCADE)"),
-            ("c", "CREATE TABLE c (id INT PRIMARY KEY, bk ENUM('x','y'), bi INT, KEY (bk, bi), "
-                  "FOREIGN KEY (bk, bi) REFERENCES b (k, i) ON DELETE CASCADE)")]
+            ("b", ("CREATE TABLE b (k ENUM('x','y') NOT NULL, i INT NOT NULL, a_id INT, PRIMARY KEY (k, i), "
+                   "KEY (a_id), FOREIGN KEY (a_id) REFERENCES a (id) ON DELETE CASCADE)")),
+            ("c", ("CREATE TABLE c (id INT PRIMARY KEY, bk ENUM('x','y'), bi INT, KEY (bk, bi), "
+                   "FOREIGN KEY (bk, bi) REFERENCES b (k, i) ON DELETE CASCADE)"))]
     wd, plan = setup_fk_tables(source, target, db, tdb, tmp_path, ddls)
     with connect(source, "source", database=db) as c:
         query(c, "INSERT INTO a VALUES (1)")
