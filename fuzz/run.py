@@ -33,7 +33,7 @@ from migrator.endpoint import Endpoint
 from . import corpus
 from .oracle import Comparison, Difference, compare, raw_connect
 from .procs import MigratorProc
-from .schema_gen import TableSpec, gen_table
+from .schema_gen import TableSpec, fk_round, gen_tables
 from .workload import Workload, WorkloadConfig, WorkloadStats, initial_rows
 
 
@@ -59,6 +59,10 @@ class RoundConfig:
     flush: bool = True
     keep: bool = False
     exclude: tuple[str, ...] = ()  # value families left out (corpus.FAMILIES)
+    fk: bool | None = None  # foreign-key graph: True always, False never, None drawn from the seed (fk_round)
+
+    def foreign_keys(self) -> bool:
+        return fk_round(self.seed) if self.fk is None else self.fk
 
     def repro(self) -> str:
         """The command line that replays this round."""
@@ -68,6 +72,8 @@ class RoundConfig:
             args.append("--no-kill")
         if self.exclude:
             args.append("--exclude " + ",".join(self.exclude))
+        if self.fk is not None:
+            args.append("--fk" if self.fk else "--no-fk")
         for flag in ("ddl", "xa", "flush"):
             if not getattr(self, flag):
                 args.append(f"--no-{flag}")
@@ -107,7 +113,7 @@ class RoundResult:
     def line(self) -> str:
         st = self.stats
         landed = sum(k.landed for k in self.kills)
-        return (f"seed {self.config.seed}: transactions {st.transactions if st else 0}, kills {landed}/{len(self.kills)}, "
+        return (f"seed {self.config.seed}{' (FK graph)' if self.config.foreign_keys() else ''}: transactions {st.transactions if st else 0}, kills {landed}/{len(self.kills)}, "
                 f"rotations {self.rotations}, rows compared {self.comparison.rows}, differences {len(self.differences)}"
                 + (f", findings {len(self.findings)}" if self.findings else "") + f" ({self.seconds:.0f}s)")
 
@@ -268,7 +274,7 @@ class Round:
             self.result.comparison = compare(s, t, self.db, self.tdb, self.tables)
 
     def create_tables(self) -> None:
-        self.tables = [gen_table(self.cfg.seed, i) for i in range(self.cfg.tables)]
+        self.tables = gen_tables(self.cfg.seed, self.cfg.tables, self.cfg.foreign_keys())
         self.result.tables = [t.describe() for t in self.tables]
         self.result.latin1_text_keys = {t.name for t in self.tables for c in t.key_columns()
                                         if c.kind.textual and c.effective_charset(t.charset) == "latin1"}
@@ -281,7 +287,7 @@ class Round:
                 for t in self.tables:
                     cur.execute(t.create_sql(self.db))
             for t in self.tables:
-                initial_rows(conn, self.db, t, self.cfg.rows, self.cfg.seed)
+                initial_rows(conn, self.db, t, self.cfg.rows, self.cfg.seed, self.tables)
         finally:
             conn.close()
 

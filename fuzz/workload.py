@@ -6,6 +6,9 @@ SAVEPOINT with ROLLBACK TO / RELEASE (nested too), whole-transaction ROLLBACK, X
 PREPARE, COMMIT or ROLLBACK, and COMMIT ONE PHASE), big transactions (bulk inserts with a
 savepoint inside, table-wide updates and deletes), ADD/DROP COLUMN, and FLUSH BINARY LOGS at
 random moments (between transactions, and from a second session inside an open transaction).
+With foreign keys: child rows mostly reference existing parent keys (sampled from the source),
+parents that have children are deleted and re-keyed (so cascades fire), and sometimes a
+statement runs with `SET foreign_key_checks=0` (no cascade on the source, none to reproduce).
 
 The workload is one application thread: given the seed and the tables, the statements it runs
 and so the source's final content are the same on every run (rows to change are sampled with
@@ -24,7 +27,7 @@ import pymysql
 
 from migrator.db import quote_ident
 
-from .schema_gen import ColumnSpec, TableSpec, add_column_spec
+from .schema_gen import ColumnSpec, ForeignKeySpec, TableSpec, add_column_spec
 
 # statement errors an application meets and carries on after (the statement alone is undone)
 EXPECTED_ERRORS = {1062: "duplicate key", 1264: "out of range", 1406: "too long", 1366: "bad string",
@@ -58,6 +61,8 @@ class WorkloadStats:
     flushes: int = 0
     ddl: int = 0
     statements: int = 0
+    fk_parent_ops: int = 0  # deletes and key changes of parent rows that had children
+    fk_unchecked: int = 0  # statements run with foreign_key_checks=0
     expected_errors: Counter = field(default_factory=Counter)
     unexpected: list[str] = field(default_factory=list)
     log: list[str] = field(default_factory=list)  # one line per transaction: index, shape
@@ -65,7 +70,9 @@ class WorkloadStats:
     def summary(self) -> str:
         return (f"{self.transactions} tx ({self.committed} commit, {self.rolled_back} rollback, {self.xa_committed} XA "
                 f"commit, {self.xa_rolled_back} XA rollback, {self.savepoints} savepoints, {self.rollback_to} rollback-to, "
-                f"{self.big} big/{self.big_rows} rows, {self.ddl} DDL, {self.flushes} flushes)")
+                f"{self.big} big/{self.big_rows} rows, {self.ddl} DDL, {self.flushes} flushes"
+                + (f", {self.fk_parent_ops} parent deletes/re-keys with children, {self.fk_unchecked} with "
+                   f"foreign_key_checks=0" if self.fk_parent_ops or self.fk_unchecked else "") + ")")
 
 
 class Workload:
@@ -78,6 +85,8 @@ class Workload:
         self.big_committed = threading.Event()
         self.last_big = ""  # what the last big transaction was (kills after it say so)
         self.stats = WorkloadStats()
+        self.by_name = {t.name: t for t in tables}
+        self.ops = self.OPS + (self.FK_OPS if any(t.fks for t in tables) else [])
         self.error: BaseException | None = None
         self.conn: pymysql.connections.Connection | None = None
         self.side: pymysql.connections.Connection | None = None
@@ -169,9 +178,48 @@ class Workload:
     def insert_columns(self, t: TableSpec) -> list[ColumnSpec]:
         return [c for c in t.columns if c.name != t.auto_increment]
 
-    def row(self, t: TableSpec, cols: list[ColumnSpec], key: dict[str, str] | None = None) -> str:
-        vals = [key[c.name] if key and c.name in key else self.literal(c, t) for c in cols]
+    def row(self, t: TableSpec, cols: list[ColumnSpec], key: dict[str, str] | None = None,
+            pools: dict[str, list[tuple[str, ...]]] | None = None) -> str:
+        """One row of literals; its foreign-key columns mostly take a parent key from `pools`."""
+        given = dict(key or {})
+        for fk in t.fks:
+            pool = (pools or {}).get(fk.name)
+            if pool and self.rnd.random() < 0.85:
+                given.update({c: v for c, v in zip(fk.columns, self.rnd.choice(pool)) if c not in given})
+            elif fk.parent == t.name and (not pool or self.rnd.random() < 0.7):  # a root of the tree
+                given.update({c: "NULL" for c in fk.columns if c not in given})
+        vals = [given[c.name] if c.name in given else self.literal(c, t) for c in cols]
         return "(" + ", ".join(vals) + ")"
+
+    def rows(self, t: TableSpec, cols: list[ColumnSpec], n: int) -> str:
+        pools = self.parent_pools(t, min(n * 2, 64))
+        return ", ".join(self.row(t, cols, pools=pools) for _ in range(n))
+
+    def parent_pools(self, t: TableSpec, n: int) -> dict[str, list[tuple[str, ...]]]:
+        """Up to n existing keys of each parent of t (as SQL literals), sampled with a seeded RAND."""
+        pools = {}
+        for fk in t.fks:
+            parent = self.by_name.get(fk.parent)
+            if parent is not None:
+                pools[fk.name] = [tuple(k[c] for c in fk.parent_columns) for k in self.keys(parent, n)]
+        return pools
+
+    def children(self, t: TableSpec) -> list[tuple[TableSpec, ForeignKeySpec]]:
+        return [(c, fk) for c in self.tables for fk in c.fks if fk.parent == t.name]
+
+    def referenced_keys(self, t: TableSpec, n: int) -> list[dict[str, str]]:
+        """Keys of t that a child row references (sampled with a seeded RAND), or [] when none."""
+        kids = self.children(t)
+        if not kids:
+            return []
+        child, fk = self.rnd.choice(kids)
+        cols = ", ".join(quote_ident(c) for c in fk.columns)
+        not_null = " AND ".join(f"{quote_ident(c)} IS NOT NULL" for c in fk.columns)
+        with self.conn.cursor() as cur:
+            cur.execute(f"SELECT DISTINCT {cols} FROM {self.q(child)} WHERE {not_null} "
+                        f"ORDER BY RAND({self.rnd.randrange(2**31)}) LIMIT {n}")
+            rows = cur.fetchall()
+        return [{k: self.conn.escape(v) for k, v in zip(fk.parent_columns, row)} for row in rows]
 
     def keys(self, t: TableSpec, n: int) -> list[dict[str, str]]:
         """n existing keys of t (as SQL literals), sampled by the source with a seeded RAND."""
@@ -188,7 +236,7 @@ class Workload:
     # ------------------------------------------------------------ operations
     def op_insert(self, t: TableSpec) -> None:
         cols = self.insert_columns(t)
-        rows = ", ".join(self.row(t, cols) for _ in range(self.rnd.choice([1, 1, 2, 5])))
+        rows = self.rows(t, cols, self.rnd.choice([1, 1, 2, 5]))
         verb = self.rnd.choice(["INSERT", "INSERT", "REPLACE"])
         self.sql(f"{verb} INTO {self.q(t)} ({', '.join(quote_ident(c.name) for c in cols)}) VALUES {rows}")
 
@@ -224,7 +272,7 @@ class Workload:
         for key in self.keys(t, 1):
             self.sql(f"DELETE FROM {self.q(t)} WHERE {self.where(key)}")
             self.sql(f"INSERT INTO {self.q(t)} ({', '.join(quote_ident(c.name) for c in cols)}) "
-                     f"VALUES {self.row(t, cols, key)}")
+                     f"VALUES {self.row(t, cols, key, self.parent_pools(t, 8))}")
 
     def op_upsert(self, t: TableSpec) -> None:
         cols = t.columns
@@ -234,16 +282,46 @@ class Workload:
                 return
             c = self.rnd.choice(vcols)
             names = ", ".join(quote_ident(x.name) for x in cols)
-            self.sql(f"INSERT INTO {self.q(t)} ({names}) VALUES {self.row(t, cols, key)} "
+            self.sql(f"INSERT INTO {self.q(t)} ({names}) VALUES {self.row(t, cols, key, self.parent_pools(t, 8))} "
                      f"ON DUPLICATE KEY UPDATE {quote_ident(c.name)} = {self.literal(c, t)}")
+
+    def op_delete_referenced(self, t: TableSpec) -> None:
+        """Delete parent rows that have children (cascade, set null, or 1451)."""
+        keys = self.referenced_keys(t, self.rnd.choice([1, 1, 3]))
+        if not keys:
+            return self.op_delete(t)
+        for key in keys:
+            self.stats.fk_parent_ops += 1
+            self.sql(f"DELETE FROM {self.q(t)} WHERE {self.where(key)}")
+
+    def op_rekey_referenced(self, t: TableSpec) -> None:
+        """Change the key of a parent row that has children (ON UPDATE cascade, set null, or 1451)."""
+        keys = self.referenced_keys(t, 1)
+        if not keys:
+            return self.op_key_change(t)
+        c = self.rnd.choice(t.key_columns())
+        self.stats.fk_parent_ops += 1
+        self.sql(f"UPDATE {self.q(t)} SET {quote_ident(c.name)} = {self.literal(c, t, nulls=False)} "
+                 f"WHERE {self.where(keys[0])}")
+
+    def op_unchecked(self, t: TableSpec) -> None:
+        """One operation with foreign_key_checks=0 on the application's session: the source
+        cascades nothing (the binlog event says so) and child rows may point nowhere."""
+        self.sql("SET SESSION foreign_key_checks = 0")
+        self.stats.fk_unchecked += 1
+        getattr(self, self.rnd.choice(["op_delete_referenced", "op_rekey_referenced", "op_insert"]))(t)
+        self.sql("SET SESSION foreign_key_checks = 1")
 
     OPS = ["op_insert", "op_insert", "op_update", "op_update", "op_update_range", "op_key_change", "op_delete",
            "op_delete_reinsert", "op_upsert"]
+    # added when the round has foreign keys
+    FK_OPS = ["op_delete_referenced", "op_delete_referenced", "op_rekey_referenced", "op_rekey_referenced",
+              "op_unchecked"]
 
     def some_ops(self, k: int | None = None) -> None:
         tables = self.rnd.sample(self.tables, min(len(self.tables), self.rnd.randint(1, 3)))
         for _ in range(k or self.rnd.randint(1, 6)):
-            getattr(self, self.rnd.choice(self.OPS))(self.rnd.choice(tables))
+            getattr(self, self.rnd.choice(self.ops))(self.rnd.choice(tables))
             if self.cfg.flush and self.rnd.random() < 0.02:  # another session rotates the binlog mid-transaction
                 self.flush(self.side)
 
@@ -343,8 +421,7 @@ class Workload:
                     self.sql("SAVEPOINT big")
                     self.stats.savepoints += 1
                     savepoint_at = None
-                rows = ", ".join(self.row(t, cols) for _ in range(size))
-                self.sql(f"INSERT IGNORE INTO {self.q(t)} ({names}) VALUES {rows}")
+                self.sql(f"INSERT IGNORE INTO {self.q(t)} ({names}) VALUES {self.rows(t, cols, size)}")
                 done += size
             self.stats.big_rows += total
         elif kind == "update":
@@ -360,9 +437,10 @@ class Workload:
         self.big_committed.set()  # a kill of sync soon after lands while it applies this transaction
 
 
-def initial_rows(conn, db: str, t: TableSpec, n: int, seed: int) -> None:
-    """Fill a new table with n random rows (before plan and copy)."""
-    w = Workload(lambda **_: conn, db, [t], seed, WorkloadConfig())
+def initial_rows(conn, db: str, t: TableSpec, n: int, seed: int, tables: list[TableSpec] | None = None) -> None:
+    """Fill a new table with n random rows (before plan and copy); foreign-key columns mostly
+    take keys of the parents among `tables` (filled before)."""
+    w = Workload(lambda **_: conn, db, tables or [t], seed, WorkloadConfig())
     w.rnd = random.Random(f"{seed}:initial:{t.name}")
     w.conn = conn
     cols = w.insert_columns(t)
@@ -370,8 +448,7 @@ def initial_rows(conn, db: str, t: TableSpec, n: int, seed: int) -> None:
     done = 0
     while done < n:
         size = min(500, n - done)
-        rows = ", ".join(w.row(t, cols) for _ in range(size))
-        w.sql(f"INSERT IGNORE INTO {w.q(t)} ({names}) VALUES {rows}")
+        w.sql(f"INSERT IGNORE INTO {w.q(t)} ({names}) VALUES {w.rows(t, cols, size)}")
         conn.commit()
         done += size
     if w.stats.unexpected:

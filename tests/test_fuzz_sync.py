@@ -14,13 +14,13 @@ from copy_helpers import execute
 from fuzz.corpus import KINDS
 from fuzz.oracle import compare, raw_connect
 from fuzz.run import RoundConfig, run_round
-from fuzz.schema_gen import ColumnSpec, TableSpec
+from fuzz.schema_gen import ColumnSpec, TableSpec, gen_tables
 
 # ~1 minute on 2 cores. This seed's tables are keyed by BINARY(16), (INT, VARCHAR), a NOT NULL
 # unique BIGINT (no primary key) and (DATETIME(6), INT UNSIGNED) in a latin1 table, with secondary
 # unique keys and columns of every corpus type; 250 transactions (savepoints, XA, thousand-row
 # transactions, DDL, binlog rotations); copy killed -9 twice, sync three times.
-CI_ROUND = dict(seed=20261139, tables=4, rows=150, transactions=250, big_rows=3000, big_every=60, copy_kills=2,
+CI_ROUND = dict(seed=20261139, fk=False, tables=4, rows=150, transactions=250, big_rows=3000, big_every=60, copy_kills=2,
                 copy_kill_after=(0.6, 1.6),
                 sync_kills=3, pace=0.02, catchup_timeout=60.0)
 
@@ -36,6 +36,42 @@ def test_seeded_fuzz_round_leaves_no_difference(fuzz_source, target, tmp_path):
     assert result.stats is not None and result.stats.transactions == CI_ROUND["transactions"]
     assert result.comparison.rows > 0 and result.comparison.tables == CI_ROUND["tables"]
     assert not result.failed, (f"{result.line()}\n{result.details()}\nreproduce: {result.config.repro()}")
+
+
+# Foreign keys forced on (issue 14), ~1 minute: this seed's graph is a chain of three foreign keys
+# t3 -> t2 -> t1 -> t0 over composite keys ((DATETIME(6), INT UNSIGNED) and (BINARY(4), MEDIUMINT)),
+# a self-reference on t2, ON DELETE CASCADE / RESTRICT and ON UPDATE CASCADE / SET NULL / NO ACTION;
+# parents with children deleted and re-keyed under kill -9 of copy and sync, and statements run
+# with foreign_key_checks=0 on the source (sync must cascade nothing for those).
+FK_SEED = 20261406
+FK_ROUND = dict(seed=FK_SEED, fk=True, tables=4, rows=120, transactions=200, big_rows=800, big_every=50, copy_kills=1,
+                copy_kill_after=(0.6, 1.6), sync_kills=2, pace=0.02, catchup_timeout=60.0)
+
+
+def test_seeded_fuzz_round_with_foreign_keys_leaves_no_difference(fuzz_source, target, tmp_path):
+    tables = gen_tables(FK_ROUND["seed"], FK_ROUND["tables"], fk=True)
+    assert sum(len(t.fks) for t in tables) >= 3  # the seed's graph is what the comment says
+    result = run_round(RoundConfig(**FK_ROUND), fuzz_source, target, tmp_path)
+    st = result.stats
+    assert st is not None and st.transactions == FK_ROUND["transactions"]
+    assert st.fk_parent_ops > 0 and st.fk_unchecked > 0  # cascades had something to do
+    assert result.comparison.tables == FK_ROUND["tables"]  # children compared too
+    assert not result.failed, (f"{result.line()}\n{result.details()}\nreproduce: {result.config.repro()}")
+
+
+def test_fk_graph_is_a_function_of_seed_and_index():
+    full, shrunk = gen_tables(FK_SEED, 4, fk=True), gen_tables(FK_SEED, 2, fk=True)
+    assert [t.create_sql("d") for t in full[:2]] == [t.create_sql("d") for t in shrunk]
+    names = {t.name for t in shrunk}
+    assert all(fk.parent in names for t in shrunk for fk in t.fks)
+    for t in full:
+        fk_cols = {c for fk in t.fks for c in fk.columns}
+        assert not fk_cols & {c.name for c in t.droppable()}  # DROP COLUMN never takes an FK column
+        for fk in t.fks:
+            parent = next(p for p in full if p.name == fk.parent)
+            assert [t.column(c).kind.sql for c in fk.columns] == [parent.column(c).kind.sql for c in fk.parent_columns]
+            if "SET NULL" in (fk.on_delete, fk.on_update):
+                assert all(t.column(c).nullable for c in fk.columns)
 
 
 ORACLE_TABLE = TableSpec("o", [ColumnSpec("id", KINDS["int"], nullable=False),
@@ -83,9 +119,10 @@ def test_printed_reproduction_replays_the_same_round():
     from fuzz.soak import parser, round_config
 
     cfg = RoundConfig(seed=42, tables=2, rows=30, transactions=17, big_rows=900, big_every=7, kills=False,
-                      xa=False, exclude=("zero-dates", "accents"))
+                      xa=False, exclude=("zero-dates", "accents"), fk=True)
     argv = shlex.split(cfg.repro())
     assert argv[:3] == ["python", "-m", "fuzz.soak"]
     again = round_config(parser().parse_args(argv[3:]), 42)
-    same = ("seed", "tables", "rows", "transactions", "big_rows", "big_every", "kills", "ddl", "xa", "flush", "exclude")
+    same = ("seed", "tables", "rows", "transactions", "big_rows", "big_every", "kills", "ddl", "xa", "flush", "exclude",
+            "fk")
     assert {f: getattr(again, f) for f in same} == {f: getattr(cfg, f) for f in same}
