@@ -69,12 +69,10 @@ def test_replay_after_a_kill_of_a_grandchild_insert_and_a_cascading_delete(sourc
     assert rows_of(target, "target", tdb, "c") == rows_of(source, "source", db, "c") == []
 
 
-@pytest.mark.xfail(strict=True, reason="fuzz seed 101: cascade reads an ENUM key back from the target as its "
-                                        "label; seekdb answers 1210 to `indexed_enum IN ('label')`")
 def test_cascade_through_a_table_keyed_by_an_enum(source, target, dbs, tmp_path):
     """a -> b (key (ENUM, INT)) -> c: deleting a cascades to b, whose key values sync reads from
-    the target (labels) to cascade to c; seekdb refuses a string compared with an indexed ENUM
-    (error 1210) and sync stops (exit 5) instead of deleting c's row."""
+    the target to cascade to c. Fuzz seed 101: read as labels, seekdb refused a string compared
+    with an indexed ENUM (error 1210) and sync stopped (exit 5) instead of deleting c's row."""
     db, tdb = dbs
     ddls = [("a", "CREATE TABLE a (id INT PRIMARY KEY)"),
             ("b", ("CREATE TABLE b (k ENUM('x','y') NOT NULL, i INT NOT NULL, a_id INT, PRIMARY KEY (k, i), "

@@ -158,6 +158,7 @@ class Cascades:
         self._watched = {tid: sorted({fk.ref_columns for fk in fks if fk.on_update == "CASCADE"})
                          for tid, fks in self._parents.items() if any(fk.on_update == "CASCADE" for fk in fks)}
         self._gone: dict[tuple[str, tuple[str, ...]], set[tuple]] = {}
+        self._numeric: dict[str, set[str]] = {}  # target table -> its ENUM/SET columns (see read_rows)
         self._warned: set[str] = set()
 
     def __bool__(self) -> bool:
@@ -336,12 +337,24 @@ class Cascades:
         cur.execute(f"UPDATE {table} SET {sets} WHERE {where}")
 
     def read_rows(self, cur: Any, route: Route, where: str, columns: list[str]) -> list[dict[str, Any]]:
-        """The child rows a cascade is about to change: their sync key and the named columns."""
+        """The child rows a cascade is about to change: their sync key and the named columns.
+        ENUM and SET values are read as numbers, as row images carry them: seekdb refuses a label
+        compared with an indexed ENUM (error 1210) when the next level's WHERE uses them."""
         names = list(dict.fromkeys([k for k in route.key if k != route.source_column] + columns))
+        numeric = self.numeric_columns(cur, route)
         self.statements += 1
-        cur.execute(f"SELECT {', '.join(quote_ident(c) for c in names)} FROM "
-                    f"{qualified(route.target_database, route.target_table)} WHERE {where}")
+        cur.execute(f"SELECT {', '.join(quote_ident(c) + (' + 0' if c.lower() in numeric else '') for c in names)} "
+                    f"FROM {qualified(route.target_database, route.target_table)} WHERE {where}")
         return [dict(zip(names, r)) for r in cur.fetchall()]
+
+    def numeric_columns(self, cur: Any, route: Route) -> set[str]:
+        """The target table's ENUM and SET columns (lower-case names), read once per table."""
+        known = self._numeric.get(route.target_name)
+        if known is None:
+            cur.execute("SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND "
+                        "TABLE_NAME = %s AND DATA_TYPE IN ('enum', 'set')", (route.target_database, route.target_table))
+            known = self._numeric[route.target_name] = {str(r[0]).lower() for r in cur.fetchall()}
+        return known
 
     @staticmethod
     def where(cur: Any, route: Route, columns: tuple[str, ...], values: list[tuple]) -> str:
