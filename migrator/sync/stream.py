@@ -244,8 +244,7 @@ class SourceSync(XaReplay, DdlReplay):
                 if not idle or time.monotonic() - self._saved_at >= IDLE_CHECKPOINT_SECONDS:
                     self.save_checkpoint()
                 else:
-                    self.report({"checkpoint": self.cp.model_dump(mode="json"), "caught_up": self.caught_up,
-                                 "pending_events": 0})
+                    self.report_checkpoint(self.cp.model_dump(mode="json"))
                 if self.caught_up and self.opts.until_caught_up:
                     break
                 if self.opts.duration is not None and time.monotonic() - started >= self.opts.duration:
@@ -655,9 +654,13 @@ class SourceSync(XaReplay, DdlReplay):
         self._saved_at = time.monotonic()
         # what is held now (an XA COMMIT read since the position last moved is no longer held)
         self.cp.xa_prepared = {xid: f"{p.start.file}:{p.start.pos}" for xid, p in self.prepared.items()}
-        atomic_write_json(self.workdir.sync_checkpoint(self.name), self.cp.model_dump(mode="json"))
-        self.report({"checkpoint": self.cp.model_dump(mode="json"), "caught_up": self.caught_up,
-                     "pending_events": self.pending_events})
+        dumped = self.cp.model_dump(mode="json")
+        atomic_write_json(self.workdir.sync_checkpoint(self.name), dumped)
+        self.report_checkpoint(dumped)
+
+    def report_checkpoint(self, dumped: dict) -> None:
+        """Tell the coordinator where this source stands (progress, metrics, caught up)."""
+        self.report({"checkpoint": dumped, "caught_up": self.caught_up, "pending_events": self.pending_events})
 
     # ------------------------------------------------------------ GTID
 
