@@ -293,7 +293,8 @@ class SourceSync(XaReplay, DdlReplay):
         while True:
             try:
                 return fn()
-            except SourceError as exc:
+            except (SourceError, pymysql.err.OperationalError) as exc:
+                # a query (not only a connect) can lose the server mid-setup: both are a restart
                 if not source_unreachable(exc) or time.monotonic() > deadline or self.stop():
                     raise
                 log.warning("%s: unreachable while %s; retrying", self.log_where(), what)
