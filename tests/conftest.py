@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import os
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -22,7 +23,15 @@ import pytest
 
 from migrator.db import connect, quote_ident
 from migrator.endpoint import Endpoint, parse_url
-from migrator.sandbox import Sandbox, SandboxInfo, free_port, start_mariadb, stop_pid
+from migrator.sandbox import (
+    FLEET_OPTIONS,
+    Sandbox,
+    SandboxInfo,
+    free_port,
+    install_datadir,
+    start_mariadb,
+    stop_pid,
+)
 
 from backend_containers import ContainerFleet, docker_unavailable_reason
 
@@ -104,28 +113,67 @@ def drop_databases(ep: Endpoint, role: str, names: list[str]) -> None:
         conn.close()
 
 
-@pytest.fixture(scope="session")
-def mariadb_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Endpoint]]:
-    """Start an extra MariaDB with option overrides; every one is stopped at session end."""
-    started: list[int] = []
-    ids = itertools.count(100)
-    fleet = ContainerFleet() if BACKEND == "containers" else None
+class _ExtraMariaDBs:
+    """Extra MariaDB instances for one test session, all started from one template datadir
+    (initialized once, then copied: ~0.5 s per instance instead of ~1.5 s) and all stopped
+    at session end."""
 
-    def start(options: dict[str, str | None] | None = None, name: str = "extra") -> Endpoint:
-        if fleet is not None:
+    def __init__(self, tmp_path_factory: pytest.TempPathFactory):
+        self.tmp = tmp_path_factory
+        self.ids = itertools.count(100)
+        self.pids: list[int] = []
+        self.fleet = ContainerFleet() if BACKEND == "containers" else None
+        self._template: Path | None = None
+
+    def template(self) -> Path:
+        if self._template is None:
+            data = self.tmp.mktemp("mariadb-template") / "data"
+            install_datadir(data)
+            self._template = data
+        return self._template
+
+    def start(self, options: dict[str, str | None] | None = None, name: str = "extra") -> Endpoint:
+        if self.fleet is not None:
             reason = docker_unavailable_reason()
             if reason:
                 pytest.skip(f"MIGRATOR_TEST_BACKEND=containers: {reason}")
-            inst = fleet.source(next(ids), options)
+            inst = self.fleet.source(next(self.ids), options)
             return parse_url(f"{inst.url}?name={name}", "source")
         port = free_port()
-        d: Path = tmp_path_factory.mktemp(name)
-        proc = start_mariadb(d, port, server_id=next(ids), options=options)
-        started.append(proc.pid)
+        d: Path = self.tmp.mktemp(name)
+        proc = start_mariadb(d, port, server_id=next(self.ids), options=options, template=self.template())
+        self.pids.append(proc.pid)
         return parse_url(f"mysql://root@127.0.0.1:{port}?name={name}", "source")
 
-    yield start
-    for pid in started:
-        stop_pid(pid)
-    if fleet is not None:
-        fleet.stop()
+    def start_many(self, n: int, name: str = "fleet") -> list[Endpoint]:
+        """n instances named NAME00.. started in parallel, each with the sandbox's small fleet
+        memory settings (8 MB buffer pool: ~55 MB resident each)."""
+        self.template()
+        with ThreadPoolExecutor(max_workers=min(n, 6)) as pool:
+            return list(pool.map(lambda i: self.start(dict(FLEET_OPTIONS), f"{name}{i:02d}"), range(n)))
+
+    def stop_all(self) -> None:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(stop_pid, self.pids))
+        if self.fleet is not None:
+            self.fleet.stop()
+
+
+@pytest.fixture(scope="session")
+def _extra_mariadbs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_ExtraMariaDBs]:
+    extra = _ExtraMariaDBs(tmp_path_factory)
+    yield extra
+    extra.stop_all()
+
+
+@pytest.fixture(scope="session")
+def mariadb_factory(_extra_mariadbs: _ExtraMariaDBs) -> Callable[..., Endpoint]:
+    """Start an extra MariaDB with option overrides; every one is stopped at session end."""
+    return _extra_mariadbs.start
+
+
+@pytest.fixture(scope="session")
+def mariadb_fleet(_extra_mariadbs: _ExtraMariaDBs) -> Callable[..., list[Endpoint]]:
+    """mariadb_fleet(n, name) -> n extra MariaDB instances started in parallel with small memory
+    settings (for fleet and shard-merge tests); stopped at session end."""
+    return _extra_mariadbs.start_many

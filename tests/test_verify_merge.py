@@ -1,6 +1,6 @@
-"""Verify of a shard merge without a source column: 12 shards (10 databases on the two shared
-sources, one on each of two extra MariaDB instances) with disjoint ids merged into one table,
-through `migrator plan` / `copy` / `sync` / `verify`.
+"""Verify of a shard merge without a source column: 13 shards on 12 real MariaDB instances (two
+shards on src1, one on src2, one on each of ten instances started for this module) with disjoint
+ids merged into one table, through `migrator plan` / `copy` / `sync` / `verify`.
 
 The target cannot tell the shards' rows apart, so verify compares the merged table with the
 union of its sources: identical after copy and after sync, and planted differences named by
@@ -9,6 +9,7 @@ shard and key, with fix SQL that deletes only the row no shard holds."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -21,23 +22,28 @@ from migrator.plan.model import load_plan
 from migrator.verify.compare import verify_plan
 from migrator.workdir import WorkDir
 
-SHARDS_ON_SHARED = 10  # databases on src1 and src2
+FLEET = 10  # instances started for this module, besides the shared src1 and src2
+SHARDS = FLEET + 3  # src1 holds shards 0 and 1, src2 shard 2, fleet instance k shard 3 + k
+INTERLEAVED = (SHARDS - 2, SHARDS - 1)  # the last two shards' key ranges overlap
 ROWS = 200
 DDL = ("CREATE TABLE orders (id BIGINT NOT NULL PRIMARY KEY, customer VARCHAR(20) NOT NULL, "
        "amount DECIMAL(10,2) NOT NULL, note VARCHAR(30) NULL)")
 
 
 def shard_ids(i: int) -> list[int]:
-    """Shard i owns ids i*1000+1 .. i*1000+200; shards 10 and 11 interleave (even / odd ids of
-    10001..10400), so their key ranges overlap while their keys stay disjoint."""
-    if i >= SHARDS_ON_SHARED:
-        return list(range(10_001 + (i - SHARDS_ON_SHARED), 10_001 + 2 * ROWS, 2))
+    """Shard i owns ids i*1000+1 .. i*1000+200; the two INTERLEAVED shards share 20001..20400
+    (even / odd ids), so their key ranges overlap while their keys stay disjoint."""
+    if i in INTERLEAVED:
+        return list(range(20_001 + INTERLEAVED.index(i), 20_001 + 2 * ROWS, 2))
     return list(range(i * 1000 + 1, i * 1000 + ROWS + 1))
 
 
 @pytest.fixture(scope="module")
-def extra_sources(mariadb_factory) -> list[Endpoint]:
-    return [mariadb_factory(name=f"shard{n}") for n in (1, 2)]
+def fleet_sources(mariadb_fleet) -> list[Endpoint]:
+    started = time.monotonic()
+    fleet = mariadb_fleet(FLEET, "mshard")
+    print(f"{FLEET} MariaDB instances started in {time.monotonic() - started:.1f}s")
+    return fleet
 
 
 def _verify(plan: Path, wd: Path, tmp_path: Path, *args: str) -> tuple[int, dict, str]:
@@ -52,13 +58,13 @@ def _target_ids(target: Endpoint, tdb: str) -> list[int]:
         return [r[0] for r in query(t, f"SELECT id FROM {qualified(tdb, 'orders')} ORDER BY id")]
 
 
-def test_merge_of_twelve_shards_without_source_column_verifies_by_union(source, source2, extra_sources, target,
-                                                                       unique_db, tmp_path):
+def test_merge_of_twelve_instances_without_source_column_verifies_by_union(source, source2, fleet_sources, target,
+                                                                          unique_db, tmp_path):
     base = unique_db("mv")
     tdb = base + "_all"
-    instances = [source, source2]
-    shards = [(instances[i % 2], f"{base}_{i:02d}") for i in range(SHARDS_ON_SHARED)]
-    shards += [(ep, f"{base}_{SHARDS_ON_SHARED + n:02d}") for n, ep in enumerate(extra_sources)]
+    instances = [source, source2, *fleet_sources]
+    shards = [(ep, f"{base}_{i:02d}") for i, ep in enumerate([source, *instances])]
+    assert len(shards) == SHARDS and len({ep.port for ep, _ in shards}) == len(instances) == 12
     owner = {}  # id -> (table id in the plan, endpoint, db)
     try:
         for i, (ep, db) in enumerate(shards):
@@ -74,26 +80,26 @@ def test_merge_of_twelve_shards_without_source_column_verifies_by_union(source, 
 
         plan = tmp_path / "merge.yaml"
         wd = tmp_path / "work"
-        made = run_cli("plan", *[a for ep in [source, source2, *extra_sources] for a in ("--source", url(ep))],
+        made = run_cli("plan", *[a for ep in instances for a in ("--source", url(ep))],
                        "--target", url(target), "--include", f"{base}_*.orders",
                        "--route", f"{base}_*.orders={tdb}.orders", "--chunk-rows", "50", "--out", str(plan))
         assert made.returncode == 0, made.stdout + made.stderr
         copied = run_cli("copy", str(plan), "--workdir", str(wd))
         assert copied.returncode == 0, copied.stdout + copied.stderr
-        assert _target_ids(target, tdb) == sorted(owner)  # 2,400 rows, from 12 shards
+        assert _target_ids(target, tdb) == sorted(owner)  # 2,600 rows, from 13 shards on 12 instances
 
         # after copy: identical (before the fix: every other shard's rows were "extra", exit 1)
         code, report, out = _verify(plan, wd, tmp_path)
         assert code == 0, out
-        assert report["rows"] == [] and len(report["tables"]) == 12
-        assert sum(t["rows_source"] for t in report["tables"]) == 12 * ROWS
+        assert report["rows"] == [] and len(report["tables"]) == SHARDS
+        assert sum(t["rows_source"] for t in report["tables"]) == SHARDS * ROWS
         # as if killed before the last two shared ranges were journaled: the rest is resumed
         journal = WorkDir(wd).verify_journal
         lines = journal.read_text().splitlines()
         journal.write_text("\n".join(lines[:-3]) + "\n")
         again = verify_plan(load_plan(plan), wd)
         assert again.identical and sum(t.chunks_resumed for t in again.tables) > 0
-        assert sum(t.rows_source for t in again.tables) == 12 * ROWS
+        assert sum(t.rows_source for t in again.tables) == SHARDS * ROWS
 
         # changes on the sources, replayed by sync: identical again
         for i, (ep, db) in enumerate(shards):
@@ -102,7 +108,7 @@ def test_merge_of_twelve_shards_without_source_column_verifies_by_union(source, 
                 first = shard_ids(i)[0]
                 query(c, f"UPDATE {o} SET amount = amount + 1 WHERE id = {first}")
                 query(c, f"DELETE FROM {o} WHERE id = {first + 2 * 4}")
-                new = first + 2 * ROWS if i >= SHARDS_ON_SHARED else first + ROWS  # still its own, disjoint
+                new = first + 2 * ROWS if i in INTERLEAVED else first + ROWS  # still its own, disjoint
                 query(c, f"INSERT INTO {o} VALUES ({new}, 'late', 1.50, 'sync')")
                 owner.pop(first + 2 * 4)
                 owner[new] = (f"{ep.name}/{db}.orders", ep, db)
@@ -158,7 +164,7 @@ def test_merge_of_twelve_shards_without_source_column_verifies_by_union(source, 
         code, report, out = _verify(plan, wd, tmp_path)
         assert code == 0 and report["rows"] == [], out
     finally:
-        for ep in (source, source2, *extra_sources):
+        for ep in instances:
             drop_dbs(ep, [db for e, db in shards if e is ep])
         drop_dbs(target, [tdb], role="target")
 
