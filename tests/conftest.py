@@ -15,11 +15,12 @@ from __future__ import annotations
 import itertools
 import os
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from backend_containers import ContainerFleet, docker_unavailable_reason
 
 from migrator.db import connect, quote_ident
 from migrator.endpoint import Endpoint, parse_url
@@ -32,8 +33,6 @@ from migrator.sandbox import (
     start_mariadb,
     stop_pid,
 )
-
-from backend_containers import ContainerFleet, docker_unavailable_reason
 
 BACKEND = os.environ.get("MIGRATOR_TEST_BACKEND", "local")
 
