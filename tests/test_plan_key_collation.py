@@ -6,7 +6,10 @@ copy exiting 0. Plan now probes the source and blocks; --key-collation bin keeps
 
 from __future__ import annotations
 
+import json
+
 from plan_helpers import drop_dbs, make_db, run_cli, url
+from sync_helpers import run_cli as sync_cli
 
 from migrator.db import qualified, query, session
 from migrator.plan.introspect import read_catalog
@@ -156,3 +159,53 @@ def test_example_values_are_escaped_and_truncated():
     assert show_value("a\nb'") == repr("a\nb'")
     long = show_value("x" * 100)
     assert len(long) == 40 and long.endswith("...")
+
+
+def test_a_collision_written_after_plan_is_named_by_verify_with_no_fix_sql(source, target, tgt_conn, unique_db,
+                                                                           tmp_path):
+    """Plan probed no collision ('A', 'u', 's' only); then the application wrote 'Ä' before the copy
+    and 'ü' while sync ran. Copy's and sync's REPLACE overwrite 'A' and 'u' on the target (its key
+    takes them as equal). Before: verify listed 'A' and 'u' as plain missing rows, and its fix SQL
+    REPLACEd them, overwriting 'Ä' and 'ü' in turn (a fix that destroys good rows, forever
+    different). Now each is named as a key collation collision with the row the target kept, the
+    table's note says what to do, and the fix SQL leaves both alone."""
+    db = unique_db("kcol")
+    make_db(source, db, ["CREATE TABLE k (name VARCHAR(10) PRIMARY KEY, v INT) CHARSET latin1"])
+    insert(db, "k", [("A", 1), ("u", 3), ("s", 5), ("b", 7)], source)
+    work, fix = str(tmp_path / "work"), tmp_path / "fix.sql"
+    try:
+        res, p = plan(source, target, db, tmp_path / "p.yaml", "--chunk-rows", "2")
+        assert res.exit_code == 0 and by_table(p, "key.collation-changed")["k"], res.output
+        insert(db, "k", [("Ä", 2)], source)
+        copied = sync_cli("copy", str(tmp_path / "p.yaml"), "--workdir", work)
+        assert copied.returncode == 0, copied.stdout + copied.stderr  # (copy cannot tell: it wrote 5 rows)
+        insert(db, "k", [("ü", 4)], source)
+        synced = sync_cli("sync", str(tmp_path / "p.yaml"), "--workdir", work, "--until-caught-up")
+        assert synced.returncode == 0, synced.stdout + synced.stderr
+        kept = [tuple(r) for r in query(tgt_conn, f"SELECT name, v FROM {qualified(db, 'k')} ORDER BY v")]
+        assert len(kept) == 4  # one of 'A'/'Ä' and one of 'u'/'ü'
+
+        report = tmp_path / "report.json"
+        verified = sync_cli("verify", str(tmp_path / "p.yaml"), "--workdir", work, "--fix-sql", str(fix),
+                            "--report", str(report))
+        assert verified.returncode == 1, verified.stdout + verified.stderr
+        rows = json.loads(report.read_text())["rows"]
+        assert len(rows) == 2 and all(r["kind"] == "missing" for r in rows)
+        assert all(r["suspected"].startswith("key collation collision") for r in rows), rows
+        lost = {r["key"][0] for r in rows}
+        assert lost | {name for name, _ in kept} == {"A", "Ä", "u", "ü", "s", "b"}
+        for r in rows:
+            twin = {"A": "Ä", "Ä": "A", "u": "ü", "ü": "u"}[r["key"][0]]
+            assert f"({twin!r})" in r["detail"] and "--key-collation bin" in r["detail"]
+        out = " ".join(verified.stdout.split())
+        assert "key collation collision: 2 source row(s)" in out and "re-plan with --key-collation bin" in out
+        statements = [s for s in fix.read_text().splitlines() if s.startswith(("REPLACE", "DELETE"))]
+        assert statements == []  # before: REPLACE ... ('A', 1) and ('u', 3), overwriting 'Ä' and 'ü'
+
+        applied = sync_cli("verify", str(tmp_path / "p.yaml"), "--workdir", work, "--fix-sql", str(fix),
+                           "--apply-fix")
+        assert applied.returncode == 1, applied.stdout + applied.stderr
+        assert [tuple(r) for r in query(tgt_conn, f"SELECT name, v FROM {qualified(db, 'k')} ORDER BY v")] == kept
+    finally:
+        drop_dbs(source, [db])
+        drop_dbs(target, [db], role="target")

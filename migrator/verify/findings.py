@@ -16,6 +16,7 @@ from ..state import atomic_write_text
 from .bisect import RangeDiff, explain_changed, narrow_union, pair_representation, union_checksum
 from .checksum import TableSide, chunk_checksum, decode_bound, key_label
 from .fixsql import delete_statement, replace_statement, source_row
+from .keytwins import COLLISION, collation_twin, collision_note, twin_detail
 from .merge import MergeGroup
 from .narrowing import merge_shards, source_conn, unknown_rows
 from .report import RowDiff, VerifyReport
@@ -38,7 +39,13 @@ def collect(runs: list[TableRun], report: VerifyReport, pools: Pool, src_conns: 
         d = run.diff
         paired = pair_representation(d.missing, d.extra) if len(d.missing) * len(d.extra) <= 1_000_000 else {}
         src = source_conn(pools, src_conns, run.sside.instance) if d.total() else None
+        extra = set(d.extra)
         for key in d.missing:
+            twin = None if key in paired else collation_twin(tgt, run.tside, key, extra)
+            if twin is not None:
+                add_row(report, run, key, "missing", ["source"], suspected=COLLISION, detail=twin_detail(twin))
+                run.collisions.append((key, twin))
+                continue
             add_row(report, run, key, "missing", ["source"], suspected=paired.get(key))
             row = source_row(src, run.columns, run.sside, key)
             if row is not None:
@@ -61,6 +68,8 @@ def collect(runs: list[TableRun], report: VerifyReport, pools: Pool, src_conns: 
         if d.truncated:
             report.rows_truncated += 1
             run.result.notes.append(f"more than {d.total()} differing rows: listing stopped (raise --max-rows)")
+        if note := collision_note(run):
+            run.result.notes.append(note)
         if run.result.status == "different" and not run.tp.key:
             run.result.differences = max(1, run.result.differences)
     return deletes, statements
@@ -136,6 +145,7 @@ def collect_merges(groups: list[MergeGroup], report: VerifyReport, pools: Pool, 
         if not d.total() or tside is None:
             continue
         paired = pair_representation(d.missing, d.extra) if len(d.missing) * len(d.extra) <= 1_000_000 else {}
+        extra = set(d.extra)
         for kind, keys in (("missing", d.missing), ("changed", d.changed)):
             for key in keys:
                 run = group.runs[d.owner[key]]
@@ -143,6 +153,13 @@ def collect_merges(groups: list[MergeGroup], report: VerifyReport, pools: Pool, 
                     group.hidden += 1
                     continue
                 src = source_conn(pools, src_conns, run.sside.instance)
+                twin = None if kind != "missing" or key in paired else collation_twin(tgt, tside, key, extra)
+                if twin is not None:
+                    holder = group.runs[d.owner[twin]].tp.id if twin in d.owner else None
+                    add_row(report, run, key, "missing", ["source"], suspected=COLLISION,
+                            detail=twin_detail(twin, holder))
+                    run.collisions.append((key, twin))
+                    continue
                 if kind == "missing":
                     add_row(report, run, key, "missing", ["source"], suspected=paired.get(key),
                          detail=f"held by {run.tp.id}, not by {group.target}")
@@ -166,6 +183,9 @@ def collect_merges(groups: list[MergeGroup], report: VerifyReport, pools: Pool, 
                     add_row(report, group.runs[i], key, "changed", ["source", "target"],
                          detail=f"key held by {len(holders)} sources merged into {group.target} ({names}): the "
                                 "target holds one row per key; re-plan with --with-source-column (no fix SQL)")
+        for run in group.runs:
+            if note := collision_note(run):
+                run.result.notes.append(note)
         notes = group.report_run.result.notes
         if group.hidden:
             notes.append(f"{group.hidden} differing row(s) of {group.target} are held by source tables --tables did "

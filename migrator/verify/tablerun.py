@@ -27,6 +27,7 @@ class TableRun:
         self.carries: set[int] = set()  # ... and those whose target checksum it also takes
         self.columns: list[Column] = tp.data_columns()  # compared and written by fix SQL: the live shape
         self.shape_diffs: list[str] = []  # columns on one side only
+        self.collisions: list[tuple[tuple, tuple]] = []  # (source key lost, the key the target kept instead)
 
 
 def plan_chunks(tp: TablePlan, one_range: bool = False) -> list[Chunk]:
