@@ -209,3 +209,35 @@ def test_a_collision_written_after_plan_is_named_by_verify_with_no_fix_sql(sourc
     finally:
         drop_dbs(source, [db])
         drop_dbs(target, [db], role="target")
+
+
+def test_key_collation_bin_holds_for_key_columns_altered_during_sync(source, target, tgt_conn, unique_db, tmp_path):
+    """A plan made with --key-collation bin gives the key column utf8mb4_bin on the target. Before,
+    an `ALTER TABLE ... MODIFY` of that column replayed by sync was rewritten without it (latin1 ->
+    utf8mb4_general_ci): the target refused it over the rows 'A' and 'Ä' it held (1062, sync
+    stopped), or on a table without such rows took it and later overwrote one of them silently."""
+    db = unique_db("kcol")
+    make_db(source, db, ["CREATE TABLE k (name VARCHAR(10) NOT NULL PRIMARY KEY, v INT, note VARCHAR(10)) "
+                         "CHARSET latin1"])
+    insert(db, "k", [("A", 1, "x"), ("Ä", 2, "y")], source)
+    plan_file, work = tmp_path / "bin.yaml", str(tmp_path / "work")
+    try:
+        res, _ = plan(source, target, db, plan_file, "--key-collation", "bin")
+        assert res.exit_code == 0, res.output
+        copied = sync_cli("copy", str(plan_file), "--workdir", work)
+        assert copied.returncode == 0, copied.stdout + copied.stderr
+        with session(source, "source", database=db) as conn:
+            query(conn, "ALTER TABLE k MODIFY name VARCHAR(20) NOT NULL, MODIFY note VARCHAR(20)")
+            query(conn, "INSERT INTO k VALUES ('u', 3, 'z'), ('ü', 4, 'w')")
+        synced = sync_cli("sync", str(plan_file), "--workdir", work, "--until-caught-up")
+        assert synced.returncode == 0, synced.stdout + synced.stderr
+        cols = dict(query(tgt_conn, "SELECT COLUMN_NAME, COLLATION_NAME FROM information_schema.COLUMNS "
+                                    "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = 'k'", (db,)))
+        assert cols["name"] == "utf8mb4_bin" and cols["note"] == "utf8mb4_general_ci", cols  # only the key's
+        got = [tuple(r) for r in query(tgt_conn, f"SELECT name, v FROM {qualified(db, 'k')} ORDER BY v")]
+        assert got == [("A", 1), ("Ä", 2), ("u", 3), ("ü", 4)]
+        verified = sync_cli("verify", str(plan_file), "--workdir", work)
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+    finally:
+        drop_dbs(source, [db])
+        drop_dbs(target, [db], role="target")

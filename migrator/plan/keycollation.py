@@ -14,13 +14,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pymysql
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
 
 from ..db import describe_error, quote_ident, qualified, query
 from ..endpoint import Endpoint
 from ..schema.rewrite import map_charset
 from ..schema.targets import TargetCaps
 from .introspect import IndexInfo, TableInfo
-from .model import Column, Finding
+from .model import Column, Finding, TablePlan
 
 MAX_EXAMPLES = 3
 EXAMPLE_CHARS = 40
@@ -186,4 +189,31 @@ def key_collation_findings(conn: pymysql.connections.Connection, ep: Endpoint, i
                                        "collide and lookups compare differently",
                                fix="fine if the application never writes such values; or re-plan with "
                                    "--key-collation bin"))
+    return out
+
+
+# ---------------------------------------------------------------- after the plan
+
+
+def planned_key_collations(tp: TablePlan) -> dict[str, str]:
+    """Text columns the plan's target DDL gives a _bin collation their source column lacks
+    (`--key-collation bin`, or a reviewed plan edited by hand): lower-case name -> collation.
+    DDL replayed by sync keeps them (an ALTER ... MODIFY of the key column must not fall back to
+    the rewrite's _ci collation)."""
+    if not tp.target_ddl:
+        return {}
+    try:
+        tree = sqlglot.parse_one(tp.target_ddl, read="mysql")
+    except SqlglotError:
+        return {}
+    source = {c.name.lower(): (c.collation or "").lower() for c in tp.columns}
+    out: dict[str, str] = {}
+    for col in tree.find_all(exp.ColumnDef):
+        for constraint in col.args.get("constraints") or []:
+            kind = constraint.args.get("kind")
+            if isinstance(kind, exp.CollateColumnConstraint):
+                collation = kind.this.name.lower()
+                name = col.name.lower()
+                if collation.endswith("_bin") and name in source and not source[name].endswith("_bin"):
+                    out[name] = collation
     return out

@@ -939,13 +939,15 @@ def _tidb_auto_increment(columns: list[_ColumnInfo], lines: list[str], index_ite
 
 
 def rewrite_ddl_statement(sql: str, target: str, source_flavor: str = "mariadb",
-                          caps: TargetCaps | None = None) -> RewriteResult:
+                          caps: TargetCaps | None = None,
+                          column_collations: dict[str, str] | None = None) -> RewriteResult:
     """One DDL statement seen in a binlog (or a dump) -> the statement for `target`.
 
     CREATE TABLE goes through rewrite_create_table; ALTER TABLE specs and CREATE INDEX are
     rewritten with the same column and index rules; CREATE/ALTER DATABASE map the charset;
     views, triggers and routines follow `schema convert`; DROP/TRUNCATE/RENAME pass through.
-    Anything else is blocking: the sync must stop rather than guess.
+    Anything else is blocking: the sync must stop rather than guess. column_collations (lower-case
+    column name -> collation) are forced on those columns' definitions, as in rewrite_create_table.
     """
     caps = resolve_caps(target, caps)
     text, _ = dt.unwrap_version_comments(sql.strip().rstrip(";"), keep_mariadb_only=source_flavor == "mariadb")
@@ -953,6 +955,7 @@ def rewrite_ddl_statement(sql: str, target: str, source_flavor: str = "mariadb",
     sig = dt.significant(tokens)
     words = [t.upper for t in sig[:4]]
     ctx = _Ctx(caps, source_flavor)
+    ctx.column_collations = {k.lower(): v for k, v in (column_collations or {}).items()}
     if not sig:
         return RewriteResult(target_ddl="", changes=[])
     lead = [w for w in words if w not in ("OR", "REPLACE", "TEMPORARY", "ONLINE", "IGNORE", "UNIQUE", "FULLTEXT",
@@ -960,7 +963,7 @@ def rewrite_ddl_statement(sql: str, target: str, source_flavor: str = "mariadb",
     if words[0] == "CREATE" and "TABLE" in lead[:2]:
         if dt.find_word_seq(tokens, ("LIKE",)) >= 0 and not any(t.kind == dt.PUNCT and t.text == "(" for t in sig):
             return RewriteResult(target_ddl=text)
-        return rewrite_create_table(text, target, source_flavor, caps)
+        return rewrite_create_table(text, target, source_flavor, caps, column_collations)
     if words[0] in ("CREATE", "ALTER") and len(words) > 1 and words[1] in ("DATABASE", "SCHEMA"):
         return rewrite_create_database(text, caps)
     if words[0] == "CREATE" and "INDEX" in lead[:2]:

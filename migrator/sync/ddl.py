@@ -134,13 +134,16 @@ def retarget(stmt: DdlStatement, target_db: str, target_table: str,
     return tree.sql(dialect="mysql")
 
 
-def rewrite_for_target(sql: str, target_engine: str, source_flavor: str) -> tuple[str, list[str]]:
-    """Run engineer A's rewrite when it exists; returns (statement, blocking reasons)."""
+def rewrite_for_target(sql: str, target_engine: str, source_flavor: str,
+                       column_collations: dict[str, str] | None = None) -> tuple[str, list[str]]:
+    """Run engineer A's rewrite when it exists; returns (statement, blocking reasons).
+    column_collations: the key collations the plan forced (plan.keycollation.planned_key_collations)."""
     try:
         from ..schema.rewrite import rewrite_ddl_statement  # type: ignore[attr-defined]
     except ImportError:
         return sql, []
-    result = rewrite_ddl_statement(sql, target_engine, source_flavor=source_flavor)
+    result = rewrite_ddl_statement(sql, target_engine, source_flavor=source_flavor,
+                                   column_collations=column_collations)
     if isinstance(result, str):
         return result, []
     blocking = [c.reason for c in getattr(result, "changes", []) if c.severity == "blocking"]

@@ -80,7 +80,10 @@ class DdlReplay:
         route = state.route
         sql = retarget(stmt, route.target_database, route.target_table, self.parent_target_of(state),
                        state.plan.database)
-        sql, blocking = rewrite_for_target(sql, self.plan.target.engine, self.sp.flavor)
+        from ..plan.keycollation import planned_key_collations  # DDL is rare: not imported at start
+
+        sql, blocking = rewrite_for_target(sql, self.plan.target.engine, self.sp.flavor,
+                                           planned_key_collations(state.plan))
         key, table = normalize(sql), state.plan.id
         record = self.ddl_record
         with record.locked():
