@@ -241,3 +241,54 @@ def test_key_collation_bin_holds_for_key_columns_altered_during_sync(source, tar
     finally:
         drop_dbs(source, [db])
         drop_dbs(target, [db], role="target")
+
+
+def test_shards_merged_without_source_column_whose_keys_collide_only_on_the_target(source, source2, target,
+                                                                                   tgt_conn, unique_db, tmp_path):
+    """'A' on one shard, 'Ä' on another, latin1 keys merged into one utf8mb4_general_ci key. Before:
+    plan said nothing (its cross-shard probe compares under the sources' collation), copy kept one
+    row, and verify's fix SQL REPLACEd the other over it. Now plan warns, verify names the lost row
+    as a collision with no fix SQL, and --key-collation bin moves every row."""
+    base = unique_db("kmrg")
+    tdb = base + "_all"
+    shards = [(source, f"{base}_a", [("A", 1), ("c", 3)]), (source2, f"{base}_b", [("b", 2), ("Ä", 4)])]
+    for ep, db, rows in shards:
+        make_db(ep, db, ["CREATE TABLE k (name VARCHAR(10) NOT NULL PRIMARY KEY, v INT) CHARSET latin1"])
+        insert(db, "k", rows, ep)
+
+    def plan_merge(name: str, *extra: str):
+        out = tmp_path / f"{name}.yaml"
+        res = run_cli("plan", "--source", url(source), "--source", url(source2), "--target", url(target),
+                      "--include", f"{base}_*.k", "--route", f"{base}_*.k={tdb}.k", "--out", str(out), *extra)
+        assert res.exit_code == 0, res.output
+        return out, load_plan(out)
+
+    try:
+        plan_file, p = plan_merge("merge")
+        (f,) = [f for f in p.findings if f.check == "route.key-collation"]
+        assert f.severity == "warning" and "PRIMARY KEY (`name`)" in f.message and "--key-collation bin" in f.fix
+        work, fix, report = str(tmp_path / "w1"), tmp_path / "fix.sql", tmp_path / "r.json"
+        copied = sync_cli("copy", str(plan_file), "--workdir", work)
+        assert copied.returncode == 0, copied.stdout + copied.stderr
+        assert query(tgt_conn, f"SELECT COUNT(*) FROM {qualified(tdb, 'k')}")[0][0] == 3
+        verified = sync_cli("verify", str(plan_file), "--workdir", work, "--fix-sql", str(fix), "--report", str(report))
+        assert verified.returncode == 1, verified.stdout + verified.stderr
+        (row,) = json.loads(report.read_text())["rows"]
+        assert row["kind"] == "missing" and row["suspected"].startswith("key collation collision"), row
+        assert {row["key"][0], row["detail"].split("equal to (")[1][1]} == {"A", "Ä"}
+        assert not [s for s in fix.read_text().splitlines() if s.startswith(("REPLACE", "DELETE"))]
+
+        drop_dbs(target, [tdb], role="target")
+        plan_file, p = plan_merge("bin", "--key-collation", "bin")
+        assert not [f for f in p.findings if f.check == "route.key-collation"]
+        work = str(tmp_path / "w2")
+        copied = sync_cli("copy", str(plan_file), "--workdir", work)
+        assert copied.returncode == 0, copied.stdout + copied.stderr
+        verified = sync_cli("verify", str(plan_file), "--workdir", work)
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+        got = [tuple(r) for r in query(tgt_conn, f"SELECT name, v FROM {qualified(tdb, 'k')} ORDER BY v")]
+        assert got == [("A", 1), ("b", 2), ("c", 3), ("Ä", 4)]
+    finally:
+        for ep, db, _ in shards:
+            drop_dbs(ep, [db])
+        drop_dbs(target, [tdb], role="target")

@@ -32,7 +32,13 @@ from .chunking import DEFAULT_CHUNK_ROWS, choose_key, column_list, compute_chunk
     keyset_predicate, unchunkable_columns, unique_keys
 from .foreign_keys import foreign_key_findings, foreign_key_graph, retarget_references
 from .introspect import SourceCatalog, TableInfo, matches, read_catalog
-from .keycollation import KEY_COLLATIONS, changed_keys, forced_collations, key_collation_findings
+from .keycollation import (
+    KEY_COLLATIONS,
+    changed_keys,
+    forced_collations,
+    key_collation_findings,
+    merge_collation_findings,
+)
 from .model import Change, Column, Finding, Plan, Route, SourcePlan, TablePlan, TargetPlan
 from .routes import KeyRange, add_source_column, align_auto_increment, collision_findings, merge_groups, parse_route, route_target, \
     shape_findings, source_column_length
@@ -118,7 +124,8 @@ def build_plan(
     tables = [tp for r in results for tp in r.tables]
     infos = {k: v for r in results for k, v in r.infos.items()}
     findings: list[Finding] = []
-    findings += apply_merges(tables, infos, opts, {r.endpoint.name or r.endpoint.label: r.endpoint for r in results})
+    findings += apply_merges(tables, infos, opts, {r.endpoint.name or r.endpoint.label: r.endpoint for r in results},
+                             tgt.caps)
     fks = foreign_key_graph(tables, infos)
     retarget_references(tables, fks, tgt.engine)
     findings += foreign_key_findings(tables, fks)
@@ -310,7 +317,7 @@ def source_findings(r: SourceResult, tgt: TargetInfo, opts: PlanOptions) -> list
 
 
 def apply_merges(tables: list[TablePlan], infos: dict[str, TableInfo], opts: PlanOptions,
-                 endpoints: dict[str, Endpoint]) -> list[Finding]:
+                 endpoints: dict[str, Endpoint], caps: TargetCaps | None = None) -> list[Finding]:
     """Shape checks, key-collision checks (with real probes) and the source column."""
     findings: list[Finding] = []
     groups = merge_groups(tables)
@@ -336,6 +343,8 @@ def apply_merges(tables: list[TablePlan], infos: dict[str, TableInfo], opts: Pla
         for target_name, members in groups.items():
             ranges = {} if opts.source_column else probes.key_ranges(members, infos)
             findings += collision_findings(target_name, members, ranges, probes.probe)
+            if caps is not None:
+                findings += merge_collation_findings(target_name, members, infos, caps)
     finally:
         probes.close()
     return findings

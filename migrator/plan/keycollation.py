@@ -217,3 +217,29 @@ def planned_key_collations(tp: TablePlan) -> dict[str, str]:
                 if collation.endswith("_bin") and name in source and not source[name].endswith("_bin"):
                     out[name] = collation
     return out
+
+
+def merge_collation_findings(target: str, members: list[TablePlan], infos: dict[str, TableInfo],
+                             caps: TargetCaps) -> list[Finding]:
+    """A merge without a source column whose unique text key changes collation: the cross-shard
+    probe compares keys under the sources' collation, so 'A' on one shard and 'Ä' on another
+    (one key in utf8mb4_general_ci) are not seen; the target would keep one of them. A warning
+    per merged table, unless every such column is forced to _bin (`--key-collation bin`)."""
+    if not members or members[0].source_column:
+        return []
+    keys: dict[str, ChangedKey] = {}
+    for tp in members:
+        info = infos.get(tp.id)
+        forced = planned_key_collations(tp)
+        for key in changed_keys(info, caps) if info is not None else []:
+            if not all(c.name.lower() in forced for c in key.changed):
+                keys.setdefault(key.describe(), key)
+    return [Finding(check="route.key-collation", severity="warning", database=members[0].target_database,
+                    table=members[0].target_table,
+                    message=f"merging {len(members)} tables into {target} without a source column: {name} changes "
+                            f"collation ({key.collations()}); keys of different shards that are equal only under "
+                            "the target collation (e.g. 'A' on one shard, 'Ä' on another) are not probed across "
+                            "shards, and the target would keep one row of such a pair (verify names it)",
+                    fix="re-plan with --key-collation bin (distinct source values stay distinct), or with "
+                        "--with-source-column")
+            for name, key in keys.items()]
