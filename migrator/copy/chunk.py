@@ -23,7 +23,8 @@ from ..endpoint import Endpoint
 from ..engine.pool import Pool, rollback
 from ..engine.retry import is_transient_or_typed, with_retry
 from ..errors import SourceError, StateError, TargetError
-from ..plan.model import Chunk, TablePlan, decode_key_value, encode_key_value
+from ..keys import decode_key_value, encode_key_value
+from ..plan.model import Chunk, TablePlan
 from ..throttle import Throttle
 from . import sqlgen
 from .contracts import CopyOptions, Reporter, TableFailed
