@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..endpoint import Endpoint, parse_url
 from ..errors import ConfigError
 from ..keys import KeyValue
+from ..schema.model import Change, Column
 from ..state import atomic_write_bytes, atomic_write_text
 from ..yamlfile import SafeDumper, parse_yaml_mapping, validate_model
 
@@ -31,7 +32,6 @@ PLAN_FORMAT_VERSION = 3
 # 1 and 2 are one YAML file, 3 keeps derived data in a catalog file beside the plan (save_plan).
 READABLE_FORMAT_VERSIONS = (1, 2, 3)
 
-Severity = Literal["rewrite", "warning", "blocking"]
 FindingSeverity = Literal["info", "warning", "blocking"]
 TableMode = Literal["copy+sync", "copy-only", "skip"]
 M = TypeVar("M", bound=BaseModel)
@@ -40,16 +40,6 @@ FkAction = Literal["CASCADE", "SET NULL", "RESTRICT", "NO ACTION", "SET DEFAULT"
 
 class Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class Change(Model):
-    """One thing the DDL rewrite did (or refused to do), and why."""
-
-    rule: str  # stable rule id, e.g. "charset.latin1-to-utf8mb4"
-    severity: Severity
-    reason: str  # one line a DBA understands
-    before: str | None = None
-    after: str | None = None
 
 
 class Finding(Model):
@@ -62,18 +52,6 @@ class Finding(Model):
     database: str | None = None
     table: str | None = None
     fix: str | None = None
-
-
-class Column(Model):
-    name: str
-    data_type: str  # information_schema DATA_TYPE, e.g. "bigint", "varchar"
-    column_type: str  # full COLUMN_TYPE, e.g. "bigint(20) unsigned"
-    nullable: bool
-    charset: str | None = None
-    collation: str | None = None
-    default: str | None = None
-    extra: str = ""
-    generated: bool = False  # virtual/stored generated: never written, never compared as data
 
 
 class Chunk(Model):
