@@ -16,6 +16,11 @@ as a tree; the column's data type is kept as text we map ourselves, because sqlg
 some types silently (REAL -> FLOAT, NCHAR -> CHAR) and rejects others (MULTIPOINT, FLOAT
 UNSIGNED). Table options and partitioning, which sqlglot cannot represent, are handled token by
 token and re-emitted verbatim where the target accepts them. Anything no rule covers is blocking.
+
+One file per step: context.py (dialect, result, change collector, token helpers), charsets.py,
+datatypes.py, columns.py (columns, indexes and constraints), options.py (table options,
+partitioning), table.py (CREATE TABLE), statements.py (other DDL of a binlog or dump) and
+objects.py (views, triggers, routines, events).
 """
 
 from .charsets import CharsetMapping, map_charset
