@@ -36,7 +36,8 @@ from migrator.positions import read_position  # noqa: E402
 from migrator.sandbox import free_port, start_mariadb, stop_pid  # noqa: E402
 from migrator.state import atomic_write_json  # noqa: E402
 from migrator.sync.runner import run_sync  # noqa: E402
-from migrator.sync.stream import SyncOptions, read_shape  # noqa: E402
+from migrator.schema.catalog import read_columns  # noqa: E402
+from migrator.sync.stream import SyncOptions  # noqa: E402
 from migrator.workdir import WorkDir  # noqa: E402
 from sync_throughput import sandbox_target  # noqa: E402
 
@@ -81,7 +82,7 @@ def measure(ep: Endpoint, target: Endpoint, parents: int, mode: str, work: Path,
             query(conn, CHILD.format(name=qualified(name, "child"), fk=fk))
     with connect(ep, "source") as s:
         start = read_position(s)
-        shapes = {t: read_shape(s, db, t) for t in ("parent", "child")}
+        shapes = {t: read_columns(s, db, t) for t in ("parent", "child")}
     workload(ep, db, parents, mode)
     with connect(ep, "source") as s:
         end = read_position(s)

@@ -37,7 +37,7 @@ from migrator.plan.model import Plan, SourcePlan, TablePlan, TargetPlan, save_pl
 from migrator.positions import read_position  # noqa: E402
 from migrator.sandbox import free_port, start_mariadb, stop_pid  # noqa: E402
 from migrator.state import atomic_write_json  # noqa: E402
-from migrator.sync.stream import read_shape  # noqa: E402
+from migrator.schema.catalog import read_columns  # noqa: E402
 from migrator.workdir import WorkDir  # noqa: E402
 
 SANDBOX_FILES = (Path("/work/sbx/sandbox.yaml"), ROOT / ".migrator-sandbox/sandbox.yaml")
@@ -66,7 +66,7 @@ def prepare(port: int, target_url_: str, n: int, work: Path) -> tuple[Path, Work
                 query(conn, f"DROP DATABASE IF EXISTS {quote_ident(name)}")
                 query(conn, f"CREATE DATABASE {quote_ident(name)}")
                 query(conn, TABLE.format(name=qualified(name, "t")))
-            cols = read_shape(s, db, "t")
+            cols = read_columns(s, db, "t")
         splans.append(SourcePlan(name=ep.name, url=ep.safe_url(), host=ep.host, port=ep.port, gtid_mode=True))
         tables.append(TablePlan(source=ep.name, database=db, table="t", target_database=db, target_table="t",
                                 columns=cols, key=["id"], key_kind="primary"))

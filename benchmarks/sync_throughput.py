@@ -34,7 +34,8 @@ from migrator.positions import BinlogPosition, read_position  # noqa: E402
 from migrator.sandbox import free_port, start_mariadb, stop_pid  # noqa: E402
 from migrator.state import atomic_write_json  # noqa: E402
 from migrator.sync.runner import run_sync  # noqa: E402
-from migrator.sync.stream import SyncOptions, read_shape  # noqa: E402
+from migrator.schema.catalog import read_columns  # noqa: E402
+from migrator.sync.stream import SyncOptions  # noqa: E402
 from migrator.workdir import WorkDir  # noqa: E402
 
 WALLET = """CREATE TABLE {name} (
@@ -100,7 +101,7 @@ def prepare(sources: list[Endpoint], target: Endpoint, changes_each: int, work: 
                 query(conn, f"CREATE DATABASE {quote_ident(name)}")
                 query(conn, WALLET.format(name=qualified(name, "wallet")))
             start = read_position(s)
-            cols = read_shape(s, db, "wallet")
+            cols = read_columns(s, db, "wallet")
         workload(ep, db, changes_each)
         with connect(ep, "source") as s:
             end = read_position(s)

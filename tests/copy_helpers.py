@@ -11,7 +11,8 @@ from typing import Any
 
 from migrator.db import connect, query, quote_ident
 from migrator.endpoint import Endpoint
-from migrator.plan.model import Chunk, Column, Plan, SourcePlan, TablePlan, TargetPlan, encode_key_value, save_plan
+from migrator.keys import encode_key_value
+from migrator.plan.model import Chunk, Column, Plan, SourcePlan, TablePlan, TargetPlan, save_plan
 
 REPO = Path(__file__).resolve().parent.parent
 

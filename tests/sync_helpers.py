@@ -17,7 +17,7 @@ from migrator.endpoint import Endpoint
 from migrator.plan.model import Plan, SourcePlan, TablePlan, TargetPlan, save_plan
 from migrator.positions import read_position
 from migrator.state import atomic_write_json
-from migrator.sync.stream import read_shape
+from migrator.schema.catalog import read_columns
 from migrator.workdir import WorkDir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,7 +59,7 @@ def make_plan(sources: list[Endpoint], target: Endpoint,
     by_name = {ep.name: ep for ep in sources}
     for src, db, table, tdb, ttable, scol in tables:
         with connect(by_name[src], "source") as c:
-            cols = read_shape(c, db, table)
+            cols = read_columns(c, db, table)
             key = table_key(c, db, table)
         tplans.append(TablePlan(source=src, database=db, table=table, target_database=tdb, target_table=ttable,
                                 columns=cols, key=key, key_kind="primary", source_column=scol))
@@ -102,7 +102,7 @@ def naive_copy(src: Endpoint, tgt: Endpoint, db: str, table: str, tdb: str, ttab
                source_column: str | None = None, source_value: str | None = None) -> int:
     """SELECT everything, REPLACE it on the target (what a chunk copy does, in one chunk)."""
     with connect(src, "source") as s, connect(tgt, "target") as t:
-        cols = [c.name for c in read_shape(s, db, table) if not c.generated]
+        cols = [c.name for c in read_columns(s, db, table) if not c.generated]
         rows = query(s, f"SELECT {','.join(quote_ident(c) for c in cols)} FROM {qualified(db, table)}")
         if source_column:
             cols = cols + [source_column]

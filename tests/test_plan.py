@@ -8,8 +8,8 @@ from plan_helpers import checks, drop_dbs, insert_ids, make_db
 from migrator.db import qualified, query, session
 from migrator.errors import ConfigError
 from migrator.plan.build import build_plan
-from migrator.plan.chunking import keyset_params, keyset_predicate
-from migrator.plan.model import decode_key_value, dump_plan, load_plan, save_plan
+from migrator.keys import PaginationKey, range_sql
+from migrator.plan.model import dump_plan, load_plan, save_plan
 from migrator.plan.routes import parse_route, route_target
 
 SHARD = "CREATE TABLE acct (id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT, v VARCHAR(20) NOT NULL, " \
@@ -18,13 +18,7 @@ SHARD = "CREATE TABLE acct (id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT, v VARCHA
 
 def rows_in_chunk(conn, db, table, key, chunk) -> int:
     """Count the source rows a chunk covers, with the half-open predicate copy and verify use."""
-    where, params = [], []
-    if chunk.lower is not None:
-        where.append(keyset_predicate(key, ">"))
-        params += keyset_params([decode_key_value(v) for v in chunk.lower])
-    if chunk.upper is not None:
-        where.append(keyset_predicate(key, "<="))
-        params += keyset_params([decode_key_value(v) for v in chunk.upper])
+    where, params = range_sql(key, PaginationKey.decode(chunk.lower), PaginationKey.decode(chunk.upper))
     sql = f"SELECT COUNT(*) FROM {qualified(db, table)}" + (" WHERE " + " AND ".join(where) if where else "")
     return int(query(conn, sql, params)[0][0])
 

@@ -15,6 +15,7 @@ import time
 from typing import ClassVar
 
 import pytest
+
 from plan_helpers import drop_dbs, url
 from sync_helpers import (
     ROOT,
@@ -32,7 +33,8 @@ from migrator.db import connect, qualified, query, quote_ident
 from migrator.plan.build import build_plan
 from migrator.plan.model import TablePlan
 from migrator.plan.preflight import cascade_findings
-from migrator.sync.cascade import ForeignKey, foreign_keys_from_plan, read_foreign_keys
+from migrator.schema.catalog import ForeignKey, read_foreign_keys
+from migrator.sync.cascade import foreign_keys_from_plan
 from migrator.sync.runner import run_sync
 from migrator.sync.stream import SyncOptions
 from migrator.verify.compare import verify_plan

@@ -20,7 +20,7 @@ from migrator.db import connect, qualified, query
 from migrator.endpoint import Endpoint
 from migrator.positions import BinlogPosition, read_position
 from migrator.sync.rowdecode import RowDecoder
-from migrator.sync.stream import read_shape
+from migrator.schema.catalog import read_columns
 from migrator.sync.values import TableShape, fix_row, prepare_columns
 
 TYPES_DDL = """CREATE TABLE {t} (
@@ -118,7 +118,7 @@ def typed(rows: list) -> list:
 
 def both_decodings(ep: Endpoint, db: str, table: str, workload: list[str]) -> tuple[list, list]:
     with connect(ep, "source", autocommit=True) as conn:
-        shape = TableShape(read_shape(conn, db, table))
+        shape = TableShape(read_columns(conn, db, table))
         start = read_position(conn)
         for sql in workload:
             query(conn, sql)

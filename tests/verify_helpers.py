@@ -9,7 +9,8 @@ from click.testing import CliRunner
 
 from migrator.db import connect, query, quote_ident
 from migrator.endpoint import Endpoint
-from migrator.plan.model import Chunk, Column, Plan, SourcePlan, TablePlan, TargetPlan, encode_key_value, save_plan
+from migrator.keys import encode_key_value
+from migrator.plan.model import Chunk, Column, Plan, SourcePlan, TablePlan, TargetPlan, save_plan
 
 
 def run_sql(conn, *statements: str, args: Any = None) -> None:

@@ -23,7 +23,8 @@ from ..endpoint import Endpoint
 from ..engine.pool import Pool, rollback
 from ..engine.retry import is_transient_or_typed, with_retry
 from ..errors import SourceError, StateError, TargetError
-from ..plan.model import Chunk, TablePlan, decode_key_value, encode_key_value
+from ..keys import PaginationKey
+from ..plan.model import Chunk, TablePlan
 from ..throttle import Throttle
 from . import sqlgen
 from .contracts import CopyOptions, Reporter, TableFailed
@@ -109,9 +110,8 @@ class ChunkCopier:
         self.host = host
         self.table = table
         self.chunk = chunk
-        self.lower = [decode_key_value(v) for v in after] if after is not None else (
-            [decode_key_value(v) for v in chunk.lower] if chunk.lower is not None else None)
-        self.upper = [decode_key_value(v) for v in chunk.upper] if chunk.upper is not None else None
+        self.lower = PaginationKey.decode(after if after is not None else chunk.lower)
+        self.upper = PaginationKey.decode(chunk.upper)
         self.prefix = sqlgen.insert_prefix(table, host.opts.verb)
         self.resumed = after is not None
 
@@ -144,7 +144,7 @@ class ChunkCopier:
             write_seconds = time.monotonic() - t1
             self.host.timed(page.read_seconds, write_seconds)
             fault_point("after_commit")
-            after = self.chunk.upper if page.done and page.rows is None else [encode_key_value(v) for v in page.last]
+            after = self.chunk.upper if page.done and page.rows is None else PaginationKey.encode(page.last)
             self._journal(after, page.count, nbytes, done=page.done)
             fault_point("after_journal")
             self.host.reporter.advance(self.table, page.count, nbytes)

@@ -45,7 +45,8 @@ from .contracts import CopyOptions, CopyResult, NullReporter, Reporter, TableFai
 from .faults import FAULT_ENV, fault_point
 from .pagesize import PageSizing
 from .remote import ChunkOutcome, ChunkTask, copy_chunk_task
-from .shape import RunContext, check_plan_columns, read_shape
+from ..schema.catalog import read_shape
+from .shape import RunContext, check_plan_columns, shape_record
 from .state import CopyJournal, CopyState, chunk_ids, compact_journal, write_position
 
 __all__ = ["FAULT_ENV", "CopyOptions", "CopyResult", "CopyRunner", "Reporter", "TableResult", "run_copy"]
@@ -208,7 +209,7 @@ class CopyRunner(PageSizing):
     def _check_shapes(self, tables: list[TablePlan], conn: pymysql.connections.Connection, ctx: RunContext) -> None:
         """Refuse a source table that differs from the plan or from when its copy started."""
         for t in tables:
-            shape = read_shape(conn, t.database, t.table)
+            shape = shape_record(read_shape(conn, t.database, t.table))
             ctx.check_shape(t, shape)
             problem = check_plan_columns(t, shape)
             if problem:

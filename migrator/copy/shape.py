@@ -12,29 +12,23 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pymysql
-
-from ..db import query
 from ..errors import StateError
 from ..plan.model import Plan, TablePlan
+from ..schema.catalog import LiveShape
 from ..state import atomic_write_json, read_json
 from ..workdir import WorkDir
 
 
-def read_shape(conn: pymysql.connections.Connection, database: str, table: str) -> dict[str, Any] | None:
-    """{"columns": [[name, column_type, nullable, charset, collation, extra]], "keys": [...]}; None if absent."""
-    cols = query(conn,
-                 "SELECT COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, CHARACTER_SET_NAME, COLLATION_NAME, EXTRA "
-                 "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s ORDER BY ORDINAL_POSITION",
-                 (database, table))
-    if not cols:
+def shape_record(shape: LiveShape | None) -> dict[str, Any] | None:
+    """What context.json records of a table's shape (its fingerprint is compared on resume):
+    {"columns": [[name, column_type, nullable, charset, collation, extra]], "keys": [[index, seq, column]]}
+    with the primary/unique indexes only; None if the table is absent."""
+    if shape is None:
         return None
-    keys = query(conn,
-                 "SELECT INDEX_NAME, SEQ_IN_INDEX, COLUMN_NAME FROM information_schema.STATISTICS "
-                 "WHERE TABLE_SCHEMA=%s AND TABLE_NAME=%s AND NON_UNIQUE=0 ORDER BY INDEX_NAME, SEQ_IN_INDEX",
-                 (database, table))
-    return {"columns": [[str(v) if v is not None else None for v in c] for c in cols],
-            "keys": [[str(v) for v in k] for k in keys]}
+    return {"columns": [[c.name, c.column_type, "YES" if c.nullable else "NO", c.charset, c.collation, c.extra]
+                        for c in shape.columns],
+            "keys": [[i.name, str(seq), str(col)] for i in shape.unique_indexes()
+                     for seq, col in enumerate(i.columns, start=1)]}
 
 
 def shape_fingerprint(shape: dict[str, Any]) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..db import quote_ident
+from ..keys import PaginationKey, order_sql
 from ..plan.model import Column, TablePlan
 
 INTEGER_TYPES = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint", "decimal", "numeric"}
@@ -65,44 +66,24 @@ def row_expression(table: TablePlan) -> str:
     return f"CAST(CONCAT('(',{inner},')') AS BINARY)"
 
 
-def key_predicate(key: list[str], op: str, values: list[Any]) -> tuple[str, list[Any]]:
-    """Row-value comparison `(a,b) > (%s,%s)` (keyset paging, never OFFSET)."""
-    cols = ",".join(quote_ident(k) for k in key)
-    marks = ",".join(["%s"] * len(key))
-    if len(key) == 1:
-        return f"{cols} {op} {marks}", list(values)
-    return f"({cols}) {op} ({marks})", list(values)
-
-
-# A page's last key must come back as a value that compares exactly as the column sorts:
-# - ENUM/SET sort by their index number but compare with a string as text: read the number
-#   (`col+0`), so `col > 2` compares indexes, the order ORDER BY used;
-# - BIT reads back as bytes: read its integer;
-# - FLOAT prints 6 digits (1.234567 and 1.234569 both read as 1.23457): read it as DOUBLE, exact.
-KEY_BOUND_EXPRESSIONS = {"enum": "{q}+0", "set": "{q}+0", "bit": "{q}+0", "float": "CAST({q} AS DOUBLE)"}
+def pagination_key(table: TablePlan) -> PaginationKey:
+    """The table's key, read as page bounds (migrator.keys.BOUND_EXPRESSIONS)."""
+    return PaginationKey.of(table.key, {c.name: c.data_type for c in table.columns})
 
 
 def key_select(table: TablePlan) -> str:
-    """The key columns as page bounds (see KEY_BOUND_EXPRESSIONS)."""
-    types = {c.name: c.data_type.lower() for c in table.columns}
-    return ",".join(KEY_BOUND_EXPRESSIONS.get(types.get(k, ""), "{q}").format(q=quote_ident(k)) for k in table.key)
+    return pagination_key(table).select_sql()
 
 
 def range_from(table: TablePlan, lower: list[Any] | None, upper: list[Any] | None) -> tuple[str, list[Any]]:
-    """`FROM db.t [WHERE lower < key AND key <= upper]` and its arguments (None: unbounded)."""
-    where: list[str] = []
-    args: list[Any] = []
-    for bound, op in ((lower, ">"), (upper, "<=")):
-        if bound is not None:
-            sql, a = key_predicate(table.key, op, bound)
-            where.append(sql)
-            args += a
+    """`FROM db.t [WHERE lower < key <= upper]` and its arguments (None: unbounded)."""
+    where, args = pagination_key(table).range_sql(lower, upper)
     sql = f" FROM {quote_ident(table.database)}.{quote_ident(table.table)}"
     return (sql + " WHERE " + " AND ".join(where) if where else sql), args
 
 
 def key_order(table: TablePlan) -> str:
-    return " ORDER BY " + ",".join(quote_ident(k) for k in table.key)
+    return " ORDER BY " + order_sql(table.key)
 
 
 def page_select(table: TablePlan, lower: list[Any] | None, upper: list[Any] | None, limit: int) -> tuple[str, list[Any]]:

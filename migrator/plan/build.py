@@ -24,12 +24,12 @@ from .. import __version__
 from ..db import connect, describe_error, qualified, query, scalar, session
 from ..endpoint import Endpoint
 from ..errors import ConfigError, MigratorError
+from ..keys import column_list, compare_sql, order_sql
 from ..schema.rewrite import rewrite_create_table
 from ..schema.targets import TargetCaps, probe_target_caps
 from ..sync.cascade import source_foreign_keys
 from . import preflight
-from .chunking import DEFAULT_CHUNK_ROWS, choose_key, column_list, compute_chunks, key_bounds, keyset_params, \
-    keyset_predicate, unchunkable_columns, unique_keys
+from .chunking import DEFAULT_CHUNK_ROWS, choose_key, compute_chunks, key_bounds, unchunkable_columns, unique_keys
 from .foreign_keys import foreign_key_findings, foreign_key_graph, retarget_references
 from .introspect import SourceCatalog, TableInfo, matches, read_catalog
 from .keycollation import (
@@ -378,11 +378,13 @@ class ProbeConnections:
     def probe(self, a: TablePlan, b: TablePlan, cols: list[str], low: tuple, high: tuple) -> tuple[int, Any]:
         """Keys of `a` within [low, high] (a sample) that also exist in `b`."""
         cl = column_list(cols)
+        above, above_params = compare_sql(cols, ">=", low)
+        below, below_params = compare_sql(cols, "<=", high)
         sample = query(
             self.conn(a.source),
-            f"SELECT {cl} FROM {qualified(a.database, a.table)} WHERE {keyset_predicate(cols, '>=')} "
-            f"AND {keyset_predicate(cols, '<=')} ORDER BY {cl} LIMIT 1000",
-            keyset_params(low) + keyset_params(high),
+            f"SELECT {cl} FROM {qualified(a.database, a.table)} WHERE {above} AND {below} "
+            f"ORDER BY {order_sql(cols)} LIMIT 1000",
+            above_params + below_params,
         )
         if not sample:
             return 0, None

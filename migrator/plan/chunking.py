@@ -5,8 +5,8 @@ has no lower bound and the last no upper bound: rows inserted after planning are
 Boundaries come from one of two methods, neither an OFFSET scan of the whole table:
 - arithmetic: a dense single integer key is split by value (two index probes, no scan);
 - keyset walk: from the last boundary, skip chunk_rows entries of the key's index
-  (`WHERE key > last ORDER BY key LIMIT 1 OFFSET n-1`); composite keys use the expanded
-  row comparison `a > x OR (a = x AND b > y)`, which both MariaDB and MySQL range-optimise.
+  (`WHERE key > last ORDER BY key LIMIT 1 OFFSET n-1`), the comparison spelled as
+  migrator.keys.compare_sql spells it for every stage.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from typing import Any
 
 import pymysql
 
-from ..db import qualified, query, quote_ident
+from ..db import qualified, query
+from ..keys import PaginationKey, column_list, order_sql, range_sql
 from .introspect import IndexInfo, TableInfo
-from .model import Chunk, encode_key_value
+from .model import Chunk
 
 INTEGER_TYPES = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint"}
 DEFAULT_CHUNK_ROWS = 50_000
@@ -64,46 +65,18 @@ def unique_keys(table: TableInfo) -> list[IndexInfo]:
     return [i for i in table.indexes if i.primary or usable_unique(i)]
 
 
-# ---------------------------------------------------------------- SQL pieces
-
-
-def column_list(cols: Sequence[str]) -> str:
-    return ", ".join(quote_ident(c) for c in cols)
-
-
-def keyset_predicate(cols: Sequence[str], op: str) -> str:
-    """Row comparison `(cols) op (values)` expanded into ANDs/ORs; op is one of > >= < <=.
-    Parameters: for term i, the first i+1 values; flatten with keyset_params."""
-    strict = op[0]  # > or <
-    terms = []
-    for i, col in enumerate(cols):
-        last = i == len(cols) - 1
-        parts = [f"{quote_ident(c)} = %s" for c in cols[:i]]
-        parts.append(f"{quote_ident(col)} {op if last else strict} %s")
-        terms.append("(" + " AND ".join(parts) + ")")
-    return "(" + " OR ".join(terms) + ")"
-
-
-def keyset_params(values: Sequence[Any]) -> list[Any]:
-    out: list[Any] = []
-    for i in range(len(values)):
-        out.extend(values[: i + 1])
-    return out
+# ---------------------------------------------------------------- boundaries
 
 
 def key_bounds(conn: pymysql.connections.Connection, db: str, table: str,
                cols: Sequence[str]) -> tuple[tuple, tuple] | None:
     """(smallest key, largest key) by index order, or None for an empty table."""
     cl = column_list(cols)
-    desc = ", ".join(f"{quote_ident(c)} DESC" for c in cols)
-    low = query(conn, f"SELECT {cl} FROM {qualified(db, table)} ORDER BY {cl} LIMIT 1")
+    low = query(conn, f"SELECT {cl} FROM {qualified(db, table)} ORDER BY {order_sql(cols)} LIMIT 1")
     if not low:
         return None
-    high = query(conn, f"SELECT {cl} FROM {qualified(db, table)} ORDER BY {desc} LIMIT 1")
+    high = query(conn, f"SELECT {cl} FROM {qualified(db, table)} ORDER BY {order_sql(cols, descending=True)} LIMIT 1")
     return tuple(low[0]), tuple(high[0])
-
-
-# ---------------------------------------------------------------- boundaries
 
 
 def compute_chunks(conn: pymysql.connections.Connection, table: TableInfo, key: Sequence[str],
@@ -133,28 +106,31 @@ def arithmetic_chunks(lo: int, hi: int, rows: int, chunk_rows: int) -> list[Chun
 def walk_boundaries(conn: pymysql.connections.Connection, db: str, table: str, key: Sequence[str],
                     chunk_rows: int) -> tuple[list[list[Any]], int]:
     """Upper bounds every chunk_rows keys, and the number of rows after the last bound."""
-    cl = column_list(key)
+    cl, order = column_list(key), order_sql(key)
     name = qualified(db, table)
     uppers: list[list[Any]] = []
-    last: tuple | None = None
+    last: list[Any] | None = None
     while True:
-        if last is None:
-            rows = query(conn, f"SELECT {cl} FROM {name} ORDER BY {cl} LIMIT 1 OFFSET {chunk_rows - 1}")
-        else:
-            rows = query(conn, f"SELECT {cl} FROM {name} WHERE {keyset_predicate(key, '>')} ORDER BY {cl} "
-                               f"LIMIT 1 OFFSET {chunk_rows - 1}", keyset_params(last))
+        where, params = _after(key, last)
+        rows = query(conn, f"SELECT {cl} FROM {name}{where} ORDER BY {order} LIMIT 1 OFFSET {chunk_rows - 1}", params)
         if not rows:
             break
-        last = tuple(rows[0])
-        uppers.append(list(last))
-    where, params = ("", []) if last is None else (f"WHERE {keyset_predicate(key, '>')}", keyset_params(last))
-    tail = int(query(conn, f"SELECT COUNT(*) FROM (SELECT 1 FROM {name} {where} LIMIT {chunk_rows}) AS t",
+        last = list(rows[0])
+        uppers.append(last)
+    where, params = _after(key, last)
+    tail = int(query(conn, f"SELECT COUNT(*) FROM (SELECT 1 FROM {name}{where} LIMIT {chunk_rows}) AS t",
                      params)[0][0])
     return uppers, tail
 
 
+def _after(key: Sequence[str], last: list[Any] | None) -> tuple[str, list[Any]]:
+    """` WHERE key > last` (nothing before the first bound) and its parameters."""
+    parts, params = range_sql(key, last, None)
+    return (" WHERE " + " AND ".join(parts) if parts else ""), params
+
+
 def chunks_from_uppers(uppers: list[list[Any]], rows_per_chunk: int, tail_rows: int) -> list[Chunk]:
-    encoded = [[encode_key_value(v) for v in u] for u in uppers]
+    encoded = [PaginationKey.encode(u) for u in uppers]
     chunks: list[Chunk] = []
     lower = None
     for i, upper in enumerate(encoded):

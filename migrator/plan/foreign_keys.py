@@ -1,6 +1,6 @@
 """The foreign-key graph of a plan, its findings, and references kept valid across routes.
 
-Read from information_schema (introspect.read_foreign_keys), stored in Plan.foreign_keys so sync
+Read from information_schema (schema.catalog.read_foreign_keys), stored in Plan.foreign_keys so sync
 can reproduce cascades the source does not write to its binlog. A route renames or merges tables:
 each REFERENCES clause of a target DDL is pointed at the parent's target name; where a reference
 cannot be kept (the parent's key gained a source column this table lacks; a parent in another
@@ -34,10 +34,10 @@ def foreign_key_graph(tables: Sequence[TablePlan], infos: dict[str, TableInfo]) 
     for tp in tables:
         info = infos.get(tp.id)
         for fk in info.foreign_keys if info else []:
-            parent = f"{tp.source}/{fk.parent_database}.{fk.parent_table}"
+            parent = f"{tp.source}/{fk.ref_database}.{fk.ref_table}"
             out.append(ForeignKey(
                 name=fk.name, table=tp.id, columns=list(fk.columns), parent=parent,
-                parent_columns=list(fk.parent_columns), on_delete=_action(fk.on_delete),  # type: ignore[arg-type]
+                parent_columns=list(fk.ref_columns), on_delete=_action(fk.on_delete),  # type: ignore[arg-type]
                 on_update=_action(fk.on_update), parent_in_plan=parent in active))  # type: ignore[arg-type]
     return out
 

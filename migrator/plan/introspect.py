@@ -15,6 +15,7 @@ import pymysql
 
 from ..db import error_code, qualified, query
 from ..endpoint import Endpoint
+from ..schema.catalog import ForeignKey, read_foreign_keys
 from .model import Column
 
 SYSTEM_SCHEMAS = {"mysql", "information_schema", "performance_schema", "sys"}
@@ -42,19 +43,6 @@ class IndexInfo:
 
 
 @dataclass
-class ForeignKeyInfo:
-    """A FOREIGN KEY of a table as information_schema describes it."""
-
-    name: str
-    columns: list[str]
-    parent_database: str
-    parent_table: str
-    parent_columns: list[str]
-    on_delete: str = "RESTRICT"
-    on_update: str = "RESTRICT"
-
-
-@dataclass
 class TableInfo:
     database: str
     name: str
@@ -67,7 +55,7 @@ class TableInfo:
     indexes: list[IndexInfo] = field(default_factory=list)
     ddl: str = ""
     ddl_error: str | None = None
-    foreign_keys: list[ForeignKeyInfo] = field(default_factory=list)
+    foreign_keys: list[ForeignKey] = field(default_factory=list)
 
     @property
     def qualified_name(self) -> str:
@@ -253,38 +241,12 @@ def read_tables(conn: pymysql.connections.Connection, schemas: list[str], includ
             idx.columns.append(str(col))
         idx.prefixed |= sub_part is not None
         idx.nullable |= nullable == "YES"
-    read_foreign_keys(conn, schemas, tables)
+    for fk in read_foreign_keys(conn, schemas):  # also those referencing the schemas from others: not kept
+        if fk.child in tables:
+            tables[fk.child].foreign_keys.append(fk)
     for t in tables.values():
         t.ddl, t.ddl_error = show_create_table(conn, t.database, t.name)
     return list(tables.values()), objects
-
-
-def read_foreign_keys(conn: pymysql.connections.Connection, schemas: list[str],
-                      tables: dict[tuple[str, str], TableInfo]) -> None:
-    """Every FOREIGN KEY of the read tables (one query over all schemas), in column order."""
-    by_name: dict[tuple[str, str, str], ForeignKeyInfo] = {}
-    for db, name, constraint, col, pdb, ptable, pcol, on_update, on_delete in query(
-        conn,
-        "SELECT k.TABLE_SCHEMA, k.TABLE_NAME, k.CONSTRAINT_NAME, k.COLUMN_NAME, k.REFERENCED_TABLE_SCHEMA, "
-        "k.REFERENCED_TABLE_NAME, k.REFERENCED_COLUMN_NAME, r.UPDATE_RULE, r.DELETE_RULE "
-        "FROM information_schema.KEY_COLUMN_USAGE k JOIN information_schema.REFERENTIAL_CONSTRAINTS r "
-        "ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME "
-        "AND r.TABLE_NAME = k.TABLE_NAME "
-        f"WHERE k.TABLE_SCHEMA IN ({_in_list(schemas)}) AND k.REFERENCED_TABLE_NAME IS NOT NULL "
-        "ORDER BY k.TABLE_SCHEMA, k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION",
-        tuple(schemas),
-    ):
-        t = tables.get((db, name))
-        if t is None:
-            continue
-        fk = by_name.get((db, name, constraint))
-        if fk is None:
-            fk = by_name[(db, name, constraint)] = ForeignKeyInfo(
-                str(constraint), [], str(pdb), str(ptable), [], on_delete=str(on_delete).upper(),
-                on_update=str(on_update).upper())
-            t.foreign_keys.append(fk)
-        fk.columns.append(str(col))
-        fk.parent_columns.append(str(pcol))
 
 
 def show_create_table(conn: pymysql.connections.Connection, db: str, table: str) -> tuple[str, str | None]:

@@ -4,9 +4,7 @@ YAML on disk (plus, from format 3, a catalog file of derived data beside it: see
 validated by these pydantic models, versioned (`format_version`). It never holds
 a secret: endpoints are stored as `Endpoint.safe_url()` (password from env or password_file).
 
-Key values (chunk boundaries) are stored as JSON scalars: integers as ints, everything else as
-text in the form MySQL accepts in a comparison with that column (DECIMAL/DATETIME/strings as
-text); binary key values as {"hex": "..."}. `encode_key_value` / `decode_key_value` convert.
+Key values (chunk boundaries) are stored as migrator.keys encodes them (KeyValue).
 """
 
 from __future__ import annotations
@@ -16,8 +14,6 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, time, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -26,6 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..endpoint import Endpoint, parse_url
 from ..errors import ConfigError
+from ..keys import KeyValue
+from ..schema.model import Change, Column
 from ..state import atomic_write_bytes, atomic_write_text
 from ..yamlfile import SafeDumper, parse_yaml_mapping, validate_model
 
@@ -34,26 +32,14 @@ PLAN_FORMAT_VERSION = 3
 # 1 and 2 are one YAML file, 3 keeps derived data in a catalog file beside the plan (save_plan).
 READABLE_FORMAT_VERSIONS = (1, 2, 3)
 
-Severity = Literal["rewrite", "warning", "blocking"]
 FindingSeverity = Literal["info", "warning", "blocking"]
 TableMode = Literal["copy+sync", "copy-only", "skip"]
-KeyValue = Any  # int | str | {"hex": str} | None
 M = TypeVar("M", bound=BaseModel)
 FkAction = Literal["CASCADE", "SET NULL", "RESTRICT", "NO ACTION", "SET DEFAULT"]
 
 
 class Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class Change(Model):
-    """One thing the DDL rewrite did (or refused to do), and why."""
-
-    rule: str  # stable rule id, e.g. "charset.latin1-to-utf8mb4"
-    severity: Severity
-    reason: str  # one line a DBA understands
-    before: str | None = None
-    after: str | None = None
 
 
 class Finding(Model):
@@ -66,18 +52,6 @@ class Finding(Model):
     database: str | None = None
     table: str | None = None
     fix: str | None = None
-
-
-class Column(Model):
-    name: str
-    data_type: str  # information_schema DATA_TYPE, e.g. "bigint", "varchar"
-    column_type: str  # full COLUMN_TYPE, e.g. "bigint(20) unsigned"
-    nullable: bool
-    charset: str | None = None
-    collation: str | None = None
-    default: str | None = None
-    extra: str = ""
-    generated: bool = False  # virtual/stored generated: never written, never compared as data
 
 
 class Chunk(Model):
@@ -568,39 +542,3 @@ def _save_plan(plan: Plan, path: Path) -> None:
     atomic_write_bytes(cpath, catalog + b"\n" + cache + b"\n")
     atomic_write_bytes(path, text)
 
-
-def encode_key_value(value: Any) -> KeyValue:
-    """A key value read from the source -> a JSON/YAML scalar for the plan file."""
-    if value is None or isinstance(value, (int, str)) and not isinstance(value, bool):
-        return value
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return {"hex": bytes(value).hex()}
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, datetime):
-        return value.isoformat(sep=" ")
-    if isinstance(value, (date, time)):
-        return value.isoformat()
-    if isinstance(value, timedelta):
-        return format_timedelta(value)
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
-
-
-def decode_key_value(value: KeyValue) -> Any:
-    """A plan-file key value -> a query parameter for pymysql."""
-    if isinstance(value, dict) and set(value) == {"hex"}:
-        return bytes.fromhex(value["hex"])
-    return value
-
-
-def format_timedelta(td: timedelta) -> str:
-    """A TIME value as MySQL text, the sign on the whole value ('-00:00:01.000001')."""
-    total_us = td.days * 86_400_000_000 + td.seconds * 1_000_000 + td.microseconds
-    sign = "-" if total_us < 0 else ""
-    total_us = abs(total_us)
-    secs, us = divmod(total_us, 1_000_000)
-    h, rem = divmod(secs, 3600)
-    m, s = divmod(rem, 60)
-    return f"{sign}{h:02d}:{m:02d}:{s:02d}" + (f".{us:06d}" if us else "")

@@ -18,6 +18,7 @@ import pymysql
 from ..db import error_code, query, quote_ident, session
 from ..endpoint import Endpoint
 from ..plan.model import Plan
+from .catalog import LiveShape, read_shape
 from .fk import TableToCreate, creation_steps
 
 Status = Literal["created", "exists", "different", "blocked", "failed"]
@@ -184,7 +185,8 @@ def compare_existing(conn: pymysql.connections.Connection, tt: TargetTable, scra
         return TableOutcome(tt, "failed", [f"exists; the plan's DDL is rejected by the target "
                                            f"(error {error_code(exc)}: {exc.args[-1]}), so it cannot be compared"])
     try:
-        diffs = shape_differences(read_shape(conn, tt.database, tt.table), read_shape(conn, scratch, tt.table))
+        diffs = shape_differences(comparable_shape(conn, tt.database, tt.table),
+                                  comparable_shape(conn, scratch, tt.table))
     finally:
         query(conn, f"DROP TABLE IF EXISTS {quote_ident(scratch)}.{quote_ident(tt.table)}")
     return TableOutcome(tt, "different" if diffs else "exists", diffs)
@@ -192,27 +194,21 @@ def compare_existing(conn: pymysql.connections.Connection, tt: TargetTable, scra
 
 @dataclass
 class Shape:
+    """A table's shape as compared here: columns by name, indexes by name."""
+
     columns: dict[str, tuple]  # name -> (position, type, nullable, collation, default)
     indexes: dict[str, tuple]  # name -> (unique, columns)
 
 
-def read_shape(conn: pymysql.connections.Connection, db: str, table: str) -> Shape:
-    cols = {
-        str(name): (int(pos), str(ctype).lower(), nullable, coll, default)
-        for name, pos, ctype, nullable, coll, default in query(
-            conn, "SELECT COLUMN_NAME, ORDINAL_POSITION, COLUMN_TYPE, IS_NULLABLE, COLLATION_NAME, COLUMN_DEFAULT "
-                  "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s", (db, table))
-    }
-    idx: dict[str, tuple[bool, list[str]]] = {}
-    for name, non_unique, col in query(
-        conn, "SELECT INDEX_NAME, NON_UNIQUE, COLUMN_NAME FROM information_schema.STATISTICS "
-              "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s ORDER BY INDEX_NAME, SEQ_IN_INDEX", (db, table)):
-        idx.setdefault(str(name), (int(non_unique) == 0, []))[1].append(str(col))
-    return Shape(cols, {k: (u, tuple(c)) for k, (u, c) in idx.items()})
+def comparable_shape(conn: pymysql.connections.Connection, db: str, table: str) -> Shape:
+    shape = read_shape(conn, db, table) or LiveShape([], [])
+    return Shape({c.name: (pos, c.column_type.lower(), c.nullable, c.collation, c.default)
+                  for pos, c in enumerate(shape.columns, start=1)},
+                 {i.name: (i.unique, i.columns) for i in shape.indexes})
 
 
 def _col_text(c: tuple) -> str:
-    return f"{c[1]}{'' if c[2] == 'YES' else ' NOT NULL'}" + (f" COLLATE {c[3]}" if c[3] else "") + (
+    return f"{c[1]}{'' if c[2] else ' NOT NULL'}" + (f" COLLATE {c[3]}" if c[3] else "") + (
         f" DEFAULT {c[4]}" if c[4] is not None else "")
 
 

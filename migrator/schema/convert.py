@@ -20,12 +20,18 @@ from typing import Literal
 
 import pymysql
 
-from ..db import connect, describe_error, error_code, quote_ident
+from ..db import connect, describe_error, error_code
 from ..endpoint import Endpoint
 from ..errors import ConfigError
-from ..plan.model import Change
 from . import ddl_text as dt
-from .rewrite import RewriteResult, map_charset, rewrite_create_table, rewrite_ddl_statement
+from .model import Change
+from .rewrite import (
+    RewriteResult,
+    map_charset,
+    rewrite_create_table,
+    rewrite_ddl_statement,
+)
+from .rewrite.objects import OBJECT_KINDS, object_kind, rewrite_object, supported
 from .targets import TargetCaps, resolve_caps
 
 Status = Literal["as-is", "rewritten", "warning", "blocked"]
@@ -186,18 +192,19 @@ def convert_statement(sql: str, line: int, caps: TargetCaps, flavor: str) -> Con
     if w[0] in ("LOCK", "UNLOCK", "INSERT", "REPLACE", "COMMIT", "START", "BEGIN"):
         return Converted(line, "other", "", sql, text.strip())
     if w[0] == "CREATE":
-        kind, name_at = _object_kind(sig)
+        kind, name_at = object_kind(sig)
         if kind == "table":
             r = rewrite_create_table(sql, caps.name, flavor, caps)  # it unwraps and reports /*!...*/ itself
             return _from_result(line, "table", sig[name_at].ident, sql, r)
-        if kind in ("view", "trigger", "procedure", "function", "event"):
-            return _convert_object(kind, sig[name_at].ident, sql, text, tokens, line, caps)
+        if kind in OBJECT_KINDS:
+            return _from_result(line, kind, sig[name_at].ident, sql, rewrite_object(kind, sig[name_at].ident, text,
+                                                                                      tokens, caps))
         if kind in ("database", "schema"):
             r = rewrite_ddl_statement(text, caps.name, flavor, caps)
             return _from_result(line, "database", sig[name_at].ident, sql, r)
     if w[0] == "DROP":
-        kind, name_at = _object_kind(sig)
-        if kind in ("trigger", "procedure", "function", "event") and not _supported(kind, caps):
+        kind, name_at = object_kind(sig)
+        if kind in ("trigger", "procedure", "function", "event") and not supported(kind, caps):
             return Converted(line, "drop", sig[name_at].ident, sql, None,
                              [Change(rule=f"{kind}.unsupported", severity="rewrite",
                                      reason=f"DROP {kind.upper()} dropped: {caps.name} has no {kind}s")])
@@ -213,112 +220,9 @@ def _is_client_command(sql: str) -> bool:
     return dt.version_comment_parts(s)[2].startswith("\\")
 
 
-def _object_kind(sig: list[dt.Token]) -> tuple[str, int]:
-    """(kind, index of the name) for CREATE/DROP statements; skips OR REPLACE, DEFINER=..., etc."""
-    kinds = {"TABLE": "table", "VIEW": "view", "TRIGGER": "trigger", "PROCEDURE": "procedure",
-             "FUNCTION": "function", "EVENT": "event", "DATABASE": "database", "SCHEMA": "schema",
-             "INDEX": "index", "SEQUENCE": "sequence", "USER": "user", "ROLE": "role", "SERVER": "server"}
-    for k, t in enumerate(sig[1:], start=1):
-        if t.upper in kinds and not (k > 0 and sig[k - 1].text == "="):
-            n = k + 1
-            while n < len(sig) and sig[n].upper in ("IF", "NOT", "EXISTS"):
-                n += 1
-            # db.name: keep the last part as the name
-            if n + 2 < len(sig) and sig[n + 1].text == ".":
-                n += 2
-            return kinds[t.upper], min(n, len(sig) - 1)
-        if t.upper in ("AS", "(", "BEGIN"):
-            break
-    return "", 0
-
-
 def _from_result(line: int, kind: str, name: str, source: str, r: RewriteResult) -> Converted:
     target = None if r.blocking or not r.target_ddl else r.target_ddl
     return Converted(line, kind, name, source, target, list(r.changes))
-
-
-def _supported(kind: str, caps: TargetCaps) -> bool:
-    return {"trigger": caps.triggers, "procedure": caps.routines, "function": caps.routines,
-            "event": caps.events, "view": True}[kind]
-
-
-def _convert_object(kind: str, name: str, source: str, text: str, tokens: list[dt.Token], line: int,
-                    caps: TargetCaps) -> Converted:
-    """Views, triggers, routines, events: the body stays verbatim; clauses around it are handled."""
-    changes: list[Change] = []
-    who = f"{kind} {quote_ident(name)}"
-    if not _supported(kind, caps):
-        changes.append(Change(rule=f"{kind}.unsupported", severity="blocking",
-                              reason=f"{who}: {caps.name} has no {kind}s: re-implement it in the application "
-                                     "or a scheduler", before=" ".join(text.split())[:200]))
-        return Converted(line, kind, name, source, None, changes)
-    if kind == "function" and dt.find_word_seq(tokens, ("SONAME",)) >= 0:
-        changes.append(Change(rule="function.udf", severity="blocking",
-                              reason=f"{who}: a loadable (C) function cannot be migrated: install an equivalent "
-                                     "on the target by hand"))
-        return Converted(line, kind, name, source, None, changes)
-    keyword = {"view": "VIEW", "trigger": "TRIGGER", "procedure": "PROCEDURE", "function": "FUNCTION",
-               "event": "EVENT"}[kind]
-    at = dt.find_word_seq(tokens, (keyword,))
-    head, body = tokens[:at], tokens[at:]
-    kept: list[dt.Token] = []
-    sig_head = [i for i, t in enumerate(head) if t.significant]
-    skip_until = -1
-    for pos, i in enumerate(sig_head):
-        if i <= skip_until:
-            continue
-        t = head[i]
-        if t.upper == "DEFINER":
-            end = _definer_end(head, sig_head, pos)
-            clause = " ".join(dt.join(head[i:end + 1]).split())
-            changes.append(Change(rule="definer.dropped", severity="warning",
-                                  reason=f"{who}: {clause} dropped: the object is owned by the user who runs the "
-                                         "script (create that account and re-add DEFINER if it matters)",
-                                  before=clause))
-            skip_until = end
-            continue
-        if t.upper == "ALGORITHM" and kind == "view":
-            end = sig_head[min(pos + 2, len(sig_head) - 1)]
-            clause = " ".join(dt.join(head[i:end + 1]).split())
-            if caps.name != "mysql":
-                changes.append(Change(rule="view.algorithm", severity="rewrite",
-                                      reason=f"{who}: {clause} dropped ({caps.name} chooses how to run views)",
-                                      before=clause))
-                skip_until = end
-                continue
-        if t.upper == "SQL" and pos + 2 < len(sig_head) and head[sig_head[pos + 1]].upper == "SECURITY":
-            end = sig_head[pos + 2]
-            mode = head[end].upper
-            clause = f"SQL SECURITY {mode}"
-            if caps.name == "oceanbase" or mode == "INVOKER" and caps.name != "mysql":
-                sev = "warning" if mode == "INVOKER" else "rewrite"
-                changes.append(Change(rule="view.sql-security", severity=sev,  # type: ignore[arg-type]
-                                      reason=f"{who}: {clause} dropped ({caps.name} rejects or ignores it"
-                                             + ("; the view now runs with its owner's privileges)" if sev ==
-                                                "warning" else ")"), before=clause))
-                skip_until = end
-                continue
-        kept.append(t)
-        kept.append(dt.Token(dt.WS, " ", 0, 0))
-    target = "".join(t.text for t in kept).strip() + " " + dt.join(body).strip()
-    return Converted(line, kind, name, source, target, changes)
-
-
-def _definer_end(head: list[dt.Token], sig_head: list[int], pos: int) -> int:
-    """Index in `head` of the last token of `DEFINER = user@host` (or CURRENT_USER[()])."""
-    j = pos + 1
-    if j < len(sig_head) and head[sig_head[j]].text == "=":
-        j += 1
-    if j >= len(sig_head):
-        return sig_head[-1]
-    if head[sig_head[j]].upper == "CURRENT_USER":
-        if j + 2 < len(sig_head) and head[sig_head[j + 1]].text == "(":
-            return sig_head[j + 2]
-        return sig_head[j]
-    end = j
-    if j + 2 < len(sig_head) and head[sig_head[j + 1]].text == "@":
-        end = j + 2
-    return sig_head[end]
 
 
 # ---------------------------------------------------------------- session statements

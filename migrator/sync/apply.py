@@ -25,7 +25,7 @@ import pymysql
 from ..db import connect, describe_error, error_code, is_transient, qualified, quote_ident
 from ..endpoint import Endpoint
 from ..errors import MigratorError, TargetError
-from ..plan.model import format_timedelta
+from ..keys import format_timedelta
 
 log = logging.getLogger(__name__)
 

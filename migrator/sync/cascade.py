@@ -63,73 +63,14 @@ from typing import Any
 
 import pymysql
 
-from ..db import qualified, query, quote_ident
+from ..db import qualified, quote_ident
+from ..schema.catalog import ACTIONS, ForeignKey, TableName, read_foreign_keys
 from .apply import ROWS_PER_STATEMENT, Route, RowChange, _delete, _group, _replace, literal_maker, net_effect
 
 log = logging.getLogger(__name__)
 
 NO_FOREIGN_KEY_CHECKS = 0x0002  # a rows event's flag: its statement ran with foreign_key_checks=0
-ACTIONS = ("CASCADE", "SET NULL")  # what a child does that the binlog does not show
 KNOWN_RULES = ACTIONS + ("RESTRICT", "NO ACTION")  # SET DEFAULT: InnoDB turns it into RESTRICT
-
-TableName = tuple[str, str]  # (database, table) on the source
-
-
-@dataclass(frozen=True)
-class ForeignKey:
-    """One FOREIGN KEY of a source table, as information_schema describes it."""
-
-    name: str
-    database: str
-    table: str
-    columns: tuple[str, ...]
-    ref_database: str
-    ref_table: str
-    ref_columns: tuple[str, ...]
-    on_delete: str = "RESTRICT"
-    on_update: str = "RESTRICT"
-
-    @property
-    def child(self) -> TableName:
-        return (self.database, self.table)
-
-    @property
-    def parent(self) -> TableName:
-        return (self.ref_database, self.ref_table)
-
-    @property
-    def cascades(self) -> bool:
-        return self.on_delete in ACTIONS or self.on_update in ACTIONS
-
-    def describe(self) -> str:
-        return (f"{self.database}.{self.table}({', '.join(self.columns)}) -> {self.ref_database}.{self.ref_table}"
-                f"({', '.join(self.ref_columns)}) [{self.name}: ON DELETE {self.on_delete} ON UPDATE {self.on_update}]")
-
-
-def read_foreign_keys(conn: pymysql.connections.Connection, schemas: Iterable[str]) -> list[ForeignKey]:
-    """Every foreign key of a table in `schemas` or referencing one, columns in key order."""
-    schemas = sorted(set(schemas))
-    if not schemas:
-        return []
-    marks = ",".join(["%s"] * len(schemas))
-    rows = query(
-        conn,
-        "SELECT rc.CONSTRAINT_SCHEMA, rc.TABLE_NAME, rc.CONSTRAINT_NAME, k.COLUMN_NAME, k.REFERENCED_TABLE_SCHEMA, "
-        "k.REFERENCED_TABLE_NAME, k.REFERENCED_COLUMN_NAME, rc.DELETE_RULE, rc.UPDATE_RULE "
-        "FROM information_schema.REFERENTIAL_CONSTRAINTS rc JOIN information_schema.KEY_COLUMN_USAGE k "
-        "ON k.CONSTRAINT_SCHEMA = rc.CONSTRAINT_SCHEMA AND k.CONSTRAINT_NAME = rc.CONSTRAINT_NAME "
-        "AND k.TABLE_NAME = rc.TABLE_NAME AND k.REFERENCED_TABLE_NAME IS NOT NULL "
-        f"WHERE rc.CONSTRAINT_SCHEMA IN ({marks}) OR rc.UNIQUE_CONSTRAINT_SCHEMA IN ({marks}) "
-        "ORDER BY rc.CONSTRAINT_SCHEMA, rc.TABLE_NAME, rc.CONSTRAINT_NAME, k.ORDINAL_POSITION",
-        schemas + schemas,
-    )
-    grouped: dict[tuple[str, str, str], list[tuple]] = {}
-    for r in rows:
-        grouped.setdefault((r[0], r[1], r[2]), []).append(r)
-    return [ForeignKey(name=name, database=db, table=table, columns=tuple(r[3] for r in rs), ref_database=rs[0][4],
-                       ref_table=rs[0][5], ref_columns=tuple(r[6] for r in rs), on_delete=str(rs[0][7]).upper(),
-                       on_update=str(rs[0][8]).upper())
-            for (db, table, name), rs in grouped.items()]
 
 
 @dataclass

@@ -21,6 +21,7 @@ from sqlglot.errors import ParseError
 
 from ..engine.locks import locked
 from ..plan.model import Column
+from ..schema.rewrite import rewrite_ddl_statement
 from ..state import Journal
 
 ApplyKind = str  # "apply" | "ignore" | "stop" | "dml"
@@ -136,18 +137,10 @@ def retarget(stmt: DdlStatement, target_db: str, target_table: str,
 
 def rewrite_for_target(sql: str, target_engine: str, source_flavor: str,
                        column_collations: dict[str, str] | None = None) -> tuple[str, list[str]]:
-    """Run engineer A's rewrite when it exists; returns (statement, blocking reasons).
+    """The statement rewritten for the target (schema.rewrite) and the reasons it must not run.
     column_collations: the key collations the plan forced (plan.keycollation.planned_key_collations)."""
-    try:
-        from ..schema.rewrite import rewrite_ddl_statement  # type: ignore[attr-defined]
-    except ImportError:
-        return sql, []
-    result = rewrite_ddl_statement(sql, target_engine, source_flavor=source_flavor,
-                                   column_collations=column_collations)
-    if isinstance(result, str):
-        return result, []
-    blocking = [c.reason for c in getattr(result, "changes", []) if c.severity == "blocking"]
-    return result.target_ddl, blocking
+    result = rewrite_ddl_statement(sql, target_engine, source_flavor=source_flavor, column_collations=column_collations)
+    return result.target_ddl, [c.reason for c in result.changes if c.severity == "blocking"]
 
 
 def position_key(position: str) -> tuple[int, int]:

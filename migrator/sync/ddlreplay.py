@@ -13,11 +13,11 @@ from pymysqlreplication import BinLogStreamReader
 
 from ..errors import SourceError, TargetError
 from ..plan.model import Column
+from ..schema.catalog import read_columns, table_charset
 from .apply import ddl_error_is_already_applied
 from .ddl import DdlStatement, classify, column_from_def, columns_after, normalize, retarget, rewrite_for_target
 from .cascade import load_cascades
 from .copystate import source_copy
-from .shapes import read_shape, table_charset
 
 if TYPE_CHECKING:
     from .stream import TableState
@@ -141,7 +141,7 @@ class DdlReplay:
         with self._source_session() as src, self._target_session() as tgt:
             for state in hits:
                 t = state.plan
-                columns = self.shape_after(stmt, state, read_shape(src, t.database, t.table), src)
+                columns = self.shape_after(stmt, state, read_columns(src, t.database, t.table), src)
                 self.ddl_record.record_shape(t.id, ddl_id, columns)
                 fresh = self.table_state(t, columns, tgt)
                 state.shape, state.route = fresh.shape, fresh.route

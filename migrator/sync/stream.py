@@ -35,6 +35,7 @@ from ..endpoint import Endpoint
 from ..errors import SourceError, StateError, TargetError
 from ..plan.model import Column, Plan, TablePlan
 from ..positions import BinlogPosition, read_head
+from ..schema.catalog import read_columns, read_indexes
 from ..state import atomic_write_json, read_json
 from ..workdir import WorkDir
 from .apply import Applier, Route, RowChange
@@ -44,7 +45,6 @@ from .ddl import (DdlRecord, classify)
 from .contracts import Checkpoint, SyncOptions, SyncStopped, gtid_distance, status_line
 from .reader import GtidStreamReader, is_savepoint_statement, stream_server_id, undecodable_event_reason
 from .rowdecode import RowDecoder
-from .shapes import read_shape, unique_keys
 from .txn import Txn
 from .xa import PreparedXa, XaReplay, xa_key
 from .ddlreplay import DdlReplay, is_ddl
@@ -52,7 +52,7 @@ from .values import TableShape, fix_row, prepare_columns
 
 # re-exported: what callers import from here
 __all__ = ["Checkpoint", "GtidStreamReader", "SourceSync", "SyncOptions", "SyncStopped", "gtid_distance",
-           "read_shape", "status_line", "stream_server_id", "undecodable_event_reason", "xa_key"]
+           "status_line", "stream_server_id", "undecodable_event_reason", "xa_key"]
 
 log = logging.getLogger(__name__)
 
@@ -184,11 +184,11 @@ class SourceSync(XaReplay, DdlReplay):
                 raise StateError(f"{self.log_where()}: table {t.source_name} has no usable key in the plan; sync cannot "
                                  "apply its changes safely: add a key, or set its mode to copy-only or skip")
             recorded = self.ddl_record.shape_at(t.id, at) if at is not None else None
-            columns = recorded or t.columns or read_shape(src, t.database, t.table)
+            columns = recorded or t.columns or read_columns(src, t.database, t.table)
             self.tables[(t.database, t.table)] = self.table_state(t, columns, tgt)
 
     def table_state(self, t: TablePlan, columns: list[Column], tgt: pymysql.connections.Connection) -> TableState:
-        target_cols = {c.name.lower() for c in read_shape(tgt, t.target_database, t.target_table)}
+        target_cols = {c.name.lower() for c in read_columns(tgt, t.target_database, t.target_table)}
         if not target_cols:
             raise TargetError(f"target table {t.target_name} (for {t.id}) does not exist: run `migrator schema --apply`")
         write = [c.name for c in columns if not c.generated and c.name.lower() in target_cols]
@@ -205,7 +205,7 @@ class SourceSync(XaReplay, DdlReplay):
         route = Route(table_id=t.id, target_database=t.target_database, target_table=t.target_table, key=key,
                       columns=write, source_value=f"{self.name}/{t.database}" if t.source_column else None,
                       source_column=t.source_column, merged=t.target_name in self.merged,
-                      serial=unique_keys(tgt, t.target_database, t.target_table) > 1)
+                      serial=sum(i.unique for i in read_indexes(tgt, t.target_database, t.target_table)) > 1)
         return TableState(t, TableShape(columns), route)
 
     # ------------------------------------------------------------ main loop
@@ -568,7 +568,7 @@ class SourceSync(XaReplay, DdlReplay):
     def refresh_table(self, state: TableState, n_columns: int, stream: BinLogStreamReader) -> None:
         t = state.plan
         with self._source_session() as src, self._target_session() as tgt:
-            fresh = self.table_state(t, read_shape(src, t.database, t.table), tgt)
+            fresh = self.table_state(t, read_columns(src, t.database, t.table), tgt)
         if len(fresh.shape.columns) != n_columns:
             raise SourceError(
                 f"{self.log_where()}: table {t.source_name} has {n_columns} columns in the binlog at "
@@ -627,7 +627,7 @@ class SourceSync(XaReplay, DdlReplay):
                 raise exc
             with self._target_session() as tgt:
                 for route in list(routes.values()) + [s.route for s in self.tables.values() if s.route.merged]:
-                    now = {c.name.lower() for c in read_shape(tgt, route.target_database, route.target_table)}
+                    now = {c.name.lower() for c in read_columns(tgt, route.target_database, route.target_table)}
                     gone = [c for c in route.columns if c.lower() not in now]
                     if gone:
                         log.warning("%s: columns %s were dropped from %s by another shard's DDL: this shard's rows are "

@@ -1,6 +1,6 @@
 """Checksum SQL over one key range of one side (source shard or target table), run inside the database.
 
-Key values travel in the form that compares exactly as the key sorts (copy's KEY_BOUND_EXPRESSIONS):
+Key values travel in the form that compares exactly as the key sorts (migrator.keys.BOUND_EXPRESSIONS):
 ENUM/SET as their index number (ORDER BY sorts by it, while `col > 'text'` compares text), BIT as
 its integer (MariaDB compares `bit = _binary'..'` wrongly), FLOAT as the exact DOUBLE (FLOAT prints 6
 digits). The index number is also the only ENUM/SET key equality seekdb answers: `enum_pk = 'a'`
@@ -19,10 +19,9 @@ import pymysql
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
-from ..copy.sqlgen import KEY_BOUND_EXPRESSIONS
 from ..db import qualified, query, quote_ident
 from ..errors import ConfigError
-from ..plan.model import decode_key_value
+from ..keys import BOUND_EXPRESSIONS, PaginationKey, compare_sql, equals_sql, order_sql
 from .canonical import SideColumn, checksum_select, client_hash, column_form, normalize_json, row_hash_sql, row_text_sql
 
 Bound = list[Any] | None  # decoded key values, None = unbounded
@@ -50,7 +49,7 @@ class KeyType:
 
 def key_type(data_type: str, column_type: str = "") -> KeyType:
     dt = data_type.lower()
-    if dt not in KEY_BOUND_EXPRESSIONS and dt not in ("double", "real"):
+    if dt not in BOUND_EXPRESSIONS and dt not in ("double", "real"):
         return KeyType()
     return KeyType(dt, _members(column_type) if dt in INDEX_TYPES else ())
 
@@ -101,9 +100,8 @@ class TableSide:
 
 
 def key_select_sql(side: TableSide) -> str:
-    """The key columns as values that compare exactly as the key sorts (KEY_BOUND_EXPRESSIONS)."""
-    return ", ".join(KEY_BOUND_EXPRESSIONS.get(side.key_type(i).data_type, "{q}").format(q=quote_ident(k))
-                     for i, k in enumerate(side.key))
+    """The key columns as values that compare exactly as the key sorts (BOUND_EXPRESSIONS)."""
+    return PaginationKey(tuple(side.key), tuple(side.key_type(i).data_type for i in range(len(side.key)))).select_sql()
 
 
 def key_values(side: TableSide, values: Any) -> list[Any]:
@@ -163,17 +161,7 @@ def key_label(side: TableSide, key: tuple) -> tuple:
 
 
 def decode_bound(bound: list[Any] | None) -> Bound:
-    return None if bound is None else [decode_key_value(v) for v in bound]
-
-
-def _beyond(cols: list[str], vals: list[Any], op: str) -> tuple[str, list[Any]]:
-    """(c1, c2, ..) > (v1, v2, ..) for op '>', <= for op '<=', spelled out so every engine can use
-    the key index: the leading columns compare strictly, the last one with op."""
-    c = quote_ident(cols[0])
-    if len(cols) == 1:
-        return f"{c} {op} %s", [vals[0]]
-    rest, params = _beyond(cols[1:], vals[1:], op)
-    return f"({c} {op[0]} %s OR ({c} = %s AND {rest}))", [vals[0], vals[0], *params]
+    return PaginationKey.decode(bound)
 
 
 def range_where(side: TableSide, lower: Bound, upper: Bound, within: Within = ()) -> tuple[str, list[Any]]:
@@ -190,11 +178,11 @@ def range_where(side: TableSide, lower: Bound, upper: Bound, within: Within = ()
         params += side.filter_params
     for lo, hi in (*within, (lower, upper)):
         if lo is not None:
-            sql, p = _beyond(side.key, key_values(side, lo), ">")
+            sql, p = compare_sql(side.key, ">", key_values(side, lo))
             parts.append(sql)
             params += p
         if hi is not None:
-            sql, p = _beyond(side.key, key_values(side, hi), "<=")
+            sql, p = compare_sql(side.key, "<=", key_values(side, hi))
             parts.append(sql)
             params += p
     return (" AND ".join(parts) or "1=1"), params
@@ -247,7 +235,7 @@ def rows_by_key(conn, side: TableSide, keys: list[tuple]) -> dict[tuple, int]:
     out: dict[tuple, int] = {}
     for i in range(0, len(keys), LOOKUP_BATCH):
         batch = keys[i:i + LOOKUP_BATCH]
-        one = "(" + " AND ".join(f"{quote_ident(k)} = %s" for k in side.key) + ")"
+        one = "(" + equals_sql(side.key) + ")"
         where = "(" + " OR ".join([one] * len(batch)) + ")"
         params = [v for key in batch for v in key_values(side, key)]
         if side.filter_sql:
@@ -273,19 +261,16 @@ def _hashes_where(conn, side: TableSide, where: str, params: list[Any]) -> dict[
 def split_key(conn, side: TableSide, lower: Bound, upper: Bound, offset: int, within: Within = ()) -> list[Any] | None:
     """The key of the range's row at `offset` in key order (a bisection point), or None."""
     where, params = range_where(side, lower, upper, within)
-    keys = ", ".join(quote_ident(k) for k in side.key)
-    rows = query(conn, f"SELECT {key_select_sql(side)} FROM {side.name} WHERE {where} ORDER BY {keys} "
+    rows = query(conn, f"SELECT {key_select_sql(side)} FROM {side.name} WHERE {where} ORDER BY {order_sql(side.key)} "
                        "LIMIT 1 OFFSET %s", [*params, offset])
     return key_values(side, rows[0]) if rows else None
 
 
 def key_where(side: TableSide, key: tuple) -> tuple[str, list[Any]]:
-    parts = [f"{quote_ident(k)} = %s" for k in side.key]
-    params = key_values(side, key)
+    where, params = equals_sql(side.key), key_values(side, key)
     if side.filter_sql:
-        parts.insert(0, side.filter_sql)
-        params = [*side.filter_params, *params]
-    return " AND ".join(parts), params
+        where, params = f"{side.filter_sql} AND {where}", [*side.filter_params, *params]
+    return where, params
 
 
 def row_forms(conn, side: TableSide, key: tuple) -> dict[str, str | None] | None:
@@ -309,10 +294,8 @@ def row_forms(conn, side: TableSide, key: tuple) -> dict[str, str | None] | None
 def key_hull(conn, side: TableSide) -> tuple[list[Any], list[Any]] | None:
     """The side's lowest and highest key (as key_select_sql reads them), or None for an empty table."""
     where = side.filter_sql or "1=1"
-    asc = ", ".join(quote_ident(k) for k in side.key)
-    desc = ", ".join(f"{quote_ident(k)} DESC" for k in side.key)
     out = []
-    for order in (asc, desc):
+    for order in (order_sql(side.key), order_sql(side.key, descending=True)):
         rows = query(conn, f"SELECT {key_select_sql(side)} FROM {side.name} WHERE {where} ORDER BY {order} LIMIT 1",
                      side.filter_params)
         if not rows:

@@ -11,7 +11,7 @@ import pymysql
 from ..db import TARGET_SQL_MODE
 from ..engine.pool import Pool
 from ..errors import TargetError
-from ..plan.model import encode_key_value
+from ..keys import encode_key_value
 from ..state import atomic_write_text
 from .bisect import RangeDiff, explain_changed, narrow_union, pair_representation, union_checksum
 from .checksum import TableSide, chunk_checksum, decode_bound, key_label

@@ -9,7 +9,8 @@ from typing import Any
 from pymysql.converters import escape_string
 
 from ..db import qualified, query, quote_ident
-from ..plan.model import Column, TablePlan, encode_key_value
+from ..keys import encode_key_value
+from ..plan.model import Column, TablePlan
 from .checksum import TableSide, key_where
 
 

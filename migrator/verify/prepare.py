@@ -6,7 +6,7 @@ from __future__ import annotations
 from ..engine.pool import Pool
 from ..errors import MigratorError, SourceError
 from ..plan.model import Chunk, Column, Plan, TablePlan
-from ..sync.shapes import read_shape
+from ..schema.catalog import read_columns
 from .checksum import key_hull
 from .merge import MergeGroup, meets, merged_without_source_column, ordered_here, shared_ranges
 from .report import TableResult
@@ -67,7 +67,7 @@ def _source_shapes(tables: list[TablePlan], pools: Pool) -> dict[str, list[Colum
         by_instance.setdefault(tp.source, []).append(tp)
     for instance, tps in by_instance.items():
         try:
-            read = pools.run(instance, lambda c, tps=tps: [read_shape(c, tp.database, tp.table) for tp in tps],
+            read = pools.run(instance, lambda c, tps=tps: [read_columns(c, tp.database, tp.table) for tp in tps],
                              what="checksum")
         except MigratorError as exc:
             shapes.update((tp.id, exc) for tp in tps)
@@ -91,7 +91,7 @@ def _prepare_runs(tables: list[TablePlan], conn, picked: set[str],
         tkey = (tp.target_database, tp.target_table)
         if tkey not in types_cache:
             types_cache[tkey] = target_columns(conn, *tkey)
-            shape_cache[tkey] = read_shape(conn, *tkey)
+            shape_cache[tkey] = read_columns(conn, *tkey)
         try:
             types, column_types, collations = types_cache[tkey]
             shape = shapes[tp.id]
