@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -24,3 +25,18 @@ def make_console(stderr: bool = False) -> Console:
     """Wide when piped, so table cells are not cut to 80 columns in logs."""
     console = Console(stderr=stderr)
     return console if console.is_terminal else Console(stderr=stderr, width=200)
+
+
+@dataclass
+class RunOptions:
+    """What the `migrator` group's options say about output, for every command (ctx.obj)."""
+
+    log_format: str = "text"
+    progress_interval: float = 10.0
+    log_file: Path | None = None
+
+
+def run_options() -> RunOptions:
+    ctx = click.get_current_context(silent=True)
+    obj = ctx.find_object(RunOptions) if ctx else None
+    return obj or RunOptions()
