@@ -6,10 +6,11 @@ from pathlib import Path
 
 import click
 
-from ..copy.progress import RichReporter
+from ..copy.progress import CopyTracker, Reporters, RichReporter, SummaryReporter
 from ..copy.runner import CopyOptions, run_copy
 from ..plan.model import load_plan
-from .common import make_console, plan_argument, resolve_workdir, workdir_option
+from .common import (make_console, metrics_options, plan_argument, resolve_workdir, run_options, stage_metrics,
+                     workdir_option)
 
 @click.command("copy")
 @plan_argument
@@ -32,14 +33,19 @@ from .common import make_console, plan_argument, resolve_workdir, workdir_option
 @click.option("--executor", "executor_url", default="local", show_default=True, metavar="URL",
               help="Where chunks are copied: 'local' threads, or dask://HOST:PORT (a Dask scheduler; "
                    "workers copy, this process alone checkpoints).")
+@metrics_options
 def copy_command(plan_path: Path, workdir: Path | None, parallel: int, per_source: int, restart: bool,
                  yes: bool, retries: int, page_rows: int | None, target_connections: int,
-                 max_source_threads_running: int, executor_url: str) -> None:
+                 max_source_threads_running: int, executor_url: str, metrics_port: int | None,
+                 metrics_addr: str) -> None:
     """Copy every active table of PLAN into the target, resumably.
 
     Records each source's binlog position first (sync starts there), copies chunks in parallel,
     and checkpoints each page after the target commits. Rerun to resume. Reads back off while a
     source is busy and writes pause on target commit stalls (the reason is shown).
+
+    Progress: bars on a terminal; otherwise one line every --progress-interval seconds
+    (rows, rows/s, ETA; JSON with --log-format json). `migrator status --watch` shows it too.
     """
     console, err = make_console(), make_console(stderr=True)
     plan = load_plan(plan_path)
@@ -52,7 +58,16 @@ def copy_command(plan_path: Path, workdir: Path | None, parallel: int, per_sourc
     if page_rows:
         opts.initial_page_rows = opts.min_page_rows = opts.max_page_rows = page_rows
         opts.whole_chunks = False
-    run_copy(plan, wd, opts, RichReporter(console, err), plan_path=plan_path)
+    live = console.is_terminal
+    with stage_metrics("copy", metrics_port, metrics_addr) as metrics:
+        tracker = CopyTracker(run_options().progress_interval, live_path=wd.live("copy"), echo=not live,
+                              metrics=metrics)
+        display = RichReporter(console, err) if live else SummaryReporter(console)
+        try:
+            run_copy(plan, wd, opts, Reporters(display, tracker), plan_path=plan_path)
+        finally:
+            if tracker.ticker is not None and not tracker.ticker._stop.is_set():
+                tracker.ticker.stop("failed")
 
 
 def register(main: click.Group) -> None:

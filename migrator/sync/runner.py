@@ -34,6 +34,7 @@ from ..plan.model import Plan
 from ..positions import read_position
 from ..state import read_json
 from ..workdir import WorkDir
+from ..metrics import current as current_metrics
 from .metrics import SyncMetrics
 from .copystate import source_copy
 from .contracts import Checkpoint, SyncOptions, SyncStopped, gtid_distance, status_line
@@ -188,7 +189,8 @@ def run_sync(plan: Plan, workdir: WorkDir, options: SyncOptions | None = None, *
     ctx.set_forkserver_preload(["migrator.sync.stream", "migrator.sync.runner"])
     q = ctx.Queue()
     stop_event = ctx.Event()
-    metrics = SyncMetrics(names)
+    shared = current_metrics()  # the CLI's registry (--metrics-port serves every stage's metrics)
+    metrics = SyncMetrics(names, registry=shared.registry if shared is not None else None)
     if metrics_port is not None:
         metrics.serve(metrics_port, metrics_addr)
     results = {n: SourceResult(n) for n in names}
