@@ -80,17 +80,11 @@ class Metrics:
             self.paused.labels(stage).set(0)
 
     def set_throttled(self, stage: str, reason: str | None) -> None:
-        """Reasons come and go one at a time; `None` ends them all (as Throttle.notify says)."""
-        if reason is None:
-            for kind in THROTTLE_KINDS:
-                self.throttled.labels(stage, kind).set(0)
-            self.paused.labels(stage).set(0)
-            return
-        for part in reason.split("; "):
-            kind = throttle_kind(part)
-            self.throttled.labels(stage, kind).set(1)
-            if kind == "pause":
-                self.paused.labels(stage).set(1)
+        """`reason`: every current reason joined by "; " (as Throttle.notify passes them), or None."""
+        kinds = {throttle_kind(part) for part in reason.split("; ")} if reason else set()
+        for kind in THROTTLE_KINDS:
+            self.throttled.labels(stage, kind).set(1 if kind in kinds else 0)
+        self.paused.labels(stage).set(1 if "pause" in kinds else 0)
 
     def cutover(self, step: str | None) -> None:
         if self._cutover_step is not None:

@@ -108,7 +108,8 @@ def percentile(values: list[float], q: float) -> float | None:
 class SyncTracker:
     """Fed with the sync processes' reports (run_sync's on_progress): rows applied, lag per source."""
 
-    def __init__(self, sources: list[str]):
+    def __init__(self, sources: list[str], metrics: Any = None):
+        self.metrics = metrics
         self.rows: dict[str, int] = {s: 0 for s in sources}
         self.lag: dict[str, float] = {}
         self.caught_up: dict[str, bool] = {s: False for s in sources}
@@ -132,13 +133,19 @@ class SyncTracker:
                 self.errors = (self.errors + [f"{source}: {msg['error']}"])[-20:]
             if msg.get("state"):
                 self.state[source] = str(msg["state"])
+                if self.state[source] == "resumed":
+                    self.state.pop(source)
+                paused = sorted(s for s, st in self.state.items() if st.startswith("paused"))
+                self.throttled = None if not paused else (
+                    f"{len(paused)} source(s) {self.state[paused[0]]}")
+                if self.metrics is not None:
+                    self.metrics.set_throttled("sync", self.throttled)
             if "checkpoint" in msg:
                 try:
                     self.lag[source] = status_line(Checkpoint.model_validate(msg["checkpoint"]))["lag_seconds"]
                 except Exception:  # noqa: BLE001 - a display must not stop sync
                     pass
                 self.caught_up[source] = bool(msg.get("caught_up"))
-                self.state.pop(source, None)
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:

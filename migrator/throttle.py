@@ -9,6 +9,13 @@ Target stalls: every commit's latency is recorded; a commit `stall_factor` times
 the running median (and slower than `stall_floor` seconds) pauses all writers of this process
 for about that latency, giving the target's compaction/flush time to catch up.
 
+Operator control while running (`workdir` given):
+  - WORKDIR/pause: while the file exists, reads and writes wait (`touch` it to pause, `rm` it to
+    go on; checked every 0.25 s). Sync obeys it too (migrator.sync.stream).
+  - WORKDIR/limits.yaml: limits re-read when the file changes, e.g.
+        max_source_threads_running: 10
+    (keys: LIMIT_KEYS). A change is logged; a bad file is logged and the previous limits kept.
+
 Each throttling reason is passed to `notify(reason | None)` when it starts and ends: the
 progress view shows it; without a TTY it is logged.
 """
@@ -22,6 +29,8 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pymysql
 
@@ -37,6 +46,93 @@ class ThrottleOptions:
     stall_floor: float = 0.5
     window: int = 200  # commits in the running median
     min_samples: int = 20
+    workdir: Path | None = None  # WORKDIR/pause and WORKDIR/limits.yaml
+
+
+PAUSE_CHECK_SECONDS = 0.25
+LIMITS_CHECK_SECONDS = 1.0
+LIMIT_KEYS = {"max_source_threads_running": int}
+
+
+class PauseFile:
+    """WORKDIR/pause: set while the file exists. `is_set` stats it at most every PAUSE_CHECK_SECONDS."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._checked = 0.0
+        self._set = False
+
+    def is_set(self) -> bool:
+        now = time.monotonic()
+        if now - self._checked >= PAUSE_CHECK_SECONDS:
+            self._checked, self._set = now, self.path.exists()
+        return self._set
+
+    def reason(self) -> str:
+        return f"paused: {self.path} exists (remove it to go on)"
+
+    def wait(self, stop: Callable[[], bool] = lambda: False,
+             on_change: Callable[[str | None], None] | None = None) -> float:
+        """Sleep while paused (or until `stop()`); seconds waited."""
+        if not self.is_set():
+            return 0.0
+        t0 = time.monotonic()
+        if on_change:
+            on_change(self.reason())
+        while self.is_set() and not stop():
+            time.sleep(PAUSE_CHECK_SECONDS / 2)
+        if on_change:
+            on_change(None)
+        return time.monotonic() - t0
+
+
+class LimitsFile:
+    """WORKDIR/limits.yaml, re-read when its modification time changes (checked every second)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._checked = 0.0
+        self._mtime: float | None = None
+        self.values: dict[str, Any] = {}
+
+    def get(self, key: str, default: Any) -> Any:
+        now = time.monotonic()
+        if now - self._checked >= LIMITS_CHECK_SECONDS:
+            self._checked = now
+            self._reload()
+        return self.values.get(key, default)
+
+    def _reload(self) -> None:
+        import yaml
+
+        try:
+            mtime = self.path.stat().st_mtime
+        except OSError:
+            mtime = None
+        if mtime == self._mtime:
+            return
+        self._mtime = mtime
+        if mtime is None:
+            if self.values:
+                log.warning("limits: %s removed; back to the command's limits", self.path)
+            self.values = {}
+            return
+        try:
+            raw = yaml.safe_load(self.path.read_text(encoding="utf-8")) or {}
+            if not isinstance(raw, dict):
+                raise ValueError("not a mapping of limit: value")
+            values = {}
+            for key, value in raw.items():
+                if key not in LIMIT_KEYS:
+                    raise ValueError(f"unknown limit {key!r} (known: {', '.join(sorted(LIMIT_KEYS))})")
+                values[key] = LIMIT_KEYS[key](value)
+        except (OSError, ValueError, TypeError, yaml.YAMLError) as exc:
+            log.warning("limits: %s ignored (%s); the previous limits stay", self.path, exc)
+            return
+        if values != self.values:
+            log.warning("limits: %s now says %s", self.path,
+                        ", ".join(f"{k}={v}" for k, v in sorted(values.items())) or "nothing")
+        self.values = values
 
 
 class Throttle:
@@ -50,15 +146,33 @@ class Throttle:
         self._latencies: deque[float] = deque(maxlen=self.opts.window)
         self._pause_until = 0.0
         self._reasons: dict[str, str] = {}
-        self.waited: dict[str, float] = {"source": 0.0, "target": 0.0}
+        self.waited: dict[str, float] = {"source": 0.0, "target": 0.0, "pause": 0.0}
         self.events: list[str] = []  # every reason that started (tests, worker results)
+        wd = self.opts.workdir
+        self.pause = PauseFile(wd / "pause") if wd is not None else None
+        self.limits = LimitsFile(wd / "limits.yaml") if wd is not None else None
+
+    # ---- operator's pause file
+    def pause_wait(self) -> float:
+        """Before a read or a write: sleep while WORKDIR/pause exists."""
+        if self.pause is None:
+            return 0.0
+        waited = self.pause.wait(on_change=lambda reason: self._set_reason("pause", reason))
+        if waited:
+            with self._lock:
+                self.waited["pause"] += waited
+        return waited
 
     # ---- source load
     def source_wait(self, source: str, conn: pymysql.connections.Connection) -> float:
-        """Block while `source` runs more than max_threads_running threads; seconds waited."""
+        """Block while paused, then while `source` runs more than max_threads_running threads
+        (WORKDIR/limits.yaml may change it while running); seconds waited."""
+        paused = self.pause_wait()
         limit = self.opts.max_threads_running
+        if self.limits is not None:
+            limit = self.limits.get("max_source_threads_running", limit)
         if limit <= 0:
-            return 0.0
+            return paused
         waited, pause = 0.0, 0.2
         while True:
             running = self._threads_running(source, conn)
@@ -94,7 +208,8 @@ class Throttle:
 
     # ---- target stalls
     def target_wait(self) -> float:
-        """Before a target write: sleep while a detected stall's pause lasts."""
+        """Before a target write: sleep while paused, and while a detected stall's pause lasts."""
+        self.pause_wait()
         delay = self._pause_until - time.monotonic()
         if delay <= 0:
             if "target" in self._reasons and time.monotonic() >= self._pause_until:

@@ -4,12 +4,6 @@ log or checkpoint."""
 
 from __future__ import annotations
 
-import os
-import pty
-import select
-import subprocess
-import sys
-import time
 import uuid
 from pathlib import Path
 from urllib.parse import quote
@@ -22,7 +16,8 @@ from migrator.errors import ConfigError
 from migrator.inventory import load_fleet_config, resolve_sources
 
 from conftest import drop_databases
-from copy_helpers import REPO, execute, run_cli
+from copy_helpers import execute, run_cli
+from pty_helpers import run_in_pty
 
 SECRET = "Qz7#Kv/Wx?Jy@Pq%Zr:Lm"
 
@@ -162,33 +157,6 @@ def test_secret_never_written_on_a_real_plan_and_copy(source, target, secret_use
         drop_databases(target, "target", [db])
 
 
-def run_in_pty(args: list[str], answer: str, env: dict[str, str], timeout: float = 120) -> tuple[int, str]:
-    """Run the CLI on a pseudo-terminal (its controlling terminal), type `answer` at the prompt."""
-    pid, fd = pty.fork()
-    if pid == 0:  # child
-        os.chdir(REPO)
-        os.execve(sys.executable, [sys.executable, "-m", "migrator.cli", *args], {**os.environ, **env})
-    out = b""
-    answered = False
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.5)
-        if ready:
-            try:
-                chunk = os.read(fd, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            out += chunk
-        if not answered and b"not shown" in out:
-            os.write(fd, answer.encode() + b"\r")
-            answered = True
-    _, status = os.waitpid(pid, 0)
-    os.close(fd)
-    return os.waitstatus_to_exitcode(status), out.decode(errors="replace")
-
-
 def test_ask_password_prompts_without_echo(source, target, secret_user, unique_db, tmp_path):
     db = unique_db("ask")
     execute(source, "source", f"CREATE DATABASE {quote_ident(db)}",
@@ -197,7 +165,7 @@ def test_ask_password_prompts_without_echo(source, target, secret_user, unique_d
         plan = tmp_path / "plan.yaml"
         code, screen = run_in_pty(["plan", "--source", f"mysql://{secret_user}@{source.host}:{source.port}",
                                    "--target", target.display(), "--include", f"{db}.*", "--out", str(plan),
-                                   "--ask-password"], SECRET, env={"MIGRATOR_SOURCE_PASSWORD": ""})
+                                   "--ask-password"], {"MIGRATOR_SOURCE_PASSWORD": ""}, answer=SECRET)
         assert code == 0, screen
         assert "password for the sources" in screen
         assert_no_secret(screen + plan.read_text(), "the prompt's screen or the plan")

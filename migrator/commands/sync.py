@@ -62,11 +62,11 @@ def register(main: click.Group) -> None:
             err_console.print(f"syncing {len(only_sources) or len(plan.sources)} source(s) into {plan.target.engine}; "
                               "Ctrl-C stops cleanly")
         names = list(only_sources) or [s.name for s in plan.sources]
-        tracker = SyncTracker(names)
         # one line every --progress-interval seconds (rows, rows/s, lag percentiles, worst sources),
         # on a terminal too: sync has no other live view; and WORKDIR/live/sync.json for status --watch
-        ticker = Ticker("sync", run_options().progress_interval, tracker.snapshot, live_path=wd.live("sync"))
-        with stage_metrics("sync", metrics_port, metrics_addr):
+        with stage_metrics("sync", metrics_port, metrics_addr) as metrics:
+            tracker = SyncTracker(names, metrics)
+            ticker = Ticker("sync", run_options().progress_interval, tracker.snapshot, live_path=wd.live("sync"))
             ticker.start()
             state = "failed"
             try:

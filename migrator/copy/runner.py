@@ -80,7 +80,8 @@ class CopyRunner(PageSizing):
         self.executor: Executor | None = None  # where chunks run (local threads or Dask workers)
         self._failed_sources: dict[str, MigratorError] = {}
         self.results: dict[str, TableResult] = {t.id: TableResult(t) for t in plan.active_tables()}
-        self.throttle = Throttle(ThrottleOptions(max_threads_running=opts.max_source_threads_running),
+        self.throttle = Throttle(ThrottleOptions(max_threads_running=opts.max_source_threads_running,
+                                                 workdir=workdir.root),
                                  notify=self._throttled)
 
     def _throttled(self, reason: str | None) -> None:
