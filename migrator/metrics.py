@@ -27,7 +27,7 @@ _current: Metrics | None = None
 
 def throttle_kind(reason: str) -> str:
     r = reason.lower()
-    if r.startswith("paused"):
+    if r.startswith("paused") or " paused: " in r:
         return "pause"
     if "replica" in r:
         return "replica_lag"
