@@ -44,6 +44,21 @@ class JsonFormatter(UtcFormatter):
         return json.dumps(doc, default=str)
 
 
+class StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time of the record (a test runner swaps it)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self):  # noqa: ANN201
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:  # noqa: ANN001
+        pass
+
+
 def make_formatter(fmt: str) -> logging.Formatter:
     return JsonFormatter() if fmt == "json" else UtcFormatter(TEXT_FORMAT)
 
@@ -55,7 +70,7 @@ def setup_logging(verbose: int = 0, log_file: Path | None = None, log_format: st
     for h in [h for h in root.handlers if getattr(h, _OURS, False)]:
         root.removeHandler(h)
         h.close()
-    handlers: list[logging.Handler] = [logging.StreamHandler(stream or sys.stderr)]
+    handlers: list[logging.Handler] = [logging.StreamHandler(stream) if stream is not None else StderrHandler()]
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(log_file, encoding="utf-8"))

@@ -66,7 +66,8 @@ def register(main: click.Group) -> None:
         # on a terminal too: sync has no other live view; and WORKDIR/live/sync.json for status --watch
         with stage_metrics("sync", metrics_port, metrics_addr) as metrics:
             tracker = SyncTracker(names, metrics)
-            ticker = Ticker("sync", run_options().progress_interval, tracker.snapshot, live_path=wd.live("sync"))
+            ticker = Ticker("sync", run_options().progress_interval, tracker.snapshot, live_path=wd.live("sync"),
+                            log_lines=not as_json)
             ticker.start()
             state = "failed"
             try:

@@ -71,8 +71,9 @@ def verify(plan_path: Path, workdir: Path | None, report_file: Path | None, tabl
     with stage_metrics("verify", metrics_port, metrics_addr) as metrics:
         tracker = VerifyTracker(metrics)
         echo = as_json or not console.is_terminal
+        # progress lines when not a terminal; --json keeps stderr to warnings (the live file is written anyway)
         ticker = Ticker("verify", run_options().progress_interval, tracker.snapshot, live_path=wd.live("verify"),
-                        log_lines=echo)
+                        log_lines=not as_json and not console.is_terminal)
 
         def on_throttle(why: str | None) -> None:
             reason[0] = tracker.throttled = why  # shown beside the progress bar; logged when not a terminal
