@@ -9,6 +9,12 @@ Target stalls: every commit's latency is recorded; a commit `stall_factor` times
 the running median (and slower than `stall_floor` seconds) pauses all writers of this process
 for about that latency, giving the target's compaction/flush time to catch up.
 
+Replica lag (`max_replica_lag` > 0): reading hundreds of primaries hard lags their replicas.
+Before reading from a source, its replicas' Seconds_Behind_Master is sampled (every
+`sample_seconds`; the replicas given per source, or discovered with SHOW SLAVE HOSTS and reached
+with the source's credentials); while the largest is above the limit, or a replica does not
+answer or does not replicate (NULL), only that source's reads wait.
+
 Operator control while running (`workdir` given):
   - WORKDIR/pause: while the file exists, reads and writes wait (`touch` it to pause, `rm` it to
     go on; checked every 0.25 s). Sync obeys it too (migrator.sync.stream).
@@ -47,11 +53,13 @@ class ThrottleOptions:
     window: int = 200  # commits in the running median
     min_samples: int = 20
     workdir: Path | None = None  # WORKDIR/pause and WORKDIR/limits.yaml
+    max_replica_lag: float = 0.0  # seconds; 0: replicas are not looked at
+    replicas: dict[str, list[Any]] | None = None  # source name -> replica Endpoints
 
 
 PAUSE_CHECK_SECONDS = 0.25
 LIMITS_CHECK_SECONDS = 1.0
-LIMIT_KEYS = {"max_source_threads_running": int}
+LIMIT_KEYS = {"max_source_threads_running": int, "max_replica_lag": float}
 
 
 class PauseFile:
@@ -148,6 +156,10 @@ class Throttle:
         self._reasons: dict[str, str] = {}
         self.waited: dict[str, float] = {"source": 0.0, "target": 0.0, "pause": 0.0}
         self.events: list[str] = []  # every reason that started (tests, worker results)
+        self._replicas: dict[str, list[Any]] = {k: list(v) for k, v in (self.opts.replicas or {}).items()}
+        self._replica_conns: dict[str, Any] = {}
+        self._replica_lock = threading.Lock()
+        self._replica_sampled: dict[str, tuple[float, float | None, str]] = {}
         wd = self.opts.workdir
         self.pause = PauseFile(wd / "pause") if wd is not None else None
         self.limits = LimitsFile(wd / "limits.yaml") if wd is not None else None
@@ -167,7 +179,7 @@ class Throttle:
     def source_wait(self, source: str, conn: pymysql.connections.Connection) -> float:
         """Block while paused, then while `source` runs more than max_threads_running threads
         (WORKDIR/limits.yaml may change it while running); seconds waited."""
-        paused = self.pause_wait()
+        paused = self.pause_wait() + self.replica_wait(source, conn)
         limit = self.opts.max_threads_running
         if self.limits is not None:
             limit = self.limits.get("max_source_threads_running", limit)
@@ -187,6 +199,92 @@ class Throttle:
             pause = min(self.opts.max_pause, pause * 2)
             with self._lock:
                 self._sampled.pop(source, None)  # re-sample after the pause
+
+    # ---- replica lag
+    def replica_wait(self, source: str, conn: pymysql.connections.Connection) -> float:
+        """Block while a replica of `source` lags more than max_replica_lag; seconds waited."""
+        waited, pause = 0.0, 0.2
+        while True:
+            limit = self.opts.max_replica_lag
+            if self.limits is not None:
+                limit = self.limits.get("max_replica_lag", limit)
+            if limit <= 0:
+                self._set_reason(f"replica:{source}", None)
+                return waited
+            lag, why = self._replica_lag(source, conn)
+            if lag is not None and lag <= limit:
+                self._set_reason(f"replica:{source}", None)
+                with self._lock:
+                    self.waited["source"] += waited
+                return waited
+            self._set_reason(f"replica:{source}", f"source {source}: {why} (--max-replica-lag {limit:g}s)")
+            time.sleep(pause)
+            waited += pause
+            pause = min(self.opts.max_pause, pause * 2)
+
+    def _replica_lag(self, source: str, conn: pymysql.connections.Connection) -> tuple[float | None, str]:
+        """The largest Seconds_Behind_Master over the source's replicas (sampled every
+        sample_seconds): (lag, why); lag None when a replica cannot tell (then `why` says so)."""
+        with self._replica_lock:  # one sampler at a time (the replica connections are shared)
+            now = time.monotonic()
+            last = self._replica_sampled.get(source)
+            if last and now - last[0] < self.opts.sample_seconds:
+                return last[1], last[2]
+            worst = self._sample_replicas(source, conn)
+            self._replica_sampled[source] = (time.monotonic(), worst[0], worst[1])
+            return worst
+
+    def _sample_replicas(self, source: str, conn: pymysql.connections.Connection) -> tuple[float | None, str]:
+        replicas = self._replicas_of(source, conn)
+        worst: tuple[float | None, str] = (0.0, "no replica")
+        for ep in replicas:
+            lag, why = self._one_replica_lag(ep)
+            if lag is None:
+                worst = (None, why)
+                break
+            if lag > (worst[0] or 0.0) or worst[1] == "no replica":
+                worst = (lag, why)
+        return worst
+
+    def _replicas_of(self, source: str, conn: pymysql.connections.Connection) -> list[Any]:
+        with self._lock:
+            return list(self._replicas.get(source) or [])
+
+    def _one_replica_lag(self, ep: Any) -> tuple[float | None, str]:
+        from .db import connect
+
+        where = f"replica {ep.host}:{ep.port}"
+        key = f"{ep.host}:{ep.port}"
+        try:
+            rconn = self._replica_conns.get(key)
+            if rconn is None:
+                rconn = self._replica_conns[key] = connect(ep, "source")
+            with rconn.cursor(pymysql.cursors.DictCursor) as cur:
+                cur.execute("SHOW SLAVE STATUS")
+                rows = cur.fetchall()
+        except Exception as exc:  # noqa: BLE001 - unreachable replica: wait, say why
+            conn = self._replica_conns.pop(key, None)
+            if conn is not None:
+                try:
+                    conn.close()
+                except Exception:  # noqa: BLE001
+                    pass
+            return None, f"{where} does not answer ({exc})"
+        if not rows:
+            return None, f"{where} is not a replica (SHOW SLAVE STATUS is empty)"
+        lags = [r.get("Seconds_Behind_Master") for r in rows]
+        if any(v is None for v in lags):
+            return None, f"{where} does not replicate (Seconds_Behind_Master is NULL)"
+        lag = float(max(lags))
+        return lag, f"{where} lags {lag:.0f}s"
+
+    def close(self) -> None:
+        for conn in self._replica_conns.values():
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001
+                pass
+        self._replica_conns.clear()
 
     def _threads_running(self, source: str, conn: pymysql.connections.Connection) -> int | None:
         now = time.monotonic()
@@ -255,6 +353,30 @@ class Throttle:
             self.notify(None if not self.reasons() else "; ".join(self.reasons()))
         elif old is None:
             self.notify(reason)
+
+
+def discover_replicas(ep: Any) -> list[Any]:
+    """The replicas a source knows of (SHOW SLAVE HOSTS: those started with report_host),
+    reached with the source's user and password."""
+    from .db import connect
+    from .errors import SourceError
+
+    try:
+        conn = connect(ep, "source")
+    except SourceError as exc:
+        log.warning("%s; its replicas are not watched", exc)
+        return []
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SHOW SLAVE HOSTS")
+            rows = cur.fetchall()
+    except pymysql.err.MySQLError as exc:
+        log.warning("source %s: SHOW SLAVE HOSTS failed (%s); its replicas are not watched", ep.label, exc.args[-1])
+        return []
+    finally:
+        conn.close()
+    return [ep.model_copy(update={"host": row[1], "port": int(row[2]), "name": f"{ep.label}-replica-{row[0]}"})
+            for row in rows if row[1]]
 
 
 def _log_reason(reason: str | None) -> None:

@@ -8,7 +8,10 @@ import click
 
 from ..copy.progress import CopyTracker, Reporters, RichReporter, SummaryReporter
 from ..copy.runner import CopyOptions, run_copy
+from ..endpoint import parse_url, redact_url
+from ..errors import ConfigError
 from ..plan.model import load_plan
+from ..throttle import discover_replicas
 from .common import (make_console, metrics_options, plan_argument, resolve_workdir, run_options, stage_metrics,
                      workdir_option)
 
@@ -33,10 +36,19 @@ from .common import (make_console, metrics_options, plan_argument, resolve_workd
 @click.option("--executor", "executor_url", default="local", show_default=True, metavar="URL",
               help="Where chunks are copied: 'local' threads, or dask://HOST:PORT (a Dask scheduler; "
                    "workers copy, this process alone checkpoints).")
+@click.option("--max-replica-lag", type=click.FloatRange(0), default=0.0, show_default=True, metavar="S",
+              help="Reads from a source wait while one of its replicas lags more than S seconds (or does not "
+                   "replicate, or does not answer); 0: replicas are not looked at. WORKDIR/limits.yaml can change it.")
+@click.option("--replica", "replica_urls", multiple=True, metavar="SOURCE=URL",
+              help="A replica of source SOURCE (plan name) for --max-replica-lag (repeatable).")
+@click.option("--discover-replicas", is_flag=True,
+              help="Find each source's replicas with SHOW SLAVE HOSTS (replicas started with report_host), reached "
+                   "with the source's credentials.")
 @metrics_options
 def copy_command(plan_path: Path, workdir: Path | None, parallel: int, per_source: int, restart: bool,
                  yes: bool, retries: int, page_rows: int | None, target_connections: int,
-                 max_source_threads_running: int, executor_url: str, metrics_port: int | None,
+                 max_source_threads_running: int, executor_url: str, max_replica_lag: float,
+                 replica_urls: tuple[str, ...], discover_replicas: bool, metrics_port: int | None,
                  metrics_addr: str) -> None:
     """Copy every active table of PLAN into the target, resumably.
 
@@ -54,7 +66,8 @@ def copy_command(plan_path: Path, workdir: Path | None, parallel: int, per_sourc
         click.confirm(f"Forget the copy progress in {wd.root} and copy every table again?", abort=True)
     opts = CopyOptions(parallel=parallel, per_source=per_source, restart=restart, retries=retries,
                        target_connections=target_connections, max_source_threads_running=max_source_threads_running,
-                       executor=executor_url)
+                       executor=executor_url, max_replica_lag=max_replica_lag,
+                       replicas=replica_endpoints(plan, replica_urls, discover_replicas) if max_replica_lag else None)
     if page_rows:
         opts.initial_page_rows = opts.min_page_rows = opts.max_page_rows = page_rows
         opts.whole_chunks = False
@@ -68,6 +81,25 @@ def copy_command(plan_path: Path, workdir: Path | None, parallel: int, per_sourc
         finally:
             if tracker.ticker is not None and not tracker.ticker._stop.is_set():
                 tracker.ticker.stop("failed")
+
+
+def replica_endpoints(plan, urls: tuple[str, ...], discover: bool) -> dict[str, list]:
+    """--replica SOURCE=URL and --discover-replicas: the replicas watched per source."""
+    out: dict[str, list] = {}
+    for item in urls:
+        name, sep, url = item.partition("=")
+        if not sep or not url:
+            raise ConfigError(f"--replica {redact_url(item)!r}: write SOURCE=URL (SOURCE a source name of the plan)")
+        plan.source(name)  # an unknown name fails here, naming the plan's sources
+        out.setdefault(name, []).append(parse_url(url, "source"))
+    if discover:
+        for sp in plan.sources:
+            found = discover_replicas(sp.endpoint())
+            if found:
+                out.setdefault(sp.name, []).extend(found)
+    if not out:
+        raise ConfigError("--max-replica-lag needs replicas: --replica SOURCE=URL or --discover-replicas")
+    return out
 
 
 def register(main: click.Group) -> None:
