@@ -105,6 +105,10 @@ def _check_values(raw: dict[str, Any], base: Path) -> list[str]:
     for i, entry in enumerate(entries):
         url = entry if isinstance(entry, str) else entry.get("url") if isinstance(entry, dict) else None
         name = entry.get("name") if isinstance(entry, dict) else None
+        if isinstance(url, str) and isinstance(entry, dict):  # its password_file / defaults_file are read too
+            extra = [f"{k}={entry[k]}" for k in ("password_file", "defaults_file", "defaults_group")
+                     if isinstance(entry.get(k), str)]
+            url = url + (("&" if "?" in url else "?") + "&".join(extra) if extra else "")
         if isinstance(url, str):
             urls.append((f"sources.{i}", url, name if isinstance(name, str) else None))
     if isinstance(raw.get("sources_file"), str):

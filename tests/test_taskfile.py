@@ -92,3 +92,14 @@ def test_plan_from_a_task_file_matches_the_flags(source, target, unique_db, tmp_
         assert mixed.exit_code == 2 and "--include" in mixed.output and "--chunk-rows" in mixed.output
     finally:
         drop_dbs(source, [db])
+
+
+def test_example_task_checks_and_files_of_entries_are_read(tmp_path):
+    from copy_helpers import REPO
+
+    ok = run_cli("check", str(REPO / "examples" / "task.yaml"))
+    assert ok.exit_code == 0 and "129 source(s)" in ok.output, ok.output
+    task = tmp_path / "t.yaml"
+    task.write_text(f"target: tidb://r@t\nsources:\n  - url: mysql://u@h\n    defaults_file: {tmp_path / 'no.cnf'}\n")
+    bad = run_cli("check", str(task))
+    assert bad.exit_code == 2 and "sources.0: source defaults_file" in bad.output and "cannot be read" in bad.output
