@@ -133,6 +133,11 @@ def test_secret_never_written_on_a_real_plan_and_copy(source, target, secret_use
                          "--log-format", "json", env={"MIGRATOR_PASSWORD_SRC1": SECRET})
         assert copied.returncode == 0, copied.stderr
         assert "300 rows copied" in copied.stdout
+        # sync's per-source processes find the password the same way; its checkpoints and logs hold none
+        synced = run_cli("sync", str(plan), "--workdir", str(tmp_path / "work"), "--until-caught-up",
+                         "--log-file", str(log), env={"MIGRATOR_PASSWORD_SRC1": SECRET})
+        assert synced.returncode == 0, synced.stderr
+        assert list((tmp_path / "work" / "sync").glob("*.json"))
         # 4. a my.cnf [client] file on a second plan of the same source
         cnf = tmp_path / "client.cnf"
         cnf.write_text(f"[client]\nuser={secret_user}\npassword=\"{SECRET}\"\n")
@@ -147,6 +152,7 @@ def test_secret_never_written_on_a_real_plan_and_copy(source, target, secret_use
         assert "MIGRATOR_PASSWORD_SRC1" in wrong.stderr
         assert_no_secret(wrong.stdout + wrong.stderr, "the access-denied error")
         for text, where in ((ok.stdout + ok.stderr, "plan output"), (copied.stdout + copied.stderr, "copy output"),
+                            (synced.stdout + synced.stderr, "sync output"),
                             (via_cnf.stdout + via_cnf.stderr, "plan output (cnf)"),
                             (plan.read_text() + plan2.read_text(), "the plan files"),
                             (log.read_text(), "the log file"), (_all_text(tmp_path / "work"), "the work directory")):
