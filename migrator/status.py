@@ -127,8 +127,8 @@ def fleet_view(plan: Plan, wd: WorkDir, previous: dict[str, Any] | None = None, 
                    "copy": f"{s['copy']['tables_complete']}/{s['copy']['tables']}", "sync": s["sync"].get("state"),
                    "failed": len(s["copy"]["failed"])} for s in ranked[:worst]]
     throttled = {stage: d["throttled"] for stage, d in live.items() if d.get("running") and d.get("throttled")}
-    if wd.pause_file.exists():
-        throttled.setdefault("all", f"paused: {wd.pause_file} exists (remove it to go on)")
+    if wd.pause_file.exists() and not any("paused" in r for r in throttled.values()):
+        throttled["all"] = f"paused: {wd.pause_file} exists (remove it to go on)"
     errors = [f"{t['table_id']}: {t['error']}" for t in doc["tables"] if t.get("error")]
     for stage, d in live.items():
         if d.get("running"):
