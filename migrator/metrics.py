@@ -21,6 +21,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
+from .errors import ConfigError
+
 THROTTLE_KINDS = ("source_load", "target_stall", "pause", "replica_lag", "other")
 _current: Metrics | None = None
 
@@ -63,7 +65,11 @@ class Metrics:
         self._cutover_step: str | None = None
 
     def serve(self, port: int, addr: str = "127.0.0.1") -> None:
-        self._server, _thread = start_http_server(port, addr=addr, registry=self.registry)
+        try:
+            self._server, _thread = start_http_server(port, addr=addr, registry=self.registry)
+        except OSError as exc:
+            raise ConfigError(f"--metrics-port {port}: cannot serve metrics on {addr}:{port} ({exc.strerror}): "
+                              "pick a free port") from None
 
     def stop(self) -> None:
         if self._server is not None:

@@ -17,7 +17,7 @@ from migrator.plan.model import save_plan
 from migrator.sandbox import free_port
 
 from conftest import drop_databases
-from copy_helpers import execute
+from copy_helpers import execute, run_cli
 from sync_helpers import setup_tables, start_cli, write_plan
 
 DASHBOARD = Path(__file__).resolve().parents[1] / "examples" / "grafana-dashboard.json"
@@ -75,6 +75,9 @@ def test_every_dashboard_query_names_an_exported_metric(source, target, unique_d
         assert f'migrator_copy_rows_estimated{{source="{source.name}"}} 100.0' in copy_text
         assert 'migrator_stage_running{stage="copy"} 1.0' in copy_text
         assert 'migrator_throttled{kind="pause",stage="copy"} 1.0' in copy_text
+        taken = run_cli("copy", str(path), "--workdir", str(tmp_path / "other"), "--metrics-port", str(port))
+        assert taken.returncode == 2 and f"--metrics-port {port}: cannot serve metrics" in taken.stderr
+        assert "Traceback" not in taken.stderr
         (work / "pause").unlink()
         _, err = copy.communicate(timeout=120)
         assert copy.returncode == 0, err
