@@ -13,10 +13,10 @@ import time
 
 from migrator.db import quote_ident
 from migrator.plan.build import build_plan
-from migrator.plan.model import save_plan
+from migrator.plan.model import load_plan, save_plan
 
 from conftest import drop_databases
-from copy_helpers import REPO, execute
+from copy_helpers import REPO, execute, run_cli
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ")
 
@@ -51,7 +51,11 @@ def run_piped(*args: str, env: dict[str, str] | None = None) -> tuple[int, list[
 def test_piped_copy_prints_json_progress_while_running(source, target, unique_db, tmp_path):
     db, plan = make_table(source, target, unique_db, tmp_path)
     work = tmp_path / "work"
+    chunks = sum(len(t.chunks) for t in load_plan(plan).active_tables())
     try:
+        before = run_cli("copy", str(plan), "--workdir", str(work), "--dry-run")
+        assert before.returncode == 0 and f"0/{chunks}" in before.stdout and "3,000" in before.stdout
+        assert f"{chunks} chunk(s) left" in before.stdout and not (work / "copy").exists()
         code, lines, out = run_piped("copy", str(plan), "--workdir", str(work), "--page-rows", "20",
                                      "--parallel", "1", "--progress-interval", "0.2", "--log-format", "json")
         assert code == 0, lines
@@ -66,6 +70,8 @@ def test_piped_copy_prints_json_progress_while_running(source, target, unique_db
         assert "3,000 rows copied" in out and "copy summary" in out
         live = json.loads((work / "live" / "copy.json").read_text())
         assert live["state"] == "finished" and live["rows"] == 3000
+        after = run_cli("copy", str(plan), "--workdir", str(work), "--dry-run")
+        assert f"{chunks}/{chunks}" in after.stdout and "0 chunk(s) left" in after.stdout
     finally:
         drop_databases(source, "source", [db])
         drop_databases(target, "target", [db])

@@ -8,6 +8,10 @@ import click
 
 from ..copy.progress import CopyTracker, Reporters, RichReporter, SummaryReporter
 from ..copy.runner import CopyOptions, run_copy
+from ..copy.state import CopyState
+from ..formatting import human_bytes
+from ..progress_lines import fmt_eta
+from rich.table import Table
 from ..endpoint import parse_url, redact_url
 from ..errors import ConfigError
 from ..plan.model import load_plan
@@ -44,12 +48,17 @@ from .common import (make_console, metrics_options, plan_argument, resolve_workd
 @click.option("--discover-replicas", is_flag=True,
               help="Find each source's replicas with SHOW SLAVE HOSTS (replicas started with report_host), reached "
                    "with the source's credentials.")
+@click.option("--dry-run", is_flag=True,
+              help="Print what would be copied (per source: tables, chunks done/left, rows, size, where to, "
+                   "estimated time) from the plan and the work directory, and exit; no database is touched.")
+@click.option("--assume-mb-per-second", type=click.FloatRange(0.01), default=20.0, show_default=True,
+              help="Throughput --dry-run estimates with (measured here: 305 MB in ~15 s into seekdb on 2 cores).")
 @metrics_options
 def copy_command(plan_path: Path, workdir: Path | None, parallel: int, per_source: int, restart: bool,
                  yes: bool, retries: int, page_rows: int | None, target_connections: int,
                  max_source_threads_running: int, executor_url: str, max_replica_lag: float,
-                 replica_urls: tuple[str, ...], discover_replicas: bool, metrics_port: int | None,
-                 metrics_addr: str) -> None:
+                 replica_urls: tuple[str, ...], discover_replicas: bool, dry_run: bool, assume_mb_per_second: float,
+                 metrics_port: int | None, metrics_addr: str) -> None:
     """Copy every active table of PLAN into the target, resumably.
 
     Records each source's binlog position first (sync starts there), copies chunks in parallel,
@@ -62,6 +71,9 @@ def copy_command(plan_path: Path, workdir: Path | None, parallel: int, per_sourc
     console, err = make_console(), make_console(stderr=True)
     plan = load_plan(plan_path)
     wd = resolve_workdir(plan_path, workdir)
+    if dry_run:
+        print_dry_run(plan, wd, console, assume_mb_per_second * 1e6, restart=restart)
+        return
     if restart and not yes:
         click.confirm(f"Forget the copy progress in {wd.root} and copy every table again?", abort=True)
     opts = CopyOptions(parallel=parallel, per_source=per_source, restart=restart, retries=retries,
@@ -81,6 +93,35 @@ def copy_command(plan_path: Path, workdir: Path | None, parallel: int, per_sourc
         finally:
             if tracker.ticker is not None and not tracker.ticker._stop.is_set():
                 tracker.ticker.stop("failed")
+
+
+def print_dry_run(plan, wd, console, bytes_per_second: float, *, restart: bool) -> None:
+    """--dry-run: per source, what is left to copy and where it goes; an estimate of the time."""
+    state = None if restart or not wd.copy_dir.exists() else CopyState.load(wd, plan)  # creates nothing
+    rows: dict[str, list[int]] = {}  # source -> tables, chunks done, chunks, rows est, bytes est, bytes left
+    targets: dict[str, set[str]] = {}
+    for t in plan.active_tables():
+        p = state.table_progress(t.id) if state is not None else None
+        done = p.chunks_done if p else 0
+        total = len(t.chunks) or 1
+        left = t.estimated_bytes * (total - done) // total
+        r = rows.setdefault(t.source, [0, 0, 0, 0, 0, 0])
+        for i, v in enumerate((1, done, total, t.estimated_rows, t.estimated_bytes, left)):
+            r[i] += v
+        targets.setdefault(t.source, set()).add(t.target_database)
+    table = Table("source", "tables", "chunks done/total", "rows (estimate)", "size (estimate)", "left", "into",
+                  title=f"copy --dry-run of {len(plan.active_tables())} table(s)"
+                        + (" (--restart: everything again)" if restart else ""))
+    for source, (n, done, total, est_rows, est_bytes, left) in rows.items():
+        into = ", ".join(sorted(targets[source])[:3]) + (" …" if len(targets[source]) > 3 else "")
+        table.add_row(source, str(n), f"{done:,}/{total:,}", f"{est_rows:,}", human_bytes(est_bytes),
+                      human_bytes(left), into)
+    console.print(table)
+    left = sum(r[5] for r in rows.values())
+    est = left / bytes_per_second if bytes_per_second else 0
+    console.print(f"{sum(r[2] - r[1] for r in rows.values()):,} chunk(s) left, {human_bytes(left)} to copy into "
+                  f"{plan.target.engine}: about {fmt_eta(est)} at {human_bytes(int(bytes_per_second))}/s "
+                  "(--assume-mb-per-second; the target's insert speed usually decides it)", highlight=False)
 
 
 def replica_endpoints(plan, urls: tuple[str, ...], discover: bool) -> dict[str, list]:
