@@ -65,6 +65,20 @@ class MigratorGroup(click.Group):
         except MigratorError as exc:
             err_console.print(f"[bold red]{exc.kind}:[/] {exc}", highlight=False, soft_wrap=True)
             ctx.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except KeyboardInterrupt:
+            err_console.print("interrupted: what the target committed is checkpointed; rerun the command to resume",
+                              highlight=False)
+            ctx.exit(130)
+        except Exception as exc:  # a bug: say so, with the traceback, and a distinct exit code
+            import traceback
+
+            traceback.print_exc(file=sys.stderr)
+            err_console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc} (a bug in migrator: report it "
+                              "with the traceback above; checkpoints are intact, rerun to resume)",
+                              highlight=False, soft_wrap=True)
+            ctx.exit(70)
 
 
 @click.group(cls=MigratorGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -29,7 +29,7 @@ from typing import Any
 
 from ..db import session
 from ..engine.locks import hold
-from ..errors import ConfigError, MigratorError, SourceError, StateError, TargetError
+from ..errors import ConfigError, InternalError, MigratorError, SourceError, StateError, TargetError
 from ..plan.model import Plan
 from ..positions import read_position
 from ..state import read_json
@@ -41,7 +41,8 @@ from .contracts import Checkpoint, SyncOptions, SyncStopped, gtid_distance, stat
 from .stream import SourceSync
 
 log = logging.getLogger(__name__)
-ERROR_CLASSES: dict[int, type[MigratorError]] = {2: ConfigError, 3: StateError, 4: SourceError, 5: TargetError}
+ERROR_CLASSES: dict[int, type[MigratorError]] = {2: ConfigError, 3: StateError, 4: SourceError, 5: TargetError,
+                                                  70: InternalError}
 
 
 @dataclass
