@@ -40,6 +40,8 @@ from typing import Any
 
 import pymysql
 
+from .workdir import WorkDir
+
 log = logging.getLogger(__name__)
 
 
@@ -160,9 +162,9 @@ class Throttle:
         self._replica_conns: dict[str, Any] = {}
         self._replica_lock = threading.Lock()
         self._replica_sampled: dict[str, tuple[float, float | None, str]] = {}
-        wd = self.opts.workdir
-        self.pause = PauseFile(wd / "pause") if wd is not None else None
-        self.limits = LimitsFile(wd / "limits.yaml") if wd is not None else None
+        wd = WorkDir(self.opts.workdir) if self.opts.workdir is not None else None
+        self.pause = PauseFile(wd.pause_file) if wd is not None else None
+        self.limits = LimitsFile(wd.limits_file) if wd is not None else None
 
     # ---- operator's pause file
     def pause_wait(self) -> float:
