@@ -7,7 +7,6 @@ shows a traceback.
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from pathlib import Path
 

@@ -9,7 +9,6 @@ import re
 import subprocess
 import sys
 import threading
-import time
 
 from migrator.db import quote_ident
 from migrator.plan.build import build_plan

@@ -5,16 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from rich.table import Table
 
 from ..copy.progress import CopyTracker, Reporters, RichReporter, SummaryReporter
 from ..copy.runner import CopyOptions, run_copy
 from ..copy.state import CopyState
-from ..formatting import human_bytes
-from ..progress_lines import fmt_eta
-from rich.table import Table
 from ..endpoint import parse_url, redact_url
 from ..errors import ConfigError
+from ..formatting import human_bytes
 from ..plan.model import load_plan
+from ..progress_lines import fmt_eta
 from ..throttle import discover_replicas
 from .common import (make_console, metrics_options, plan_argument, resolve_workdir, run_options, stage_metrics,
                      workdir_option)

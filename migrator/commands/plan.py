@@ -13,11 +13,11 @@ from ..endpoint import parse_url
 from ..errors import ConfigError
 from ..formatting import human_bytes
 from ..inventory import FleetConfig, load_fleet_config, resolve_sources
-from ..taskfile import TaskFile, check_task, load_task
 from ..plan.build import DEFAULT_PARALLEL, build_plan
 from ..plan.chunking import DEFAULT_CHUNK_ROWS
 from ..plan.model import Finding, ForeignKey, Plan, catalog_path, load_plan, save_plan
 from ..schema.apply import ApplyReport, apply_schema, schema_script
+from ..taskfile import TaskFile, check_task, load_task
 from .convert import convert_command
 
 MAX_FINDING_ROWS = 200
