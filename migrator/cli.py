@@ -7,7 +7,6 @@ shows a traceback.
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from pathlib import Path
 
@@ -16,15 +15,48 @@ from rich.console import Console
 from rich.table import Table
 
 from . import __version__
+from .endpoint import prompt_password
 from .errors import MigratorError
+from .logsetup import setup_logging
+from .commands.common import RunOptions
 from .sandbox import DEFAULT_DIR, Sandbox
 
 console = Console()
 err_console = Console(stderr=True)
 
 
+# Options of the `migrator` group also accepted after the subcommand (`migrator copy PLAN --log-file x`):
+# name -> how many values follow it.
+GLOBAL_OPTIONS = {"--log-file": 1, "--log-format": 1, "--progress-interval": 1, "--ask-password": 0,
+                  "--ask-target-password": 0}
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """Move the group's options found after the subcommand to the front (before a `--`)."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest.extend(args[i:])
+            break
+        name = arg.split("=", 1)[0]
+        if name in GLOBAL_OPTIONS:
+            n = 0 if "=" in arg else GLOBAL_OPTIONS[name]
+            front.extend(args[i:i + 1 + n])
+            i += 1 + n
+            continue
+        rest.append(arg)
+        i += 1
+    return front + rest
+
+
 class MigratorGroup(click.Group):
     """Turns MigratorError into `error: ...` and its exit code."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_global_options(list(args)))
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         try:
@@ -32,20 +64,49 @@ class MigratorGroup(click.Group):
         except MigratorError as exc:
             err_console.print(f"[bold red]{exc.kind}:[/] {exc}", highlight=False, soft_wrap=True)
             ctx.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except KeyboardInterrupt:
+            err_console.print("interrupted: what the target committed is checkpointed; rerun the command to resume",
+                              highlight=False)
+            ctx.exit(130)
+        except Exception as exc:  # a bug: say so, with the traceback, and a distinct exit code
+            import traceback
+
+            traceback.print_exc(file=sys.stderr)
+            err_console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc} (a bug in migrator: report it "
+                              "with the traceback above; checkpoints are intact, rerun to resume)",
+                              highlight=False, soft_wrap=True)
+            ctx.exit(70)
 
 
 @click.group(cls=MigratorGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="migrator")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
-def main(verbose: int) -> None:
+@click.option("--log-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write every log line (with progress lines) to this file (appended).")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Log lines as text or as one JSON object a line.")
+@click.option("--progress-interval", type=click.FloatRange(0.1), default=10.0, show_default=True,
+              help="When output is not a terminal (pipe, file, nohup, CI): one progress line per stage this often "
+                   "(seconds).")
+@click.option("--ask-password", is_flag=True,
+              help="Prompt for the sources' password (used where the URL, password_file, defaults_file and "
+                   "MIGRATOR_PASSWORD_<NAME> give none).")
+@click.option("--ask-target-password", is_flag=True, help="Prompt for the target's password (likewise).")
+@click.pass_context
+def main(ctx: click.Context, verbose: int, log_file: Path | None, log_format: str, progress_interval: float,
+         ask_password: bool, ask_target_password: bool) -> None:
     """Move fleets of MySQL/MariaDB instances into OceanBase, TiDB or MySQL.
 
     Stages, each a command you run, review and re-run: plan, schema, copy, sync, verify, cutover.
     `migrator sandbox up` starts local MariaDB sources and a seekdb target to try it on.
     """
-    level = logging.WARNING - 10 * verbose
-    logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+    setup_logging(verbose, log_file, log_format)
+    ctx.obj = RunOptions(log_format=log_format, progress_interval=progress_interval, log_file=log_file)
+    for wanted, role in ((ask_password, "source"), (ask_target_password, "target")):
+        if wanted:
+            prompt_password(role)
 
 
 # ---------------------------------------------------------------- sandbox

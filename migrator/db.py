@@ -61,7 +61,10 @@ def describe_error(ep: Endpoint, role: str, exc: BaseException) -> str:
     code = error_code(exc)
     where = f"{role} {ep.label} ({ep.display()})"
     if code in AUTH_ERRORS:
-        return f"{where}: access denied for user {ep.user!r}: check the password (URL, password_file or {('MIGRATOR_SOURCE_PASSWORD' if role == 'source' else 'MIGRATOR_TARGET_PASSWORD')}) and the user's grants"
+        given = f"the password came from {ep.password_from}" if ep.password_from else "no password was given"
+        return (f"{where}: access denied for user {ep.user!r} ({given}): check the password (URL, password_file, "
+                f"defaults_file, MIGRATOR_PASSWORD_<NAME>, {('MIGRATOR_SOURCE_PASSWORD' if role == 'source' else 'MIGRATOR_TARGET_PASSWORD')} "
+                "or --ask-password) and the user's grants")
     if code in PRIVILEGE_ERRORS:
         needs = ("SELECT on every copied table; REPLICATION CLIENT (BINLOG MONITOR) and REPLICATION SLAVE for sync"
                  if role == "source" else "SELECT, INSERT, UPDATE, DELETE, CREATE, DROP on the target databases")

@@ -1,8 +1,9 @@
 """Exceptions users see. The CLI turns each into one clean line and an exit code; no tracebacks.
 
-Exit codes (stable, documented in README):
-  0 ok, 1 differences / blocking findings, 2 usage or configuration error,
-  3 bad state (checkpoint refused), 4 source error, 5 target error, 70 internal error.
+Exit codes (stable, documented in README's table):
+  0 ok, 1 differences / blocking findings (and click's "Aborted!" for a declined confirmation),
+  2 usage or configuration error, 3 bad state (checkpoint refused), 4 source error,
+  5 target error, 70 internal error (a bug: traceback shown), 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -51,3 +52,10 @@ class SandboxError(MigratorError):
 
     exit_code = 2
     kind = "sandbox error"
+
+
+class InternalError(MigratorError):
+    """A bug (an unexpected exception), e.g. in a sync source process."""
+
+    exit_code = 70
+    kind = "internal error"

@@ -8,6 +8,10 @@ A fleet config (validated with pydantic; unknown keys are errors):
       - mysql://migrator@db-[001-300].prod:3306     # host range: 300 sources
       - url: mysql://migrator@legacy.prod:3307
         name: legacy
+        password_file: /etc/migrator/legacy.pw     # or defaults_file: /etc/migrator/legacy.cnf
+
+Passwords: see migrator.endpoint (URL, password_file, defaults_file, MIGRATOR_PASSWORD_<NAME>,
+MIGRATOR_SOURCE_PASSWORD).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from .endpoint import Endpoint, parse_url, redact_url
+from .endpoint import Endpoint, parse_url, redact_url, with_name_password
 from .errors import ConfigError
 from .yamlfile import read_yaml_mapping, validate_model
 
@@ -30,6 +34,17 @@ class SourceEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
     url: str
     name: str | None = None
+    password_file: str | None = None  # this entry's password (every host of a range)
+    defaults_file: str | None = None  # a my.cnf-style [client] file with its password
+    defaults_group: str | None = None
+
+    def with_params(self, url: str) -> str:
+        """The URL with this entry's password_file / defaults_file as URL parameters."""
+        extra = [f"{k}={v}" for k, v in (("password_file", self.password_file), ("defaults_file", self.defaults_file),
+                                          ("defaults_group", self.defaults_group)) if v]
+        if not extra:
+            return url
+        return url + ("&" if "?" in url else "?") + "&".join(extra)
 
 
 class FleetConfig(BaseModel):
@@ -103,11 +118,11 @@ def resolve_sources(
     for entry in entries:
         expanded = expand_ranges(entry.url)
         for i, url in enumerate(expanded):
-            ep = parse_url(url, "source")
+            ep = parse_url(entry.with_params(url), "source")
             name = ep.name or entry.name or ep.label
             if entry.name and len(expanded) > 1:
                 name = f"{entry.name}-{i + 1:0{len(str(len(expanded)))}d}"
-            endpoints.append(ep.model_copy(update={"name": name}))
+            endpoints.append(with_name_password(ep.model_copy(update={"name": name})))
     seen: dict[str, Endpoint] = {}
     for ep in endpoints:
         if ep.name in seen:

@@ -9,6 +9,19 @@ Target stalls: every commit's latency is recorded; a commit `stall_factor` times
 the running median (and slower than `stall_floor` seconds) pauses all writers of this process
 for about that latency, giving the target's compaction/flush time to catch up.
 
+Replica lag (`max_replica_lag` > 0): reading hundreds of primaries hard lags their replicas.
+Before reading from a source, its replicas' Seconds_Behind_Master is sampled (every
+`sample_seconds`; the replicas given per source, or discovered with SHOW SLAVE HOSTS and reached
+with the source's credentials); while the largest is above the limit, or a replica does not
+answer or does not replicate (NULL), only that source's reads wait.
+
+Operator control while running (`workdir` given):
+  - WORKDIR/pause: while the file exists, reads and writes wait (`touch` it to pause, `rm` it to
+    go on; checked every 0.25 s). Sync obeys it too (migrator.sync.stream).
+  - WORKDIR/limits.yaml: limits re-read when the file changes, e.g.
+        max_source_threads_running: 10
+    (keys: LIMIT_KEYS). A change is logged; a bad file is logged and the previous limits kept.
+
 Each throttling reason is passed to `notify(reason | None)` when it starts and ends: the
 progress view shows it; without a TTY it is logged.
 """
@@ -22,8 +35,12 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pymysql
+
+from .workdir import WorkDir
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +54,95 @@ class ThrottleOptions:
     stall_floor: float = 0.5
     window: int = 200  # commits in the running median
     min_samples: int = 20
+    workdir: Path | None = None  # WORKDIR/pause and WORKDIR/limits.yaml
+    max_replica_lag: float = 0.0  # seconds; 0: replicas are not looked at
+    replicas: dict[str, list[Any]] | None = None  # source name -> replica Endpoints
+
+
+PAUSE_CHECK_SECONDS = 0.25
+LIMITS_CHECK_SECONDS = 1.0
+LIMIT_KEYS = {"max_source_threads_running": int, "max_replica_lag": float}
+
+
+class PauseFile:
+    """WORKDIR/pause: set while the file exists. `is_set` stats it at most every PAUSE_CHECK_SECONDS."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._checked = 0.0
+        self._set = False
+
+    def is_set(self) -> bool:
+        now = time.monotonic()
+        if now - self._checked >= PAUSE_CHECK_SECONDS:
+            self._checked, self._set = now, self.path.exists()
+        return self._set
+
+    def reason(self) -> str:
+        return f"paused: {self.path} exists (remove it to go on)"
+
+    def wait(self, stop: Callable[[], bool] = lambda: False,
+             on_change: Callable[[str | None], None] | None = None) -> float:
+        """Sleep while paused (or until `stop()`); seconds waited."""
+        if not self.is_set():
+            return 0.0
+        t0 = time.monotonic()
+        if on_change:
+            on_change(self.reason())
+        while self.is_set() and not stop():
+            time.sleep(PAUSE_CHECK_SECONDS / 2)
+        if on_change:
+            on_change(None)
+        return time.monotonic() - t0
+
+
+class LimitsFile:
+    """WORKDIR/limits.yaml, re-read when its modification time changes (checked every second)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._checked = 0.0
+        self._mtime: float | None = None
+        self.values: dict[str, Any] = {}
+
+    def get(self, key: str, default: Any) -> Any:
+        now = time.monotonic()
+        if now - self._checked >= LIMITS_CHECK_SECONDS:
+            self._checked = now
+            self._reload()
+        return self.values.get(key, default)
+
+    def _reload(self) -> None:
+        import yaml
+
+        try:
+            mtime = self.path.stat().st_mtime
+        except OSError:
+            mtime = None
+        if mtime == self._mtime:
+            return
+        self._mtime = mtime
+        if mtime is None:
+            if self.values:
+                log.warning("limits: %s removed; back to the command's limits", self.path)
+            self.values = {}
+            return
+        try:
+            raw = yaml.safe_load(self.path.read_text(encoding="utf-8")) or {}
+            if not isinstance(raw, dict):
+                raise ValueError("not a mapping of limit: value")
+            values = {}
+            for key, value in raw.items():
+                if key not in LIMIT_KEYS:
+                    raise ValueError(f"unknown limit {key!r} (known: {', '.join(sorted(LIMIT_KEYS))})")
+                values[key] = LIMIT_KEYS[key](value)
+        except (OSError, ValueError, TypeError, yaml.YAMLError) as exc:
+            log.warning("limits: %s ignored (%s); the previous limits stay", self.path, exc)
+            return
+        if values != self.values:
+            log.warning("limits: %s now says %s", self.path,
+                        ", ".join(f"{k}={v}" for k, v in sorted(values.items())) or "nothing")
+        self.values = values
 
 
 class Throttle:
@@ -50,15 +156,37 @@ class Throttle:
         self._latencies: deque[float] = deque(maxlen=self.opts.window)
         self._pause_until = 0.0
         self._reasons: dict[str, str] = {}
-        self.waited: dict[str, float] = {"source": 0.0, "target": 0.0}
+        self.waited: dict[str, float] = {"source": 0.0, "target": 0.0, "pause": 0.0}
         self.events: list[str] = []  # every reason that started (tests, worker results)
+        self._replicas: dict[str, list[Any]] = {k: list(v) for k, v in (self.opts.replicas or {}).items()}
+        self._replica_conns: dict[str, Any] = {}
+        self._replica_lock = threading.Lock()
+        self._replica_sampled: dict[str, tuple[float, float | None, str]] = {}
+        wd = WorkDir(self.opts.workdir) if self.opts.workdir is not None else None
+        self.pause = PauseFile(wd.pause_file) if wd is not None else None
+        self.limits = LimitsFile(wd.limits_file) if wd is not None else None
+
+    # ---- operator's pause file
+    def pause_wait(self) -> float:
+        """Before a read or a write: sleep while WORKDIR/pause exists."""
+        if self.pause is None:
+            return 0.0
+        waited = self.pause.wait(on_change=lambda reason: self._set_reason("pause", reason))
+        if waited:
+            with self._lock:
+                self.waited["pause"] += waited
+        return waited
 
     # ---- source load
     def source_wait(self, source: str, conn: pymysql.connections.Connection) -> float:
-        """Block while `source` runs more than max_threads_running threads; seconds waited."""
+        """Block while paused, then while `source` runs more than max_threads_running threads
+        (WORKDIR/limits.yaml may change it while running); seconds waited."""
+        paused = self.pause_wait() + self.replica_wait(source, conn)
         limit = self.opts.max_threads_running
+        if self.limits is not None:
+            limit = self.limits.get("max_source_threads_running", limit)
         if limit <= 0:
-            return 0.0
+            return paused
         waited, pause = 0.0, 0.2
         while True:
             running = self._threads_running(source, conn)
@@ -73,6 +201,92 @@ class Throttle:
             pause = min(self.opts.max_pause, pause * 2)
             with self._lock:
                 self._sampled.pop(source, None)  # re-sample after the pause
+
+    # ---- replica lag
+    def replica_wait(self, source: str, conn: pymysql.connections.Connection) -> float:
+        """Block while a replica of `source` lags more than max_replica_lag; seconds waited."""
+        waited, pause = 0.0, 0.2
+        while True:
+            limit = self.opts.max_replica_lag
+            if self.limits is not None:
+                limit = self.limits.get("max_replica_lag", limit)
+            if limit <= 0:
+                self._set_reason(f"replica:{source}", None)
+                return waited
+            lag, why = self._replica_lag(source, conn)
+            if lag is not None and lag <= limit:
+                self._set_reason(f"replica:{source}", None)
+                with self._lock:
+                    self.waited["source"] += waited
+                return waited
+            self._set_reason(f"replica:{source}", f"source {source}: {why} (--max-replica-lag {limit:g}s)")
+            time.sleep(pause)
+            waited += pause
+            pause = min(self.opts.max_pause, pause * 2)
+
+    def _replica_lag(self, source: str, conn: pymysql.connections.Connection) -> tuple[float | None, str]:
+        """The largest Seconds_Behind_Master over the source's replicas (sampled every
+        sample_seconds): (lag, why); lag None when a replica cannot tell (then `why` says so)."""
+        with self._replica_lock:  # one sampler at a time (the replica connections are shared)
+            now = time.monotonic()
+            last = self._replica_sampled.get(source)
+            if last and now - last[0] < self.opts.sample_seconds:
+                return last[1], last[2]
+            worst = self._sample_replicas(source, conn)
+            self._replica_sampled[source] = (time.monotonic(), worst[0], worst[1])
+            return worst
+
+    def _sample_replicas(self, source: str, conn: pymysql.connections.Connection) -> tuple[float | None, str]:
+        replicas = self._replicas_of(source, conn)
+        worst: tuple[float | None, str] = (0.0, "no replica")
+        for ep in replicas:
+            lag, why = self._one_replica_lag(ep)
+            if lag is None:
+                worst = (None, why)
+                break
+            if lag > (worst[0] or 0.0) or worst[1] == "no replica":
+                worst = (lag, why)
+        return worst
+
+    def _replicas_of(self, source: str, conn: pymysql.connections.Connection) -> list[Any]:
+        with self._lock:
+            return list(self._replicas.get(source) or [])
+
+    def _one_replica_lag(self, ep: Any) -> tuple[float | None, str]:
+        from .db import connect
+
+        where = f"replica {ep.host}:{ep.port}"
+        key = f"{ep.host}:{ep.port}"
+        try:
+            rconn = self._replica_conns.get(key)
+            if rconn is None:
+                rconn = self._replica_conns[key] = connect(ep, "source")
+            with rconn.cursor(pymysql.cursors.DictCursor) as cur:
+                cur.execute("SHOW SLAVE STATUS")
+                rows = cur.fetchall()
+        except Exception as exc:  # noqa: BLE001 - unreachable replica: wait, say why
+            conn = self._replica_conns.pop(key, None)
+            if conn is not None:
+                try:
+                    conn.close()
+                except Exception:  # noqa: BLE001
+                    pass
+            return None, f"{where} does not answer ({exc})"
+        if not rows:
+            return None, f"{where} is not a replica (SHOW SLAVE STATUS is empty)"
+        lags = [r.get("Seconds_Behind_Master") for r in rows]
+        if any(v is None for v in lags):
+            return None, f"{where} does not replicate (Seconds_Behind_Master is NULL)"
+        lag = float(max(lags))
+        return lag, f"{where} lags {lag:.0f}s"
+
+    def close(self) -> None:
+        for conn in self._replica_conns.values():
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001
+                pass
+        self._replica_conns.clear()
 
     def _threads_running(self, source: str, conn: pymysql.connections.Connection) -> int | None:
         now = time.monotonic()
@@ -94,7 +308,8 @@ class Throttle:
 
     # ---- target stalls
     def target_wait(self) -> float:
-        """Before a target write: sleep while a detected stall's pause lasts."""
+        """Before a target write: sleep while paused, and while a detected stall's pause lasts."""
+        self.pause_wait()
         delay = self._pause_until - time.monotonic()
         if delay <= 0:
             if "target" in self._reasons and time.monotonic() >= self._pause_until:
@@ -140,6 +355,30 @@ class Throttle:
             self.notify(None if not self.reasons() else "; ".join(self.reasons()))
         elif old is None:
             self.notify(reason)
+
+
+def discover_replicas(ep: Any) -> list[Any]:
+    """The replicas a source knows of (SHOW SLAVE HOSTS: those started with report_host),
+    reached with the source's user and password."""
+    from .db import connect
+    from .errors import SourceError
+
+    try:
+        conn = connect(ep, "source")
+    except SourceError as exc:
+        log.warning("%s; its replicas are not watched", exc)
+        return []
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SHOW SLAVE HOSTS")
+            rows = cur.fetchall()
+    except pymysql.err.MySQLError as exc:
+        log.warning("source %s: SHOW SLAVE HOSTS failed (%s); its replicas are not watched", ep.label, exc.args[-1])
+        return []
+    finally:
+        conn.close()
+    return [ep.model_copy(update={"host": row[1], "port": int(row[2]), "name": f"{ep.label}-replica-{row[0]}"})
+            for row in rows if row[1]]
 
 
 def _log_reason(reason: str | None) -> None:

@@ -15,6 +15,10 @@
       verify/report.json        last verify report
       verify/lock               held by the one verify of this directory (it runs beside sync)
       cutover/report.json       cutover report
+      live/STAGE.json           what a running copy/sync/verify/cutover reports every few seconds
+                                (rows, rows/s, ETA, lag, throttling): `migrator status --watch`
+      pause                     while this file exists, copy and sync pause (touch / rm it)
+      limits.yaml               throttling limits read while running (see migrator.throttle)
       lock                      held by the one process writing this directory
 
 Default: `work/<plan file stem>` beside the current directory.
@@ -87,6 +91,18 @@ class WorkDir:
     @property
     def cutover_report(self) -> Path:
         return self.root / "cutover" / "report.json"
+
+    def live(self, stage: str) -> Path:
+        """The live progress of a running stage (rewritten every few seconds)."""
+        return self.root / "live" / f"{stage}.json"
+
+    @property
+    def pause_file(self) -> Path:
+        return self.root / "pause"
+
+    @property
+    def limits_file(self) -> Path:
+        return self.root / "limits.yaml"
 
     @property
     def writer_lock(self) -> Path:

@@ -41,10 +41,11 @@ def parse_yaml_mapping(text: str, path: str | Path, what: str, expected: str) ->
 
 
 def validate_model(model: type[M], raw: dict[str, Any], path: str | Path, what: str) -> M:
-    """model.model_validate(raw), with the first error as 'field X: message'."""
+    """model.model_validate(raw); every error as 'field X: message' (one line each)."""
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"{what} {str(path)!r}: field {where!r}: {first['msg']}") from None
+        lines = [f"field {'.'.join(str(p) for p in e['loc'])!r}: {e['msg']}" for e in exc.errors()]
+        if len(lines) == 1:
+            raise ConfigError(f"{what} {str(path)!r}: {lines[0]}") from None
+        raise ConfigError(f"{what} {str(path)!r}: {len(lines)} problems:\n  " + "\n  ".join(lines)) from None

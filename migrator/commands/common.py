@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
 from rich.console import Console
 
+from ..metrics import Metrics, start_metrics, stop_metrics
 from ..workdir import WorkDir, default_workdir
 
 plan_argument = click.argument("plan_path", metavar="PLAN", type=click.Path(dir_okay=False, path_type=Path))
@@ -24,3 +28,38 @@ def make_console(stderr: bool = False) -> Console:
     """Wide when piped, so table cells are not cut to 80 columns in logs."""
     console = Console(stderr=stderr)
     return console if console.is_terminal else Console(stderr=stderr, width=200)
+
+
+@dataclass
+class RunOptions:
+    """What the `migrator` group's options say about output, for every command (ctx.obj)."""
+
+    log_format: str = "text"
+    progress_interval: float = 10.0
+    log_file: Path | None = None
+
+
+def run_options() -> RunOptions:
+    ctx = click.get_current_context(silent=True)
+    obj = ctx.find_object(RunOptions) if ctx else None
+    return obj or RunOptions()
+
+
+def metrics_options(func):
+    """--metrics-port / --metrics-addr: Prometheus metrics of this run (one registry)."""
+    func = click.option("--metrics-addr", default="127.0.0.1", show_default=True,
+                        help="Address the metrics server binds.")(func)
+    return click.option("--metrics-port", type=click.IntRange(1, 65535), default=None,
+                        help="Serve Prometheus metrics on this port while the command runs.")(func)
+
+
+@contextmanager
+def stage_metrics(stage: str, port: int | None, addr: str) -> Iterator[Metrics]:
+    """The command's metrics registry (served when `port`), marked running for `stage`."""
+    metrics = start_metrics(port, addr)
+    metrics.stage(stage, True)
+    try:
+        yield metrics
+    finally:
+        metrics.stage(stage, False)
+        stop_metrics()

@@ -12,11 +12,12 @@ from rich.table import Table
 from ..endpoint import parse_url
 from ..errors import ConfigError
 from ..formatting import human_bytes
-from ..inventory import load_fleet_config, resolve_sources
+from ..inventory import FleetConfig, load_fleet_config, resolve_sources
 from ..plan.build import DEFAULT_PARALLEL, build_plan
 from ..plan.chunking import DEFAULT_CHUNK_ROWS
 from ..plan.model import Finding, ForeignKey, Plan, catalog_path, load_plan, save_plan
 from ..schema.apply import ApplyReport, apply_schema, schema_script
+from ..taskfile import TaskFile, check_task, load_task
 from .convert import convert_command
 
 MAX_FINDING_ROWS = 200
@@ -51,19 +52,44 @@ SEVERITY_STYLE = {"blocking": "bold red", "warning": "yellow", "info": "dim", "r
 @click.option("--parallel", type=click.IntRange(1, 256), default=DEFAULT_PARALLEL, show_default=True,
               help="Source instances read at once.")
 @click.option("--name", default=None, help="Plan name (default: the output file's stem).")
-@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Plan file to write (YAML).")
-def plan_command(source_urls: tuple[str, ...], sources_file: str | None, config_path: str | None,
-                 target_url: str | None, include: tuple[str, ...], exclude: tuple[str, ...], route: tuple[str, ...],
-                 source_column: str | None, copy_only: tuple[str, ...], skip: tuple[str, ...], key_collation: str,
-                 chunk_rows: int, parallel: int, name: str | None, out_path: Path) -> None:
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Plan file to write (YAML); required unless the task file says `out:`.")
+@click.option("--task", "task_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="A task file holding all of the above (see `migrator check TASK`); only --out and --name may "
+                   "be given beside it.")
+@click.pass_context
+def plan_command(ctx: click.Context, source_urls: tuple[str, ...], sources_file: str | None,
+                 config_path: str | None, target_url: str | None, include: tuple[str, ...], exclude: tuple[str, ...],
+                 route: tuple[str, ...], source_column: str | None, copy_only: tuple[str, ...], skip: tuple[str, ...],
+                 key_collation: str, chunk_rows: int, parallel: int, name: str | None, out_path: Path | None,
+                 task_path: Path | None) -> None:
     """Read the sources and the target; write the plan file.
 
     Exit 0 when the plan can run, 1 when it has blocking findings (the file is still written,
     with them listed), 2 on usage errors.
     """
     console, err = Console(), Console(stderr=True)
-    config = load_fleet_config(config_path) if config_path else None
+    config = None
+    if task_path is not None:
+        given = [f"--{p.replace('_', '-')}" for p in ctx.params
+                 if p not in ("task_path", "out_path", "name")
+                 and ctx.get_parameter_source(p) == click.core.ParameterSource.COMMANDLINE]
+        if given:
+            raise ConfigError(f"--task {task_path}: put {', '.join(given)} in the task file (only --out and --name "
+                              "may be given beside it)")
+        task = load_task(task_path)
+        config = FleetConfig(sources=task.sources)
+        sources_file = str(task_path.parent / task.sources_file) if task.sources_file else None
+        target_url, include, exclude = task.target, tuple(task.include), tuple(task.exclude)
+        route, source_column, copy_only, skip = tuple(task.routes), task.source_column, tuple(task.copy_only), \
+            tuple(task.skip)
+        key_collation, chunk_rows, parallel = task.key_collation, task.chunk_rows, task.parallel
+        name = name or task.name
+        out_path = out_path or (Path(task.out) if task.out else None)
+    if out_path is None:
+        raise ConfigError("no plan file to write: give --out PLAN.yaml (or `out:` in the task file)")
+    if config_path:
+        config = load_fleet_config(config_path)
     sources = resolve_sources(source_urls, sources_file, config)
     target_url = target_url or (config.target if config else None)
     if not target_url:
@@ -92,6 +118,33 @@ def plan_command(source_urls: tuple[str, ...], sources_file: str | None, config_
     console.print(f"[green]plan written[/] to {out_path} (catalog: {catalog_path(out_path).name}): "
                   f"{len(plan.active_tables())} table(s) from "
                   f"{len(plan.sources)} source(s). Next: `migrator schema {out_path} --apply`", highlight=False)
+
+
+@click.command("check")
+@click.argument("task_path", metavar="TASK", type=click.Path(dir_okay=False, path_type=Path), required=False)
+@click.option("--schema", is_flag=True, help="Print the task file's JSON schema (for editors) and exit.")
+def check_command(task_path: Path | None, schema: bool) -> None:
+    """Check a task file without touching a database: every problem at once (exit 2), or a
+    summary of what `migrator plan --task TASK` would read (exit 0)."""
+    import json
+
+    if schema:
+        click.echo(json.dumps(TaskFile.model_json_schema(), indent=2))
+        return
+    if task_path is None:
+        raise ConfigError("give a task file to check (or --schema)")
+    task, errors = check_task(task_path)
+    console = Console()
+    if errors or task is None:
+        console.print(f"[bold red]{task_path}: {len(errors)} problem(s)[/]", highlight=False)
+        for e in errors:
+            console.print(f"  - {e}", highlight=False, soft_wrap=True)
+        raise click.exceptions.Exit(2)
+    sources = resolve_sources((), str(task_path.parent / task.sources_file) if task.sources_file else None,
+                              FleetConfig(sources=task.sources))
+    console.print(f"[green]ok[/]: {task_path}: {len(sources)} source(s) into {parse_url(task.target, 'target')}; "
+                  f"include {list(task.include) or 'everything'}, {len(task.routes)} route(s). "
+                  f"Next: `migrator plan --task {task_path}`", highlight=False, soft_wrap=True)
 
 
 def plan_rows(plan: Plan) -> list[tuple[str, str, str, str, str]]:
@@ -284,3 +337,4 @@ def register(main: click.Group) -> None:
     """Add this stage's commands to the `migrator` group."""
     main.add_command(plan_command)
     main.add_command(schema_group)
+    main.add_command(check_command)

@@ -10,7 +10,9 @@ import click
 from rich.console import Console
 
 from ..plan.model import load_plan
-from .common import resolve_workdir
+from ..progress_lines import SyncTracker, Ticker
+from ..logsetup import progress_log
+from .common import metrics_options, resolve_workdir, run_options, stage_metrics
 
 console = Console()
 err_console = Console(stderr=True)
@@ -59,8 +61,20 @@ def register(main: click.Group) -> None:
         if not quiet:
             err_console.print(f"syncing {len(only_sources) or len(plan.sources)} source(s) into {plan.target.engine}; "
                               "Ctrl-C stops cleanly")
-        result = run_sync(plan, wd, opts, metrics_port=metrics_port, metrics_addr=metrics_addr,
-                          sources=list(only_sources) or None)
+        names = list(only_sources) or [s.name for s in plan.sources]
+        # one line every --progress-interval seconds (rows, rows/s, lag percentiles, worst sources),
+        # on a terminal too: sync has no other live view; and WORKDIR/live/sync.json for status --watch
+        with stage_metrics("sync", metrics_port, metrics_addr) as metrics:
+            tracker = SyncTracker(names, metrics)
+            ticker = Ticker("sync", run_options().progress_interval, tracker.snapshot, live_path=wd.live("sync"),
+                            log_lines=not as_json)
+            ticker.start()
+            state = "failed"
+            try:
+                result = run_sync(plan, wd, opts, sources=list(only_sources) or None, on_progress=tracker.on_msg)
+                state = "finished"
+            finally:
+                ticker.stop(state)
         summary = {name: {"position": (r.checkpoint or {}).get("position"), "rows": r.rows, "caught_up": r.caught_up}
                    for name, r in result.sources.items()}
         if as_json:
@@ -82,8 +96,9 @@ def register(main: click.Group) -> None:
     @click.option("--max-lag", type=click.FloatRange(0, None), default=30.0, show_default=True,
                   help="Refuse when a source is more than this many seconds behind.")
     @click.option("--no-verify", is_flag=True, help="Skip the final verify (not recommended).")
+    @metrics_options
     def cutover_cmd(plan_path: Path, workdir: Path | None, yes: bool, rollback: bool, max_lag: float,
-                    no_verify: bool) -> None:
+                    no_verify: bool, metrics_port: int | None, metrics_addr: str) -> None:
         """Switch writes to the target: sources read-only, sync drained, final verify, report."""
         from ..cutover import cutover, rollback as do_rollback
 
@@ -95,7 +110,30 @@ def register(main: click.Group) -> None:
             return
         if not yes:
             click.confirm(f"make all {len(plan.sources)} source(s) read-only now and switch to the target?", abort=True)
-        report = cutover(plan, wd, max_lag=max_lag, verify=not no_verify, say=lambda m: err_console.print(m, highlight=False))
+        steps: list[str] = []
+        ticker = Ticker("cutover", run_options().progress_interval,
+                        lambda: {"line": steps[-1] if steps else "starting", "steps": len(steps)},
+                        live_path=wd.live("cutover"), log_lines=False)
+
+        with stage_metrics("cutover", metrics_port, metrics_addr) as metrics:
+            def say(message: str) -> None:
+                steps.append(message)
+                metrics.cutover(message.split(":", 1)[0][:40])
+                if err_console.is_terminal:
+                    err_console.print(message, highlight=False)
+                else:  # timestamped, and JSON with --log-format json
+                    progress_log(f"cutover: {message}", stage="cutover")
+
+            ticker.start()
+            state = "failed"
+            try:
+                report = cutover(plan, wd, max_lag=max_lag, verify=not no_verify, say=say)
+                metrics.cutover(None)
+                if report.get("write_downtime_seconds") is not None:
+                    metrics.cutover_downtime.set(report["write_downtime_seconds"])
+                state = "finished"
+            finally:
+                ticker.stop(state)
         console.print(f"cutover report: {wd.cutover_report}", highlight=False)
         console.print(report.get("next_step", ""), highlight=False)
         if not report.get("ok"):

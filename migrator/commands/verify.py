@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -14,7 +15,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from .common import plan_argument, resolve_workdir, workdir_option
+from ..progress_lines import Ticker, VerifyTracker
+from .common import metrics_options, plan_argument, resolve_workdir, run_options, stage_metrics, workdir_option
 
 
 def register(main: click.Group) -> None:
@@ -48,9 +50,11 @@ def register(main: click.Group) -> None:
               help="Checksums on a source wait while its Threads_running is above this (0: never wait).")
 @click.option("--executor", "executor_url", default="local", show_default=True, metavar="URL",
               help="Where chunk checksums run: 'local' threads, or dask://HOST:PORT (a Dask scheduler).")
+@metrics_options
 def verify(plan_path: Path, workdir: Path | None, report_file: Path | None, tables: str | None, fix_sql: Path | None,
            apply_fix: bool, parallel: int, per_source: int, max_rows: int, restart: bool, as_json: bool,
-           target_connections: int, max_source_threads_running: int, executor_url: str) -> None:
+           target_connections: int, max_source_threads_running: int, executor_url: str, metrics_port: int | None,
+           metrics_addr: str) -> None:
     """Compare every chunk of PLAN on source and target by checksums computed in each database.
 
     Differing chunks are narrowed to rows, named by key. Exit 0 when identical, 1 when a
@@ -64,17 +68,38 @@ def verify(plan_path: Path, workdir: Path | None, report_file: Path | None, tabl
     console = Console()
     reason: list[str | None] = [None]
 
-    def on_throttle(why: str | None) -> None:
-        reason[0] = why  # shown beside the progress bar; logged (stderr) when not a terminal
-        if not console.is_terminal or as_json:
-            click.echo(f"throttling: {why}" if why else "throttling ended", err=True)
+    with stage_metrics("verify", metrics_port, metrics_addr) as metrics:
+        tracker = VerifyTracker(metrics)
+        echo = as_json or not console.is_terminal
+        # progress lines when not a terminal; --json keeps stderr to warnings (the live file is written anyway)
+        ticker = Ticker("verify", run_options().progress_interval, tracker.snapshot, live_path=wd.live("verify"),
+                        log_lines=not as_json and not console.is_terminal)
 
-    with _progress(console, quiet=as_json, reason=reason) as progress:
-        report = verify_plan(plan, wd, tables=tables, parallel=parallel, per_source=per_source, fix_sql=fix_sql,
-                             apply_fix=apply_fix, report_path=report_file, restart=restart, max_rows=max_rows, progress=progress,
-                             target_connections=target_connections,
-                             max_source_threads_running=max_source_threads_running, executor=executor_url,
-                             on_throttle=on_throttle)
+        def on_throttle(why: str | None) -> None:
+            reason[0] = tracker.throttled = why  # shown beside the progress bar; logged when not a terminal
+            metrics.set_throttled("verify", why)
+            if echo:
+                logging.getLogger("migrator.verify").warning("throttling: %s" if why else "throttling ended%s",
+                                                             why or "")
+
+        ticker.start()
+        state = "failed"
+        try:
+            with _progress(console, quiet=as_json, reason=reason) as bar:
+                def progress(done: int, total: int, rows: int) -> None:
+                    tracker.update(done, total, rows)
+                    if bar is not None:
+                        bar(done, total, rows)
+
+                report = verify_plan(plan, wd, tables=tables, parallel=parallel, per_source=per_source,
+                                     fix_sql=fix_sql, apply_fix=apply_fix, report_path=report_file, restart=restart,
+                                     max_rows=max_rows, progress=progress, target_connections=target_connections,
+                                     max_source_threads_running=max_source_threads_running, executor=executor_url,
+                                     on_throttle=on_throttle)
+            metrics.verify_differences.set(sum(t.differences for t in report.tables))
+            state = "finished"
+        finally:
+            ticker.stop(state)
     if as_json:
         click.echo(json.dumps(report.model_dump(mode="json"), indent=2))
     else:

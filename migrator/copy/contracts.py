@@ -32,6 +32,8 @@ class CopyOptions:
     max_source_threads_running: int = 25  # reads wait while a source runs more; 0: never wait
     executor: str | None = None  # None/"local": threads here; "dask://host:port": Dask workers
     task_retries: int = 3  # a chunk whose Dask worker died is submitted again this often
+    max_replica_lag: float = 0.0  # reads from a source wait while one of its replicas lags more; 0: off
+    replicas: dict | None = None  # source name -> replica Endpoints (migrator.throttle)
 
 
 @dataclass

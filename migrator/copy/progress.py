@@ -1,10 +1,14 @@
 """Progress display for `migrator copy`: rich bars per source and overall on a TTY (for a fleet:
-overall plus the busiest sources); otherwise only warnings and the final summary."""
+overall plus the busiest sources); otherwise one line every few seconds (CopyTracker), warnings
+and the final summary. CopyTracker also writes WORKDIR/live/copy.json and the copy metrics."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn, TimeRemainingColumn
@@ -13,6 +17,7 @@ from rich.text import Text
 
 from ..plan.model import Plan, TablePlan
 from ..formatting import human_bytes
+from ..progress_lines import RateMeter, Ticker, fmt_eta
 from .contracts import CopyResult
 from .state import CopyState
 
@@ -172,3 +177,132 @@ def summary_table(result: CopyResult) -> Table:
         table.add_row(r.table.source, r.table.source_name, r.table.target_name, f"{r.rows:,}",
                       human_bytes(r.bytes), status)
     return table
+
+
+log = logging.getLogger("migrator.copy")
+
+
+class CopyTracker:
+    """Counts rows per source; every `interval` seconds a progress line (when `echo`: the output
+    is not a terminal) and WORKDIR/live/copy.json; warnings and throttling are logged when `echo`.
+    `metrics`: a migrator.metrics.Metrics (or None)."""
+
+    def __init__(self, interval: float, *, live_path: Path | None = None, echo: bool = True, metrics: Any = None):
+        self.interval, self.live_path, self.echo, self.metrics = interval, live_path, echo, metrics
+        self._lock = threading.Lock()
+        self.total: dict[str, int] = {}
+        self.done: dict[str, int] = {}
+        self.bytes = 0
+        self.rate = RateMeter()
+        self.reason: str | None = None
+        self.warnings: list[str] = []
+        self.ticker: Ticker | None = None
+
+    def start(self, plan: Plan, state: CopyState) -> None:
+        for t in plan.active_tables():
+            p = state.table_progress(t.id)
+            self.total[t.source] = self.total.get(t.source, 0) + max(t.estimated_rows, p.rows)
+            self.done[t.source] = self.done.get(t.source, 0) + p.rows
+            self.bytes += p.bytes
+        self.rate.update(sum(self.done.values()))
+        if self.metrics is not None:
+            for source, total in self.total.items():
+                self.metrics.copy_rows_estimated.labels(source).set(total)
+                self.metrics.copy_rows.labels(source).inc(0)
+        self.ticker = Ticker("copy", self.interval, self.snapshot, live_path=self.live_path, log_lines=self.echo)
+        self.ticker.start()
+
+    def advance(self, table: TablePlan, rows: int, nbytes: int) -> None:
+        with self._lock:
+            self.done[table.source] = self.done.get(table.source, 0) + rows
+            self.total[table.source] = max(self.total.get(table.source, 0), self.done[table.source])
+            self.bytes += nbytes
+        if self.metrics is not None:
+            self.metrics.copy_rows.labels(table.source).inc(rows)
+            self.metrics.copy_bytes.labels(table.source).inc(nbytes)
+
+    def throttled(self, reason: str | None) -> None:
+        self.reason = reason
+        if self.metrics is not None:
+            self.metrics.set_throttled("copy", reason)
+        if self.echo:
+            if reason:
+                log.warning("throttling: %s", reason)
+            else:
+                log.warning("throttling ended")
+
+    def warn(self, message: str) -> None:
+        with self._lock:
+            self.warnings = (self.warnings + [message])[-20:]
+        if self.echo:
+            log.warning("%s", message)
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            done, total = sum(self.done.values()), sum(self.total.values())
+            busy = sum(1 for s, d in self.done.items() if d < self.total.get(s, 0))
+            sources = {s: {"rows": d, "rows_total": self.total.get(s, 0)} for s, d in self.done.items()}
+            nbytes, warnings = self.bytes, list(self.warnings)
+        rate = self.rate.update(done)
+        eta = (total - done) / rate if rate > 0 and total >= done else None
+        pct = 100.0 * done / total if total else 100.0
+        line = (f"{done:,}/{total:,} rows ({pct:.1f}%), {human_bytes(nbytes)}, {rate:,.0f} rows/s, ETA {fmt_eta(eta)}, "
+                f"{busy} of {len(sources)} source(s) copying")
+        if self.reason:
+            line += f"; throttled: {self.reason}"
+        return {"line": line, "rows": done, "rows_total": total, "bytes": nbytes, "rows_per_second": round(rate, 1),
+                "eta_seconds": None if eta is None else round(eta, 1), "sources_copying": busy,
+                "throttled": self.reason, "sources": sources, "warnings": warnings}
+
+    def finish(self, result: CopyResult) -> None:
+        if self.ticker is not None:
+            self.ticker.stop("finished" if result.ok else "failed")
+
+
+class Reporters:
+    """Several reporters as one (the display, and the tracker behind it)."""
+
+    def __init__(self, *reporters: Any):
+        self.reporters = [r for r in reporters if r is not None]
+
+    def start(self, plan: Plan, state: CopyState) -> None:
+        for r in self.reporters:
+            r.start(plan, state)
+
+    def advance(self, table: TablePlan, rows: int, nbytes: int) -> None:
+        for r in self.reporters:
+            r.advance(table, rows, nbytes)
+
+    def throttled(self, reason: str | None) -> None:
+        for r in self.reporters:
+            show = getattr(r, "throttled", None)
+            if show is not None:
+                show(reason)
+
+    def warn(self, message: str) -> None:
+        for r in self.reporters:
+            r.warn(message)
+
+    def finish(self, result: CopyResult) -> None:
+        for r in reversed(self.reporters):  # the tracker's last line before the summary table
+            r.finish(result)
+
+
+class SummaryReporter:
+    """No live display (not a terminal): the summary table and totals at the end only."""
+
+    def __init__(self, console: Console):
+        self.console = console
+        self.progress = None
+
+    def start(self, plan: Plan, state: CopyState) -> None:
+        pass
+
+    def advance(self, table: TablePlan, rows: int, nbytes: int) -> None:
+        pass
+
+    def warn(self, message: str) -> None:
+        pass
+
+    def finish(self, result: CopyResult) -> None:
+        RichReporter.finish(self, result)  # type: ignore[arg-type]

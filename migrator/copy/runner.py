@@ -81,7 +81,9 @@ class CopyRunner(PageSizing):
         self.executor: Executor | None = None  # where chunks run (local threads or Dask workers)
         self._failed_sources: dict[str, MigratorError] = {}
         self.results: dict[str, TableResult] = {t.id: TableResult(t) for t in plan.active_tables()}
-        self.throttle = Throttle(ThrottleOptions(max_threads_running=opts.max_source_threads_running),
+        self.throttle = Throttle(ThrottleOptions(max_threads_running=opts.max_source_threads_running,
+                                                 workdir=workdir.root, max_replica_lag=opts.max_replica_lag,
+                                                 replicas=opts.replicas),
                                  notify=self._throttled)
 
     def _throttled(self, reason: str | None) -> None:
@@ -141,6 +143,7 @@ class CopyRunner(PageSizing):
             if self.executor is not None:
                 self.executor.close()
             self.conns.close_all()
+            self.throttle.close()
             self.workdir.unlock()
         result = CopyResult(tables=list(self.results.values()), seconds=time.monotonic() - t0)
         log.info("copy took %.1fs: prepare %.1fs; summed over workers: read %.1fs, write %.1fs",

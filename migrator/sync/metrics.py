@@ -20,8 +20,9 @@ from .contracts import Checkpoint, gtid_distance, status_line
 
 
 class SyncMetrics:
-    def __init__(self, sources: list[str]):
-        self.registry = CollectorRegistry()
+    def __init__(self, sources: list[str], registry: CollectorRegistry | None = None):
+        # the command's registry (migrator.metrics: one /metrics for every stage), or its own
+        self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
         self.lag_seconds = Gauge("migrator_sync_lag_seconds", "Replication lag in seconds", ["source"], registry=r)
         self.lag_tx = Gauge("migrator_sync_lag_transactions", "GTID transactions behind the source", ["source"], registry=r)

@@ -29,18 +29,20 @@ from typing import Any
 
 from ..db import session
 from ..engine.locks import hold
-from ..errors import ConfigError, MigratorError, SourceError, StateError, TargetError
+from ..errors import ConfigError, InternalError, MigratorError, SourceError, StateError, TargetError
 from ..plan.model import Plan
 from ..positions import read_position
 from ..state import read_json
 from ..workdir import WorkDir
+from ..metrics import current as current_metrics
 from .metrics import SyncMetrics
 from .copystate import source_copy
 from .contracts import Checkpoint, SyncOptions, SyncStopped, gtid_distance, status_line
 from .stream import SourceSync
 
 log = logging.getLogger(__name__)
-ERROR_CLASSES: dict[int, type[MigratorError]] = {2: ConfigError, 3: StateError, 4: SourceError, 5: TargetError}
+ERROR_CLASSES: dict[int, type[MigratorError]] = {2: ConfigError, 3: StateError, 4: SourceError, 5: TargetError,
+                                                  70: InternalError}
 
 
 @dataclass
@@ -188,7 +190,8 @@ def run_sync(plan: Plan, workdir: WorkDir, options: SyncOptions | None = None, *
     ctx.set_forkserver_preload(["migrator.sync.stream", "migrator.sync.runner"])
     q = ctx.Queue()
     stop_event = ctx.Event()
-    metrics = SyncMetrics(names)
+    shared = current_metrics()  # the CLI's registry (--metrics-port serves every stage's metrics)
+    metrics = SyncMetrics(names, registry=shared.registry if shared is not None else None)
     if metrics_port is not None:
         metrics.serve(metrics_port, metrics_addr)
     results = {n: SourceResult(n) for n in names}

@@ -37,6 +37,7 @@ from ..plan.model import Column, Plan, TablePlan
 from ..positions import BinlogPosition, read_head
 from ..schema.catalog import read_columns, read_indexes
 from ..state import atomic_write_json, read_json
+from ..throttle import PauseFile
 from ..workdir import WorkDir
 from .apply import Applier, Route, RowChange
 from .cascade import NO_FOREIGN_KEY_CHECKS, foreign_keys_from_plan, load_cascades, unchecked
@@ -104,6 +105,7 @@ class SourceSync(XaReplay, DdlReplay):
         self._head_conn: pymysql.connections.Connection | None = None  # kept open: polled every pass
         self._saved_at = 0.0  # monotonic time of the last checkpoint write
         self._idle_polls = 0  # polls in a row that found nothing new
+        self.pause = PauseFile(workdir.pause_file)  # the operator's WORKDIR/pause
 
     # ------------------------------------------------------------ setup
 
@@ -231,6 +233,7 @@ class SourceSync(XaReplay, DdlReplay):
         self._apply_thread = ThreadPoolExecutor(1, thread_name_prefix="batch")
         try:
             while not self.stop():
+                self.wait_while_paused()
                 head = self._read_head()
                 if head is None:
                     continue
@@ -352,6 +355,10 @@ class SourceSync(XaReplay, DdlReplay):
         self.cp.retries = self.retries
         self.report({"retry": True})
 
+    def wait_while_paused(self) -> None:
+        """While WORKDIR/pause exists nothing is read or applied (the checkpoint is where it was)."""
+        self.pause.wait(self.stop, on_change=lambda reason: self.report({"state": reason or "resumed"}))
+
     def one_pass(self) -> None:
         """Read from the checkpoint to the binlog's current end, applying in batches."""
         gtid_start = self.by_gtid
@@ -365,6 +372,8 @@ class SourceSync(XaReplay, DdlReplay):
         t0, n_events = time.monotonic(), 0
         try:
             while not self.stop():
+                if self.pause.is_set():  # end the pass (an open transaction is replayed after the pause)
+                    break
                 event = stream.fetchone()
                 if event is None:
                     if txn is None:

@@ -93,7 +93,8 @@ def verify_plan(
     lock_fd = _lock_verify(wd)
     report = VerifyReport(plan_fingerprint=plan.fingerprint(), started_at=utc_now())
     sources, target = _endpoints(plan, endpoints)
-    throttle = Throttle(ThrottleOptions(max_threads_running=max_source_threads_running), notify=on_throttle)
+    throttle = Throttle(ThrottleOptions(max_threads_running=max_source_threads_running, workdir=wd.root),
+                        notify=on_throttle)
     parallel, per_source = max(1, parallel), max(1, per_source)
     target_connections = min(target_connections, parallel) if target_connections else parallel
     pools = Pool(sources, target, target_limit=target_connections, throttle=throttle, fail_fast=True)
