@@ -231,3 +231,17 @@ def test_cutover_reverifies_only_dirty_chunks_and_refuses_a_difference_in_one(ta
     report = cutover(plan, wd, max_lag=300, full_verify=True)
     rollback(plan, wd)
     assert report["ok"] and report["verify"]["mode"] == "full", report
+
+
+def test_a_plain_verify_pass_counts_as_a_clean_check_for_cutover(target, mariadb_factory, unique_db, tmp_path):
+    from migrator.verify.compare import verify_plan
+
+    ep = mariadb_factory(name="plainv")
+    db = unique_db("pv")
+    wd, plan, _, tdb = setup(ep, target, db, tmp_path)
+    assert len(dry_run(plan, wd, max_lag=300)["reverify"]) == 8  # never checked
+    assert verify_plan(plan, wd).identical
+    assert dry_run(plan, wd, max_lag=300)["reverify"] == []
+    on_source(ep, f"UPDATE {qualified(db, 'ledger')} SET amount = 5 WHERE wallet_id = 12")
+    run_sync(plan, wd, SyncOptions(until_caught_up=True))
+    assert dry_run(plan, wd, max_lag=300)["reverify"] == [f"{ledger_id(plan)} chunk 1"]

@@ -320,3 +320,52 @@ def describe_pass(n: int, r: PassResult) -> str:
     for e in r.errors[:5]:
         text += f"\n  error: {e}"
     return text
+
+
+def positions_now(pools: Pool, workdir: WorkDir, sources: list[str]) -> dict[str, list[int] | None]:
+    """Per source min(binlog head, sync's applied position), read now: a position every chunk
+    checksummed after this moment is valid at (both only grow). None: sync never ran there."""
+    out: dict[str, list[int] | None] = {}
+    for src in sources:
+        head = pools.run(src, head_key, what="checksum")
+        applied = applied_position(workdir, src)
+        out[src] = list(min(head, applied.key())) if applied is not None else None
+    return out
+
+
+def record_verify_run(workdir: WorkDir, fingerprint: str, runs: list[TableRun], groups: list[Any],
+                      valid: dict[str, list[int] | None], read: dict[str, list[int]],
+                      resumed: set[tuple[str, int]]) -> int:
+    """A plain `migrator verify` pass as chunk states (valid at the positions read before it, read
+    up to the heads after it), so a cutover after it re-verifies only what changed since. Chunks
+    of failed tables and chunks resumed from an interrupted run (checked at unknown positions) are
+    not recorded. Returns the number recorded."""
+    now = time.time()
+    records: list[dict[str, Any]] = []
+
+    def add(name: str, chunk_id: int, same: bool, sources: set[str]) -> None:
+        if (name, chunk_id) in resumed:
+            return
+        records.append({"u": name, "c": chunk_id, "same": same, "at": now,
+                        "valid": {s: valid.get(s) for s in sources}, "read": {s: read[s] for s in sources},
+                        "rows": None, "secs": None})
+
+    for run in runs:
+        if run.group is not None or not run.reported or run.sside is None or run.result.status == "error":
+            continue
+        differing = {c.id for c, _, _ in run.differing}
+        for chunk in run_chunks(run):
+            add(run.tp.id, chunk.id, chunk.id not in differing and not run.shape_diffs, {run.tp.source})
+    for group in groups:
+        if any(r.result.status == "error" for r in group.runs):
+            continue
+        differing = {c.id for c, _, _ in group.differing}
+        for chunk in group.ranges:
+            if chunk.id in group.expected and not group.expected[chunk.id]:
+                add(group.journal_key, chunk.id, chunk.id not in differing, {r.tp.source for r in group.runs})
+    states = ChunkStates(workdir, fingerprint)
+    try:
+        states.add(records)
+    finally:
+        states.close()
+    return len(records)
