@@ -2,7 +2,9 @@
 
 Order (write downtime runs from step 2 to the end of step 4, reported in those three parts):
   1. refuse when a source has no sync checkpoint or is more than `max_lag` seconds behind;
-     the chunks to re-verify are prepared now, before any source is read-only;
+     the chunks to re-verify are prepared now, and the chunks not clean now are checked while
+     the sources are still writable (WindowVerify.catch_up), so the window holds only the chunks
+     changed during that check;
   2. every source read-only (read_only; super_read_only on MySQL), previous values recorded;
   3. final positions read; sync drained until every checkpoint reached them (a running
      `migrator sync` is waited for, otherwise cutover runs sync itself);
@@ -33,6 +35,7 @@ from .formatting import utc_now
 from .plan.model import Plan
 from .positions import BinlogPosition, read_position
 from .state import atomic_write_json, read_json
+from .sync.dirty import applied_position
 from .sync.runner import run_sync, sync_status
 from .sync.stream import Checkpoint, SyncOptions
 from .workdir import WorkDir
@@ -131,7 +134,36 @@ def drain(plan: Plan, workdir: WorkDir, final: dict[str, BinlogPosition], timeou
         if time.monotonic() > deadline:
             raise StateError(f"sync did not reach the final position of {', '.join(behind)} within {timeout:.0f}s; the "
                              "sources are read-only: fix sync and rerun cutover, or roll back with --rollback")
-        time.sleep(0.5)
+        time.sleep(0.1)  # a checkpoint file read: polled often, the sources are read-only meanwhile
+
+
+def sync_running(workdir: WorkDir) -> bool:
+    """Whether a `migrator sync` holds the work directory now."""
+    from .engine.locks import hold
+
+    try:
+        fd = hold(workdir.writer_lock, busy=lambda _h: StateError("busy"))
+    except StateError:
+        return True
+    os.close(fd)
+    return False
+
+
+def catch_up_sync(plan: Plan, workdir: WorkDir, timeout: float = 30.0) -> float:
+    """Before read-only: let a running sync apply what the sources hold now (the checks before
+    the window load the machine and sync falls behind meanwhile), so the drain inside the window
+    is only the last moment's changes. Seconds waited (0 when no sync runs: the drain runs it)."""
+    if not sync_running(workdir):
+        return 0.0
+    started = time.monotonic()
+    heads = final_positions(plan)
+    while time.monotonic() - started < timeout:
+        behind = [n for n, pos in heads.items()
+                  if (applied_position(workdir, n) or pos).key() < pos.key() or applied_position(workdir, n) is None]
+        if not behind:
+            break
+        time.sleep(0.1)
+    return round(time.monotonic() - started, 3)
 
 
 def run_verify(plan: Plan, workdir: WorkDir) -> dict[str, Any]:
@@ -173,6 +205,24 @@ class WindowVerify:
 
         return Verifier(self.plan, self.wd, parallel=self.parallel, max_source_threads_running=0,
                         record=self.lock is not None)
+
+    def catch_up(self, say: Callable[[str], None], passes: int = 3) -> list[int]:
+        """Before the window, with the sources writable: check the chunks that are not clean now, up
+        to `passes` times while that shrinks the set (an iterative verifier, as Ghostferry's), so the
+        window holds only what changed during the last of these passes. Differences here are rows
+        in flight: they are re-verified in the window. Skipped when a `verify --follow` runs (it
+        keeps the chunks checked). Returns the not-clean count before each pass."""
+        if self.lock is None:
+            return []
+        counts: list[int] = []
+        for _ in range(passes):
+            todo = [u for u, st in self.verifier.states_now() if u.always or st != "clean"]
+            if counts and len(todo) >= counts[-1] or len(todo) <= 2 * self.parallel:
+                break
+            counts.append(len(todo))
+            say(f"checking {len(todo)} chunk(s) not clean now, before the sources are made read-only")
+            self.verifier.check(todo)
+        return counts
 
     def run(self, say: Callable[[str], None]) -> dict[str, Any]:
         if _ddl_applied(self.plan, self.wd) != self.ddl:  # the drain replayed DDL: read the shapes again
@@ -226,6 +276,9 @@ def cutover(plan: Plan, workdir: WorkDir, *, max_lag: float = 30.0, verify: bool
     report["lag_before"] = {s["source"]: s["lag_seconds"] for s in status}
     window = WindowVerify(plan, workdir, parallel) if verify and not full_verify else None
     try:
+        if window is not None:
+            report["checked_before_read_only"] = window.catch_up(say)
+        report["sync_catch_up_seconds"] = catch_up_sync(plan, workdir)
         return _cutover(plan, workdir, report, started, verify, full_verify, window, drain_timeout, say)
     finally:
         if window is not None:
