@@ -206,7 +206,7 @@ class WindowVerify:
         return Verifier(self.plan, self.wd, parallel=self.parallel, max_source_threads_running=0,
                         record=self.lock is not None)
 
-    def catch_up(self, say: Callable[[str], None], passes: int = 3) -> list[int]:
+    def catch_up(self, say: Callable[[str], None], passes: int = 3, floor: int | None = None) -> list[int]:
         """Before the window, with the sources writable: check the chunks that are not clean now, up
         to `passes` times while that shrinks the set (an iterative verifier, as Ghostferry's), so the
         window holds only what changed during the last of these passes. Differences here are rows
@@ -217,7 +217,7 @@ class WindowVerify:
         counts: list[int] = []
         for _ in range(passes):
             todo = [u for u, st in self.verifier.states_now() if u.always or st != "clean"]
-            if counts and len(todo) >= counts[-1] or len(todo) <= 2 * self.parallel:
+            if counts and len(todo) >= counts[-1] or len(todo) <= (2 * self.parallel if floor is None else floor):
                 break
             counts.append(len(todo))
             say(f"checking {len(todo)} chunk(s) not clean now, before the sources are made read-only")
@@ -233,7 +233,7 @@ class WindowVerify:
         todo = [u for u, st in states if u.always or st != "clean"]
         say(f"re-verifying {len(todo)} of {len(states)} chunk(s): the others were verified clean and sync changed "
             "nothing in them since")
-        done, errors = v.check(todo)
+        done, errors = v.check(todo, static=True)
         fresh = {u.key for u, _ in done}
         differing = [u.label() for u, r in done if not r["same"]]
         reasons: dict[str, int] = {}
@@ -279,6 +279,9 @@ def cutover(plan: Plan, workdir: WorkDir, *, max_lag: float = 30.0, verify: bool
         if window is not None:
             report["checked_before_read_only"] = window.catch_up(say)
         report["sync_catch_up_seconds"] = catch_up_sync(plan, workdir)
+        if window is not None and report["checked_before_read_only"]:
+            # what changed while sync caught up, checked once more: the window holds only the last moment's
+            report["checked_before_read_only"] += window.catch_up(say, passes=1, floor=0)
         return _cutover(plan, workdir, report, started, verify, full_verify, window, drain_timeout, say)
     finally:
         if window is not None:

@@ -245,3 +245,18 @@ def test_a_plain_verify_pass_counts_as_a_clean_check_for_cutover(target, mariadb
     on_source(ep, f"UPDATE {qualified(db, 'ledger')} SET amount = 5 WHERE wallet_id = 12")
     run_sync(plan, wd, SyncOptions(until_caught_up=True))
     assert dry_run(plan, wd, max_lag=300)["reverify"] == [f"{ledger_id(plan)} chunk 1"]
+
+
+def test_cutover_checks_chunks_before_read_only_and_only_the_rest_inside(target, mariadb_factory, unique_db,
+                                                                          tmp_path):
+    ep = mariadb_factory(name="cutpre")
+    db = unique_db("cp")
+    wd, plan, _, _ = setup(ep, target, db, tmp_path)
+    # no verify ever ran: all 8 chunks are checked while the source is writable, none in the window
+    report = cutover(plan, wd, max_lag=300, parallel=2)
+    try:
+        assert report["ok"], report
+        assert report["checked_before_read_only"] == [8]
+        assert (report["verify"]["reverified"], report["verify"]["kept_clean"]) == (0, 8), report["verify"]
+    finally:
+        rollback(plan, wd)

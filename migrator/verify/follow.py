@@ -100,12 +100,12 @@ def head_key(conn) -> PosKey:
     return (int(str(rows[0][0]).rsplit(".", 1)[-1]), int(rows[0][1]))
 
 
-def check_unit(unit: Unit, pools: Pool, workdir: WorkDir) -> dict[str, Any]:
-    """Checksum one unit on its source(s) and the target; the record to keep (see module doc)."""
-    started = time.monotonic()
+def source_part(unit: Unit, pools: Pool) -> tuple[dict[str, PosKey], dict[str, PosKey], int, int]:
+    """The unit's source checksum(s), each between two reads of that source's binlog head:
+    (head before, head after, rows, hash sum)."""
     lo, hi = decode_bound(unit.chunk.lower), decode_bound(unit.chunk.upper)
-    valid: dict[str, PosKey] = {}
-    read: dict[str, PosKey] = {}
+    before_all: dict[str, PosKey] = {}
+    after_all: dict[str, PosKey] = {}
     rows = total = 0
     for run in unit.readers:
         side = run.sside
@@ -118,17 +118,42 @@ def check_unit(unit: Unit, pools: Pool, workdir: WorkDir) -> dict[str, Any]:
 
         before, (n, s), after = pools.run(run.tp.source, on_source, what="checksum")
         src = run.tp.source
-        valid[src] = min(valid.get(src, before), before)
-        read[src] = max(read.get(src, after), after)
+        before_all[src] = min(before_all.get(src, before), before)
+        after_all[src] = max(after_all.get(src, after), after)
         rows, total = rows + n, total + s
-    valid_at: dict[str, list[int] | None] = {}
-    for src, b in valid.items():
-        applied = applied_position(workdir, src)  # read before the target: what it holds at least
-        valid_at[src] = list(min(b, applied.key())) if applied is not None else None
-    target = pools.run(TARGET, lambda c: chunk_checksum(c, unit.tside, lo, hi), what="checksum")
+    return before_all, after_all, rows, total
+
+
+def target_part(unit: Unit, pools: Pool) -> tuple[int, int]:
+    lo, hi = decode_bound(unit.chunk.lower), decode_bound(unit.chunk.upper)
+    return tuple(pools.run(TARGET, lambda c: chunk_checksum(c, unit.tside, lo, hi), what="checksum"))  # type: ignore[return-value]
+
+
+def unit_record(unit: Unit, src: tuple[dict[str, PosKey], dict[str, PosKey], int, int],
+                applied: dict[str, PosKey | None], target: tuple[int, int], seconds: float | None) -> dict[str, Any]:
+    before, after, rows, total = src
+    valid = {s: list(min(b, applied[s])) if applied.get(s) is not None else None  # type: ignore[type-var]
+             for s, b in before.items()}
     return {"u": unit.name, "c": unit.chunk.id, "same": (rows, total) == tuple(target), "at": time.time(),
-            "valid": valid_at, "read": {k: list(v) for k, v in read.items()}, "rows": [rows, target[0]],
-            "secs": round(time.monotonic() - started, 4)}
+            "valid": valid, "read": {k: list(v) for k, v in after.items()}, "rows": [rows, target[0]],
+            "secs": round(seconds, 4) if seconds is not None else None}
+
+
+def _applied(workdir: WorkDir, sources: list[str]) -> dict[str, PosKey | None]:
+    out: dict[str, PosKey | None] = {}
+    for s in sources:
+        pos = applied_position(workdir, s)
+        out[s] = pos.key() if pos is not None else None
+    return out
+
+
+def check_unit(unit: Unit, pools: Pool, workdir: WorkDir) -> dict[str, Any]:
+    """Checksum one unit on its source(s), then read sync's applied position, then checksum the
+    target: the record to keep (see module doc)."""
+    started = time.monotonic()
+    src = source_part(unit, pools)
+    applied = _applied(workdir, unit.sources)  # read before the target: what it holds at least
+    return unit_record(unit, src, applied, target_part(unit, pools), time.monotonic() - started)
 
 
 class ChunkStates:
@@ -242,15 +267,27 @@ class Verifier:
         view, applied = DirtyView(self.wd, self.plan), self.applied()
         return [(u, classify(u, self.states.last.get(u.key), view, applied)) for u in self.units]
 
-    def check(self, units: list[Unit]) -> tuple[list[tuple[Unit, dict[str, Any]]], list[str]]:
-        """Check units in parallel; results recorded as they come (every 64), errors by chunk."""
+    def check(self, units: list[Unit], static: bool = False) -> tuple[list[tuple[Unit, dict[str, Any]]], list[str]]:
+        """Check units in parallel; results recorded as they come (every 64), errors by chunk.
+        static: the sources are read-only and sync drained (cutover's window): nothing is in
+        flight, so each unit's source and target checksums run at the same time."""
         done: list[tuple[Unit, dict[str, Any]]] = []
         errors: list[str] = []
         pending: list[dict[str, Any]] = []
-        futures = [(u, self._threads.submit(check_unit, u, self.pools, self.wd)) for u in units]
-        for unit, fut in futures:
+        if static:
+            applied = self.applied()
+            parts = [(u, self._threads.submit(source_part, u, self.pools), self._threads.submit(target_part, u, self.pools))
+                     for u in units]
+
+            def result(unit: Unit, sfut: Any, tfut: Any) -> dict[str, Any]:
+                return unit_record(unit, sfut.result(), applied, tfut.result(), None)  # no time of its own
+
+            futures = [(u, (lambda u=u, sf=sf, tf=tf: result(u, sf, tf))) for u, sf, tf in parts]
+        else:
+            futures = [(u, self._threads.submit(check_unit, u, self.pools, self.wd).result) for u in units]
+        for unit, get in futures:
             try:
-                rec = fut.result()
+                rec = get()
             except MigratorError as exc:
                 errors.append(f"{unit.label()}: {exc}")
                 continue
