@@ -213,6 +213,8 @@ class WindowVerify:
         in flight: they are re-verified in the window. Skipped when a `verify --follow` runs (it
         keeps the chunks checked). Returns the not-clean count before each pass."""
         if self.lock is None:
+            say("a `migrator verify --follow` is running: its chunk states are used as they are (stop it after the "
+                "cutover)")
             return []
         counts: list[int] = []
         for _ in range(passes):

@@ -260,3 +260,31 @@ def test_cutover_checks_chunks_before_read_only_and_only_the_rest_inside(target,
         assert (report["verify"]["reverified"], report["verify"]["kept_clean"]) == (0, 8), report["verify"]
     finally:
         rollback(plan, wd)
+
+
+def test_kill_9_of_verify_follow_leaves_states_the_next_cutover_uses_correctly(target, mariadb_factory, unique_db,
+                                                                               tmp_path):
+    ep = mariadb_factory(name="followkill")
+    db = unique_db("fk")
+    wd, plan, plan_path, tdb = setup(ep, target, db, tmp_path)
+    proc = subprocess.Popen([sys.executable, "-m", "migrator.cli", "verify", str(plan_path), "--workdir", str(wd.root),
+                             "--follow", "--interval", "0", "--refresh", "0"], cwd=ROOT, start_new_session=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not wd.verify_chunks.exists() or wd.verify_chunks.stat().st_size < 4000):
+        time.sleep(0.2)  # a few passes recorded: the kill lands inside a later one
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert dry_run(plan, wd, max_lag=300)["reverify"] == []  # every chunk recorded clean before the kill
+
+    on_source(ep, f"UPDATE {qualified(db, 'wallet')} SET balance = 2 WHERE id = 22")
+    run_sync(plan, wd, SyncOptions(until_caught_up=True))
+    with connect(target, "target") as t:
+        query(t, f"UPDATE {qualified(tdb, 'wallet')} SET owner = 'tampered' WHERE id = 23")
+    report = cutover(plan, wd, max_lag=300)
+    try:
+        assert not report["ok"] and report["verify"]["differing_chunks"] == [f"{wallet_id(plan)} chunk 2"], report
+        assert report["verify"]["recorded"]  # the killed verify's lock died with it
+    finally:
+        rollback(plan, wd)

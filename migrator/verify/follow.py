@@ -206,7 +206,8 @@ def classify(unit: Unit, rec: dict[str, Any] | None, view: DirtyView,
     """never | clean | dirty | waiting (differed in flight, sync not yet past the read) | differs."""
     if rec is None:
         return "never"
-    covered = not unit.always and all(
+    # copy-only tables: sync marks nothing; their clean check stands for follow, cutover checks them always
+    covered = unit.always or all(
         view.covers(r.tp.source, r.tp.id, None if unit.whole_table else unit.chunk.id,
                     _key((rec.get("valid") or {}).get(r.tp.source)))
         for r in unit.readers)
