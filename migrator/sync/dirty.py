@@ -62,6 +62,7 @@ class ChunkIndex:
         types = {c.name: c.data_type.lower() for c in tp.columns}
         chunks = sorted(tp.chunks, key=lambda c: c.id)
         self.usable = bool(self.key) and len(chunks) > 1 and all(types.get(k) in ORDERED for k in self.key)
+        self.flat: list[Any] | None = None
         if not self.usable:
             self.single = chunks[0].id if len(chunks) == 1 and self.key else None
             return
@@ -77,7 +78,14 @@ class ChunkIndex:
         except TypeError:
             self.usable = False
 
+        # one integer column (the common key): bisect over plain numbers
+        self.flat = [u[0] for u in self.uppers] if self.usable and len(self.key) == 1 else None
+
     def chunk_of(self, row: dict[str, Any]) -> int | None:
+        if self.flat is not None:
+            v = row.get(self.key[0])
+            if type(v) is int:
+                return self.ids[bisect_left(self.flat, v)]
         if self.single is not None:
             return self.single
         if not self.usable:
@@ -125,15 +133,26 @@ class DirtyChunks:
         if not changes:
             return
         pos = list(at.key())
+        touched: dict[str, set[int | None]] = {}
+        indexes: dict[str, ChunkIndex | None] = {}
+        cascades = self.cascades if self.cascades else None  # falsy: no cascading foreign keys
         for ch in changes:
             tid = ch.route.table_id
-            idx = self.index(tid)
-            for row in (ch.before, ch.after):
-                if row is not None:
-                    self._mark(tid, idx.chunk_of(row) if idx is not None else None, pos)
-            if self.cascades is not None and ch.kind != "insert" and self.cascades.cascading(ch):
+            chunks = touched.get(tid)
+            if chunks is None:
+                chunks = touched[tid] = set()
+                indexes[tid] = self.index(tid)
+            idx = indexes[tid]
+            if ch.before is not None:
+                chunks.add(idx.chunk_of(ch.before) if idx is not None else None)
+            if ch.after is not None:
+                chunks.add(idx.chunk_of(ch.after) if idx is not None else None)
+            if cascades is not None and ch.kind != "insert" and cascades.cascading(ch):
                 for child in self.children(tid):
-                    self._mark(child, None, pos)
+                    touched.setdefault(child, set()).add(None)
+        for tid, chunks in touched.items():
+            for chunk in chunks:
+                self._mark(tid, chunk, pos)
         self.save()
 
     def note_tables(self, table_ids: list[str], at: BinlogPosition) -> None:
