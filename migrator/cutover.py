@@ -179,17 +179,13 @@ def run_verify(plan: Plan, workdir: WorkDir) -> dict[str, Any]:
             "differing_rows": len(getattr(report, "rows", [])), "errors": list(getattr(report, "errors", []))}
 
 
-def _ddl_applied(plan: Plan, workdir: WorkDir) -> int:
-    return sum(int((read_json(workdir.sync_checkpoint(sp.name), default={}) or {}).get("ddl_applied", 0))
-               for sp in plan.sources)
-
-
 class WindowVerify:
     """The chunks to re-verify inside the read-only window, prepared before it starts (shapes,
     target columns, merge ranges are read while the sources are still writable)."""
 
     def __init__(self, plan: Plan, workdir: WorkDir, parallel: int):
         from .engine.locks import hold
+        from .verify.follow import ddl_applied
 
         self.plan, self.wd, self.parallel = plan, workdir, parallel
         self.lock: int | None = None
@@ -197,7 +193,7 @@ class WindowVerify:
             self.lock = hold(workdir.verify_lock, busy=lambda _h: StateError("busy"))
         except StateError:
             self.lock = None
-        self.ddl = _ddl_applied(plan, workdir)
+        self.ddl = ddl_applied(plan, workdir)
         self.verifier = self._open()
 
     def _open(self):
@@ -227,7 +223,9 @@ class WindowVerify:
         return counts
 
     def run(self, say: Callable[[str], None]) -> dict[str, Any]:
-        if _ddl_applied(self.plan, self.wd) != self.ddl:  # the drain replayed DDL: read the shapes again
+        from .verify.follow import ddl_applied
+
+        if ddl_applied(self.plan, self.wd) != self.ddl:  # the drain replayed DDL: read the shapes again
             self.verifier.close()
             self.verifier = self._open()
         v = self.verifier

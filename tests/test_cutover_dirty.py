@@ -142,6 +142,16 @@ def test_kill_9_of_sync_mid_batch_leaves_every_applied_chunk_dirty(target, maria
     assert touched == {0, 2}  # the sync runs did apply changes before being killed
 
 
+def cutover_after_tamper(ep, target, plan: Plan, wd: WorkDir, synced: tuple[str, int], tampered: tuple[str, int]):
+    """A wallet row changed on the source and replayed by sync; another row of the same chunk
+    changed on the target behind sync's back; then cutover."""
+    on_source(ep, f"UPDATE {qualified(synced[0], 'wallet')} SET balance = balance + 1 WHERE id = %s", (synced[1],))
+    run_sync(plan, wd, SyncOptions(until_caught_up=True))
+    with connect(target, "target") as t:
+        query(t, f"UPDATE {qualified(tampered[0], 'wallet')} SET owner = 'tampered' WHERE id = %s", (tampered[1],))
+    return cutover(plan, wd, max_lag=300)
+
+
 def digest(wd: WorkDir) -> dict[str, str]:
     out = {}
     for p in sorted(wd.root.rglob("*")):
@@ -211,11 +221,7 @@ def test_cutover_reverifies_only_dirty_chunks_and_refuses_a_difference_in_one(ta
         rollback(plan, wd)
 
     # a difference planted on the target in a chunk sync also changed: cutover refuses
-    on_source(ep, f"UPDATE {qualified(db, 'wallet')} SET balance = 9 WHERE id = 33")
-    run_sync(plan, wd, SyncOptions(until_caught_up=True))
-    with connect(target, "target") as t:
-        query(t, f"UPDATE {qualified(tdb, 'wallet')} SET owner = 'tampered' WHERE id = 31")
-    report = cutover(plan, wd, max_lag=300)
+    report = cutover_after_tamper(ep, target, plan, wd, (db, 33), (tdb, 31))
     try:
         assert not report["ok"], report
         v = report["verify"]
@@ -278,11 +284,7 @@ def test_kill_9_of_verify_follow_leaves_states_the_next_cutover_uses_correctly(t
     proc.wait()
     assert dry_run(plan, wd, max_lag=300)["reverify"] == []  # every chunk recorded clean before the kill
 
-    on_source(ep, f"UPDATE {qualified(db, 'wallet')} SET balance = 2 WHERE id = 22")
-    run_sync(plan, wd, SyncOptions(until_caught_up=True))
-    with connect(target, "target") as t:
-        query(t, f"UPDATE {qualified(tdb, 'wallet')} SET owner = 'tampered' WHERE id = 23")
-    report = cutover(plan, wd, max_lag=300)
+    report = cutover_after_tamper(ep, target, plan, wd, (db, 22), (tdb, 23))
     try:
         assert not report["ok"] and report["verify"]["differing_chunks"] == [f"{wallet_id(plan)} chunk 2"], report
         assert report["verify"]["recorded"]  # the killed verify's lock died with it

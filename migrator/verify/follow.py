@@ -30,7 +30,7 @@ from ..engine.locks import hold
 from ..engine.pool import TARGET, Pool
 from ..errors import MigratorError, StateError
 from ..plan.model import Chunk, Plan
-from ..state import Journal
+from ..state import Journal, read_json
 from ..sync.dirty import DirtyView, applied_position
 from ..throttle import Throttle, ThrottleOptions
 from ..workdir import WorkDir
@@ -318,6 +318,12 @@ class Verifier:
         return result
 
 
+def ddl_applied(plan: Plan, workdir: WorkDir) -> int:
+    """DDL statements sync applied so far (all sources): when it changes, table shapes are read again."""
+    return sum(int((read_json(workdir.sync_checkpoint(sp.name), default={}) or {}).get("ddl_applied", 0))
+               for sp in plan.sources)
+
+
 def follow(plan: Plan, workdir: WorkDir, *, tables: str | None = None, parallel: int = 4, interval: float = 2.0,
            passes: int | None = None, duration: float | None = None, refresh: float | None = 600.0, stop: Callable[[], bool] = lambda: False,
            on_pass: Callable[[int, PassResult], None] = lambda n, r: None,
@@ -326,14 +332,22 @@ def follow(plan: Plan, workdir: WorkDir, *, tables: str | None = None, parallel:
     clean chunks are checked again after `refresh` seconds (None: never). Returns the last pass."""
     lock = hold(workdir.verify_lock, busy=lambda _holder: StateError(
         f"another `migrator verify` is running on work directory {str(workdir.root)!r}"))
-    verifier = Verifier(plan, workdir, tables=tables, parallel=parallel,
+    def open_verifier() -> Verifier:
+        return Verifier(plan, workdir, tables=tables, parallel=parallel,
                         max_source_threads_running=max_source_threads_running)
+
+    verifier = open_verifier()
+    shapes_at = ddl_applied(plan, workdir)
     started = time.monotonic()
     last = PassResult()
     try:
         n = 0
         while not stop():
             n += 1
+            if ddl_applied(plan, workdir) != shapes_at:  # sync replayed DDL: compare the tables as they are now
+                shapes_at = ddl_applied(plan, workdir)
+                verifier.close()
+                verifier = open_verifier()
             last = verifier.one_pass(refresh)
             on_pass(n, last)
             if passes is not None and n >= passes:
