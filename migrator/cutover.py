@@ -311,6 +311,10 @@ def _cutover(plan: Plan, workdir: WorkDir, report: dict[str, Any], started: floa
     # a rerun after a failed cutover finds the sources read-only by our own hand: rollback must
     # restore the values from before the first cutover, not ON
     report["read_only_before"] = {**before, **earlier}
+    # durable before anything else happens: a cutover killed from here on leaves what --rollback and
+    # a rerun need (the values before read-only), not a report of an earlier run or none
+    atomic_write_json(workdir.cutover_report, {**report, "next_step": (
+        "cutover in progress, or killed: rerun `migrator cutover PLAN`, or roll back with --rollback")})
     try:
         final = final_positions(plan)
         say("sources read-only; draining sync to " + ", ".join(f"{n} {p.file}:{p.pos}" for n, p in final.items()))

@@ -21,7 +21,7 @@ from migrator.sync.runner import run_sync
 from migrator.sync.stream import SyncOptions
 from migrator.verify.follow import follow
 from migrator.workdir import WorkDir
-from sync_helpers import ROOT, mark_copied, setup_wallets, write_plan
+from sync_helpers import ROOT, mark_copied, run_cli, setup_wallets, write_plan
 
 UPPERS = [10, 20, 30]  # wallet ids 1..40: chunks 0..3 of 10 ids each
 
@@ -197,6 +197,10 @@ def test_cutover_reverifies_only_dirty_chunks_and_refuses_a_difference_in_one(ta
     doc = dry_run(plan, wd, max_lag=300)
     assert doc["reverify"] == [f"{w} chunk 0"], doc
     assert set(doc["lag_seconds"]) == {ep.name} and doc["expected_downtime"]["total_seconds"] > 0
+    res = run_cli("cutover", str(plan_path), "--workdir", str(wd.root), "--dry-run")
+    assert res.returncode == 0, res.stderr
+    assert f"dirty now (re-verified in the window): 1: {w} chunk 0" in res.stdout
+    assert "expected write downtime" in res.stdout and "nothing was changed" in res.stdout
     assert digest(wd) == before and read_only(ep) == 0 and not wd.cutover_report.exists()
 
     # a clean check older than the dirty set's tracking cannot be trusted: every chunk re-verified
@@ -290,3 +294,26 @@ def test_kill_9_of_verify_follow_leaves_states_the_next_cutover_uses_correctly(t
         assert report["verify"]["recorded"]  # the killed verify's lock died with it
     finally:
         rollback(plan, wd)
+
+
+def test_kill_9_of_cutover_after_read_only_then_rerun_and_rollback(target, mariadb_factory, unique_db, tmp_path):
+    """Regression: the report with the read_only values from before cutover was written only at
+    the end, so after a kill -9 inside the window a rerun took read_only=ON as the value to
+    restore and --rollback left the sources read-only."""
+    ep = mariadb_factory(name="cutkill")
+    db = unique_db("ck")
+    wd, plan, plan_path, _ = setup(ep, target, db, tmp_path)
+    proc = subprocess.Popen([sys.executable, "-m", "migrator.cli", "cutover", str(plan_path), "--workdir",
+                             str(wd.root), "--yes", "--max-lag", "300", "--full-verify"], cwd=ROOT,
+                            start_new_session=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while read_only(ep) == 0 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # inside the window: read-only, draining or verifying
+    proc.wait()
+    assert read_only(ep) == 1
+    report = cutover(plan, wd, max_lag=300)  # the rerun completes
+    assert report["ok"], report
+    rollback(plan, wd)
+    assert read_only(ep) == 0  # writable again, as before the first cutover

@@ -113,11 +113,11 @@ def register(main: click.Group) -> None:
         if "write_downtime_seconds" in report:
             console.print(f"write downtime {report['write_downtime_seconds']:.2f}s: read-only "
                           f"{parts.get('read_only_seconds', 0):.2f}s, drain {parts.get('drain_seconds', 0):.2f}s, "
-                          f"verify {parts.get('verify_seconds', 0):.2f}s", highlight=False)
+                          f"verify {parts.get('verify_seconds', 0):.2f}s", highlight=False, soft_wrap=True)
         v = report.get("verify") or {}
         if v.get("mode") == "dirty chunks":
             console.print(f"verify: {v['reverified']} of {v['chunks']} chunk(s) re-verified in the window, "
-                          f"{v['kept_clean']} kept clean since their last check", highlight=False)
+                          f"{v['kept_clean']} kept clean since their last check", highlight=False, soft_wrap=True)
         console.print(f"cutover report: {wd.cutover_report}", highlight=False)
         console.print(report.get("next_step", ""), highlight=False)
         if not report.get("ok"):
@@ -127,23 +127,23 @@ def register(main: click.Group) -> None:
 def print_dry_run(doc: dict, full_verify: bool) -> None:
     """`cutover --dry-run`: lag, chunk states, steps and the expected window (nothing changed)."""
     for name, lag in doc["lag_seconds"].items():
-        console.print(f"{name}: lag {lag if lag is not None else '?'}s", highlight=False)
+        console.print(f"{name}: lag {lag if lag is not None else '?'}s", highlight=False, soft_wrap=True)
     states = ", ".join(f"{n} {k}" for k, n in sorted(doc["chunk_states"].items()))
-    console.print(f"chunks: {doc['chunks']} ({states})", highlight=False)
+    console.print(f"chunks: {doc['chunks']} ({states})", highlight=False, soft_wrap=True)
     if full_verify:
         console.print(f"--full-verify: every one of the {doc['chunks']} chunk(s) is checksummed in the window",
-                      highlight=False)
+                      highlight=False, soft_wrap=True)
     else:
         shown = ", ".join(doc["reverify"][:10]) + (f" and {len(doc['reverify']) - 10} more"
                                                     if len(doc["reverify"]) > 10 else "")
         console.print(f"dirty now (re-verified in the window): {len(doc['reverify'])}" + (f": {shown}" if shown else ""),
-                      highlight=False)
+                      highlight=False, soft_wrap=True)
     for i, step in enumerate(doc["steps"], 1):
-        console.print(f"  {i}. {step}", highlight=False)
+        console.print(f"  {i}. {step}", highlight=False, soft_wrap=True)
     e = doc["expected_downtime"]
     console.print(f"expected write downtime ~{e['total_seconds']:.2f}s (read-only {e['read_only_seconds']:.2f}s, "
                   f"drain {e['drain_seconds']:.2f}s, re-verify {e['verify_seconds']:.2f}s"
-                  + (", more with --full-verify" if full_verify else "") + ")", highlight=False)
+                  + (", more with --full-verify" if full_verify else "") + ")", highlight=False, soft_wrap=True)
     for r in doc["would_refuse"]:
-        console.print(f"[red]would refuse:[/] {r}", highlight=False)
-    console.print("dry run: nothing was changed", highlight=False)
+        console.print(f"[red]would refuse:[/] {r}", highlight=False, soft_wrap=True)
+    console.print("dry run: nothing was changed", highlight=False, soft_wrap=True)
