@@ -82,10 +82,11 @@ def build_units(runs: list[TableRun], groups: list[Any]) -> tuple[list[Unit], li
         for chunk in run_chunks(run):
             units.append(Unit(run.tp.id, chunk, [run], run.tside, whole_table=run.one_range, always=always))
     for group in groups:
+        reads = [(r, {c.id for c in r.ranges}) for r in group.runs]
         for chunk in group.ranges:
             if chunk.id not in group.expected:
                 continue
-            readers = [r for r in group.runs if any(c.id == chunk.id for c in r.ranges)]
+            readers = [r for r, ids in reads if chunk.id in ids]
             carrier = next(r for r in readers if chunk.id in r.carries)
             units.append(Unit(group.journal_key, chunk, readers, carrier.tside, whole_table=True,
                               always=any(r.tp.mode != "copy+sync" for r in readers)))
