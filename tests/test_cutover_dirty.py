@@ -317,3 +317,39 @@ def test_kill_9_of_cutover_after_read_only_then_rerun_and_rollback(target, maria
     assert report["ok"], report
     rollback(plan, wd)
     assert read_only(ep) == 0  # writable again, as before the first cutover
+
+
+def test_follow_and_dry_run_over_a_merge_without_source_column(target, mariadb_factory, unique_db, tmp_path):
+    """Two shards with disjoint ids merged into one target table, no source column: compared as
+    the union over shared ranges ("merged:DB.TABLE chunk N"); a change on the target is found."""
+    from sync_helpers import copy_done, make_plan
+
+    ep = mariadb_factory(name="mergef")
+    base = unique_db("mf")
+    tdb = base + "_all"
+    ddl = "CREATE TABLE {} (id BIGINT NOT NULL PRIMARY KEY, v INT NOT NULL)"
+    with connect(target, "target") as t:
+        query(t, f"CREATE DATABASE {tdb}")
+        query(t, ddl.format(qualified(tdb, "orders")))
+        for i in range(2):
+            db = f"{base}_{i}"
+            rows = ",".join(f"({i * 100 + k}, {k})" for k in range(1, 41))
+            on_source(ep, f"CREATE DATABASE {db}")
+            on_source(ep, ddl.format(qualified(db, "orders")))
+            on_source(ep, f"INSERT INTO {qualified(db, 'orders')} VALUES {rows}")
+            query(t, f"INSERT INTO {qualified(tdb, 'orders')} VALUES {rows}")
+    plan = make_plan([ep], target, [(ep.name, f"{base}_{i}", "orders", tdb, "orders", None) for i in range(2)])
+    for i, tp in enumerate(plan.tables):  # shard i: ids i*100+1 .. i*100+40, two chunks each
+        mid = [i * 100 + 20]
+        tp.chunks = [Chunk(id=0, lower=None, upper=mid), Chunk(id=1, lower=mid, upper=None)]
+    wd = WorkDir(tmp_path / "work")
+    copy_done(wd, plan, ep)
+    run_sync(plan, wd, SyncOptions(until_caught_up=True))  # nothing to replay: tracking starts here
+
+    first = follow(plan, wd, passes=1)
+    assert first.counts == {"clean": 3} and not first.differing, first  # ranges: ..20, 20..120, 120..
+    assert dry_run(plan, wd, max_lag=300)["reverify"] == []
+    with connect(target, "target") as t:
+        query(t, f"UPDATE {qualified(tdb, 'orders')} SET v = 0 WHERE id = 130")
+    found = follow(plan, wd, passes=1, refresh=0)
+    assert found.differing == [f"merged:{tdb}.orders chunk 2"], found
