@@ -194,7 +194,12 @@ class WindowVerify:
         except StateError:
             self.lock = None
         self.ddl = ddl_applied(plan, workdir)
-        self.verifier = self._open()
+        try:
+            self.verifier = self._open()
+        except BaseException:
+            if self.lock is not None:
+                os.close(self.lock)
+            raise
 
     def _open(self):
         from .verify.follow import Verifier
@@ -241,7 +246,8 @@ class WindowVerify:
         for u, st in states:
             rec = v.states.last.get(u.key) or {}
             again = u.key in fresh
-            reasons[st if again or u.always else "kept clean"] = reasons.get(st if again or u.always else "kept clean", 0) + 1
+            why = ("not synced" if u.always else st) if again else "kept clean"
+            reasons[why] = reasons.get(why, 0) + 1
             chunks.append({"chunk": u.label(), "state_before": "not synced" if u.always else st,
                            "reverified_in_window": again, "identical": rec.get("same") if again else st == "clean",
                            "last_clean_at": _iso(rec.get("clean_at")), "clean_valid_at": rec.get("clean_valid")})
@@ -252,7 +258,7 @@ class WindowVerify:
                 "recorded": self.lock is not None, "chunk_detail": chunks,
                 "note": ("a chunk kept clean was checksummed equal while sync ran, at the position given, and sync "
                          "changed nothing in it since; a change made on the target behind sync's back after that "
-                         "check is found only by --full-verify")}
+                         "check is found by `verify --follow --refresh` or `cutover --full-verify`, not here")}
 
     def close(self) -> None:
         self.verifier.close()
