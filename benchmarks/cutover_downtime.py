@@ -31,16 +31,16 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from migrator.copy.runner import CopyOptions, run_copy  # noqa: E402
-from migrator.cutover import cutover, rollback  # noqa: E402
-from migrator.db import connect, quote_ident  # noqa: E402
-from migrator.demo import PLAN_ARGS, SyncThread, load_example  # noqa: E402
-from migrator.endpoint import parse_url  # noqa: E402
-from migrator.plan.build import build_plan  # noqa: E402
-from migrator.plan.model import save_plan  # noqa: E402
-from migrator.sandbox import free_port, start_mariadb, stop_pid  # noqa: E402
-from migrator.schema.apply import apply_schema  # noqa: E402
-from migrator.workdir import WorkDir  # noqa: E402
+from migrator.copy.runner import CopyOptions, run_copy
+from migrator.cutover import cutover, rollback
+from migrator.db import connect, quote_ident
+from migrator.demo import PLAN_ARGS, SyncThread, load_example
+from migrator.endpoint import parse_url
+from migrator.plan.build import build_plan
+from migrator.plan.model import save_plan
+from migrator.sandbox import free_port, start_mariadb, stop_pid
+from migrator.schema.apply import apply_schema
+from migrator.workdir import WorkDir
 
 
 class Transfers(threading.Thread):

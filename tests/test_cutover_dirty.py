@@ -11,7 +11,8 @@ import sys
 import threading
 import time
 
-import pymysql
+import pytest
+from sync_helpers import ROOT, mark_copied, run_cli, setup_wallets, write_plan
 
 from migrator.cutover import cutover, dry_run, rollback
 from migrator.db import connect, qualified, query
@@ -21,9 +22,22 @@ from migrator.sync.runner import run_sync
 from migrator.sync.stream import SyncOptions
 from migrator.verify.follow import follow
 from migrator.workdir import WorkDir
-from sync_helpers import ROOT, mark_copied, run_cli, setup_wallets, write_plan
 
-UPPERS = [10, 20, 30]  # wallet ids 1..40: chunks 0..3 of 10 ids each
+UPPERS = [10, 20, 30]
+
+
+@pytest.fixture(scope="module")
+def private_source(mariadb_factory):
+    """One MariaDB of this module's own: cutover makes it read-only, and another suite's XA on a
+    shared source would stop sync here (each test works in databases of its own)."""
+    return mariadb_factory(name="cutdirty")
+
+
+@pytest.fixture
+def private(private_source):
+    yield private_source
+    with connect(private_source, "source") as c:  # whatever a test left: writable for the next
+        query(c, "SET GLOBAL read_only = OFF")  # wallet ids 1..40: chunks 0..3 of 10 ids each
 
 
 def chunked(plan: Plan) -> Plan:
@@ -68,8 +82,8 @@ def on_source(ep, sql: str, args=None) -> None:
         query(c, sql, args)
 
 
-def test_dirty_chunks_after_updates_key_changes_and_ddl(target, mariadb_factory, unique_db, tmp_path):
-    source = mariadb_factory(name="dirty")  # private: another suite's XA on a shared source stops sync
+def test_dirty_chunks_after_updates_key_changes_and_ddl(target, private, unique_db, tmp_path):
+    source = private
     db = unique_db("dirty")
     wd, plan, _, _ = setup(source, target, db, tmp_path)
     w, led = wallet_id(plan), ledger_id(plan)
@@ -100,8 +114,8 @@ def test_dirty_chunks_after_updates_key_changes_and_ddl(target, mariadb_factory,
     assert marks(wd, plan, source.name, w) == after_key
 
 
-def test_kill_9_of_sync_mid_batch_leaves_every_applied_chunk_dirty(target, mariadb_factory, unique_db, tmp_path):
-    source = mariadb_factory(name="dirtykill")
+def test_kill_9_of_sync_mid_batch_leaves_every_applied_chunk_dirty(target, private, unique_db, tmp_path):
+    source = private
     db = unique_db("dirtykill")
     wd, plan, plan_path, tdb = setup(source, target, db, tmp_path)
     w = wallet_id(plan)
@@ -165,9 +179,9 @@ def read_only(ep) -> int:
         return int(query(c, "SELECT @@global.read_only")[0][0])
 
 
-def test_continuous_verify_catches_a_target_change_in_a_chunk_sync_never_touched(target, mariadb_factory, unique_db,
+def test_continuous_verify_catches_a_target_change_in_a_chunk_sync_never_touched(target, private, unique_db,
                                                                                  tmp_path):
-    source = mariadb_factory(name="follow")
+    source = private
     db = unique_db("follow")
     wd, plan, _, tdb = setup(source, target, db, tmp_path)
     first = follow(plan, wd, passes=1)
@@ -180,9 +194,9 @@ def test_continuous_verify_catches_a_target_change_in_a_chunk_sync_never_touched
     assert found.differing == [f"{wallet_id(plan)} chunk 2"], found
 
 
-def test_cutover_reverifies_only_dirty_chunks_and_refuses_a_difference_in_one(target, mariadb_factory, unique_db,
+def test_cutover_reverifies_only_dirty_chunks_and_refuses_a_difference_in_one(target, private, unique_db,
                                                                               tmp_path):
-    ep = mariadb_factory(name="cutdirty")
+    ep = private
     db = unique_db("cd")
     wd, plan, plan_path, tdb = setup(ep, target, db, tmp_path)
     w = wallet_id(plan)
@@ -243,12 +257,12 @@ def test_cutover_reverifies_only_dirty_chunks_and_refuses_a_difference_in_one(ta
     assert report["ok"] and report["verify"]["mode"] == "full", report
 
 
-def test_a_plain_verify_pass_counts_as_a_clean_check_for_cutover(target, mariadb_factory, unique_db, tmp_path):
+def test_a_plain_verify_pass_counts_as_a_clean_check_for_cutover(target, private, unique_db, tmp_path):
     from migrator.verify.compare import verify_plan
 
-    ep = mariadb_factory(name="plainv")
+    ep = private
     db = unique_db("pv")
-    wd, plan, _, tdb = setup(ep, target, db, tmp_path)
+    wd, plan, _, _ = setup(ep, target, db, tmp_path)
     assert len(dry_run(plan, wd, max_lag=300)["reverify"]) == 8  # never checked
     assert verify_plan(plan, wd).identical
     assert dry_run(plan, wd, max_lag=300)["reverify"] == []
@@ -257,9 +271,9 @@ def test_a_plain_verify_pass_counts_as_a_clean_check_for_cutover(target, mariadb
     assert dry_run(plan, wd, max_lag=300)["reverify"] == [f"{ledger_id(plan)} chunk 1"]
 
 
-def test_cutover_checks_chunks_before_read_only_and_only_the_rest_inside(target, mariadb_factory, unique_db,
+def test_cutover_checks_chunks_before_read_only_and_only_the_rest_inside(target, private, unique_db,
                                                                           tmp_path):
-    ep = mariadb_factory(name="cutpre")
+    ep = private
     db = unique_db("cp")
     wd, plan, _, _ = setup(ep, target, db, tmp_path)
     # no verify ever ran: all 8 chunks are checked while the source is writable, none in the window
@@ -272,9 +286,9 @@ def test_cutover_checks_chunks_before_read_only_and_only_the_rest_inside(target,
         rollback(plan, wd)
 
 
-def test_kill_9_of_verify_follow_leaves_states_the_next_cutover_uses_correctly(target, mariadb_factory, unique_db,
+def test_kill_9_of_verify_follow_leaves_states_the_next_cutover_uses_correctly(target, private, unique_db,
                                                                                tmp_path):
-    ep = mariadb_factory(name="followkill")
+    ep = private
     db = unique_db("fk")
     wd, plan, plan_path, tdb = setup(ep, target, db, tmp_path)
     proc = subprocess.Popen([sys.executable, "-m", "migrator.cli", "verify", str(plan_path), "--workdir", str(wd.root),
@@ -296,11 +310,11 @@ def test_kill_9_of_verify_follow_leaves_states_the_next_cutover_uses_correctly(t
         rollback(plan, wd)
 
 
-def test_kill_9_of_cutover_after_read_only_then_rerun_and_rollback(target, mariadb_factory, unique_db, tmp_path):
+def test_kill_9_of_cutover_after_read_only_then_rerun_and_rollback(target, private, unique_db, tmp_path):
     """Regression: the report with the read_only values from before cutover was written only at
     the end, so after a kill -9 inside the window a rerun took read_only=ON as the value to
     restore and --rollback left the sources read-only."""
-    ep = mariadb_factory(name="cutkill")
+    ep = private
     db = unique_db("ck")
     wd, plan, plan_path, _ = setup(ep, target, db, tmp_path)
     proc = subprocess.Popen([sys.executable, "-m", "migrator.cli", "cutover", str(plan_path), "--workdir",
@@ -319,12 +333,12 @@ def test_kill_9_of_cutover_after_read_only_then_rerun_and_rollback(target, maria
     assert read_only(ep) == 0  # writable again, as before the first cutover
 
 
-def test_follow_and_dry_run_over_a_merge_without_source_column(target, mariadb_factory, unique_db, tmp_path):
+def test_follow_and_dry_run_over_a_merge_without_source_column(target, private, unique_db, tmp_path):
     """Two shards with disjoint ids merged into one target table, no source column: compared as
     the union over shared ranges ("merged:DB.TABLE chunk N"); a change on the target is found."""
     from sync_helpers import copy_done, make_plan
 
-    ep = mariadb_factory(name="mergef")
+    ep = private
     base = unique_db("mf")
     tdb = base + "_all"
     ddl = "CREATE TABLE {} (id BIGINT NOT NULL PRIMARY KEY, v INT NOT NULL)"

@@ -94,7 +94,9 @@ def register(main: click.Group) -> None:
                     no_verify: bool, full_verify: bool, dry_run: bool, parallel: int) -> None:
         """Switch writes to the target: sources read-only, sync drained, re-verify of the chunks changed
         since their last clean check (or every chunk with --full-verify), report."""
-        from ..cutover import cutover, dry_run as do_dry_run, rollback as do_rollback
+        from ..cutover import cutover
+        from ..cutover import dry_run as do_dry_run
+        from ..cutover import rollback as do_rollback
 
         plan = load_plan(plan_path)
         wd = resolve_workdir(plan_path, workdir)
