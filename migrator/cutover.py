@@ -1,20 +1,30 @@
 """`migrator cutover`: stop writes on every source, drain sync, verify, report.
 
-Order (write downtime runs from step 2 to the end of step 4):
+Order (write downtime runs from step 2 to the end of step 4, reported in those three parts):
   1. refuse when a source has no sync checkpoint or is more than `max_lag` seconds behind;
+     the chunks to re-verify are prepared now, and the chunks not clean now are checked while
+     the sources are still writable (WindowVerify.catch_up), so the window holds only the chunks
+     changed during that check;
   2. every source read-only (read_only; super_read_only on MySQL), previous values recorded;
   3. final positions read; sync drained until every checkpoint reached them (a running
      `migrator sync` is waited for, otherwise cutover runs sync itself);
-  4. verify (chunk checksums) of the whole plan;
-  5. report written to WorkDir.cutover_report; on a verify failure the sources stay read-only
-     and the report says how to roll back (`migrator cutover PLAN --rollback`).
+  4. verify: only the chunks that are not clean now (verify/follow.py: never found clean by
+     `migrator verify PLAN --follow`, changed by sync since their clean check (sync/dirty.py),
+     differing, or of tables sync does not replay); `full_verify` checks every chunk instead;
+  5. report written to WorkDir.cutover_report (per chunk: when last clean, valid at which
+     position, re-verified inside the window or not); on a verify failure the sources stay
+     read-only and the report says how to roll back (`migrator cutover PLAN --rollback`).
+`dry_run` prints what a cutover would do now (lag, chunks to re-verify, expected window) and
+changes nothing.
 Accounts with SUPER / READ_ONLY ADMIN can still write on a read-only MariaDB: the report says so.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Any
 
 import pymysql
@@ -25,6 +35,7 @@ from .formatting import utc_now
 from .plan.model import Plan
 from .positions import BinlogPosition, read_position
 from .state import atomic_write_json, read_json
+from .sync.dirty import applied_position
 from .sync.runner import run_sync, sync_status
 from .sync.stream import Checkpoint, SyncOptions
 from .workdir import WorkDir
@@ -123,7 +134,36 @@ def drain(plan: Plan, workdir: WorkDir, final: dict[str, BinlogPosition], timeou
         if time.monotonic() > deadline:
             raise StateError(f"sync did not reach the final position of {', '.join(behind)} within {timeout:.0f}s; the "
                              "sources are read-only: fix sync and rerun cutover, or roll back with --rollback")
-        time.sleep(0.5)
+        time.sleep(0.1)  # a checkpoint file read: polled often, the sources are read-only meanwhile
+
+
+def sync_running(workdir: WorkDir) -> bool:
+    """Whether a `migrator sync` holds the work directory now."""
+    from .engine.locks import hold
+
+    try:
+        fd = hold(workdir.writer_lock, busy=lambda _h: StateError("busy"))
+    except StateError:
+        return True
+    os.close(fd)
+    return False
+
+
+def catch_up_sync(plan: Plan, workdir: WorkDir, timeout: float = 30.0) -> float:
+    """Before read-only: let a running sync apply what the sources hold now (the checks before
+    the window load the machine and sync falls behind meanwhile), so the drain inside the window
+    is only the last moment's changes. Seconds waited (0 when no sync runs: the drain runs it)."""
+    if not sync_running(workdir):
+        return 0.0
+    started = time.monotonic()
+    heads = final_positions(plan)
+    while time.monotonic() - started < timeout:
+        behind = [n for n, pos in heads.items()
+                  if (applied_position(workdir, n) or pos).key() < pos.key() or applied_position(workdir, n) is None]
+        if not behind:
+            break
+        time.sleep(0.1)
+    return round(time.monotonic() - started, 3)
 
 
 def run_verify(plan: Plan, workdir: WorkDir) -> dict[str, Any]:
@@ -139,12 +179,123 @@ def run_verify(plan: Plan, workdir: WorkDir) -> dict[str, Any]:
             "differing_rows": len(getattr(report, "rows", [])), "errors": list(getattr(report, "errors", []))}
 
 
-def cutover(plan: Plan, workdir: WorkDir, *, max_lag: float = 30.0, verify: bool = True,
-            drain_timeout: float = 600.0, say: Callable[[str], None] = lambda m: None) -> dict[str, Any]:
+class WindowVerify:
+    """The chunks to re-verify inside the read-only window, prepared before it starts (shapes,
+    target columns, merge ranges are read while the sources are still writable)."""
+
+    def __init__(self, plan: Plan, workdir: WorkDir, parallel: int):
+        from .engine.locks import hold
+        from .verify.follow import ddl_applied
+
+        self.plan, self.wd, self.parallel = plan, workdir, parallel
+        self.lock: int | None = None
+        try:  # a running `verify --follow` keeps the chunk states: then results here are not recorded
+            self.lock = hold(workdir.verify_lock, busy=lambda _h: StateError("busy"))
+        except StateError:
+            self.lock = None
+        self.ddl = ddl_applied(plan, workdir)
+        try:
+            self.verifier = self._open()
+        except BaseException:
+            if self.lock is not None:
+                os.close(self.lock)
+            raise
+
+    def _open(self):
+        from .verify.follow import Verifier
+
+        return Verifier(self.plan, self.wd, parallel=self.parallel, max_source_threads_running=0,
+                        record=self.lock is not None)
+
+    def catch_up(self, say: Callable[[str], None], passes: int = 3, floor: int | None = None) -> list[int]:
+        """Before the window, with the sources writable: check the chunks that are not clean now, up
+        to `passes` times while that shrinks the set (an iterative verifier, as Ghostferry's), so the
+        window holds only what changed during the last of these passes. Differences here are rows
+        in flight: they are re-verified in the window. Skipped when a `verify --follow` runs (it
+        keeps the chunks checked). Returns the not-clean count before each pass."""
+        if self.lock is None:
+            say("a `migrator verify --follow` is running: its chunk states are used as they are (stop it after the "
+                "cutover)")
+            return []
+        counts: list[int] = []
+        for _ in range(passes):
+            todo = [u for u, st in self.verifier.states_now() if u.always or st != "clean"]
+            if counts and len(todo) >= counts[-1] or len(todo) <= (2 * self.parallel if floor is None else floor):
+                break
+            counts.append(len(todo))
+            say(f"checking {len(todo)} chunk(s) not clean now, before the sources are made read-only")
+            self.verifier.check(todo)
+        return counts
+
+    def run(self, say: Callable[[str], None]) -> dict[str, Any]:
+        from .verify.follow import ddl_applied
+
+        if ddl_applied(self.plan, self.wd) != self.ddl:  # the drain replayed DDL: read the shapes again
+            self.verifier.close()
+            self.verifier = self._open()
+        v = self.verifier
+        states = v.states_now()
+        todo = [u for u, st in states if u.always or st != "clean"]
+        say(f"re-verifying {len(todo)} of {len(states)} chunk(s): the others were verified clean and sync changed "
+            "nothing in them since")
+        done, errors = v.check(todo, static=True)
+        fresh = {u.key for u, _ in done}
+        differing = [u.label() for u, r in done if not r["same"]]
+        reasons: dict[str, int] = {}
+        chunks = []
+        for u, st in states:
+            rec = v.states.last.get(u.key) or {}
+            again = u.key in fresh
+            why = ("not synced" if u.always else st) if again else "kept clean"
+            reasons[why] = reasons.get(why, 0) + 1
+            chunks.append({"chunk": u.label(), "state_before": "not synced" if u.always else st,
+                           "reverified_in_window": again, "identical": rec.get("same") if again else st == "clean",
+                           "last_clean_at": _iso(rec.get("clean_at")), "clean_valid_at": rec.get("clean_valid")})
+        errors = errors + v.errors
+        return {"ran": True, "mode": "dirty chunks", "identical": not differing and not errors,
+                "chunks": len(states), "reverified": len(todo), "kept_clean": len(states) - len(todo),
+                "reasons": reasons, "differing_chunks": differing, "errors": errors,
+                "recorded": self.lock is not None, "chunk_detail": chunks,
+                "note": ("a chunk kept clean was checksummed equal while sync ran, at the position given, and sync "
+                         "changed nothing in it since; a change made on the target behind sync's back after that "
+                         "check is found by `verify --follow --refresh` or `cutover --full-verify`, not here")}
+
+    def close(self) -> None:
+        self.verifier.close()
+        if self.lock is not None:
+            os.close(self.lock)
+            self.lock = None
+
+
+def _iso(t: float | None) -> str | None:
+    if not t:
+        return None
+    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="seconds")
+
+
+def cutover(plan: Plan, workdir: WorkDir, *, max_lag: float = 30.0, verify: bool = True, full_verify: bool = False,
+            drain_timeout: float = 600.0, parallel: int = 8,
+            say: Callable[[str], None] = lambda m: None) -> dict[str, Any]:
     started = time.time()
     report: dict[str, Any] = {"started_at": utc_now(), "sources": {}, "ok": False}
     status = check_lag(plan, workdir, max_lag)
     report["lag_before"] = {s["source"]: s["lag_seconds"] for s in status}
+    window = WindowVerify(plan, workdir, parallel) if verify and not full_verify else None
+    try:
+        if window is not None:
+            report["checked_before_read_only"] = window.catch_up(say)
+        report["sync_catch_up_seconds"] = catch_up_sync(plan, workdir)
+        if window is not None and report["checked_before_read_only"]:
+            # what changed while sync caught up, checked once more: the window holds only the last moment's
+            report["checked_before_read_only"] += window.catch_up(say, passes=1, floor=0)
+        return _cutover(plan, workdir, report, started, verify, full_verify, window, drain_timeout, say)
+    finally:
+        if window is not None:
+            window.close()
+
+
+def _cutover(plan: Plan, workdir: WorkDir, report: dict[str, Any], started: float, verify: bool, full_verify: bool,
+             window: WindowVerify | None, drain_timeout: float, say: Callable[[str], None]) -> dict[str, Any]:
     say("sources are caught up; making them read-only")
     earlier = _unrolled_back_read_only_before(workdir)
     # downtime starts as the first source is asked: writes stall while read_only waits for running
@@ -161,23 +312,31 @@ def cutover(plan: Plan, workdir: WorkDir, *, max_lag: float = 30.0, verify: bool
         report["next_step"] = f"cutover NOT started: {exc}"
         atomic_write_json(workdir.cutover_report, report)
         raise
+    marks = {"read_only": time.time()}
     report["read_only_at"] = read_only_at_text
     # a rerun after a failed cutover finds the sources read-only by our own hand: rollback must
     # restore the values from before the first cutover, not ON
     report["read_only_before"] = {**before, **earlier}
+    # durable before anything else happens: a cutover killed from here on leaves what --rollback and
+    # a rerun need (the values before read-only), not a report of an earlier run or none
+    atomic_write_json(workdir.cutover_report, {**report, "next_step": (
+        "cutover in progress, or killed: rerun `migrator cutover PLAN`, or roll back with --rollback")})
     try:
         final = final_positions(plan)
         say("sources read-only; draining sync to " + ", ".join(f"{n} {p.file}:{p.pos}" for n, p in final.items()))
         cps = drain(plan, workdir, final, drain_timeout, say)
+        marks["drain"] = time.time()
         report["drained_at"] = utc_now()
         for name, pos in final.items():
             report["sources"][name] = {"final_position": pos.model_dump(mode="json"),
                                        "applied_position": cps[name].position.model_dump(mode="json")}
-        if verify:
-            say("verifying every table (chunk checksums)")
-            report["verify"] = run_verify(plan, workdir)
-        else:
+        if not verify:
             report["verify"] = {"ran": False, "identical": None, "note": "skipped (--no-verify)"}
+        elif window is not None:
+            report["verify"] = window.run(say)
+        else:
+            say("verifying every table (chunk checksums, --full-verify)")
+            report["verify"] = {**run_verify(plan, workdir), "mode": "full"}
     except (MigratorError, pymysql.err.MySQLError, RuntimeError) as exc:
         # Sources are read-only by now: whatever failed, write the report and say how to go back.
         report["error"] = str(exc) if isinstance(exc, MigratorError) else f"{type(exc).__name__}: {exc}"
@@ -185,6 +344,10 @@ def cutover(plan: Plan, workdir: WorkDir, *, max_lag: float = 30.0, verify: bool
     finished = time.time()
     report["finished_at"] = utc_now()
     report["write_downtime_seconds"] = round(finished - read_only_at, 3)
+    drained = marks.get("drain", finished)
+    report["downtime_parts"] = {"read_only_seconds": round(marks["read_only"] - read_only_at, 3),
+                                "drain_seconds": round(drained - marks["read_only"], 3),
+                                "verify_seconds": round(finished - drained, 3)}
     report["total_seconds"] = round(finished - started, 3)
     v = report["verify"]
     report["ok"] = "error" not in report and (v.get("identical") is True or (not verify and not v.get("ran")))
@@ -194,12 +357,57 @@ def cutover(plan: Plan, workdir: WorkDir, *, max_lag: float = 30.0, verify: bool
         report["next_step"] = ("cutover done: point the applications at the target now; the sources stay read-only "
                                "(`migrator cutover PLAN --rollback` makes them writable again)")
     else:
-        why = report.get("error") or "verify found differences (see the verify report)"
+        why = report.get("error") or (
+            f"verify found differences in {', '.join(v.get('differing_chunks', [])[:10])} (list the rows: "
+            "`migrator verify PLAN --tables TABLE`)" if v.get("differing_chunks")
+            else "verify errors: " + "; ".join(v.get("errors", [])[:3]) if v.get("errors")
+            else "verify found differences (see the verify report)")
         report["next_step"] = (f"cutover NOT complete: {why}. The sources are still read-only. Fix and rerun "
                                "`migrator cutover PLAN`, or roll back: `migrator cutover PLAN --rollback` (sources "
                                "writable again; the target is not used)")
     atomic_write_json(workdir.cutover_report, report)
     return report
+
+
+def dry_run(plan: Plan, workdir: WorkDir, *, max_lag: float = 30.0, parallel: int = 8) -> dict[str, Any]:
+    """What `cutover` would check and do now, and the expected write downtime; changes nothing
+    (no read_only, no report, no chunk state written)."""
+    from .verify.follow import Verifier
+
+    status = sync_status(workdir, plan, live=True)
+    lag = {s["source"]: s.get("lag_seconds") for s in status}
+    refusals = []
+    for s in status:
+        if s.get("state") == "not started":
+            refusals.append(f"source {s['source']}: sync never ran")
+        elif str(s.get("state", "")).startswith("source unreachable"):
+            refusals.append(f"source {s['source']}: {s['state']}")
+        elif (s.get("lag_seconds") or 0) > max_lag:
+            refusals.append(f"source {s['source']} is {s['lag_seconds']:.0f}s behind (limit {max_lag:.0f}s)")
+    v = Verifier(plan, workdir, parallel=parallel, record=False)
+    try:
+        states = v.states_now()
+        secs = sorted(r.get("secs", 0.0) for r in v.states.last.values() if r.get("secs"))
+    finally:
+        v.close()
+    counts: dict[str, int] = {}
+    for u, st in states:
+        key = "not synced" if u.always and st == "clean" else st
+        counts[key] = counts.get(key, 0) + 1
+    todo = [u for u, st in states if u.always or st != "clean"]
+    per_chunk = secs[len(secs) // 2] if secs else 0.05  # median check time so far
+    expected = {"read_only_seconds": round(0.02 * len(plan.sources), 3),
+                "drain_seconds": round(max([x or 0.0 for x in lag.values()] or [0.0]) + 0.5, 3),
+                "verify_seconds": round(per_chunk * len(todo) / max(1, parallel), 3)}
+    steps = [f"check lag of {len(plan.sources)} source(s) (refuse above {max_lag:.0f}s)",
+             "prepare the chunks to re-verify (sources still writable)",
+             f"set read_only=ON on {', '.join(sp.name for sp in plan.sources)}",
+             "read final positions; drain sync to them",
+             f"re-verify {len(todo)} of {len(states)} chunk(s) (never clean, dirty, differing, not synced)",
+             "write the cutover report"]
+    return {"dry_run": True, "lag_seconds": lag, "would_refuse": refusals, "chunks": len(states),
+            "chunk_states": counts, "reverify": [u.label() for u in todo], "steps": steps,
+            "expected_downtime": {**expected, "total_seconds": round(sum(expected.values()), 3)}}
 
 
 def _unrolled_back_read_only_before(workdir: WorkDir) -> dict[str, dict[str, Any]]:

@@ -518,19 +518,34 @@ def _cutover(console: Console, plan: Plan, wd: WorkDir, sync: SyncThread | None,
     cutover = cutover_function()
     if sync is not None:
         sync.wait_caught_up(time.monotonic())
-        sync.stop()
-        if sync.error is not None:
-            raise sync.error
     if cutover is None:
+        if sync is not None:
+            sync.stop()
         result.not_built.append("cutover")
         console.print("[yellow]cutover is not built yet:[/] no sources made read-only, no write downtime measured. "
                       "Instead: traffic stopped, sync caught up and stopped, final verify below.", highlight=False)
         return _final_verify(console, plan, wd)
-    rep = cutover(plan, wd, verify=True, say=lambda m: console.print(m, highlight=False))
+    # sync keeps running through the cutover: the drain is then only its last batch
+    try:
+        rep = cutover(plan, wd, verify=True, say=lambda m: console.print(m, highlight=False))
+    finally:
+        if sync is not None:
+            sync.stop()
+    if sync is not None and sync.error is not None:
+        raise sync.error
     result.downtime_seconds = _downtime(rep)
     if not rep.get("ok"):
         raise StateError(f"cutover did not complete: {rep.get('next_step') or wd.cutover_report}")
+    parts = rep.get("downtime_parts") or {}
+    v = rep.get("verify") or {}
+    console.print(f"write downtime {rep['write_downtime_seconds']:.2f}s: read-only {parts.get('read_only_seconds', 0):.2f}s, "
+                  f"drain {parts.get('drain_seconds', 0):.2f}s, verify {parts.get('verify_seconds', 0):.2f}s", highlight=False)
     console.print(f"cutover report: {wd.cutover_report}", highlight=False)
+    if v.get("mode") == "dirty chunks":
+        console.print(f"verify inside the window: {v['reverified']} of {v['chunks']} chunk(s) re-verified (changed "
+                      f"since their last clean check, or copy-only), {v['kept_clean']} clean since their last check; "
+                      "all identical", highlight=False)
+        return report
     final = _latest_verify(wd)
     if final is None:
         return _final_verify(console, plan, wd)

@@ -11,9 +11,11 @@
       sync/ddl.jsonl            DDL applied to the target once per merge (shared by every source)
       sync/ddl.lock             held while a source reads or appends sync/ddl.jsonl
       sync/SRC.ddl.jsonl        every DDL occurrence that source met, applied or skipped
+      sync/SRC.dirty.json       chunks sync changed, with the position (written before each batch applies)
       verify/journal.jsonl      one line per verified chunk
       verify/report.json        last verify report
       verify/lock               held by the one verify of this directory (it runs beside sync)
+      verify/chunks.jsonl       each chunk's last check (continuous verify): clean or not, valid at which positions
       cutover/report.json       cutover report
       live/STAGE.json           what a running copy/sync/verify/cutover reports every few seconds
                                 (rows, rows/s, ETA, lag, throttling): `migrator status --watch`
@@ -75,6 +77,15 @@ class WorkDir:
 
     def sync_ddl_seen(self, source: str) -> Path:
         return self.root / "sync" / f"{source}.ddl.jsonl"
+
+    def sync_dirty(self, source: str) -> Path:
+        """The chunks sync changed (sync/dirty.py)."""
+        return self.root / "sync" / f"{source}.dirty.json"
+
+    @property
+    def verify_chunks(self) -> Path:
+        """Each chunk's last check with the positions it is valid for (verify/follow.py)."""
+        return self.root / "verify" / "chunks.jsonl"
 
     @property
     def verify_journal(self) -> Path:

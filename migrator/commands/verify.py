@@ -50,21 +50,35 @@ def register(main: click.Group) -> None:
               help="Checksums on a source wait while its Threads_running is above this (0: never wait).")
 @click.option("--executor", "executor_url", default="local", show_default=True, metavar="URL",
               help="Where chunk checksums run: 'local' threads, or dask://HOST:PORT (a Dask scheduler).")
+@click.option("--follow", is_flag=True,
+              help="Keep verifying while sync runs: each pass checksums the chunks not clean now (never checked, "
+                   "changed by sync since, differing); cutover then re-verifies only those. Stop with Ctrl-C.")
+@click.option("--interval", type=click.FloatRange(0, None), default=2.0, show_default=True,
+              help="--follow: seconds between passes.")
+@click.option("--passes", type=click.IntRange(1), default=None, help="--follow: stop after this many passes.")
+@click.option("--duration", type=click.FloatRange(0, None), default=None, help="--follow: stop after this many seconds.")
+@click.option("--refresh", type=click.FloatRange(0, None), default=600.0, show_default=True,
+              help="--follow: check clean chunks again after this many seconds (finds changes made on the target "
+                   "behind sync's back).")
 @metrics_options
 def verify(plan_path: Path, workdir: Path | None, report_file: Path | None, tables: str | None, fix_sql: Path | None,
            apply_fix: bool, parallel: int, per_source: int, max_rows: int, restart: bool, as_json: bool,
-           target_connections: int, max_source_threads_running: int, executor_url: str, metrics_port: int | None,
-           metrics_addr: str) -> None:
+           target_connections: int, max_source_threads_running: int, executor_url: str, follow: bool,
+           interval: float, passes: int | None, duration: float | None, refresh: float) -> None:
     """Compare every chunk of PLAN on source and target by checksums computed in each database.
 
     Differing chunks are narrowed to rows, named by key. Exit 0 when identical, 1 when a
-    difference remains, 2 on errors.
+    difference remains, 2 on errors. With --follow: passes while sync runs (see --follow); exit 1
+    when the last pass left a confirmed difference, 2 on errors.
     """
     from ..plan.model import load_plan
     from ..verify.compare import verify_plan
 
     plan = load_plan(plan_path)
     wd = resolve_workdir(plan_path, workdir)
+    if follow:
+        _follow(plan, wd, tables, parallel, interval, passes, duration, refresh, max_source_threads_running, as_json)
+        return
     console = Console()
     reason: list[str | None] = [None]
 
@@ -105,6 +119,26 @@ def verify(plan_path: Path, workdir: Path | None, report_file: Path | None, tabl
     else:
         render(report, console, wd.verify_report)
     sys.exit(report.exit_code)
+
+
+def _follow(plan, wd, tables: str | None, parallel: int, interval: float, passes: int | None,
+            duration: float | None, refresh: float, max_source_threads_running: int, as_json: bool) -> None:
+    from ..verify.follow import describe_pass, follow
+
+    def on_pass(n: int, result) -> None:
+        if as_json:
+            click.echo(json.dumps({"pass": n, "checked": result.checked, "states": result.counts,
+                                   "differing": result.differing, "errors": result.errors, "seconds": result.seconds}))
+        else:
+            click.echo(describe_pass(n, result))
+
+    try:
+        last = follow(plan, wd, tables=tables, parallel=parallel, interval=interval, passes=passes, duration=duration,
+                      refresh=refresh, on_pass=on_pass, max_source_threads_running=max_source_threads_running)
+    except KeyboardInterrupt:
+        click.echo("stopped; chunk states kept for the next run and for cutover", err=True)
+        return
+    sys.exit(2 if last.errors else 1 if last.differing else 0)
 
 
 @contextmanager

@@ -60,6 +60,7 @@ class DdlReplay:
         if not hits:
             return
         self.flush()  # everything before the DDL is on the target before the DDL runs
+        self.dirty.note_tables([h.plan.id for h in hits], self._position_now(stream))  # the whole table
         ddl_id = f"{stream.log_file}:{stream.log_pos}"
         keyed = stmt.kind in ("alter", "create_index", "drop_index") or (
             stmt.kind == "truncate" and not any(h.route.merged for h in hits))

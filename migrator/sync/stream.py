@@ -42,6 +42,7 @@ from ..workdir import WorkDir
 from .apply import Applier, Route, RowChange
 from .cascade import NO_FOREIGN_KEY_CHECKS, foreign_keys_from_plan, load_cascades, unchecked
 from .copystate import source_copy
+from .dirty import DirtyChunks
 from .ddl import (DdlRecord, classify)
 from .contracts import Checkpoint, SyncOptions, SyncStopped, gtid_distance, status_line
 from .reader import GtidStreamReader, is_savepoint_statement, stream_server_id, undecodable_event_reason
@@ -230,6 +231,8 @@ class SourceSync(XaReplay, DdlReplay):
                  self.cp.position.pos, f" (gtid {self.cp.position.gtid})" if self.by_gtid else "")
         self.applier = Applier(self.target, self.opts.workers, stop=self.stop, on_retry=self._count_retry)
         self.applier.cascades = self.cascades
+        self.dirty = DirtyChunks(self.workdir, self.plan, self.name, self.cp.position)
+        self.dirty.cascades = self.cascades
         self._apply_thread = ThreadPoolExecutor(1, thread_name_prefix="batch")
         try:
             while not self.stop():
@@ -606,6 +609,7 @@ class SourceSync(XaReplay, DdlReplay):
             return
         pos, counts = self.hold_for_xa(self.safe.model_copy()), dict(self.batch_counts)
         if batch:
+            self.dirty.note(batch, self.safe)  # durable before the target commits: kill -9 over-reports only
             self._inflight = (self._apply_thread.submit(self.applier.apply, batch), pos, counts, batch)
         else:
             self._advance(pos, counts)

@@ -21,10 +21,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pymysql
+
 from ..endpoint import Endpoint
 from ..engine.locks import hold
 from ..engine.pool import TARGET, Pool
-from ..errors import ConfigError, StateError
+from ..errors import ConfigError, MigratorError, StateError
 from ..executor import Executor, make_executor
 from ..formatting import utc_now
 from ..plan.model import Plan, TablePlan
@@ -106,6 +108,8 @@ def verify_plan(
         tgt = pools.dedicated(TARGET)
         runs, groups = prepare(plan, select_tables(plan, tables), tgt, pools)
         plan_merges(groups, pools)
+        states_from = _positions_before(runs, pools, wd)  # chunk states for cutover (verify/follow.py)
+        resumed = set(journal.done)
         # on Dask workers each running chunk holds a target connection: target_connections bound them all
         checksum_chunks(runs, pools, runner, journal, report, progress, per_source=per_source,
                         parallel=target_connections if runner.remote else parallel,
@@ -115,6 +119,7 @@ def verify_plan(
                                     peak_sources=pools.peak_sources, open_after_checksums=pools.open_count())
         for group in groups:
             merge_incomplete(group)
+        _record_states(plan, wd, runs, groups, pools, states_from, resumed)
         differing = [r for r in runs if r.differing]
         if (differing or any(g.differing for g in groups)) and recheck_after is not None:
             recheck_after()
@@ -150,6 +155,34 @@ def verify_plan(
     if report_path:
         atomic_write_json(report_path, report.model_dump(mode="json"))
     return report
+
+
+def _positions_before(runs: list, pools: Pool, wd: WorkDir) -> dict[str, list[int] | None] | None:
+    """Where each source and sync stand before the checksums (None: not recorded, e.g. unreachable)."""
+    from .follow import positions_now
+
+    try:
+        return positions_now(pools, wd, sorted({r.tp.source for r in runs if r.sside is not None}))
+    except (MigratorError, pymysql.err.MySQLError):
+        return None
+
+
+def _record_states(plan: Plan, wd: WorkDir, runs: list, groups: list, pools: Pool,
+                   valid: dict[str, list[int] | None] | None, resumed: set) -> None:
+    """Keep this pass's chunk results with the positions they are valid at: a cutover after it
+    re-verifies only the chunks sync changed since (best effort: unrecorded chunks are re-verified)."""
+    from .follow import head_key, record_verify_run
+
+    if valid is None:
+        return
+    try:
+        read = {src: list(pools.run(src, head_key, what="checksum")) for src in valid}
+        record_verify_run(wd, plan.fingerprint(), runs, groups, valid, read, resumed)
+    except (MigratorError, pymysql.err.MySQLError):
+        return
+    finally:
+        for src in valid:
+            pools.release(src)
 
 
 def _endpoints(plan: Plan, given: dict[str, Endpoint] | None) -> tuple[dict[str, Endpoint], Endpoint]:

@@ -1,0 +1,424 @@
+"""Continuous verify: chunk checksums while sync runs, each result kept with the positions it is
+valid for, so a cutover re-verifies only the chunks changed since (dirty) or never found clean.
+
+A check of one chunk (a "unit": a table's chunk, or a shared range of a merge without a source
+column) reads, in this order: the source's binlog head B, the source checksum, the head again
+(R), sync's applied position P (its checkpoint), then the target checksum. The result is valid
+at V = min(B, P) per source:
+  - equal checksums: the chunk stays clean while sync marks no change of it after V
+    (sync/dirty.py); a change after V is applied by a batch ending after V, so it marks the chunk;
+  - different checksums with rows in flight: re-checked once sync has passed R; a difference
+    that remains while no change of the chunk was marked after V is confirmed (not in flight).
+Results are appended to WorkDir.verify_chunks (JSON lines, fsync per batch, compacted); the last
+record of a chunk wins, and carries the time and positions the chunk was last found clean.
+A kill -9 loses at most unwritten results: those chunks are simply checked again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..db import query
+from ..endpoint import Endpoint
+from ..engine.locks import hold
+from ..engine.pool import TARGET, Pool
+from ..errors import MigratorError, StateError
+from ..plan.model import Chunk, Plan
+from ..state import Journal, read_json
+from ..sync.dirty import DirtyView, applied_position
+from ..throttle import Throttle, ThrottleOptions
+from ..workdir import WorkDir
+from .checksum import TableSide, chunk_checksum, decode_bound
+from .compare import select_tables
+from .prepare import plan_merges, prepare
+from .tablerun import TableRun, run_chunks
+
+log = logging.getLogger(__name__)
+
+PosKey = tuple[int, int]
+
+
+@dataclass
+class Unit:
+    """One chunk as verify compares it: source reads (run, chunk) summed, one target read."""
+
+    name: str  # table id, or "merged:db.table"
+    chunk: Chunk
+    readers: list[TableRun]
+    tside: TableSide
+    whole_table: bool = False  # dirty marks of any chunk of the readers' tables count (one range, merges)
+    always: bool = False  # not synced (copy-only): sync marks nothing, so cutover always checks it
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.name, self.chunk.id)
+
+    @property
+    def sources(self) -> list[str]:
+        return sorted({r.tp.source for r in self.readers})
+
+    def label(self) -> str:
+        return f"{self.name} chunk {self.chunk.id}"
+
+
+def build_units(runs: list[TableRun], groups: list[Any]) -> tuple[list[Unit], list[str]]:
+    """Every unit of the prepared runs, and the errors of tables that could not be prepared."""
+    units: list[Unit] = []
+    errors: list[str] = []
+    for run in runs:
+        if run.sside is None or run.tside is None:
+            if run.reported and run.result.error:
+                errors.append(run.result.error)
+            continue
+        if run.group is not None or not run.reported:
+            continue
+        always = run.tp.mode != "copy+sync"
+        for chunk in run_chunks(run):
+            units.append(Unit(run.tp.id, chunk, [run], run.tside, whole_table=run.one_range, always=always))
+    for group in groups:
+        reads = [(r, {c.id for c in r.ranges}) for r in group.runs]
+        for chunk in group.ranges:
+            if chunk.id not in group.expected:
+                continue
+            readers = [r for r, ids in reads if chunk.id in ids]
+            carrier = next(r for r in readers if chunk.id in r.carries)
+            units.append(Unit(group.journal_key, chunk, readers, carrier.tside, whole_table=True,
+                              always=any(r.tp.mode != "copy+sync" for r in readers)))
+    return units, errors
+
+
+def head_key(conn) -> PosKey:
+    """The source's binlog end now, as BinlogPosition.key()."""
+    rows = query(conn, "SHOW MASTER STATUS")
+    if not rows:
+        raise StateError("binary logging is off on a source (SHOW MASTER STATUS is empty)")
+    return (int(str(rows[0][0]).rsplit(".", 1)[-1]), int(rows[0][1]))
+
+
+def source_part(unit: Unit, pools: Pool) -> tuple[dict[str, PosKey], dict[str, PosKey], int, int]:
+    """The unit's source checksum(s), each between two reads of that source's binlog head:
+    (head before, head after, rows, hash sum)."""
+    lo, hi = decode_bound(unit.chunk.lower), decode_bound(unit.chunk.upper)
+    before_all: dict[str, PosKey] = {}
+    after_all: dict[str, PosKey] = {}
+    rows = total = 0
+    for run in unit.readers:
+        side = run.sside
+        assert side is not None
+
+        def on_source(conn, side: TableSide = side) -> tuple[PosKey, tuple[int, int], PosKey]:
+            before = head_key(conn)
+            sums = chunk_checksum(conn, side, lo, hi)
+            return before, sums, head_key(conn)
+
+        before, (n, s), after = pools.run(run.tp.source, on_source, what="checksum")
+        src = run.tp.source
+        before_all[src] = min(before_all.get(src, before), before)
+        after_all[src] = max(after_all.get(src, after), after)
+        rows, total = rows + n, total + s
+    return before_all, after_all, rows, total
+
+
+def target_part(unit: Unit, pools: Pool) -> tuple[int, int]:
+    lo, hi = decode_bound(unit.chunk.lower), decode_bound(unit.chunk.upper)
+    return tuple(pools.run(TARGET, lambda c: chunk_checksum(c, unit.tside, lo, hi), what="checksum"))  # type: ignore[return-value]
+
+
+def unit_record(unit: Unit, src: tuple[dict[str, PosKey], dict[str, PosKey], int, int],
+                applied: dict[str, PosKey | None], target: tuple[int, int], seconds: float | None) -> dict[str, Any]:
+    before, after, rows, total = src
+    valid = {s: list(min(b, applied[s])) if applied.get(s) is not None else None  # type: ignore[type-var]
+             for s, b in before.items()}
+    return {"u": unit.name, "c": unit.chunk.id, "same": (rows, total) == tuple(target), "at": time.time(),
+            "valid": valid, "read": {k: list(v) for k, v in after.items()}, "rows": [rows, target[0]],
+            "secs": round(seconds, 4) if seconds is not None else None}
+
+
+def _applied(workdir: WorkDir, sources: list[str]) -> dict[str, PosKey | None]:
+    out: dict[str, PosKey | None] = {}
+    for s in sources:
+        pos = applied_position(workdir, s)
+        out[s] = pos.key() if pos is not None else None
+    return out
+
+
+def check_unit(unit: Unit, pools: Pool, workdir: WorkDir) -> dict[str, Any]:
+    """Checksum one unit on its source(s), then read sync's applied position, then checksum the
+    target: the record to keep (see module doc)."""
+    started = time.monotonic()
+    src = source_part(unit, pools)
+    applied = _applied(workdir, unit.sources)  # read before the target: what it holds at least
+    return unit_record(unit, src, applied, target_part(unit, pools), time.monotonic() - started)
+
+
+class ChunkStates:
+    """The last check of every chunk (WorkDir.verify_chunks), for one plan."""
+
+    def __init__(self, workdir: WorkDir, fingerprint: str, *, writable: bool = True):
+        self.journal = Journal(workdir.verify_chunks)
+        self.fingerprint = fingerprint
+        self.writable = writable
+        self.last: dict[tuple[str, int], dict[str, Any]] = {}
+        self.lines = 0
+        ok = False
+        for r in self.journal.replay():
+            self.lines += 1
+            if r.get("type") == "plan":
+                ok = r.get("fingerprint") == fingerprint
+                self.last.clear()
+            elif ok and "u" in r:
+                self.last[(r["u"], r["c"])] = r
+        if writable and not ok:
+            self.journal.rewrite([{"type": "plan", "fingerprint": fingerprint}])
+            self.lines = 1
+
+    def add(self, records: list[dict[str, Any]]) -> None:
+        for r in records:
+            prev = self.last.get((r["u"], r["c"]))
+            if r["same"]:
+                r["clean_at"], r["clean_valid"] = r["at"], r["valid"]
+            elif prev is not None and prev.get("clean_at"):
+                r["clean_at"], r["clean_valid"] = prev["clean_at"], prev.get("clean_valid")
+            self.last[(r["u"], r["c"])] = r
+        if not self.writable or not records:
+            return
+        self.journal.append_many(records)
+        self.lines += len(records)
+        if self.lines > 4 * len(self.last) + 1000:  # compaction keeps the file O(chunks)
+            self.journal.rewrite([{"type": "plan", "fingerprint": self.fingerprint}, *self.last.values()])
+            self.lines = len(self.last) + 1
+
+    def close(self) -> None:
+        self.journal.close()
+
+
+def _key(v: Any) -> PosKey | None:
+    return tuple(v) if v else None  # type: ignore[return-value]
+
+
+def classify(unit: Unit, rec: dict[str, Any] | None, view: DirtyView,
+             applied: dict[str, PosKey | None]) -> str:
+    """never | clean | dirty | waiting (differed in flight, sync not yet past the read) | differs."""
+    if rec is None:
+        return "never"
+    # copy-only tables: sync marks nothing; their clean check stands for follow, cutover checks them always
+    covered = unit.always or all(
+        view.covers(r.tp.source, r.tp.id, None if unit.whole_table else unit.chunk.id,
+                    _key((rec.get("valid") or {}).get(r.tp.source)))
+        for r in unit.readers)
+    if rec["same"]:
+        return "clean" if covered else "dirty"
+    passed = all(applied.get(s) is not None and applied[s] >= tuple(p)  # type: ignore[operator]
+                 for s, p in (rec.get("read") or {}).items())
+    if not passed:
+        return "waiting"
+    return "differs" if covered else "dirty"
+
+
+@dataclass
+class PassResult:
+    counts: dict[str, int] = field(default_factory=dict)  # state after the pass -> chunks
+    checked: int = 0
+    differing: list[str] = field(default_factory=list)  # confirmed differences (labels)
+    errors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+class Verifier:
+    """Prepared units of a plan, their states, and a pool to check them with."""
+
+    def __init__(self, plan: Plan, workdir: WorkDir, *, tables: str | None = None, parallel: int = 4,
+                 endpoints: dict[str, Endpoint] | None = None, max_source_threads_running: int = 25,
+                 record: bool = True, on_throttle: Callable[[str | None], None] | None = None):
+        self.plan, self.wd, self.parallel = plan, workdir, max(1, parallel)
+        given = endpoints or {}
+        sources = {s.name: given.get(s.name) or s.endpoint() for s in plan.sources}
+        target = given.get("target") or plan.target.endpoint()
+        throttle = Throttle(ThrottleOptions(max_threads_running=max_source_threads_running), notify=on_throttle)
+        self.pools = Pool(sources, target, target_limit=self.parallel, throttle=throttle, fail_fast=False)
+        try:
+            tgt = self.pools.dedicated(TARGET)
+            runs, groups = prepare(plan, select_tables(plan, tables), tgt, self.pools)
+            plan_merges(groups, self.pools)
+            self.units, self.errors = build_units(runs, groups)
+            self.states = ChunkStates(workdir, plan.fingerprint(), writable=record)
+        except BaseException:
+            self.pools.close_all()
+            raise
+        self._threads = ThreadPoolExecutor(self.parallel, thread_name_prefix="follow")
+
+    def close(self) -> None:
+        self._threads.shutdown(wait=True)
+        self.states.close()
+        self.pools.close_all()
+
+    def applied(self) -> dict[str, PosKey | None]:
+        out: dict[str, PosKey | None] = {}
+        for sp in self.plan.sources:
+            pos = applied_position(self.wd, sp.name)
+            out[sp.name] = pos.key() if pos is not None else None
+        return out
+
+    def states_now(self) -> list[tuple[Unit, str]]:
+        view, applied = DirtyView(self.wd, self.plan), self.applied()
+        return [(u, classify(u, self.states.last.get(u.key), view, applied)) for u in self.units]
+
+    def check(self, units: list[Unit], static: bool = False) -> tuple[list[tuple[Unit, dict[str, Any]]], list[str]]:
+        """Check units in parallel; results recorded as they come (every 64), errors by chunk.
+        static: the sources are read-only and sync drained (cutover's window): nothing is in
+        flight, so each unit's source and target checksums run at the same time."""
+        done: list[tuple[Unit, dict[str, Any]]] = []
+        errors: list[str] = []
+        pending: list[dict[str, Any]] = []
+        if static:
+            applied = self.applied()
+            parts = [(u, self._threads.submit(source_part, u, self.pools), self._threads.submit(target_part, u, self.pools))
+                     for u in units]
+
+            def result(unit: Unit, sfut: Any, tfut: Any) -> dict[str, Any]:
+                return unit_record(unit, sfut.result(), applied, tfut.result(), None)  # no time of its own
+
+            futures = [(u, (lambda u=u, sf=sf, tf=tf: result(u, sf, tf))) for u, sf, tf in parts]
+        else:
+            futures = [(u, self._threads.submit(check_unit, u, self.pools, self.wd).result) for u in units]
+        for unit, get in futures:
+            try:
+                rec = get()
+            except MigratorError as exc:
+                errors.append(f"{unit.label()}: {exc}")
+                continue
+            done.append((unit, rec))
+            pending.append(rec)
+            if len(pending) >= 64:
+                self.states.add(pending)
+                pending = []
+        self.states.add(pending)
+        return done, errors
+
+    def one_pass(self, refresh: float | None = None) -> PassResult:
+        """Check every chunk that is not clean now (never checked, dirty, differing and re-checkable),
+        and clean chunks last checked more than `refresh` seconds ago (a change made on the target
+        behind sync's back marks nothing: only a new check finds it)."""
+        started = time.monotonic()
+        old = time.time() - refresh if refresh is not None else None
+        todo = [u for u, st in self.states_now() if st in ("never", "dirty", "differs") or (
+            st == "clean" and old is not None and self.states.last[u.key]["at"] <= old)]
+        _, errors = self.check(todo)
+        result = PassResult(checked=len(todo), errors=errors + self.errors)
+        for unit, st in self.states_now():
+            result.counts[st] = result.counts.get(st, 0) + 1
+            if st == "differs":
+                result.differing.append(unit.label())
+        result.seconds = round(time.monotonic() - started, 3)
+        return result
+
+
+def ddl_applied(plan: Plan, workdir: WorkDir) -> int:
+    """DDL statements sync applied so far (all sources): when it changes, table shapes are read again."""
+    return sum(int((read_json(workdir.sync_checkpoint(sp.name), default={}) or {}).get("ddl_applied", 0))
+               for sp in plan.sources)
+
+
+def follow(plan: Plan, workdir: WorkDir, *, tables: str | None = None, parallel: int = 4, interval: float = 2.0,
+           passes: int | None = None, duration: float | None = None, refresh: float | None = 600.0, stop: Callable[[], bool] = lambda: False,
+           on_pass: Callable[[int, PassResult], None] = lambda n, r: None,
+           max_source_threads_running: int = 25) -> PassResult:
+    """`migrator verify PLAN --follow`: passes until stopped, `passes` done or `duration` spent;
+    clean chunks are checked again after `refresh` seconds (None: never). Returns the last pass."""
+    lock = hold(workdir.verify_lock, busy=lambda _holder: StateError(
+        f"another `migrator verify` is running on work directory {str(workdir.root)!r}"))
+    def open_verifier() -> Verifier:
+        return Verifier(plan, workdir, tables=tables, parallel=parallel,
+                        max_source_threads_running=max_source_threads_running)
+
+    verifier = open_verifier()
+    shapes_at = ddl_applied(plan, workdir)
+    started = time.monotonic()
+    last = PassResult()
+    try:
+        n = 0
+        while not stop():
+            n += 1
+            if ddl_applied(plan, workdir) != shapes_at:  # sync replayed DDL: compare the tables as they are now
+                shapes_at = ddl_applied(plan, workdir)
+                verifier.close()
+                verifier = open_verifier()
+            last = verifier.one_pass(refresh)
+            on_pass(n, last)
+            if passes is not None and n >= passes:
+                break
+            if duration is not None and time.monotonic() - started >= duration:
+                break
+            end = time.monotonic() + interval
+            while time.monotonic() < end and not stop():
+                time.sleep(min(0.2, interval))
+    finally:
+        verifier.close()
+        os.close(lock)
+    return last
+
+
+def describe_pass(n: int, r: PassResult) -> str:
+    order = ("clean", "dirty", "never", "waiting", "differs")
+    parts = ", ".join(f"{r.counts[k]} {k}" for k in order if r.counts.get(k))
+    text = f"pass {n}: checked {r.checked} chunk(s) in {r.seconds:.1f}s; now {parts or 'no chunks'}"
+    if r.differing:
+        text += "; DIFFERING (sync past the read, no change since): " + ", ".join(r.differing[:10])
+    for e in r.errors[:5]:
+        text += f"\n  error: {e}"
+    return text
+
+
+def positions_now(pools: Pool, workdir: WorkDir, sources: list[str]) -> dict[str, list[int] | None]:
+    """Per source min(binlog head, sync's applied position), read now: a position every chunk
+    checksummed after this moment is valid at (both only grow). None: sync never ran there."""
+    out: dict[str, list[int] | None] = {}
+    for src in sources:
+        head = pools.run(src, head_key, what="checksum")
+        applied = applied_position(workdir, src)
+        out[src] = list(min(head, applied.key())) if applied is not None else None
+    return out
+
+
+def record_verify_run(workdir: WorkDir, fingerprint: str, runs: list[TableRun], groups: list[Any],
+                      valid: dict[str, list[int] | None], read: dict[str, list[int]],
+                      resumed: set[tuple[str, int]]) -> int:
+    """A plain `migrator verify` pass as chunk states (valid at the positions read before it, read
+    up to the heads after it), so a cutover after it re-verifies only what changed since. Chunks
+    of failed tables and chunks resumed from an interrupted run (checked at unknown positions) are
+    not recorded. Returns the number recorded."""
+    now = time.time()
+    records: list[dict[str, Any]] = []
+
+    def add(name: str, chunk_id: int, same: bool, sources: set[str]) -> None:
+        if (name, chunk_id) in resumed:
+            return
+        records.append({"u": name, "c": chunk_id, "same": same, "at": now,
+                        "valid": {s: valid.get(s) for s in sources}, "read": {s: read[s] for s in sources},
+                        "rows": None, "secs": None})
+
+    for run in runs:
+        if run.group is not None or not run.reported or run.sside is None or run.result.status == "error":
+            continue
+        differing = {c.id for c, _, _ in run.differing}
+        for chunk in run_chunks(run):
+            add(run.tp.id, chunk.id, chunk.id not in differing and not run.shape_diffs, {run.tp.source})
+    for group in groups:
+        if any(r.result.status == "error" for r in group.runs):
+            continue
+        differing = {c.id for c, _, _ in group.differing}
+        for chunk in group.ranges:
+            if chunk.id in group.expected and not group.expected[chunk.id]:
+                add(group.journal_key, chunk.id, chunk.id not in differing, {r.tp.source for r in group.runs})
+    states = ChunkStates(workdir, fingerprint)
+    try:
+        states.add(records)
+    finally:
+        states.close()
+    return len(records)
