@@ -33,6 +33,9 @@ def register(main: click.Group) -> None:
     @click.option("--batch-rows", type=click.IntRange(1, None), default=5000, show_default=True,
                   help="Row changes per applied batch.")
     @click.option("--source", "only_sources", multiple=True, help="Sync only this source (repeatable).")
+    @click.option("--sources-per-process", type=click.IntRange(1, None), default=None,
+                  help="Sources one sync process serves, each in a thread (default: the sources spread over one "
+                       "process per CPU core; 1 = a process per source).")
     @click.option("--wait-for-copy", is_flag=True, help="Wait for tables copy has not finished instead of refusing.")
     @click.option("--skip-ddl", multiple=True, metavar="FILE:POS",
                   help="A binlog DDL you applied to the target by hand, or an XA COMMIT sync cannot resolve "
@@ -42,7 +45,7 @@ def register(main: click.Group) -> None:
     @click.option("--json", "as_json", is_flag=True, help="Print the final per-source summary as JSON.")
     def sync_cmd(plan_path: Path, workdir: Path | None, until_caught_up: bool, duration: float | None,
                  metrics_port: int | None, metrics_addr: str, workers: int, batch_rows: int,
-                 only_sources: tuple[str, ...], wait_for_copy: bool, skip_ddl: tuple[str, ...], by_file_position: bool,
+                 only_sources: tuple[str, ...], sources_per_process: int | None, wait_for_copy: bool, skip_ddl: tuple[str, ...], by_file_position: bool,
                  as_json: bool) -> None:
         """Keep the target in step with every source's binlog until stopped (Ctrl-C / SIGTERM
         applies what was read, checkpoints and exits 0). Resumes from its checkpoint."""
@@ -60,7 +63,7 @@ def register(main: click.Group) -> None:
             err_console.print(f"syncing {len(only_sources) or len(plan.sources)} source(s) into {plan.target.engine}; "
                               "Ctrl-C stops cleanly")
         result = run_sync(plan, wd, opts, metrics_port=metrics_port, metrics_addr=metrics_addr,
-                          sources=list(only_sources) or None)
+                          sources=list(only_sources) or None, sources_per_process=sources_per_process)
         summary = {name: {"position": (r.checkpoint or {}).get("position"), "rows": r.rows, "caught_up": r.caught_up}
                    for name, r in result.sources.items()}
         if as_json:

@@ -113,7 +113,7 @@ class Applier:
         self.stop = stop
         self.on_retry = on_retry
         self._conns: dict[int, pymysql.connections.Connection] = {}
-        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="apply") if self.workers > 1 else None
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix=f"{threading.current_thread().name}/apply") if self.workers > 1 else None
         self._lock = threading.Lock()
         self.cascades: Any = None  # cascade.Cascades: foreign-key actions the binlog does not hold
 
