@@ -443,12 +443,7 @@ class SourceSync(XaReplay, DdlReplay):
 
     def open_stream(self) -> BinLogStreamReader:
         pos = self.read_from
-        settings = {"host": self.ep.host, "port": self.ep.port, "user": self.ep.user,
-                    "passwd": self.ep.password.get_secret_value() if self.ep.password else "",
-                    "connect_timeout": self.ep.connect_timeout,
-                    # the URL's ssl-mode, on the process's shared TLS context (pymysql otherwise loads the CA
-                    # store for every pass's two connections: ~35 ms of CPU each, serialised across threads)
-                    **ssl_args(self.ep)}
+        settings = stream_connection_settings(self.ep)
         kwargs: dict[str, Any] = dict(
             connection_settings=settings, server_id=stream_server_id(self.workdir, self.name), blocking=False,
             resume_stream=True, only_events=[RotateEvent, XidEvent, QueryEvent, GtidEvent, MariadbGtidEvent,
@@ -688,6 +683,16 @@ class SourceSync(XaReplay, DdlReplay):
             self._gtid = ",".join(domains[d] for d in sorted(domains, key=int))
         else:
             self._gtid = str(GtidSet(current) + Gtid(gtid)) if current else gtid
+
+
+def stream_connection_settings(ep: Endpoint) -> dict[str, Any]:
+    """pymysql arguments of the binlog reader's connections (it opens them itself): the URL's
+    credentials and ssl-mode, on the process's shared TLS context (left to pymysql, every pass's
+    two connections tried TLS unverified whatever the URL said, loading the CA store each time:
+    ~35 ms of CPU, serialised across the threads of a process serving several sources)."""
+    return {"host": ep.host, "port": ep.port, "user": ep.user,
+            "passwd": ep.password.get_secret_value() if ep.password else "", "connect_timeout": ep.connect_timeout,
+            **ssl_args(ep)}
 
 
 def source_unreachable(exc: BaseException) -> bool:
