@@ -55,9 +55,13 @@ class Route:
         return f"{self.target_database}.{self.target_table}"
 
     def key_of(self, row: dict[str, Any]) -> tuple:
+        if self.source_column is None:  # per row change: the plain case without a test per column
+            return tuple([row[k] for k in self.key])
         return tuple(self.source_value if k == self.source_column else row[k] for k in self.key)
 
     def values_of(self, row: dict[str, Any]) -> tuple:
+        if self.source_column is None:
+            return tuple([row.get(c) for c in self.columns])
         return tuple(self.source_value if c == self.source_column else row.get(c) for c in self.columns)
 
 
@@ -276,7 +280,7 @@ def _replace(cur: Any, route: Route, rows: list[dict]) -> None:
     table = qualified(route.target_database, route.target_table)
     cols = ",".join(quote_ident(c) for c in route.columns)
     lit = literal_maker(cur.connection)
-    values = ",".join("(" + ",".join(lit(v) for v in route.values_of(r)) + ")" for r in rows)
+    values = ",".join(["(" + ",".join([lit(v) for v in route.values_of(r)]) + ")" for r in rows])
     cur.execute(f"REPLACE INTO {table} ({cols}) VALUES {values}")
 
 
