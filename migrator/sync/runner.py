@@ -400,7 +400,8 @@ def _drain(q: Any, results: dict[str, SourceResult], metrics: SyncMetrics, on_pr
         if "checkpoint" in msg:
             r.checkpoint = msg["checkpoint"]
             r.rows = dict(msg["checkpoint"].get("rows", {}))
-            r.caught_up = bool(msg.get("caught_up"))
+        if "caught_up" in msg:  # with the checkpoint, or alone from an idle poll
+            r.caught_up = bool(msg["caught_up"])
         if "error" in msg:
             r.error, r.exit_code = msg["error"], msg.get("exit_code", 70)
             log.error("%s", r.error)

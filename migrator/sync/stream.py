@@ -246,8 +246,10 @@ class SourceSync(XaReplay, DdlReplay):
                     self.cp.caught_up_at = time.time()
                 if not idle or time.monotonic() - self._saved_at >= IDLE_CHECKPOINT_SECONDS:
                     self.save_checkpoint()
-                elif self.caught_up != self._reported_caught_up:  # idle and unchanged: nothing new to tell
+                elif self.caught_up != self._reported_caught_up:
                     self.report_checkpoint(self.cp.model_dump(mode="json"))
+                else:  # idle, the checkpoint unchanged: only that this poll found it caught up
+                    self.report({"caught_up": self.caught_up})
                 if self.caught_up and self.opts.until_caught_up:
                     break
                 if self.opts.duration is not None and time.monotonic() - started >= self.opts.duration:
