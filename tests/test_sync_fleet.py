@@ -138,3 +138,31 @@ def test_kill_9_of_a_shared_process_under_load_loses_nothing(fleet_source, targe
     for n, db in dbs.items():
         assert_same(eps[n], target, db, db + "_t")
         assert sum(read_json(wd.sync_checkpoint(n))["rows"].values()) > 0
+
+
+def test_a_killed_sync_process_is_reported_for_each_of_its_sources_only(fleet_source, target, unique_db, tmp_path):
+    dbs = {"ga": unique_db("ga"), "gb": unique_db("gb"), "gc": unique_db("gc")}
+    eps, wd, plan = named_sources(fleet_source, target, tmp_path, dbs)
+    plan_path = write_plan(plan, tmp_path / "plan.yaml")
+    proc = start_cli("sync", str(plan_path), "--workdir", str(wd.root), "--sources-per-process", "2", "--duration", "120")
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not all(read_json(wd.sync_checkpoint(n)) for n in dbs):
+            time.sleep(0.3)
+        holders = {n: wd.sync_lock(n).read_text().strip() for n in dbs}  # the pid of the process writing for each
+        assert holders["ga"] == holders["gb"] != holders["gc"]
+        os.kill(int(holders["ga"]), signal.SIGKILL)  # the process serving ga and gb, alone
+        wallet_workload(eps["gc"], dbs["gc"], n_wallets=10, n_ops=60, seed=4)  # gc's process goes on
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and rows_of(eps["gc"], "source", dbs["gc"], "ledger") != \
+                rows_of(target, "target", dbs["gc"] + "_t", "ledger"):
+            time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert_same(eps["gc"], target, dbs["gc"], dbs["gc"] + "_t")
+    assert proc.returncode == 4, err
+    assert "source ga: the sync process killed by signal SIGKILL" in err
+    assert "other source(s) failed too: gb" in err and "gc" not in err.split("failed too:")[-1]

@@ -45,8 +45,8 @@ def register(main: click.Group) -> None:
     @click.option("--json", "as_json", is_flag=True, help="Print the final per-source summary as JSON.")
     def sync_cmd(plan_path: Path, workdir: Path | None, until_caught_up: bool, duration: float | None,
                  metrics_port: int | None, metrics_addr: str, workers: int, batch_rows: int,
-                 only_sources: tuple[str, ...], sources_per_process: int | None, wait_for_copy: bool, skip_ddl: tuple[str, ...], by_file_position: bool,
-                 as_json: bool) -> None:
+                 only_sources: tuple[str, ...], sources_per_process: int | None, wait_for_copy: bool,
+                 skip_ddl: tuple[str, ...], by_file_position: bool, as_json: bool) -> None:
         """Keep the target in step with every source's binlog until stopped (Ctrl-C / SIGTERM
         applies what was read, checkpoints and exits 0). Resumes from its checkpoint."""
         from ..sync.runner import run_sync
@@ -60,7 +60,11 @@ def register(main: click.Group) -> None:
             plan.source(name)  # unknown names fail here, clearly
         quiet = as_json or not sys.stderr.isatty()
         if not quiet:
-            err_console.print(f"syncing {len(only_sources) or len(plan.sources)} source(s) into {plan.target.engine}; "
+            from ..sync.runner import default_sources_per_process
+
+            n = len(only_sources) or len(plan.sources)
+            per = sources_per_process or default_sources_per_process(n)
+            err_console.print(f"syncing {n} source(s) into {plan.target.engine} in {-(-n // per)} process(es); "
                               "Ctrl-C stops cleanly")
         result = run_sync(plan, wd, opts, metrics_port=metrics_port, metrics_addr=metrics_addr,
                           sources=list(only_sources) or None, sources_per_process=sources_per_process)
