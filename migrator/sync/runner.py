@@ -118,7 +118,7 @@ def source_groups(names: list[str], per_process: int) -> list[list[str]]:
 
 
 def _group_main(plan_json: str, names: list[str], root: str, options_json: str, q: Any, stop_event: Any,
-                log_level: int, group: int) -> None:
+                log_level: int, group: int, heartbeats: bool) -> None:
     """Entry point of one sync process: each of its sources streams in a thread of its own
     (readers are non-blocking, applying waits on the target: the threads interleave). A source
     that fails stops alone and reports why; the process ends when all its sources have."""
@@ -134,7 +134,8 @@ def _group_main(plan_json: str, names: list[str], root: str, options_json: str, 
     stopping = threading.Event()  # what the sources poll (per binlog event: a plain flag, no system call)
     plan = Plan.model_validate_json(plan_json)  # one copy per process: sources only read it
     opts = SyncOptions.model_validate_json(options_json)
-    workers = [threading.Thread(target=_run_source, name=tname, args=(plan, name, workdir, opts, stopping.is_set, q))
+    workers = [threading.Thread(target=_run_source, name=tname,
+                                args=(plan, name, workdir, opts, stopping.is_set, q, heartbeats))
                for tname, name in threads.items()]
     try:
         for t in workers:
@@ -148,11 +149,16 @@ def _group_main(plan_json: str, names: list[str], root: str, options_json: str, 
         logs.close()
 
 
-def _run_source(plan: Plan, source: str, workdir: WorkDir, opts: SyncOptions, stop: Any, q: Any) -> None:
-    """One source's stream, in its thread: whatever ends it is reported to the coordinator."""
+def _run_source(plan: Plan, source: str, workdir: WorkDir, opts: SyncOptions, stop: Any, q: Any,
+                heartbeats: bool) -> None:
+    """One source's stream, in its thread: whatever ends it is reported to the coordinator.
+    An idle poll's heartbeat ({"caught_up": ...} alone) goes only to a caller that follows
+    progress (on_progress): the metrics and the result need none, and a fleet's idle CPU went
+    to them."""
 
     def report(msg: dict) -> None:
-        q.put({"source": source, **msg})
+        if heartbeats or len(msg) != 1 or "caught_up" not in msg:
+            q.put({"source": source, **msg})
 
     lock = None
     try:
@@ -297,7 +303,8 @@ def run_sync(plan: Plan, workdir: WorkDir, options: SyncOptions | None = None, *
         with _main_module_hidden():
             for k, group in enumerate(groups):
                 p = ctx.Process(target=_group_main, name=f"sync-{k}", daemon=False,
-                                args=(plan_json, group, str(workdir.root), opts_json, q, stop_event, level, k))
+                                args=(plan_json, group, str(workdir.root), opts_json, q, stop_event, level, k,
+                                      on_progress is not None))
                 p.start()
                 procs.append((p, group))
         while any(p.is_alive() for p, _ in procs):
