@@ -82,9 +82,10 @@ SOURCE_LOCK_WAIT = 60.0  # seconds a source process waits for the previous one t
 
 
 def hold_source_lock(workdir: WorkDir, source: str, wait: float = SOURCE_LOCK_WAIT) -> int:
-    """One writer per source, for the life of this process: a source process of a sync that was
-    killed can outlive it briefly (it flushes its batch and checkpoints when it sees its parent
-    gone); a new run's process waits for it rather than applying and checkpointing beside it."""
+    """One writer per source, while its stream runs (released when its thread ends, or its process
+    exits): a sync process of a run that was killed can outlive it briefly (it flushes its batches
+    and checkpoints when it sees its parent gone); a new run waits for it rather than applying and
+    checkpointing beside it."""
     return hold(workdir.sync_lock(source), wait=wait, note=f"{os.getpid()}\n",
                 waiting=lambda holder: log.warning("source %s: waiting for the previous sync process (pid %s) to exit",
                                                    source, holder),
