@@ -10,6 +10,7 @@ the same state: nothing duplicated, nothing lost.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -50,8 +51,8 @@ class Route:
     # to one worker per batch; other tables still spread by key.
     serial: bool = False
 
-    @property
-    def target_name(self) -> str:
+    @functools.cached_property
+    def target_name(self) -> str:  # read per row change (net effect, spreading): built once
         return f"{self.target_database}.{self.target_table}"
 
     def key_of(self, row: dict[str, Any]) -> tuple:
@@ -65,7 +66,7 @@ class Route:
         return tuple(self.source_value if c == self.source_column else row.get(c) for c in self.columns)
 
 
-@dataclass
+@dataclass(slots=True)
 class RowChange:
     kind: str  # insert | update | delete
     route: Route
@@ -74,7 +75,7 @@ class RowChange:
     fk_checks: bool = True  # False: the source session ran with foreign_key_checks=0 (nothing cascaded)
 
 
-@dataclass
+@dataclass(slots=True)
 class NetChange:
     route: Route
     key: tuple
