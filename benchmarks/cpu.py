@@ -29,3 +29,52 @@ def busy_cpu_seconds() -> float:
     fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     idle = fields[3] + fields[4]  # idle + iowait
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+class TreeCpu:
+    """CPU seconds used by this process and its descendants while it runs (sampled from /proc every
+    0.1 s: a process's last tenth of a second before it exits may be missed): sync's own
+    processes, the fork server's children included."""
+
+    def __init__(self, exclude: list[int] | None = None) -> None:
+        import threading
+
+        self.exclude = set(exclude or [])  # servers this process started, and what runs below them
+        self.seen: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _descendants(self) -> list[int]:
+        parents: dict[int, list[int]] = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+                except (OSError, IndexError, ValueError):
+                    continue
+                parents.setdefault(ppid, []).append(int(entry))
+        out, todo = [], [os.getpid()]
+        while todo:
+            for child in parents.get(todo.pop(), []):
+                if child not in self.exclude:
+                    out.append(child)
+                    todo.append(child)
+        return out
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.1):
+            for pid in self._descendants():
+                self.seen[pid] = max(self.seen.get(pid, 0.0), process_cpu(pid))
+
+    def __enter__(self) -> "TreeCpu":
+        self.before = {pid: process_cpu(pid) for pid in self._descendants()}
+        self.own = os.times()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        t = os.times()
+        own = (t.user - self.own.user) + (t.system - self.own.system)
+        self.seconds = own + sum(v - self.before.get(pid, 0.0) for pid, v in self.seen.items())

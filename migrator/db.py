@@ -100,7 +100,7 @@ def _tls_context(ca: str | None, cert: str | None, key: str | None, check_hostna
         return ctx
 
 
-def _ssl_args(ep: Endpoint) -> dict[str, Any]:
+def ssl_args(ep: Endpoint) -> dict[str, Any]:
     """pymysql TLS arguments for the URL's ssl-mode (MySQL client semantics), on shared contexts."""
     tls = ep.tls
     if tls.mode == "disabled":
@@ -113,6 +113,18 @@ def _ssl_args(ep: Endpoint) -> dict[str, Any]:
     verify = tls.mode in ("verify-ca", "verify-identity") or (tls.mode == "preferred" and bool(tls.ca))
     return {"ssl": _tls_context(tls.ca if verify else None, tls.cert, tls.key if tls.cert else None,
                                 tls.mode == "verify-identity")}
+
+
+class _Connection(pymysql.connections.Connection):
+    """pymysql's connection, its preferred TLS mode (no ssl argument: TLS when the server offers
+    it, unverified) on the process's shared context instead of a new one loading the CA store:
+    a fleet's first connections, made at once from the threads of one process, spent seconds
+    contending inside OpenSSL for it."""
+
+    def _create_ssl_ctx(self, sslp: Any) -> ssl.SSLContext:
+        if isinstance(sslp, dict) and not sslp:
+            return _tls_context(None, None, None, False)
+        return super()._create_ssl_ctx(sslp)
 
 
 def _remember_preferred(ep: Endpoint, kwargs: dict[str, Any], conn: pymysql.connections.Connection) -> None:
@@ -147,11 +159,11 @@ def connect(
             read_timeout=read_timeout,
             cursorclass=cursorclass,
             local_infile=False,
-            **_ssl_args(ep),
+            **ssl_args(ep),
         )
         if conv is not None:
             kwargs["conv"] = conv
-        conn = pymysql.connect(**kwargs)
+        conn = _Connection(**kwargs)
         _remember_preferred(ep, kwargs, conn)
         try:
             setup_session(conn, ep, role)

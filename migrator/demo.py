@@ -261,11 +261,11 @@ class SyncThread(threading.Thread):
             self.error = exc
 
     def _progress(self, msg: dict) -> None:
+        src = msg["source"]
         if "checkpoint" in msg:
-            src = msg["source"]
             self.rows[src] = sum((msg["checkpoint"] or {}).get("rows", {}).values())
-            if msg.get("caught_up"):
-                self.caught_up_at[src] = time.monotonic()
+        if msg.get("caught_up"):  # an idle source's poll says only this
+            self.caught_up_at[src] = time.monotonic()
         if self.stop_requested.is_set():
             raise _StopSync
 

@@ -55,16 +55,21 @@ def read_position(conn: pymysql.connections.Connection, flavor: str | None = Non
 STABLE_READS = 20
 
 
-def read_head(conn: pymysql.connections.Connection, flavor: str, server_id: int | None = None) -> tuple[BinlogPosition, dict[str, str]]:
-    """Sync's poll of a source: where its binlog ends now, and its binlog settings, in two
-    statements (a fleet of idle sources is polled twice a second each). The GTID state is
-    informational here (lag in transactions), so it is not re-read until stable."""
-    gtid_var = "@@gtid_binlog_pos" if flavor == "mariadb" else "@@gtid_executed"
-    row = query(conn, f"SELECT {gtid_var}, @@global.binlog_format, @@global.binlog_row_image")[0]
+def read_head(conn: pymysql.connections.Connection, flavor: str, server_id: int | None = None,
+              previous: tuple[BinlogPosition, dict[str, str]] | None = None) -> tuple[BinlogPosition, dict[str, str]]:
+    """Sync's poll of a source: where its binlog ends now, and its binlog settings. A fleet of
+    idle sources is polled every few seconds each, so an unchanged end (`previous`, the last
+    answer) costs one statement: the GTID state (informational here: lag in transactions) and
+    the settings are re-read when the binlog has moved, before any new event is read."""
     rows = query(conn, "SHOW MASTER STATUS")
     if not rows:
         raise RuntimeError("binary logging is off on this server (SHOW MASTER STATUS is empty)")
-    pos = BinlogPosition(file=rows[0][0], pos=int(rows[0][1]), gtid=str(row[0] or "").replace("\n", ""), flavor=flavor,
+    file, offset = rows[0][0], int(rows[0][1])
+    if previous is not None and (previous[0].file, previous[0].pos) == (file, offset):
+        return previous[0].model_copy(update={"at": time.time()}), previous[1]
+    gtid_var = "@@gtid_binlog_pos" if flavor == "mariadb" else "@@gtid_executed"
+    row = query(conn, f"SELECT {gtid_var}, @@global.binlog_format, @@global.binlog_row_image")[0]
+    pos = BinlogPosition(file=file, pos=offset, gtid=str(row[0] or "").replace("\n", ""), flavor=flavor,
                          server_id=server_id, at=time.time())
     return pos, {"binlog_format": str(row[1]), "binlog_row_image": str(row[2])}
 

@@ -67,6 +67,10 @@ class WorkDir:
         """What one source's sync process logged (the cause when it dies without a word)."""
         return self.root / "sync" / f"{source}.log"
 
+    def sync_faults(self, process: int) -> Path:
+        """Python tracebacks (every thread) of sync process K's fatal signal, if it had one."""
+        return self.root / "sync" / f"process-{process}.faults"
+
     def sync_lock(self, source: str) -> Path:
         return self.root / "sync" / f"{source}.lock"
 

@@ -77,3 +77,31 @@ def test_preferred_mode_encrypts_when_the_server_offers_tls(tls_source, source):
     for _ in range(2):
         assert _cipher(f"mysql://root@127.0.0.1:{tls_source.port}")
         assert _cipher(f"mysql://root@127.0.0.1:{source.port}") == ""
+
+
+def test_the_binlog_stream_connection_follows_the_url_tls_mode(tls_source, certs):
+    """The replication library opens its own connections: with only host and password it tried
+    TLS without checking the certificate, whatever ssl-mode said (a wrong CA was accepted)."""
+    import pymysql
+
+    from migrator.sync.stream import stream_connection_settings
+
+    base = f"mysql://root@127.0.0.1:{tls_source.port}?name=tls&ssl-mode=verify-ca"
+    wrong = parse_url(f"{base}&ssl-ca={certs / 'other.pem'}", "source")
+    with pytest.raises(pymysql.err.OperationalError):
+        pymysql.connect(**stream_connection_settings(wrong)).close()  # what the library does with them
+    right = pymysql.connect(**stream_connection_settings(parse_url(f"{base}&ssl-ca={certs / 'ca.pem'}", "source")))
+    try:
+        with right.cursor() as cur:
+            cur.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+            assert cur.fetchone()[1]
+    finally:
+        right.close()
+    plain = pymysql.connect(**stream_connection_settings(parse_url(
+        f"mysql://root@127.0.0.1:{tls_source.port}?ssl-mode=disabled", "source")))
+    try:
+        with plain.cursor() as cur:
+            cur.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+            assert not cur.fetchone()[1]  # disabled means disabled, for the binlog too
+    finally:
+        plain.close()

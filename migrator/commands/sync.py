@@ -35,6 +35,9 @@ def register(main: click.Group) -> None:
     @click.option("--batch-rows", type=click.IntRange(1, None), default=5000, show_default=True,
                   help="Row changes per applied batch.")
     @click.option("--source", "only_sources", multiple=True, help="Sync only this source (repeatable).")
+    @click.option("--sources-per-process", type=click.IntRange(1, None), default=None,
+                  help="Sources one sync process serves, each in a thread (default: the sources spread over one "
+                       "process per CPU core; 1 = a process per source).")
     @click.option("--wait-for-copy", is_flag=True, help="Wait for tables copy has not finished instead of refusing.")
     @click.option("--skip-ddl", multiple=True, metavar="FILE:POS",
                   help="A binlog DDL you applied to the target by hand, or an XA COMMIT sync cannot resolve "
@@ -44,8 +47,8 @@ def register(main: click.Group) -> None:
     @click.option("--json", "as_json", is_flag=True, help="Print the final per-source summary as JSON.")
     def sync_cmd(plan_path: Path, workdir: Path | None, until_caught_up: bool, duration: float | None,
                  metrics_port: int | None, metrics_addr: str, workers: int, batch_rows: int,
-                 only_sources: tuple[str, ...], wait_for_copy: bool, skip_ddl: tuple[str, ...], by_file_position: bool,
-                 as_json: bool) -> None:
+                 only_sources: tuple[str, ...], sources_per_process: int | None, wait_for_copy: bool,
+                 skip_ddl: tuple[str, ...], by_file_position: bool, as_json: bool) -> None:
         """Keep the target in step with every source's binlog until stopped (Ctrl-C / SIGTERM
         applies what was read, checkpoints and exits 0). Resumes from its checkpoint."""
         from ..sync.runner import run_sync
@@ -59,7 +62,11 @@ def register(main: click.Group) -> None:
             plan.source(name)  # unknown names fail here, clearly
         quiet = as_json or not sys.stderr.isatty()
         if not quiet:
-            err_console.print(f"syncing {len(only_sources) or len(plan.sources)} source(s) into {plan.target.engine}; "
+            from ..sync.runner import default_sources_per_process
+
+            n = len(only_sources) or len(plan.sources)
+            per = sources_per_process or default_sources_per_process(n)
+            err_console.print(f"syncing {n} source(s) into {plan.target.engine} in {-(-n // per)} process(es); "
                               "Ctrl-C stops cleanly")
         names = list(only_sources) or [s.name for s in plan.sources]
         # one line every --progress-interval seconds (rows, rows/s, lag percentiles, worst sources),
@@ -71,7 +78,8 @@ def register(main: click.Group) -> None:
             ticker.start()
             state = "failed"
             try:
-                result = run_sync(plan, wd, opts, sources=list(only_sources) or None, on_progress=tracker.on_msg)
+                result = run_sync(plan, wd, opts, sources=list(only_sources) or None, on_progress=tracker.on_msg,
+                                  sources_per_process=sources_per_process)
                 state = "finished"
             finally:
                 ticker.stop(state)

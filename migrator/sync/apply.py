@@ -10,6 +10,7 @@ the same state: nothing duplicated, nothing lost.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -50,18 +51,22 @@ class Route:
     # to one worker per batch; other tables still spread by key.
     serial: bool = False
 
-    @property
-    def target_name(self) -> str:
+    @functools.cached_property
+    def target_name(self) -> str:  # read per row change (net effect, spreading): built once
         return f"{self.target_database}.{self.target_table}"
 
     def key_of(self, row: dict[str, Any]) -> tuple:
+        if self.source_column is None:  # per row change: the plain case without a test per column
+            return tuple([row[k] for k in self.key])
         return tuple(self.source_value if k == self.source_column else row[k] for k in self.key)
 
     def values_of(self, row: dict[str, Any]) -> tuple:
+        if self.source_column is None:
+            return tuple([row.get(c) for c in self.columns])
         return tuple(self.source_value if c == self.source_column else row.get(c) for c in self.columns)
 
 
-@dataclass
+@dataclass(slots=True)
 class RowChange:
     kind: str  # insert | update | delete
     route: Route
@@ -70,7 +75,7 @@ class RowChange:
     fk_checks: bool = True  # False: the source session ran with foreign_key_checks=0 (nothing cascaded)
 
 
-@dataclass
+@dataclass(slots=True)
 class NetChange:
     route: Route
     key: tuple
@@ -113,7 +118,7 @@ class Applier:
         self.stop = stop
         self.on_retry = on_retry
         self._conns: dict[int, pymysql.connections.Connection] = {}
-        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="apply") if self.workers > 1 else None
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix=f"{threading.current_thread().name}/apply") if self.workers > 1 else None
         self._lock = threading.Lock()
         self.cascades: Any = None  # cascade.Cascades: foreign-key actions the binlog does not hold
 
@@ -276,7 +281,7 @@ def _replace(cur: Any, route: Route, rows: list[dict]) -> None:
     table = qualified(route.target_database, route.target_table)
     cols = ",".join(quote_ident(c) for c in route.columns)
     lit = literal_maker(cur.connection)
-    values = ",".join("(" + ",".join(lit(v) for v in route.values_of(r)) + ")" for r in rows)
+    values = ",".join(["(" + ",".join([lit(v) for v in route.values_of(r)]) + ")" for r in rows])
     cur.execute(f"REPLACE INTO {table} ({cols}) VALUES {values}")
 
 

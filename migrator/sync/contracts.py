@@ -22,7 +22,7 @@ class SyncOptions(BaseModel):
     batch_rows: int = 5000  # row changes per applied batch (cut at transaction ends)
     flush_interval: float = 0.5  # seconds a batch may wait before it is applied
     poll_interval: float = 0.5  # pause between passes when the binlog is drained
-    idle_poll_max: float = 2.0  # the pause grows to this after 10, 20, ... polls in a row found nothing new
+    idle_poll_max: float = 2.0  # the pause doubles every 4 polls in a row that found nothing new, up to this
     wait_for_copy: bool = False  # wait for unfinished tables instead of refusing
     skip_ddl: list[str] = Field(default_factory=list)  # "file:pos" of DDL the DBA handled by hand
     xa_warn_seconds: float = 300.0  # warn when a prepared XA transaction stays undecided this long

@@ -1,10 +1,12 @@
-"""`migrator sync`: one process per source (binlog parsing is CPU-bound Python, so sources scale
-across cores), the coordinating process collects progress, serves metrics and relays stops.
+"""`migrator sync`: a few sync processes, each serving a group of sources (one per core by
+default: binlog parsing is CPU-bound Python, so groups scale across cores), each source streaming
+in a thread of its own; the coordinating process collects progress, serves metrics and relays stops.
 
-Each source process owns its binlog stream and its checkpoint file; the only state they share
-is the record of applied DDL (file-locked). SIGINT/SIGTERM: every source applies what it has
-read, checkpoints and exits 0. A source process dies with its parent (PR_SET_PDEATHSIG), so a
-kill -9 of `migrator sync` never leaves a stray writer behind.
+Each source owns its binlog stream, its checkpoint file, its lock and its log (sync/SRC.log); a
+source that fails stops alone and reports why. The only state sources share is the record of
+applied DDL (file-locked). SIGINT/SIGTERM: every source applies what it has read, checkpoints and
+exits. A sync process dies with its parent (PR_SET_PDEATHSIG), so a kill -9 of `migrator sync`
+never leaves a stray writer behind.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ import gc
 import faulthandler
 import logging
 import logging.handlers
+import math
 import multiprocessing as mp
 import os
 import queue as queue_mod
 import signal
 import sys
+import threading
 import time
 import traceback
 import types
@@ -52,6 +56,7 @@ class SourceResult:
     caught_up: bool = False
     error: str | None = None
     exit_code: int = 0
+    finished: bool = False  # the source reported its end (else its process died under it)
     rows: dict[str, int] = field(default_factory=dict)
 
 
@@ -73,14 +78,16 @@ def _die_with_parent() -> None:
         pass  # not Linux: the child notices a changed parent pid instead
 
 
+STOP_CHECK_SECONDS = 0.2  # how often a sync process looks for a stop or its coordinator's death
 DURATION_GRACE = 5.0  # seconds past --duration before the parent tells slow starters to stop
 SOURCE_LOCK_WAIT = 60.0  # seconds a source process waits for the previous one to exit
 
 
 def hold_source_lock(workdir: WorkDir, source: str, wait: float = SOURCE_LOCK_WAIT) -> int:
-    """One writer per source, for the life of this process: a source process of a sync that was
-    killed can outlive it briefly (it flushes its batch and checkpoints when it sees its parent
-    gone); a new run's process waits for it rather than applying and checkpointing beside it."""
+    """One writer per source, while its stream runs (released when its thread ends, or its process
+    exits): a sync process of a run that was killed can outlive it briefly (it flushes its batches
+    and checkpoints when it sees its parent gone); a new run waits for it rather than applying and
+    checkpointing beside it."""
     return hold(workdir.sync_lock(source), wait=wait, note=f"{os.getpid()}\n",
                 waiting=lambda holder: log.warning("source %s: waiting for the previous sync process (pid %s) to exit",
                                                    source, holder),
@@ -88,30 +95,78 @@ def hold_source_lock(workdir: WorkDir, source: str, wait: float = SOURCE_LOCK_WA
                                                "for it; stop it, then run sync again"))  # released when the process exits
 
 
-def _source_main(plan_json: str, source: str, root: str, options_json: str, q: Any, stop_event: Any,
-                 log_level: int) -> None:
-    """Entry point of one source's process."""
+def default_sources_per_process(n_sources: int, cpus: int | None = None) -> int:
+    """One sync process per core, the fleet's sources spread evenly over them. Binlog parsing is
+    CPU-bound Python (one core per process, the GIL), so more processes than cores buy no speed
+    while each costs ~25 MB and its own idle wake-ups; fewer leave a core unused in a catch-up.
+    A fleet no larger than the core count keeps one process per source."""
+    if cpus is None:
+        try:
+            cpus = len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):
+            cpus = os.cpu_count() or 1
+    return max(1, math.ceil(n_sources / max(1, cpus)))
+
+
+def source_groups(names: list[str], per_process: int) -> list[list[str]]:
+    """The sources of each sync process, in plan order, sizes differing by at most one."""
+    n_procs = max(1, math.ceil(len(names) / max(1, per_process)))
+    size, extra = divmod(len(names), n_procs)
+    groups, i = [], 0
+    for g in range(n_procs):
+        k = size + (1 if g < extra else 0)
+        groups.append(names[i:i + k])
+        i += k
+    return [g for g in groups if g]
+
+
+def _group_main(plan_json: str, names: list[str], root: str, options_json: str, q: Any, stop_event: Any,
+                log_level: int, group: int, heartbeats: bool) -> None:
+    """Entry point of one sync process: each of its sources streams in a thread of its own
+    (readers are non-blocking, applying waits on the target: the threads interleave). A source
+    that fails stops alone and reports why; the process ends when all its sources have."""
     _die_with_parent()
     gc.freeze()  # what the fork server imported stays shared: collections no longer write to those pages
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the terminal's Ctrl-C reaches the parent, which relays it
-    signal.signal(signal.SIGTERM, lambda *_: stop_event.set())
-    logging.basicConfig(level=log_level, format=f"%(asctime)s %(levelname)s [{source}] %(message)s", stream=sys.stderr)
-    log_file = _source_log(WorkDir(root), source, log_level)
-    # the library warns about binlog_row_metadata on every table map; we supply column info ourselves
-    logging.getLogger("pymysqlreplication").setLevel(max(log_level, logging.ERROR))
+    terminated: list[int] = []  # a plain list: the handler must not take a lock the loop below may hold
+    signal.signal(signal.SIGTERM, lambda signum, _frame: terminated.append(signum))
+    workdir = WorkDir(root)
+    threads = {f"sync-{i}": name for i, name in enumerate(names)}
+    logs = SourceLogs(workdir, threads, log_level, group)
     parent = mp.parent_process()
+    stopping = threading.Event()  # what the sources poll (per binlog event: a plain flag, no system call)
+    plan = Plan.model_validate_json(plan_json)  # one copy per process: sources only read it
+    opts = SyncOptions.model_validate_json(options_json)
+    workers = [threading.Thread(target=_run_source, name=tname,
+                                args=(plan, name, workdir, opts, stopping.is_set, q, heartbeats))
+               for tname, name in threads.items()]
+    try:
+        for t in workers:
+            t.start()
+        while any(t.is_alive() for t in workers):
+            # the coordinator's stop (SIGTERM, --duration, Ctrl-C relayed) or its death reach every source
+            if terminated or stop_event.is_set() or (parent is not None and not parent.is_alive()):
+                stopping.set()
+            time.sleep(STOP_CHECK_SECONDS)
+    finally:
+        logs.close()
 
-    def stop() -> bool:
-        return stop_event.is_set() or (parent is not None and not parent.is_alive())
+
+def _run_source(plan: Plan, source: str, workdir: WorkDir, opts: SyncOptions, stop: Any, q: Any,
+                heartbeats: bool) -> None:
+    """One source's stream, in its thread: whatever ends it is reported to the coordinator.
+    An idle poll's heartbeat ({"caught_up": ...} alone) goes only to a caller that follows
+    progress (on_progress): the metrics and the result need none, and a fleet's idle CPU went
+    to them."""
 
     def report(msg: dict) -> None:
-        q.put({"source": source, **msg})
+        if heartbeats or len(msg) != 1 or "caught_up" not in msg:
+            q.put({"source": source, **msg})
 
+    lock = None
     try:
-        plan = Plan.model_validate_json(plan_json)
-        opts = SyncOptions.model_validate_json(options_json)
-        hold_source_lock(WorkDir(root), source)
-        sync = SourceSync(plan, source, WorkDir(root), opts, stop=stop, report=report)
+        lock = hold_source_lock(workdir, source)
+        sync = SourceSync(plan, source, workdir, opts, stop=stop, report=report)
         cp = sync.run()
         report({"done": True, "checkpoint": cp.model_dump(mode="json"), "caught_up": sync.caught_up})
     except SyncStopped:
@@ -119,36 +174,77 @@ def _source_main(plan_json: str, source: str, root: str, options_json: str, q: A
     except MigratorError as exc:
         log.error("%s", exc)
         report({"done": True, "error": str(exc), "exit_code": exc.exit_code})
-        sys.exit(exc.exit_code)
     except BaseException as exc:  # noqa: BLE001 - a bug or MemoryError: report it with its traceback
         log.error("internal error: %r\n%s", exc, traceback.format_exc())
         report({"done": True, "error": f"internal error: {exc!r}\n{traceback.format_exc()}", "exit_code": 70})
-        sys.exit(70)
     finally:
-        log_file.close()
+        if lock is not None:
+            os.close(lock)  # the next run's writer for this source may start
 
 
-def _source_log(workdir: WorkDir, source: str, level: int) -> Any:
-    """The source process also logs to sync/SRC.log (and dumps Python tracebacks there on a fatal
-    signal): when it dies without a word on the queue, the parent shows its last lines."""
-    path = workdir.sync_log(source)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.handlers.RotatingFileHandler(path, maxBytes=5 << 20, backupCount=1)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    handler.setLevel(min(level, logging.INFO))
-    root_logger = logging.getLogger()
-    root_logger.addHandler(handler)
-    root_logger.setLevel(min(root_logger.level or logging.INFO, logging.INFO))
-    for h in root_logger.handlers:  # stderr keeps the user's level
-        if h is not handler:
-            h.setLevel(level)
-    f = open(path, "a")  # noqa: SIM115 - kept open for faulthandler for the process's life
-    faulthandler.enable(file=f)
-    return f
+class SourceLogs:
+    """Logging of a sync process serving several sources: each record is tagged with the source
+    whose thread logged it (threads a source starts are named `<its thread>/...`), goes to stderr
+    as `[source]` and to that source's sync/SRC.log, so when a source dies without a word on the
+    queue the coordinator shows its own last lines. Python tracebacks of a fatal signal (all
+    threads) go to sync/process-K.faults."""
+
+    def __init__(self, workdir: WorkDir, threads: dict[str, str], level: int, group: int):
+        self.threads = threads
+        root = logging.getLogger()
+        for h in list(root.handlers):
+            root.removeHandler(h)
+        stderr = logging.StreamHandler(sys.stderr)
+        stderr.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [%(source)s] %(message)s"))
+        stderr.setLevel(level)
+        stderr.addFilter(self.tag)
+        root.addHandler(stderr)
+        self.files: dict[str, logging.Handler] = {}
+        for name in threads.values():
+            path = workdir.sync_log(name)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            h = logging.handlers.RotatingFileHandler(path, maxBytes=5 << 20, backupCount=1)
+            h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+            self.files[name] = h
+        by_source = _BySource(self.files)
+        by_source.setLevel(min(level, logging.INFO))
+        by_source.addFilter(self.tag)
+        root.addHandler(by_source)
+        root.setLevel(min(level, logging.INFO))
+        # the library warns about binlog_row_metadata on every table map; we supply column info ourselves
+        logging.getLogger("pymysqlreplication").setLevel(max(level, logging.ERROR))
+        faults = workdir.sync_faults(group)
+        faults.parent.mkdir(parents=True, exist_ok=True)
+        self.faults = open(faults, "w")  # noqa: SIM115 - kept open for faulthandler for the process's life
+        faulthandler.enable(file=self.faults, all_threads=True)
+
+    def tag(self, record: logging.LogRecord) -> bool:
+        record.source = self.threads.get(record.threadName.split("/", 1)[0], "-")
+        return True
+
+    def close(self) -> None:
+        for h in self.files.values():
+            h.close()
+        faulthandler.disable()
+        self.faults.close()
 
 
-def died_without_report(workdir: WorkDir, source: str, exitcode: int) -> str:
-    """What a user can act on when a source process ended without reporting an error."""
+class _BySource(logging.Handler):
+    """Hands each record to the file handler of the source it is tagged with."""
+
+    def __init__(self, files: dict[str, logging.Handler]):
+        super().__init__()
+        self.files = files
+
+    def emit(self, record: logging.LogRecord) -> None:
+        h = self.files.get(getattr(record, "source", ""))
+        if h is not None:
+            h.handle(record)
+
+
+def died_without_report(workdir: WorkDir, source: str, exitcode: int, group: int | None = None) -> str:
+    """What a user can act on when a source's sync process ended without the source reporting
+    an error (the process was killed, or crashed: every source it served is told this)."""
     if exitcode < 0:
         try:
             cause = f"killed by signal {signal.Signals(-exitcode).name}"
@@ -166,16 +262,20 @@ def died_without_report(workdir: WorkDir, source: str, exitcode: int) -> str:
     except OSError:
         tail = []
     last = ("; its last log lines (" + str(path) + "):\n  " + "\n  ".join(tail)) if tail else ""
+    faults = workdir.sync_faults(group) if group is not None else None
+    if faults is not None and faults.exists() and faults.stat().st_size:
+        last += f"\n  Python tracebacks of the fatal error: {faults}"
     return (f"source {source}: the sync process {cause}. Its checkpoint is intact: run `migrator sync` again to "
             f"resume{last}")
 
 
 def run_sync(plan: Plan, workdir: WorkDir, options: SyncOptions | None = None, *, metrics_port: int | None = None,
              metrics_addr: str = "127.0.0.1", sources: list[str] | None = None,
-             on_progress: Any = None) -> SyncResult:
+             on_progress: Any = None, sources_per_process: int | None = None) -> SyncResult:
     """Run sync for every source of the plan until stopped (SIGINT/SIGTERM), caught up
     (options.until_caught_up) or options.duration elapsed. Raises the first source's error
-    after the others stopped cleanly."""
+    after the others stopped cleanly. `sources_per_process`: sources served by one sync process
+    (default: default_sources_per_process, one process per core)."""
     options = options or SyncOptions()
     names = sources or [s.name for s in plan.sources]
     if not names:
@@ -196,29 +296,36 @@ def run_sync(plan: Plan, workdir: WorkDir, options: SyncOptions | None = None, *
         metrics.serve(metrics_port, metrics_addr)
     results = {n: SourceResult(n) for n in names}
     previous = _install_stop_handlers(stop_event)
-    procs = {}
+    per_process = sources_per_process or default_sources_per_process(len(names))
+    groups = source_groups(names, per_process)
+    log.info("syncing %d source(s) in %d process(es), up to %d source(s) each", len(names), len(groups),
+             max(len(g) for g in groups))
+    procs: list[tuple[Any, list[str]]] = []
     try:
         plan_json, opts_json = plan.model_dump_json(), options.model_dump_json()
         level = logging.getLogger().getEffectiveLevel()
         with _main_module_hidden():
-            for name in names:
-                p = ctx.Process(target=_source_main, name=f"sync-{name}", daemon=False,
-                                args=(plan_json, name, str(workdir.root), opts_json, q, stop_event, level))
+            for k, group in enumerate(groups):
+                p = ctx.Process(target=_group_main, name=f"sync-{k}", daemon=False,
+                                args=(plan_json, group, str(workdir.root), opts_json, q, stop_event, level, k,
+                                      on_progress is not None))
                 p.start()
-                procs[name] = p
-        while any(p.is_alive() for p in procs.values()):
+                procs.append((p, group))
+        while any(p.is_alive() for p, _ in procs):
             _drain(q, results, metrics, on_progress, timeout=0.5)
             if options.duration is not None and time.monotonic() - started >= options.duration + DURATION_GRACE:
                 stop_event.set()  # sources still starting when --duration ends stop cleanly too
-        _drain(q, results, metrics, on_progress, timeout=0.2)
-        for name, p in procs.items():
+        while _drain(q, results, metrics, on_progress, timeout=0.2):
+            pass  # every word the processes put on the queue before they ended
+        for k, (p, group) in enumerate(procs):
             p.join()
-            if p.exitcode and not results[name].error:
-                results[name].error = died_without_report(workdir, name, p.exitcode)
-                results[name].exit_code = 70 if p.exitcode > 0 else 4
+            for name in group:
+                if p.exitcode and not results[name].finished:
+                    results[name].error = died_without_report(workdir, name, p.exitcode, k)
+                    results[name].exit_code = 70 if p.exitcode > 0 else 4
     finally:
         stop_event.set()
-        for p in procs.values():
+        for p, _ in procs:
             p.join(timeout=30)
         _restore_stop_handlers(previous)
         metrics.stop()
@@ -290,26 +397,32 @@ def _stop_fork_server() -> None:
         server._stop()
 
 
-def _drain(q: Any, results: dict[str, SourceResult], metrics: SyncMetrics, on_progress: Any, timeout: float) -> None:
+def _drain(q: Any, results: dict[str, SourceResult], metrics: SyncMetrics, on_progress: Any, timeout: float) -> int:
+    """Handle the sources' messages for up to `timeout` s; returns how many there were."""
     deadline = time.monotonic() + timeout
+    n = 0
     while True:
         try:
             msg = q.get(timeout=max(0.01, deadline - time.monotonic()))
         except queue_mod.Empty:
-            return
+            return n
+        n += 1
         r = results[msg["source"]]
         if "checkpoint" in msg:
             r.checkpoint = msg["checkpoint"]
             r.rows = dict(msg["checkpoint"].get("rows", {}))
-            r.caught_up = bool(msg.get("caught_up"))
+        if "caught_up" in msg:  # with the checkpoint, or alone from an idle poll
+            r.caught_up = bool(msg["caught_up"])
         if "error" in msg:
             r.error, r.exit_code = msg["error"], msg.get("exit_code", 70)
             log.error("%s", r.error)
+        if msg.get("done"):
+            r.finished = True
         metrics.update(msg)
         if on_progress is not None:
             on_progress(msg)
         if time.monotonic() >= deadline:
-            return
+            return n
 
 
 def _install_stop_handlers(stop_event: Any) -> dict:

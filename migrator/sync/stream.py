@@ -10,6 +10,7 @@ idempotent changes: no loss, no duplicate.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
@@ -30,7 +31,7 @@ from pymysqlreplication.event import (
 from pymysqlreplication.gtid import Gtid, GtidSet
 from pymysqlreplication.row_event import DeleteRowsEvent, PartialUpdateRowsEvent, UpdateRowsEvent, WriteRowsEvent
 
-from ..db import describe_error, error_code, query
+from ..db import describe_error, error_code, query, ssl_args
 from ..endpoint import Endpoint
 from ..errors import SourceError, StateError, TargetError
 from ..plan.model import Column, Plan, TablePlan
@@ -62,7 +63,7 @@ ROW_EVENTS = (WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent)
 KIND = {WriteRowsEvent: "insert", UpdateRowsEvent: "update", DeleteRowsEvent: "delete"}
 PURGED = 1236  # ER_MASTER_FATAL_ERROR_READING_BINLOG: the binlog asked for is gone
 SOURCE_FATAL = {1045, 1044, 1698, 1227, 1236}
-IDLE_CHECKPOINT_SECONDS = 5.0  # an idle source's checkpoint (its head, lag: `status`) is rewritten this often
+IDLE_CHECKPOINT_SECONDS = 30.0  # an idle source's checkpoint (updated_at: `status`) is rewritten this often
 
 
 @dataclass
@@ -107,6 +108,8 @@ class SourceSync(XaReplay, DdlReplay):
         self._saved_at = 0.0  # monotonic time of the last checkpoint write
         self._idle_polls = 0  # polls in a row that found nothing new
         self.pause = PauseFile(workdir.pause_file)  # the operator's WORKDIR/pause
+        self._reported_caught_up: bool | None = None  # as last told to the coordinator
+        self._head_seen: tuple[BinlogPosition, dict[str, str]] | None = None  # the last head poll's answer
 
     # ------------------------------------------------------------ setup
 
@@ -233,7 +236,7 @@ class SourceSync(XaReplay, DdlReplay):
         self.applier.cascades = self.cascades
         self.dirty = DirtyChunks(self.workdir, self.plan, self.name, self.cp.position)
         self.dirty.cascades = self.cascades
-        self._apply_thread = ThreadPoolExecutor(1, thread_name_prefix="batch")
+        self._apply_thread = ThreadPoolExecutor(1, thread_name_prefix=f"{threading.current_thread().name}/batch")
         try:
             while not self.stop():
                 self.wait_while_paused()
@@ -249,15 +252,18 @@ class SourceSync(XaReplay, DdlReplay):
                     self.cp.caught_up_at = time.time()
                 if not idle or time.monotonic() - self._saved_at >= IDLE_CHECKPOINT_SECONDS:
                     self.save_checkpoint()
-                else:
+                elif self.caught_up != self._reported_caught_up:
                     self.report_checkpoint(self.cp.model_dump(mode="json"))
+                else:  # idle, the checkpoint unchanged: only that this poll found it caught up
+                    self.report({"caught_up": self.caught_up})
                 if self.caught_up and self.opts.until_caught_up:
                     break
                 if self.opts.duration is not None and time.monotonic() - started >= self.opts.duration:
                     break
-                # an idle source is polled less and less often (up to idle_poll_max s), at once again after a change
+                # an idle source is polled less and less often (the pause doubles every 4 empty polls, up to
+                # idle_poll_max s), at once again after a change
                 self._idle_polls = self._idle_polls + 1 if idle else 0
-                time.sleep(min(self.opts.poll_interval * (1 + self._idle_polls // 10),
+                time.sleep(min(self.opts.poll_interval * (1 << min(self._idle_polls // 4, 8)),
                                max(self.opts.poll_interval, self.opts.idle_poll_max)))
         finally:
             self._apply_thread.shutdown(wait=True)
@@ -325,8 +331,9 @@ class SourceSync(XaReplay, DdlReplay):
             if self._head_conn is None:
                 self._head_conn = connect(self.ep, "source")
                 self.check_source(self._head_conn)  # the full check once per connection
-            head, settings = read_head(self._head_conn, self.sp.flavor, self.cp.position.server_id)
+            head, settings = read_head(self._head_conn, self.sp.flavor, self.cp.position.server_id, self._head_seen)
             self.check_binlog_settings(settings["binlog_format"], settings["binlog_row_image"])
+            self._head_seen = (head, settings)
         except (SourceError, pymysql.err.MySQLError, OSError) as exc:
             self._close_head_conn()
             if isinstance(exc, SourceError) and not source_unreachable(exc):
@@ -340,6 +347,7 @@ class SourceSync(XaReplay, DdlReplay):
 
     def _close_head_conn(self) -> None:
         conn, self._head_conn = self._head_conn, None
+        self._head_seen = None  # a new connection reads everything again
         if conn is not None:
             try:
                 conn.close()
@@ -449,9 +457,7 @@ class SourceSync(XaReplay, DdlReplay):
 
     def open_stream(self) -> BinLogStreamReader:
         pos = self.read_from
-        settings = {"host": self.ep.host, "port": self.ep.port, "user": self.ep.user,
-                    "passwd": self.ep.password.get_secret_value() if self.ep.password else "",
-                    "connect_timeout": self.ep.connect_timeout}
+        settings = stream_connection_settings(self.ep)
         kwargs: dict[str, Any] = dict(
             connection_settings=settings, server_id=stream_server_id(self.workdir, self.name), blocking=False,
             resume_stream=True, only_events=[RotateEvent, XidEvent, QueryEvent, GtidEvent, MariadbGtidEvent,
@@ -674,6 +680,7 @@ class SourceSync(XaReplay, DdlReplay):
 
     def report_checkpoint(self, dumped: dict) -> None:
         """Tell the coordinator where this source stands (progress, metrics, caught up)."""
+        self._reported_caught_up = self.caught_up
         self.report({"checkpoint": dumped, "caught_up": self.caught_up, "pending_events": self.pending_events})
 
     # ------------------------------------------------------------ GTID
@@ -691,6 +698,16 @@ class SourceSync(XaReplay, DdlReplay):
             self._gtid = ",".join(domains[d] for d in sorted(domains, key=int))
         else:
             self._gtid = str(GtidSet(current) + Gtid(gtid)) if current else gtid
+
+
+def stream_connection_settings(ep: Endpoint) -> dict[str, Any]:
+    """pymysql arguments of the binlog reader's connections (it opens them itself): the URL's
+    credentials and ssl-mode, on the process's shared TLS context (left to pymysql, every pass's
+    two connections tried TLS unverified whatever the URL said, loading the CA store each time:
+    ~35 ms of CPU, serialised across the threads of a process serving several sources)."""
+    return {"host": ep.host, "port": ep.port, "user": ep.user,
+            "passwd": ep.password.get_secret_value() if ep.password else "", "connect_timeout": ep.connect_timeout,
+            **ssl_args(ep)}
 
 
 def source_unreachable(exc: BaseException) -> bool:
