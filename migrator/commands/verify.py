@@ -64,7 +64,8 @@ def register(main: click.Group) -> None:
 def verify(plan_path: Path, workdir: Path | None, report_file: Path | None, tables: str | None, fix_sql: Path | None,
            apply_fix: bool, parallel: int, per_source: int, max_rows: int, restart: bool, as_json: bool,
            target_connections: int, max_source_threads_running: int, executor_url: str, follow: bool,
-           interval: float, passes: int | None, duration: float | None, refresh: float) -> None:
+           interval: float, passes: int | None, duration: float | None, refresh: float, metrics_port: int | None,
+           metrics_addr: str) -> None:
     """Compare every chunk of PLAN on source and target by checksums computed in each database.
 
     Differing chunks are narrowed to rows, named by key. Exit 0 when identical, 1 when a
