@@ -117,6 +117,8 @@ class Applier:
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="apply") if self.workers > 1 else None
         self._lock = threading.Lock()
         self.cascades: Any = None  # cascade.Cascades: foreign-key actions the binlog does not hold
+        # before a retry writes rows again: renew the source's lease if due, or stop (targetstate.py)
+        self.guard: Callable[[pymysql.connections.Connection], None] | None = None
 
     def apply(self, changes: list[RowChange], mark: Mark | None = None) -> None:
         """Commit `changes` on the target. `mark(conn)` writes the checkpoint that covers them
@@ -193,10 +195,13 @@ class Applier:
     def _with_backoff(self, worker: int, fn: Callable[[pymysql.connections.Connection], None], *, what: str) -> None:
         """Retry transient target failures forever (outage: back off, continue, never skip)."""
         delay = 0.5
+        retry = False
         while True:
             conn = None
             try:
                 conn = self._conn(worker)
+                if retry and self.guard is not None:
+                    self.guard(conn)
                 fn(conn)
                 return
             except MigratorError as exc:  # connect failed: down or unreachable (retry), or refused (stop)
@@ -215,6 +220,7 @@ class Applier:
             if self.on_retry:
                 self.on_retry(err)
             log.warning("target %s: %s failed (%s); retrying in %.1fs", self.target.label, what, err, delay)
+            retry = True
             time.sleep(delay)
             delay = min(delay * 2, 15.0)
 

@@ -269,6 +269,7 @@ class SourceSync(XaReplay, DdlReplay):
                  self.cp.position.pos, f" (gtid {self.cp.position.gtid})" if self.by_gtid else "")
         self.applier = Applier(self.target, self.opts.workers, stop=self.stop, on_retry=self._count_retry)
         self.applier.cascades = self.cascades
+        self.applier.guard = self.held.guard
         self._apply_thread = ThreadPoolExecutor(1, thread_name_prefix="batch")
         try:
             while not self.stop():
@@ -640,6 +641,8 @@ class SourceSync(XaReplay, DdlReplay):
             return
         pos, counts = self.hold_for_xa(self.safe.model_copy()), dict(self.batch_counts)
         if batch:
+            if self.held.stale():  # read for a while: the rows go only while the lease has time left
+                self.applier.on_connection(self.held.renew, what="renewing this source's lease")
             mark = self.mark(pos, counts)
             self._inflight = (self._apply_thread.submit(self.applier.apply, batch, mark), pos, counts, batch, mark)
         else:

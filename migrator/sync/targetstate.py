@@ -10,9 +10,15 @@ One row per (plan, source) in `migrator_state`.`sync_checkpoint` on the target:
   parts committed: a kill between the two replays that batch, which is idempotent (DESIGN.md:
   REPLACE of full after-images, DELETE by key);
 - a lease: who syncs the source (owner id, host, pid, work directory) and until when (target
-  clock). It is renewed with every checkpoint write and idle poll; the batch writes are fenced
-  on it (`... WHERE owner = me`), so a process whose lease was taken over cannot commit a batch
-  on the one-connection path, and stops at its next checkpoint write on the parallel path.
+  clock). It is renewed with every checkpoint write and idle poll, and before a batch (or a
+  retry of one) when a third of it has passed; another sync takes it over only once it expired
+  (or, from the same work directory, whose per-source lock proves the holder gone). Checkpoint
+  writes are fenced on it (`... WHERE owner = me`): a process whose lease was taken over cannot
+  commit a batch on the one-connection path, and on the parallel path its parts start only
+  while the lease has two thirds left and it stops at the batch's checkpoint write. What that
+  path does not fence: a single statement of a part hanging for more than two thirds of the
+  lease, then committing after a successor took over (a network partition longer than that,
+  healed in the middle of a commit).
 
 The row is keyed by the plan's fingerprint and the source's name and remembers the copy's start
 position: a checkpoint left by an earlier copy of the source (copy --restart) is not resumed.
@@ -191,6 +197,23 @@ class TargetState:
         who = held.holder() if held is not None and held.owner else "nobody (the row is gone)"
         return LeaseLost(f"{self.where()}: this sync lost the source's lease (now held by {who}); it stopped without "
                          "writing its last batch. Only one sync per source may run: check where the other one runs")
+
+    def renew(self, conn: pymysql.connections.Connection) -> None:
+        """The lease alone, renewed and committed (before writing rows after a long pause)."""
+        started = time.monotonic()
+        with conn.cursor() as cur:
+            cur.execute(f"UPDATE {TABLE} SET `lease_expires` = {NOW} + %s WHERE `plan_id` = %s AND `source` = %s "
+                        "AND `owner` = %s", (self.lease_seconds, self.plan_id, self.source, self.owner))
+            if cur.rowcount != 1:
+                raise self.lost(conn)
+        conn.commit()
+        self.renewed_at = started
+
+    def guard(self, conn: pymysql.connections.Connection) -> None:
+        """Before rows are written: renew the lease when a third of it has passed since the last
+        write, so they are written only while it has two thirds left (raises LeaseLost)."""
+        if self.stale():
+            self.renew(conn)
 
     def same_workdir(self, held: Held) -> bool:
         """The holder ran from this host and work directory: the caller, holding that directory's
