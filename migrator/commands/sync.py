@@ -42,11 +42,13 @@ def register(main: click.Group) -> None:
     @click.option("--lease-seconds", type=click.FloatRange(3, None), default=30.0, show_default=True,
                   help="Each source's lease in the target lasts this long unless renewed; another sync of the "
                        "source (another work directory or machine) takes it over only once it expired.")
+    @click.option("--executor", default=None, metavar="dask://HOST:PORT",
+                  help="Run each source's stream as a long-lived task on this Dask cluster (default: local processes).")
     @click.option("--json", "as_json", is_flag=True, help="Print the final per-source summary as JSON.")
     def sync_cmd(plan_path: Path, workdir: Path | None, until_caught_up: bool, duration: float | None,
                  metrics_port: int | None, metrics_addr: str, workers: int, batch_rows: int,
                  only_sources: tuple[str, ...], wait_for_copy: bool, skip_ddl: tuple[str, ...], by_file_position: bool,
-                 lease_seconds: float, as_json: bool) -> None:
+                 lease_seconds: float, executor: str | None, as_json: bool) -> None:
         """Keep the target in step with every source's binlog until stopped (Ctrl-C / SIGTERM
         applies what was read, checkpoints and exits 0). Resumes from its checkpoint."""
         from ..sync.runner import run_sync
@@ -63,8 +65,13 @@ def register(main: click.Group) -> None:
         if not quiet:
             err_console.print(f"syncing {len(only_sources) or len(plan.sources)} source(s) into {plan.target.engine}; "
                               "Ctrl-C stops cleanly")
-        result = run_sync(plan, wd, opts, metrics_port=metrics_port, metrics_addr=metrics_addr,
-                          sources=list(only_sources) or None)
+        if executor and executor != "local":
+            from ..sync.dasksync import run_sync_dask
+
+            result = run_sync_dask(plan, wd, opts, executor, sources=list(only_sources) or None)
+        else:
+            result = run_sync(plan, wd, opts, metrics_port=metrics_port, metrics_addr=metrics_addr,
+                              sources=list(only_sources) or None)
         summary = {name: {"position": (r.checkpoint or {}).get("position"), "rows": r.rows, "caught_up": r.caught_up}
                    for name, r in result.sources.items()}
         if as_json:

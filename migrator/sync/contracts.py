@@ -45,6 +45,7 @@ class Checkpoint(BaseModel):
     xa_prepared: dict[str, str] = Field(default_factory=dict)
     retries: int = 0
     updated_at: float = 0.0
+    runs_on: str = ""  # where the source's sync runs, from its lease in the target (Dask: the worker)
 
 
 def status_line(cp: Checkpoint) -> dict[str, Any]:

@@ -16,7 +16,6 @@ from ..plan.model import Column
 from .apply import ddl_error_is_already_applied
 from .ddl import DdlStatement, classify, column_from_def, columns_after, normalize, retarget, rewrite_for_target
 from .cascade import load_cascades
-from .copystate import source_copy
 from .shapes import read_shape, table_charset
 
 if TYPE_CHECKING:
@@ -144,7 +143,7 @@ class DdlReplay:
                 state.shape, state.route = fresh.shape, fresh.route
             # a DDL may add or drop a foreign key: the cascades are read again, from the catalog as it is now
             self.cascades = self.applier.cascades = load_cascades(src, self.tables,
-                                                                  source_copy(self.workdir, self.plan, self.name).end)
+                                                                  self.copy_state().end)
 
     def shape_after(self, stmt: DdlStatement, state: TableState, current: list[Column],
                     src: pymysql.connections.Connection) -> list[Column]:

@@ -42,7 +42,7 @@ from ..state import atomic_write_json, read_json
 from ..workdir import WorkDir
 from .apply import Applier, Route, RowChange
 from .cascade import NO_FOREIGN_KEY_CHECKS, foreign_keys_from_plan, load_cascades, unchecked
-from .copystate import source_copy
+from .copystate import SourceCopy, source_copy
 from .ddl import (DdlRecord, classify)
 from .contracts import Checkpoint, SyncOptions, SyncStopped, gtid_distance, status_line
 from .reader import GtidStreamReader, is_savepoint_statement, stream_server_id, undecodable_event_reason
@@ -121,7 +121,7 @@ class SourceSync(XaReplay, DdlReplay):
         the same server's binlog), else the copy's start position when sync never ran. Takes
         this source's lease in the target first (refused while another sync holds it)."""
         saved = self.file_checkpoint()
-        copy = source_copy(self.workdir, self.plan, self.name)
+        copy = self.copy_state()
         with self._target_session() as tgt:
             # a holder from this work directory is gone: the runner holds the directory's source lock
             held = self.held.claim(tgt, copy.start, may_take_over=self.held.same_workdir)
@@ -165,10 +165,14 @@ class SourceSync(XaReplay, DdlReplay):
             return held
         return saved
 
+    def copy_state(self) -> SourceCopy:
+        """Where copy started and ended for this source, and its unfinished tables."""
+        return source_copy(self.workdir, self.plan, self.name)
+
     def wait_for_copy(self) -> None:
         """A table's events are applied only once all its chunks are copied (DESIGN: the one race)."""
         while True:
-            copy = source_copy(self.workdir, self.plan, self.name)
+            copy = self.copy_state()
             if not copy.incomplete:
                 return
             shown = ", ".join(copy.incomplete[:10]) + (f" and {len(copy.incomplete) - 10} more" if len(copy.incomplete) > 10 else "")
@@ -310,7 +314,7 @@ class SourceSync(XaReplay, DdlReplay):
             self.build_routes(src, tgt, self.cp.position.key())
             self.check_target_triggers(tgt)
             # FK actions the binlog does not hold
-            self.cascades = load_cascades(src, self.tables, source_copy(self.workdir, self.plan, self.name).end,
+            self.cascades = load_cascades(src, self.tables, self.copy_state().end,
                                           foreign_keys_from_plan(self.plan, self.name))
             self.check_available(src, self.cp.position)
 

@@ -67,6 +67,14 @@ CREATE_TABLE = f"""CREATE TABLE IF NOT EXISTS {TABLE} (
 NOW = "UNIX_TIMESTAMP(NOW(6))"  # the target's clock: hosts' clocks may disagree, the target's is one
 
 
+class LeaseHeld(StateError):
+    """Another live sync holds this source's lease (for `expires_in` seconds more)."""
+
+    def __init__(self, message: str, expires_in: float = 0.0):
+        super().__init__(message)
+        self.expires_in = expires_in
+
+
 class LeaseLost(TargetError):
     """Another sync took this source's lease over: this one must stop writing."""
 
@@ -88,7 +96,8 @@ class Held:
 
     def holder(self) -> str:
         n = self.note
-        return f"{n.get('host', '?')} pid {n.get('pid', '?')} (work directory {n.get('workdir', '?')})"
+        where = f"Dask worker {n['worker']}" if n.get("worker") else f"work directory {n.get('workdir', '?')}"
+        return f"{n.get('host', '?')} pid {n.get('pid', '?')} ({where})"
 
 
 class TargetState:
@@ -168,12 +177,12 @@ class TargetState:
         self.renewed_at = started
         return held.checkpoint if held is not None else None
 
-    def refusal(self, held: Held) -> StateError:
+    def refusal(self, held: Held) -> LeaseHeld:
         until = datetime.fromtimestamp(time.time() + held.expires_in, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-        return StateError(
+        return LeaseHeld(
             f"{self.where()}: another sync holds this source's lease: {held.holder()}, until {until} (in "
             f"{held.expires_in:.0f} s unless it renews it). Stop that sync (it releases the lease when it stops), or "
-            f"wait for the lease to expire; its checkpoint is in {TABLE} on the target")
+            f"wait for the lease to expire; its checkpoint is in {TABLE} on the target", held.expires_in)
 
     # ------------------------------------------------------------ writes
 
