@@ -22,7 +22,7 @@ from sync_helpers import (
 from test_sync_xa import rollback_leftovers, wait_for, xa, xid_for
 
 from migrator.db import connect, qualified, query, quote_ident
-from migrator.errors import StateError
+from migrator.errors import StateError, TargetError
 from migrator.positions import BinlogPosition
 from migrator.state import atomic_write_json, read_json
 from migrator.sync.contracts import Checkpoint
@@ -184,3 +184,35 @@ def test_a_held_xa_keeps_the_target_checkpoint_behind(source, target, unique_db,
         xa1.close()
         c.close()
         rollback_leftovers(source, xid_for(db, ""))
+
+
+def test_the_target_user_needs_only_select_insert_update_on_migrator_state(source, target, unique_db, tmp_path):
+    """Without grants on migrator_state sync stops naming what to grant; with SELECT, INSERT,
+    UPDATE there (the table already exists) it syncs."""
+    db = unique_db("tcp")
+    tdb = db + "_t"
+    user = db[-24:]
+    wd, plan = setup_tables(source, target, db, tdb, tmp_path, T)
+    secret = tmp_path / "pw"
+    secret.write_text("pw-" + user)
+    with connect(target, "target") as t:
+        TargetState.ensure(t)  # another sync created it before
+        query(t, f"CREATE USER '{user}'@'%' IDENTIFIED BY 'pw-{user}'")
+        query(t, f"GRANT ALL PRIVILEGES ON {quote_ident(tdb)}.* TO '{user}'@'%'")
+    try:
+        url = f"oceanbase://{user}@{target.host}:{target.port}?password_file={secret}"
+        plan.target.url = url
+        with connect(source, "source", database=db) as c:
+            query(c, "INSERT INTO t VALUES (1, 'one')")
+        with pytest.raises(TargetError, match="migrator_state.sync_checkpoint: the target user needs CREATE there "
+                                              "once, then SELECT, INSERT, UPDATE") as err:
+            run_sync(plan, wd, SyncOptions(until_caught_up=True))
+        assert "pw-" not in str(err.value)
+        with connect(target, "target") as t:
+            query(t, f"GRANT SELECT, INSERT, UPDATE ON migrator_state.* TO '{user}'@'%'")
+        run_sync(plan, wd, SyncOptions(until_caught_up=True))
+        assert rows_of(target, "target", tdb, "t", "id") == [(1,)]
+        assert held_checkpoint(target, wd, source.name) is not None
+    finally:
+        with connect(target, "target") as t:
+            query(t, f"DROP USER '{user}'@'%'")

@@ -123,8 +123,13 @@ class SourceSync(XaReplay, DdlReplay):
         saved = self.file_checkpoint()
         copy = self.copy_state()
         with self._target_session() as tgt:
-            # a holder from this work directory is gone: the runner holds the directory's source lock
-            held = self.held.claim(tgt, copy.start, may_take_over=self.held.same_workdir)
+            try:
+                # a holder from this work directory is gone: the runner holds the directory's source lock
+                held = self.held.claim(tgt, copy.start, may_take_over=self.held.same_workdir)
+            except pymysql.err.MySQLError as exc:
+                raise TargetError(f"{describe_error(self.target, 'target', exc)} while reading {self.log_where()}'s "
+                                  "sync checkpoint in migrator_state.sync_checkpoint: the target user needs CREATE "
+                                  "there once, then SELECT, INSERT, UPDATE") from None
         cp = self.furthest(saved, held)
         if cp is not None:
             return cp

@@ -42,7 +42,7 @@ from typing import Any
 
 import pymysql
 
-from ..db import qualified, query, quote_ident
+from ..db import error_code, qualified, query, quote_ident
 from ..errors import StateError, TargetError
 from ..positions import BinlogPosition
 from .contracts import Checkpoint
@@ -118,7 +118,14 @@ class TargetState:
 
     @staticmethod
     def ensure(conn: pymysql.connections.Connection) -> None:
-        """The state database and table, created when missing (needs CREATE once)."""
+        """The state database and table, created when missing: CREATE is needed only then (a
+        CREATE ... IF NOT EXISTS of an existing table still asks for the privilege)."""
+        try:
+            query(conn, f"SELECT 1 FROM {TABLE} LIMIT 0")
+            return
+        except pymysql.err.MySQLError as exc:
+            if error_code(exc) not in (1049, 1146):  # unknown database / table: create them
+                raise
         query(conn, f"CREATE DATABASE IF NOT EXISTS {quote_ident(STATE_DATABASE)}")
         query(conn, CREATE_TABLE)
 
