@@ -14,13 +14,13 @@ import threading
 import time
 
 import pytest
+from sync_helpers import ROOT, rows_of, run_cli, setup_tables, write_plan
+from test_sync_xa import wait_for
 
 from migrator.db import connect, qualified, query
 from migrator.positions import BinlogPosition
 from migrator.state import read_json
 from migrator.sync.targetstate import NOW, TABLE, copy_start_key
-from sync_helpers import ROOT, rows_of, run_cli, setup_tables, write_plan
-from test_sync_xa import wait_for
 
 distributed = pytest.importorskip("distributed")
 

@@ -210,7 +210,7 @@ def run_sync_dask(plan: Plan, workdir: WorkDir, options: SyncOptions, executor_u
                 if not fut.done():
                     try:
                         fut.result(timeout=60)
-                    except Exception:  # noqa: BLE001 - collected below
+                    except Exception:  # noqa: BLE001, S110 - leaving on an error already raised: let tasks stop first
                         pass
             views.write()
         finally:
