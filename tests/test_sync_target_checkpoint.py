@@ -82,16 +82,17 @@ def test_kill_9_between_a_cascading_batch_commit_and_the_file_resumes_from_the_t
     res = run_cli("sync", str(plan_path), "--workdir", str(wd.root), "--until-caught-up")
     assert res.returncode == 0, res.stderr
     before = file_checkpoint(wd, source.name)
-    with connect(source, "source", database=db) as c:
+    with connect(source, "source", database=db, autocommit=False) as c:  # one transaction: one batch
         query(c, "INSERT INTO c VALUES (100, 10)")
         query(c, "DELETE FROM a WHERE id = 1")
+        c.commit()
     # the source process stops (for 120 s) right after the batch committed, before the file is written
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MIGRATOR_COPY_FAULT": "sync_batch_committed:1:120"}
     proc = subprocess.Popen([sys.executable, "-m", "migrator.cli", "sync", str(plan_path), "--workdir", str(wd.root)],
                             cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
     try:
-        wait_for("the cascading batch on the target", lambda: not rows_of(target, "target", tdb, "a"), timeout=60)
+        wait_for("the cascading batch on the target", lambda: not rows_of(target, "target", tdb, "a"), timeout=120)
         time.sleep(0.5)
         assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
     finally:
