@@ -45,7 +45,7 @@ from .contracts import Checkpoint, SyncOptions, SyncStopped
 from .copystate import SourceCopy, source_copy
 from .runner import ERROR_CLASSES, SourceResult, SyncResult, wait_for_copy_unlocked
 from .stream import SourceSync
-from .targetstate import NOW, TABLE, LeaseHeld
+from .targetstate import NOW, TABLE, LeaseHeld, plan_identity
 
 log = logging.getLogger(__name__)
 
@@ -247,7 +247,7 @@ class CheckpointViews:
     tasks write only their workers' scratch directories), with where each source runs."""
 
     def __init__(self, plan: Plan, workdir: WorkDir, names: list[str]):
-        self.plan_id = Plan.model_validate_json(plan.model_dump_json()).fingerprint()  # as the tasks compute it
+        self.plan_id = plan_identity(Plan.model_validate_json(plan.model_dump_json()))  # as the tasks compute it
         self.target = plan.target.endpoint()
         self.workdir = workdir
         self.names = names

@@ -48,7 +48,7 @@ from .contracts import Checkpoint, SyncOptions, SyncStopped, gtid_distance, stat
 from .reader import GtidStreamReader, is_savepoint_statement, stream_server_id, undecodable_event_reason
 from .rowdecode import RowDecoder
 from .shapes import read_shape, unique_keys
-from .targetstate import TargetState
+from .targetstate import TargetState, plan_identity
 from .txn import Txn
 from .xa import PreparedXa, XaReplay, xa_key
 from .ddlreplay import DdlReplay, is_ddl
@@ -108,7 +108,7 @@ class SourceSync(XaReplay, DdlReplay):
         self._head_conn: pymysql.connections.Connection | None = None  # kept open: polled every pass
         self._saved_at = 0.0  # monotonic time of the last checkpoint write
         # the checkpoint and lease held in the target (keyed by the plan's fingerprint)
-        self.held = TargetState(plan.fingerprint(), source, workdir.root, lease_seconds=options.lease_seconds)
+        self.held = TargetState(plan_identity(plan), source, workdir.root, lease_seconds=options.lease_seconds)
         self._idle_polls = 0  # polls in a row that found nothing new
 
     # ------------------------------------------------------------ setup

@@ -79,6 +79,21 @@ class LeaseLost(TargetError):
     """Another sync took this source's lease over: this one must stop writing."""
 
 
+_identities: dict[int, tuple[Any, str]] = {}  # id(plan) -> (plan, fingerprint): one hash per plan object
+
+
+def plan_identity(plan: Any) -> str:
+    """The key of a plan's rows: its fingerprint (a changed plan starts from the work directory's
+    checkpoint file, else from the copy's start). Computed once per plan object (about 1 s for
+    30,000 tables), however many sources a process syncs."""
+    hit = _identities.get(id(plan))
+    if hit is None or hit[0] is not plan:
+        if len(_identities) >= 8:
+            _identities.pop(next(iter(_identities)))
+        hit = _identities[id(plan)] = (plan, plan.fingerprint())
+    return hit[1]
+
+
 def copy_start_key(pos: BinlogPosition | None) -> str:
     """Which copy a checkpoint continues: the server and position the copy started from."""
     return "" if pos is None else f"{pos.server_id}:{pos.file}:{pos.pos}"
