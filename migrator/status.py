@@ -41,7 +41,7 @@ def migration_status(plan: Plan, wd: WorkDir, *, live: bool = False) -> dict[str
                 "rows": sum(p.rows for p in mine), "failed": [p.table_id for p in mine if p.error],
                 "start": _pos(copy.start_position(sp.name)), "end": _pos(copy.end_position(sp.name)),
             },
-            "sync": {k: s.get(k) for k in ("state", "position", "lag_seconds", "lag_transactions", "rows")},
+            "sync": {k: s.get(k) for k in ("state", "position", "lag_seconds", "lag_transactions", "rows", "runs_on")},
             "verify": verify_by_source.get(sp.name),
             "cutover": (cutover.get("sources", {}).get(sp.name) if cutover else None),
         })

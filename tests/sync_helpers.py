@@ -231,3 +231,15 @@ def sync_killed_while(writer, plan_path: Path, wd: WorkDir, rnd: random.Random, 
     res = run_cli("sync", str(plan_path), "--workdir", str(wd.root), "--until-caught-up")
     assert res.returncode == 0, res.stderr
     return kills
+
+
+def forget_target_checkpoint(target: Endpoint, wd: WorkDir, source: str) -> None:
+    """Delete the sync checkpoint the target holds for this work directory's copy of `source`: a
+    test that rewinds the work directory's checkpoint file then resumes from that file alone."""
+    from migrator.positions import BinlogPosition
+    from migrator.state import read_json
+    from migrator.sync.targetstate import TABLE, copy_start_key
+
+    start = BinlogPosition.model_validate(read_json(wd.copy_position(source))["start"])
+    with connect(target, "target") as t:
+        query(t, f"DELETE FROM {TABLE} WHERE `source` = %s AND `copy_start` = %s", (source, copy_start_key(start)))

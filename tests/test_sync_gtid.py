@@ -8,7 +8,7 @@ from migrator.db import connect, qualified, query
 from migrator.state import atomic_write_json, read_json
 from migrator.sync.runner import run_sync
 from migrator.sync.stream import Checkpoint, GtidStreamReader, SyncOptions, stream_server_id
-from sync_helpers import rows_of, run_cli, setup_tables, write_plan
+from sync_helpers import forget_target_checkpoint, rows_of, run_cli, setup_tables, write_plan
 
 DDL = "CREATE TABLE {name} (id INT NOT NULL PRIMARY KEY, note MEDIUMTEXT)"
 
@@ -49,6 +49,7 @@ def test_resume_by_gtid_skips_what_the_checkpoint_covers_and_applies_the_rest(so
     raw = read_json(wd.sync_checkpoint(source.name))
     raw["position"].update(file=copy_start["file"], pos=copy_start["pos"])
     atomic_write_json(wd.sync_checkpoint(source.name), raw)
+    forget_target_checkpoint(target, wd, source.name)  # the rewound file is the only checkpoint
     last = insert(source, db, range(6, 9))
     second = run_sync(plan, wd, SyncOptions(until_caught_up=True)).sources[source.name]
     assert second.caught_up, "a GTID start must reach the source's head, not stay at the file's offset 4"
@@ -108,6 +109,7 @@ def test_by_file_position_flag_forces_file_offset(source, target, unique_db, tmp
     raw = read_json(wd.sync_checkpoint(source.name))
     raw["position"].update(file=copy_start["file"], pos=copy_start["pos"])
     atomic_write_json(wd.sync_checkpoint(source.name), raw)
+    forget_target_checkpoint(target, wd, source.name)  # the rewound file is the only checkpoint
     res = run_cli("sync", str(plan_path), "--workdir", str(wd.root), "--until-caught-up", "--by-file-position")
     assert res.returncode == 0, res.stderr
     assert rows_of(target, "target", tdb, "t", "id") == [(1,), (2,)]

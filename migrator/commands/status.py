@@ -58,6 +58,8 @@ def status_command(plan_path: Path, workdir: Path | None, live: bool, show_table
             sync_txt += f", lag {y['lag_seconds']:.1f}s"
         if y.get("lag_transactions") is not None:
             sync_txt += f" / {y['lag_transactions']} trx"
+        if y.get("runs_on"):
+            sync_txt += f", on {y['runs_on']}"
         verify_txt = "not run" if not v else ", ".join(f"{n} {k}" for k, n in v.items() if n)
         view.add_row(s["source"], copy_txt, sync_txt, verify_txt)
     console.print(view)

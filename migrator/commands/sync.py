@@ -44,11 +44,17 @@ def register(main: click.Group) -> None:
                        "(sync names the position when it stops).")
     @click.option("--by-file-position", is_flag=True,
                   help="Resume from the binlog file/offset even where the checkpoint has a GTID.")
+    @click.option("--lease-seconds", type=click.FloatRange(3, None), default=30.0, show_default=True,
+                  help="Each source's lease in the target lasts this long unless renewed; another sync of the "
+                       "source (another work directory or machine) takes it over only once it expired.")
+    @click.option("--executor", default=None, metavar="dask://HOST:PORT",
+                  help="Run each source's stream as a long-lived task on this Dask cluster (default: local processes).")
     @click.option("--json", "as_json", is_flag=True, help="Print the final per-source summary as JSON.")
     def sync_cmd(plan_path: Path, workdir: Path | None, until_caught_up: bool, duration: float | None,
                  metrics_port: int | None, metrics_addr: str, workers: int, batch_rows: int,
                  only_sources: tuple[str, ...], sources_per_process: int | None, wait_for_copy: bool,
-                 skip_ddl: tuple[str, ...], by_file_position: bool, as_json: bool) -> None:
+                 skip_ddl: tuple[str, ...], by_file_position: bool, lease_seconds: float, executor: str | None,
+                 as_json: bool) -> None:
         """Keep the target in step with every source's binlog until stopped (Ctrl-C / SIGTERM
         applies what was read, checkpoints and exits 0). Resumes from its checkpoint."""
         from ..sync.runner import run_sync
@@ -57,7 +63,8 @@ def register(main: click.Group) -> None:
         plan = load_plan(plan_path)
         wd = resolve_workdir(plan_path, workdir)
         opts = SyncOptions(until_caught_up=until_caught_up, duration=duration, workers=workers, batch_rows=batch_rows,
-                           wait_for_copy=wait_for_copy, skip_ddl=list(skip_ddl), use_gtid=not by_file_position)
+                           wait_for_copy=wait_for_copy, skip_ddl=list(skip_ddl), use_gtid=not by_file_position,
+                           lease_seconds=lease_seconds)
         for name in only_sources:
             plan.source(name)  # unknown names fail here, clearly
         quiet = as_json or not sys.stderr.isatty()
@@ -78,8 +85,13 @@ def register(main: click.Group) -> None:
             ticker.start()
             state = "failed"
             try:
-                result = run_sync(plan, wd, opts, sources=list(only_sources) or None, on_progress=tracker.on_msg,
-                                  sources_per_process=sources_per_process)
+                if executor and executor != "local":
+                    from ..sync.dasksync import run_sync_dask
+
+                    result = run_sync_dask(plan, wd, opts, executor, sources=list(only_sources) or None)
+                else:
+                    result = run_sync(plan, wd, opts, sources=list(only_sources) or None, on_progress=tracker.on_msg,
+                                      sources_per_process=sources_per_process)
                 state = "finished"
             finally:
                 ticker.stop(state)

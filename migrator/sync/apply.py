@@ -31,6 +31,7 @@ from ..keys import format_timedelta
 log = logging.getLogger(__name__)
 
 ROWS_PER_STATEMENT = 500
+Mark = Callable[[pymysql.connections.Connection], None]  # writes the checkpoint covering a batch (uncommitted)
 
 
 @dataclass
@@ -121,13 +122,21 @@ class Applier:
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix=f"{threading.current_thread().name}/apply") if self.workers > 1 else None
         self._lock = threading.Lock()
         self.cascades: Any = None  # cascade.Cascades: foreign-key actions the binlog does not hold
+        # before a retry writes rows again: renew the source's lease if due, or stop (targetstate.py)
+        self.guard: Callable[[pymysql.connections.Connection], None] | None = None
 
-    def apply(self, changes: list[RowChange]) -> None:
+    def apply(self, changes: list[RowChange], mark: Mark | None = None) -> None:
+        """Commit `changes` on the target. `mark(conn)` writes the checkpoint that covers them
+        (targetstate.py): inside the batch's one transaction when the batch commits on one
+        connection (exactly once), else after every part committed (a replay of such a batch after
+        a kill in between is idempotent: REPLACE / DELETE by key)."""
         if not changes:
+            if mark is not None:
+                self.on_connection(mark, what="writing the sync checkpoint")
             return
         if self.cascades is not None and self.cascades.any_cascading(changes):
             # one connection, one transaction, binlog order: see cascade.py
-            self._with_backoff(0, lambda conn: self.cascades.apply_in_order(conn, changes),
+            self._with_backoff(0, lambda conn: self.cascades.apply_in_order(conn, changes, before_commit=mark),
                                what=f"applying {len(changes)} row change(s) with foreign-key cascades")
             return
         net = net_effect(changes)
@@ -139,28 +148,42 @@ class Applier:
             # the new row. Every delete precedes, in binlog order, the final write of any key the target
             # deems equal to it, so all deletes are committed first, then all replaces.
             self._spread(deletes)
-            self._spread([nc for nc in net if nc.row is not None])
+            self._spread([nc for nc in net if nc.row is not None], mark)
             return
-        self._spread(net)
+        self._spread(net, mark)
 
-    def _spread(self, net: list[NetChange]) -> None:
+    def on_connection(self, fn: Callable[[pymysql.connections.Connection], None], *, what: str) -> None:
+        """fn(conn) then commit, on worker 0's connection with the usual back-off (only while no
+        batch is in flight: the caller's thread then owns that connection)."""
+        def run(conn: pymysql.connections.Connection) -> None:
+            fn(conn)
+            conn.commit()
+        self._with_backoff(0, run, what=what)
+
+    def _spread(self, net: list[NetChange], mark: Mark | None = None) -> None:
         parts: list[list[NetChange]] = [[] for _ in range(self.workers)]
         for nc in net:
             spread = nc.route.target_name if nc.route.serial else (nc.route.target_name, nc.key)
             parts[hash(spread) % self.workers].append(nc)
         jobs = [(i, p) for i, p in enumerate(parts) if p]
-        if self._pool is None or len(jobs) == 1:
+        if len(jobs) == 1:  # one part, one transaction: the checkpoint commits with it
+            self._apply_part(jobs[0][0], jobs[0][1], mark)
+            return
+        if self._pool is None:
             for i, p in jobs:
                 self._apply_part(i, p)
-            return
-        for fut in [self._pool.submit(self._apply_part, i, p) for i, p in jobs]:
-            fut.result()
+        else:
+            for fut in [self._pool.submit(self._apply_part, i, p) for i, p in jobs]:
+                fut.result()
+        if mark is not None:
+            # after every part committed: a kill before this replays the batch, which converges
+            self.on_connection(mark, what="writing the sync checkpoint")
 
     def execute_ddl(self, sql: str) -> None:
         """One DDL statement on worker 0's connection, with the same back-off as rows."""
         self._with_backoff(0, lambda conn: conn.cursor().execute(sql), what=f"DDL {sql[:80]!r}")
 
-    def _apply_part(self, worker: int, part: list[NetChange]) -> None:
+    def _apply_part(self, worker: int, part: list[NetChange], mark: Mark | None = None) -> None:
         def run(conn: pymysql.connections.Connection) -> None:
             with conn.cursor() as cur:
                 for route, deletes, replaces in _group(part):
@@ -168,6 +191,8 @@ class Applier:
                         _delete(cur, route, deletes[i:i + ROWS_PER_STATEMENT])
                     for i in range(0, len(replaces), ROWS_PER_STATEMENT):
                         _replace(cur, route, replaces[i:i + ROWS_PER_STATEMENT])
+            if mark is not None:
+                mark(conn)
             conn.commit()
 
         self._with_backoff(worker, run, what=f"applying {len(part)} row change(s)")
@@ -175,10 +200,13 @@ class Applier:
     def _with_backoff(self, worker: int, fn: Callable[[pymysql.connections.Connection], None], *, what: str) -> None:
         """Retry transient target failures forever (outage: back off, continue, never skip)."""
         delay = 0.5
+        retry = False
         while True:
             conn = None
             try:
                 conn = self._conn(worker)
+                if retry and self.guard is not None:
+                    self.guard(conn)
                 fn(conn)
                 return
             except MigratorError as exc:  # connect failed: down or unreachable (retry), or refused (stop)
@@ -197,6 +225,7 @@ class Applier:
             if self.on_retry:
                 self.on_retry(err)
             log.warning("target %s: %s failed (%s); retrying in %.1fs", self.target.label, what, err, delay)
+            retry = True
             time.sleep(delay)
             delay = min(delay * 2, 15.0)
 

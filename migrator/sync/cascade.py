@@ -156,9 +156,14 @@ class Cascades:
 
     # ------------------------------------------------------------ applying a batch in order
 
-    def apply_in_order(self, conn: pymysql.connections.Connection, changes: list[RowChange]) -> None:
+    def apply_in_order(self, conn: pymysql.connections.Connection, changes: list[RowChange],
+                       before_commit: Callable[[pymysql.connections.Connection], None] | None = None) -> None:
         """The whole batch in one transaction, in binlog order (see the module doc); commits.
-        Consecutive cascading deletes of one table (one DELETE of many parents) go together."""
+        Consecutive cascading deletes of one table (one DELETE of many parents) go together.
+        before_commit(conn): the sync checkpoint covering the batch, in the same transaction: a
+        restart never replays a batch the target committed (replaying `INSERT grandchild;
+        DELETE grandparent` over a target that already ran the cascade would leave the
+        grandchild: its parent is gone, nothing cascades to it)."""
         with conn.cursor() as cur:
             run: list[RowChange] = []  # plain changes since the last cascading one
             deletes: list[RowChange] = []  # consecutive cascading deletes of one table
@@ -182,6 +187,8 @@ class Cascades:
             if deletes:
                 self.apply_deletes(cur, deletes)
             apply_folded(cur, run)
+        if before_commit is not None:
+            before_commit(conn)
         conn.commit()
 
     def apply_deletes(self, cur: Any, deletes: list[RowChange]) -> None:

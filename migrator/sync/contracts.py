@@ -27,6 +27,7 @@ class SyncOptions(BaseModel):
     skip_ddl: list[str] = Field(default_factory=list)  # "file:pos" of DDL the DBA handled by hand
     xa_warn_seconds: float = 300.0  # warn when a prepared XA transaction stays undecided this long
     use_gtid: bool = True  # start by GTID when the checkpoint has one (else, or when False, by file/offset)
+    lease_seconds: float = 30.0  # a source's lease in the target lasts this long unless renewed (targetstate.py)
 
 
 class Checkpoint(BaseModel):
@@ -44,6 +45,7 @@ class Checkpoint(BaseModel):
     xa_prepared: dict[str, str] = Field(default_factory=dict)
     retries: int = 0
     updated_at: float = 0.0
+    runs_on: str = ""  # where the source's sync runs, from its lease in the target (Dask: the worker)
 
 
 def status_line(cp: Checkpoint) -> dict[str, Any]:

@@ -17,7 +17,6 @@ from ..schema.catalog import read_columns, table_charset
 from .apply import ddl_error_is_already_applied
 from .ddl import DdlStatement, classify, column_from_def, columns_after, normalize, retarget, rewrite_for_target
 from .cascade import load_cascades
-from .copystate import source_copy
 
 if TYPE_CHECKING:
     from .stream import TableState
@@ -148,7 +147,7 @@ class DdlReplay:
                 state.shape, state.route = fresh.shape, fresh.route
             # a DDL may add or drop a foreign key: the cascades are read again, from the catalog as it is now
             self.cascades = self.applier.cascades = load_cascades(src, self.tables,
-                                                                  source_copy(self.workdir, self.plan, self.name).end)
+                                                                  self.copy_state().end)
 
     def shape_after(self, stmt: DdlStatement, state: TableState, current: list[Column],
                     src: pymysql.connections.Connection) -> list[Column]:

@@ -469,5 +469,6 @@ def sync_status(workdir: WorkDir, plan: Plan, *, live: bool = True) -> list[dict
             "lag_seconds": line["lag_seconds"], "lag_bytes": line["lag_bytes"],
             "lag_transactions": gtid_distance(cp.position.gtid, cp.head.gtid if cp.head else "", sp.flavor),
             "rows": cp.rows, "ddl_applied": cp.ddl_applied, "retries": cp.retries, "updated_at": cp.updated_at,
+            "runs_on": cp.runs_on,  # Dask: the worker running this source (dasksync.py)
         })
     return out

@@ -2,9 +2,11 @@
 
 `SourceSync.run()` loops over passes: open the binlog at the checkpoint (by GTID where the
 source has one, else file/offset), read to its current end, apply, checkpoint, and poll again.
-The checkpoint (WorkDir.sync_checkpoint) names a transaction boundary and is written only after
-the target committed everything before it, so a kill -9 anywhere replays a suffix of
-idempotent changes: no loss, no duplicate.
+The checkpoint names a transaction boundary. It is held in the target (targetstate.py), written
+in the transaction of the batch it covers where that batch commits on one connection, else right
+after all its parts committed; the work directory's copy (WorkDir.sync_checkpoint) follows it, as
+a view for `status`. A kill -9 anywhere therefore replays at most a suffix of idempotent
+changes: no loss, no duplicate; a restart (on any machine) resumes from the furthest of the two.
 """
 
 from __future__ import annotations
@@ -36,18 +38,20 @@ from ..endpoint import Endpoint
 from ..errors import SourceError, StateError, TargetError
 from ..plan.model import Column, Plan, TablePlan
 from ..positions import BinlogPosition, read_head
+from ..copy.faults import fault_point
 from ..schema.catalog import read_columns, read_indexes
 from ..state import atomic_write_json, read_json
 from ..throttle import PauseFile
 from ..workdir import WorkDir
 from .apply import Applier, Route, RowChange
 from .cascade import NO_FOREIGN_KEY_CHECKS, foreign_keys_from_plan, load_cascades, unchecked
-from .copystate import source_copy
+from .copystate import SourceCopy, source_copy
 from .dirty import DirtyChunks
 from .ddl import (DdlRecord, classify)
 from .contracts import Checkpoint, SyncOptions, SyncStopped, gtid_distance, status_line
 from .reader import GtidStreamReader, is_savepoint_statement, stream_server_id, undecodable_event_reason
 from .rowdecode import RowDecoder
+from .targetstate import TargetState, plan_identity
 from .txn import Txn
 from .xa import PreparedXa, XaReplay, xa_key
 from .ddlreplay import DdlReplay, is_ddl
@@ -106,6 +110,8 @@ class SourceSync(XaReplay, DdlReplay):
         self._resume: BinlogPosition | None = None  # where the next pass reads on (past held XA groups)
         self._head_conn: pymysql.connections.Connection | None = None  # kept open: polled every pass
         self._saved_at = 0.0  # monotonic time of the last checkpoint write
+        # the checkpoint and lease held in the target (keyed by the plan's fingerprint)
+        self.held = TargetState(plan_identity(plan), source, workdir.root, lease_seconds=options.lease_seconds)
         self._idle_polls = 0  # polls in a row that found nothing new
         self.pause = PauseFile(workdir.pause_file)  # the operator's WORKDIR/pause
         self._reported_caught_up: bool | None = None  # as last told to the coordinator
@@ -117,23 +123,67 @@ class SourceSync(XaReplay, DdlReplay):
         return f"source {self.name} ({self.ep.display()})"
 
     def start_checkpoint(self) -> Checkpoint:
-        """The saved checkpoint, or the copy's start position when sync never ran."""
-        saved = read_json(self.workdir.sync_checkpoint(self.name))
-        if saved:
+        """The furthest of the checkpoint held in the target and the work directory's file (of
+        the same server's binlog), else the copy's start position when sync never ran. Takes
+        this source's lease in the target first (refused while another sync holds it)."""
+        saved = self.file_checkpoint()
+        copy = self.copy_state()
+        with self._target_session() as tgt:
             try:
-                return Checkpoint.model_validate(saved)
-            except ValueError as exc:
-                raise StateError(f"sync checkpoint {str(self.workdir.sync_checkpoint(self.name))!r} is not valid ({exc}); "
-                                 "move it aside to replay from the copy's start position") from None
-        copy = source_copy(self.workdir, self.plan, self.name)
+                # a holder from this work directory is gone: the runner holds the directory's source lock
+                held = self.held.claim(tgt, copy.start, may_take_over=self.held.same_workdir)
+            except pymysql.err.MySQLError as exc:
+                raise TargetError(f"{describe_error(self.target, 'target', exc)} while reading {self.log_where()}'s "
+                                  "sync checkpoint in migrator_state.sync_checkpoint: the target user needs CREATE "
+                                  "there once, then SELECT, INSERT, UPDATE") from None
+        cp = self.furthest(saved, held)
+        if cp is not None:
+            return cp
         if copy.start is None:
             raise StateError(f"{self.log_where()}: copy has not recorded a start position: run `migrator copy` first")
         return Checkpoint(source=self.name, position=copy.start)
 
+    def file_checkpoint(self) -> Checkpoint | None:
+        saved = read_json(self.workdir.sync_checkpoint(self.name))
+        if not saved:
+            return None
+        try:
+            return Checkpoint.model_validate(saved)
+        except ValueError as exc:
+            raise StateError(f"sync checkpoint {str(self.workdir.sync_checkpoint(self.name))!r} is not valid ({exc}); "
+                             "move it aside to replay from the copy's start position") from None
+
+    def furthest(self, saved: Checkpoint | None, held: Checkpoint | None) -> Checkpoint | None:
+        """Of the work directory's checkpoint and the target's, the one further on (the target's
+        is ahead after a kill between a batch's commit and the file's write, or when this work
+        directory is not the one sync last ran from)."""
+        if saved is None or held is None:
+            if held is not None:
+                log.info("%s: resuming from the checkpoint held in the target (%s:%s)", self.log_where(),
+                         held.position.file, held.position.pos)
+            return saved or held
+        ids = (saved.position.server_id, held.position.server_id)
+        if None not in ids and ids[0] != ids[1]:
+            raise StateError(
+                f"{self.log_where()}: the sync checkpoint in {str(self.workdir.sync_checkpoint(self.name))!r} is for "
+                f"server_id {ids[0]}, the one held in the target for server_id {ids[1]}: they are not the same "
+                "binlog. Check which server this source's URL points to; move the wrong one aside (the file, or the "
+                f"target's row in {self.held.where()} of migrator_state.sync_checkpoint)")
+        if held.position.key() > saved.position.key():
+            log.warning("%s: the checkpoint held in the target (%s:%s) is ahead of the work directory's (%s:%s): "
+                        "resuming from the target's", self.log_where(), held.position.file, held.position.pos,
+                        saved.position.file, saved.position.pos)
+            return held
+        return saved
+
+    def copy_state(self) -> SourceCopy:
+        """Where copy started and ended for this source, and its unfinished tables."""
+        return source_copy(self.workdir, self.plan, self.name)
+
     def wait_for_copy(self) -> None:
         """A table's events are applied only once all its chunks are copied (DESIGN: the one race)."""
         while True:
-            copy = source_copy(self.workdir, self.plan, self.name)
+            copy = self.copy_state()
             if not copy.incomplete:
                 return
             shown = ", ".join(copy.incomplete[:10]) + (f" and {len(copy.incomplete) - 10} more" if len(copy.incomplete) > 10 else "")
@@ -236,6 +286,7 @@ class SourceSync(XaReplay, DdlReplay):
         self.applier.cascades = self.cascades
         self.dirty = DirtyChunks(self.workdir, self.plan, self.name, self.cp.position)
         self.dirty.cascades = self.cascades
+        self.applier.guard = self.held.guard
         self._apply_thread = ThreadPoolExecutor(1, thread_name_prefix=f"{threading.current_thread().name}/batch")
         try:
             while not self.stop():
@@ -250,7 +301,8 @@ class SourceSync(XaReplay, DdlReplay):
                 self.caught_up = self.read_from.key() >= head.key()
                 if self.caught_up:
                     self.cp.caught_up_at = time.time()
-                if not idle or time.monotonic() - self._saved_at >= IDLE_CHECKPOINT_SECONDS:
+                if not idle or time.monotonic() - self._saved_at >= min(IDLE_CHECKPOINT_SECONDS,
+                                                                        self.opts.lease_seconds / 3):
                     self.save_checkpoint()
                 elif self.caught_up != self._reported_caught_up:
                     self.report_checkpoint(self.cp.model_dump(mode="json"))
@@ -265,11 +317,12 @@ class SourceSync(XaReplay, DdlReplay):
                 self._idle_polls = self._idle_polls + 1 if idle else 0
                 time.sleep(min(self.opts.poll_interval * (1 << min(self._idle_polls // 4, 8)),
                                max(self.opts.poll_interval, self.opts.idle_poll_max)))
+            self._apply_thread.shutdown(wait=True)
+            self.save_checkpoint(in_target=True, release=True)  # a clean stop frees the lease at once
         finally:
             self._apply_thread.shutdown(wait=True)
             self.applier.close()
             self._close_head_conn()
-        self.save_checkpoint()
         return self.cp
 
     def setup(self) -> None:
@@ -278,7 +331,7 @@ class SourceSync(XaReplay, DdlReplay):
             self.build_routes(src, tgt, self.cp.position.key())
             self.check_target_triggers(tgt)
             # FK actions the binlog does not hold
-            self.cascades = load_cascades(src, self.tables, source_copy(self.workdir, self.plan, self.name).end,
+            self.cascades = load_cascades(src, self.tables, self.copy_state().end,
                                           foreign_keys_from_plan(self.plan, self.name))
             self.check_available(src, self.cp.position)
 
@@ -616,7 +669,10 @@ class SourceSync(XaReplay, DdlReplay):
         pos, counts = self.hold_for_xa(self.safe.model_copy()), dict(self.batch_counts)
         if batch:
             self.dirty.note(batch, self.safe)  # durable before the target commits: kill -9 over-reports only
-            self._inflight = (self._apply_thread.submit(self.applier.apply, batch), pos, counts, batch)
+            if self.held.stale():  # read for a while: the rows go only while the lease has time left
+                self.applier.on_connection(self.held.renew, what="renewing this source's lease")
+            mark = self.mark(pos, counts)
+            self._inflight = (self._apply_thread.submit(self.applier.apply, batch, mark), pos, counts, batch, mark)
         else:
             self._advance(pos, counts)
         self.batch, self.batch_counts = [], {}
@@ -629,14 +685,15 @@ class SourceSync(XaReplay, DdlReplay):
         """Wait for the batch in flight (its errors surface here), then checkpoint after it."""
         inflight, self._inflight = self._inflight, None
         if inflight is not None:
-            fut, pos, counts, batch = inflight
+            fut, pos, counts, batch, mark = inflight
             try:
                 fut.result()
             except TargetError as exc:
-                self.reapply_after_merged_ddl(exc, batch)
-            self._advance(pos, counts)
+                self.reapply_after_merged_ddl(exc, batch, mark)
+            fault_point("sync_batch_committed")  # crash tests: between the target's commit and the file
+            self._advance(pos, counts, held=True)
 
-    def reapply_after_merged_ddl(self, exc: TargetError, batch: list[RowChange], attempts: int = 3) -> None:
+    def reapply_after_merged_ddl(self, exc: TargetError, batch: list[RowChange], mark: Any, attempts: int = 3) -> None:
         """Another shard's DDL dropped a column of the merged target table while this shard's
         batch still wrote it (error 1054): write the batch again with the columns the target has
         now (idempotent: REPLACE / DELETE by key). Any other error stands."""
@@ -654,27 +711,44 @@ class SourceSync(XaReplay, DdlReplay):
                                     route.target_name)
                         route.columns = [c for c in route.columns if c.lower() in now]
             try:
-                self.applier.apply(batch)
+                self.applier.apply(batch, mark)
                 return
             except TargetError as again:
                 exc = again
         raise exc
 
-    def _advance(self, pos: BinlogPosition, counts: dict[str, int]) -> None:
+    def _advance(self, pos: BinlogPosition, counts: dict[str, int], held: bool = False) -> None:
+        """The checkpoint moves to `pos`; held: the batch's own transaction wrote it in the target."""
         for k, n in counts.items():
             self.cp.rows[k] = self.cp.rows.get(k, 0) + n
         self.cp.position = pos
         self.cp.event_time = pos.at or self.cp.event_time
-        self.save_checkpoint()
+        self.save_checkpoint(in_target=False if held else None)
         if counts:
             self.report({"rows": counts})
 
-    def save_checkpoint(self) -> None:
+    def mark(self, pos: BinlogPosition, counts: dict[str, int]) -> Callable[[Any], None]:
+        """What the applier writes in the target with the batch: the checkpoint as it will be
+        once the batch committed (the same JSON _advance then writes to the work directory)."""
+        dumped = self.cp.model_dump(mode="json")
+        dumped["rows"] = {k: dumped["rows"].get(k, 0) + counts.get(k, 0) for k in {*dumped["rows"], *counts}}
+        dumped["position"] = pos.model_dump(mode="json")
+        dumped["event_time"] = pos.at or self.cp.event_time
+        dumped["xa_prepared"] = dict(self.cp.xa_prepared)  # hold_for_xa set it for `pos`
+        dumped["updated_at"] = time.time()
+        return lambda conn: self.held.write(conn, dumped)
+
+    def save_checkpoint(self, in_target: bool | None = None, release: bool = False) -> None:
+        """The work directory's checkpoint, and the target's: in_target None writes it there when
+        a third of the lease has passed since the last write (an idle source renews its lease)."""
         self.cp.updated_at = time.time()
         self._saved_at = time.monotonic()
         # what is held now (an XA COMMIT read since the position last moved is no longer held)
         self.cp.xa_prepared = {xid: f"{p.start.file}:{p.start.pos}" for xid, p in self.prepared.items()}
         dumped = self.cp.model_dump(mode="json")
+        if in_target or (in_target is None and self.held.stale()):
+            self.applier.on_connection(lambda conn: self.held.write(conn, dumped, release=release),
+                                       what="writing the sync checkpoint")
         atomic_write_json(self.workdir.sync_checkpoint(self.name), dumped)
         self.report_checkpoint(dumped)
 
