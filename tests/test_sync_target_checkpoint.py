@@ -216,4 +216,4 @@ def test_the_target_user_needs_only_select_insert_update_on_migrator_state(sourc
         assert held_checkpoint(target, wd, source.name) is not None
     finally:
         with connect(target, "target") as t:
-            query(t, f"DROP USER '{user}'@'%'")
+            query(t, f"DROP USER IF EXISTS '{user}'@'%'")

@@ -138,9 +138,8 @@ class DirtyChunks:
         cascades = self.cascades if self.cascades else None  # falsy: no cascading foreign keys
         for ch in changes:
             tid = ch.route.table_id
-            chunks = touched.get(tid)
-            if chunks is None:
-                chunks = touched[tid] = set()
+            chunks = touched.setdefault(tid, set())  # a cascade's child may be in `touched` already
+            if tid not in indexes:
                 indexes[tid] = self.index(tid)
             idx = indexes[tid]
             if ch.before is not None:
