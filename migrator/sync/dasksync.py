@@ -167,7 +167,7 @@ def run_sync_dask(plan: Plan, workdir: WorkDir, options: SyncOptions, executor_u
                              "finish `migrator copy` first, or run sync with --wait-for-copy")
         if copy.start is None:
             raise StateError(f"source {name}: copy has not recorded a start position: run `migrator copy` first")
-    executor = make_executor(executor_url, 1)
+    executor = make_executor(executor_url, 1, endpoints=plan.endpoints())
     if not isinstance(executor, DaskExecutor):
         raise ConfigError(f"--executor {executor_url!r}: sync runs on Dask (dask://HOST:PORT) or locally (no --executor)")
     workdir.lock("sync")
