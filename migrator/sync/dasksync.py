@@ -43,7 +43,7 @@ from ..state import atomic_write_json
 from ..workdir import WorkDir
 from .contracts import Checkpoint, SyncOptions, SyncStopped
 from .copystate import SourceCopy, source_copy
-from .runner import ERROR_CLASSES, SourceResult, SyncResult, wait_for_copy_unlocked
+from .runner import SourceResult, SyncResult, sync_result, wait_for_copy_unlocked
 from .stream import SourceSync
 from .targetstate import NOW, TABLE, LeaseHeld, plan_identity
 
@@ -217,12 +217,7 @@ def run_sync_dask(plan: Plan, workdir: WorkDir, options: SyncOptions, executor_u
             _restore_stop_handlers(previous)
             executor.close()
             workdir.unlock()
-    failed = [r for r in results.values() if r.error]
-    if failed:
-        first = failed[0]
-        others = f" ({len(failed) - 1} other source(s) failed too)" if len(failed) > 1 else ""
-        raise ERROR_CLASSES.get(first.exit_code, MigratorError)(first.error + others)
-    return SyncResult(results, time.monotonic() - started)
+    return sync_result(results, started)
 
 
 def _collect(fut: Any, r: SourceResult) -> None:
