@@ -1,7 +1,15 @@
 """Where copy and verify tasks run: local threads (default) or a Dask distributed cluster.
 
 Chosen by URL: "local" (or none) runs tasks on threads of this process; "dask://host:8786"
-sends them to an existing Dask scheduler. Dask futures behave like concurrent.futures (result,
+sends them to an existing Dask scheduler, "tls://host:8786?ca=CA.pem&cert=CERT.pem&key=KEY.pem"
+to one that speaks TLS (mutual: the scheduler checks the client's certificate too).
+
+Credentials: a task carries the endpoints it connects with, passwords included (a worker has no
+other way to get them: it may run anywhere, without the coordinator's files or environment). So
+they never travel over a plain TCP scheduler connection: with a password in the plan's endpoints,
+plain `dask://` is refused before anything connects, unless the URL says `?insecure=1` (a
+private network the operator vouches for). Over TLS they are encrypted on the wire; the scheduler
+and workers hold them in memory only, as the coordinator does. Dask futures behave like concurrent.futures (result,
 exception, done), so the coordinator's scheduling loop is the same for both; only waiting
 differs, and `wait_first` hides that.
 
@@ -20,7 +28,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor
 from concurrent.futures import wait as cf_wait
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
 from .errors import ConfigError, MigratorError
 
@@ -84,7 +92,7 @@ class DaskExecutor(Executor):
 
     remote = True
 
-    def __init__(self, address: str, retries: int = 1):
+    def __init__(self, address: str, retries: int = 1, security: Any = None):
         try:
             from distributed import Client
         except ImportError:
@@ -94,7 +102,7 @@ class DaskExecutor(Executor):
         self.retries = retries
         try:
             timeout = float(os.environ.get(TIMEOUT_ENV, "10"))
-            self.client = Client(address, timeout=timeout, set_as_default=False)
+            self.client = Client(address, timeout=timeout, set_as_default=False, security=security)
         except (OSError, TimeoutError) as exc:
             raise ExecutorUnavailable(
                 f"Dask scheduler {address} is unreachable ({type(exc).__name__}: {exc}): start it "
@@ -125,14 +133,48 @@ class DaskExecutor(Executor):
         self.client.close()
 
 
-def make_executor(url: str | None, workers: int, name: str = "task") -> Executor:
-    """The executor named by url: None/"local" -> threads; "dask://host:port" -> Dask distributed."""
+def make_executor(url: str | None, workers: int, name: str = "task", endpoints: Iterable[Any] = ()) -> Executor:
+    """The executor named by url: None/"local" -> threads; "dask://host:port" (or tcp://) -> Dask
+    distributed; "tls://host:port?ca=&cert=&key=" -> Dask over mutual TLS. `endpoints`: what the
+    tasks will connect to (their passwords decide whether a plain connection is allowed)."""
     if not url or url == "local":
         return LocalExecutor(workers, name)
     parsed = urlparse(url)
-    if parsed.scheme in ("dask", "tcp", "tls"):
-        if not parsed.hostname or not parsed.port:
-            raise ConfigError(f"--executor {url!r}: give the scheduler as dask://HOST:PORT (e.g. dask://sched:8786)")
-        scheme = "tls" if parsed.scheme == "tls" else "tcp"
-        return DaskExecutor(f"{scheme}://{parsed.hostname}:{parsed.port}")
-    raise ConfigError(f"--executor {url!r}: expected 'local' or dask://HOST:PORT")
+    if parsed.scheme not in ("dask", "tcp", "tls"):
+        raise ConfigError(f"--executor {url!r}: expected 'local', dask://HOST:PORT or tls://HOST:PORT?ca=&cert=&key=")
+    if not parsed.hostname or not parsed.port:
+        raise ConfigError(f"--executor {url!r}: give the scheduler as dask://HOST:PORT (e.g. dask://sched:8786)")
+    params = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
+    unknown = sorted(set(params) - {"ca", "cert", "key", "insecure"})
+    if unknown:
+        raise ConfigError(f"--executor: unknown parameter(s) {', '.join(unknown)} (known: ca, cert, key, insecure)")
+    where = f"{parsed.hostname}:{parsed.port}"
+    if parsed.scheme == "tls":
+        return DaskExecutor(f"tls://{where}", security=tls_security(params))
+    with_password = sorted({e.label for e in endpoints if getattr(e, "password", None) is not None})
+    if with_password and params.get("insecure") not in ("1", "true", "yes"):
+        raise ConfigError(
+            f"--executor dask://{where}: tasks carry the connection credentials of {', '.join(with_password[:5])}"
+            f"{' and more' if len(with_password) > 5 else ''} to the workers, and a plain scheduler connection would send "
+            f"them in clear. Run the scheduler and workers with TLS and use tls://{where}?ca=CA.pem&cert=CERT.pem"
+            f"&key=KEY.pem, or, on a private network you trust, dask://{where}?insecure=1")
+    if with_password:
+        log.warning("executor dask://%s: credentials travel to the workers unencrypted (insecure=1)", where)
+    return DaskExecutor(f"tcp://{where}")
+
+
+def tls_security(params: dict[str, str]) -> Any:
+    """distributed's Security for a client of a TLS scheduler: our CA, our certificate and key."""
+    try:
+        from distributed.security import Security
+    except ImportError:
+        raise ConfigError("--executor tls://... needs the dask extra: pip install 'migrator[dask]'") from None
+    missing = [k for k in ("ca", "cert", "key") if not params.get(k)]
+    if missing:
+        raise ConfigError(f"--executor tls://...: give {', '.join(missing)} (tls://HOST:PORT?ca=CA.pem&cert=CERT.pem"
+                          "&key=KEY.pem: the CA that signed the scheduler's certificate, and this client's own)")
+    for k in ("ca", "cert", "key"):
+        if not os.path.isfile(params[k]):
+            raise ConfigError(f"--executor tls://...: {k} file {params[k]!r} does not exist or is not a file")
+    return Security(tls_ca_file=params["ca"], tls_client_cert=params["cert"], tls_client_key=params["key"],
+                    require_encryption=True)

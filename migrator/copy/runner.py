@@ -118,7 +118,7 @@ class CopyRunner(PageSizing):
         self.workdir.lock("copy")
         try:
             # First: an unreachable Dask scheduler is refused before anything is recorded.
-            self.executor = make_executor(self.opts.executor, self.opts.parallel, "copy")
+            self.executor = make_executor(self.opts.executor, self.opts.parallel, "copy", self.plan.endpoints())
             if self.opts.restart:
                 self._clear()
             ctx = RunContext(self.workdir)
@@ -343,7 +343,7 @@ class CopyRunner(PageSizing):
         """Schedule pending chunks under the global (--parallel) and per-source bounds, on the
         local threads or the remote workers the executor names. Ctrl-C: copiers stop after their
         current page; committed pages are journaled, the rest is redone on resume."""
-        executor = self.executor or make_executor(self.opts.executor, self.opts.parallel, "copy")
+        executor = self.executor or make_executor(self.opts.executor, self.opts.parallel, "copy", self.plan.endpoints())
         if executor.remote:
             log.info("copy: chunks run on %s", executor.label)
         scheduler: ChunkScheduler[PendingChunk] = ChunkScheduler(

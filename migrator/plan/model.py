@@ -186,6 +186,10 @@ class Plan(Model):
                 return s
         raise ConfigError(f"plan has no source named {name!r}")
 
+    def endpoints(self) -> list[Endpoint]:
+        """Every server the plan connects to, passwords resolved (from files or the environment)."""
+        return [s.endpoint() for s in self.sources] + [self.target.endpoint()]
+
     def blocking(self) -> list[Finding | Change]:
         out: list[Finding | Change] = [f for f in self.findings if f.severity == "blocking"]
         for t in self.tables:

@@ -43,7 +43,7 @@ from ..state import atomic_write_json
 from ..workdir import WorkDir
 from .contracts import Checkpoint, SyncOptions, SyncStopped
 from .copystate import SourceCopy, source_copy
-from .runner import ERROR_CLASSES, SourceResult, SyncResult, wait_for_copy_unlocked
+from .runner import SourceResult, SyncResult, sync_result, wait_for_copy_unlocked
 from .stream import SourceSync
 from .targetstate import NOW, TABLE, LeaseHeld, plan_identity
 
@@ -167,7 +167,7 @@ def run_sync_dask(plan: Plan, workdir: WorkDir, options: SyncOptions, executor_u
                              "finish `migrator copy` first, or run sync with --wait-for-copy")
         if copy.start is None:
             raise StateError(f"source {name}: copy has not recorded a start position: run `migrator copy` first")
-    executor = make_executor(executor_url, 1)
+    executor = make_executor(executor_url, 1, endpoints=plan.endpoints())
     if not isinstance(executor, DaskExecutor):
         raise ConfigError(f"--executor {executor_url!r}: sync runs on Dask (dask://HOST:PORT) or locally (no --executor)")
     workdir.lock("sync")
@@ -217,12 +217,7 @@ def run_sync_dask(plan: Plan, workdir: WorkDir, options: SyncOptions, executor_u
             _restore_stop_handlers(previous)
             executor.close()
             workdir.unlock()
-    failed = [r for r in results.values() if r.error]
-    if failed:
-        first = failed[0]
-        others = f" ({len(failed) - 1} other source(s) failed too)" if len(failed) > 1 else ""
-        raise ERROR_CLASSES.get(first.exit_code, MigratorError)(first.error + others)
-    return SyncResult(results, time.monotonic() - started)
+    return sync_result(results, started)
 
 
 def _collect(fut: Any, r: SourceResult) -> None:

@@ -331,10 +331,17 @@ def run_sync(plan: Plan, workdir: WorkDir, options: SyncOptions | None = None, *
         metrics.stop()
         _stop_fork_server()
         workdir.unlock()
+    return sync_result(results, started)
+
+
+def sync_result(results: dict[str, SourceResult], started: float) -> SyncResult:
+    """The run's result; the first failed source's error (typed by its exit code) when any failed,
+    after the others stopped cleanly."""
     failed = [r for r in results.values() if r.error]
     if failed:
         first = failed[0]
-        others = f" ({len(failed) - 1} other source(s) failed too: {', '.join(r.source for r in failed[1:])})" if len(failed) > 1 else ""
+        others = (f" ({len(failed) - 1} other source(s) failed too: {', '.join(r.source for r in failed[1:])})"
+                  if len(failed) > 1 else "")
         raise ERROR_CLASSES.get(first.exit_code, MigratorError)(first.error + others)
     return SyncResult(results, time.monotonic() - started)
 

@@ -103,7 +103,7 @@ def verify_plan(
     journal: VerifyJournal | None = None
     runner: Executor | None = None
     try:
-        runner = make_executor(executor, parallel, "verify")
+        runner = make_executor(executor, parallel, "verify", [*sources.values(), target])
         journal = VerifyJournal(wd, report.plan_fingerprint, restart)
         tgt = pools.dedicated(TARGET)
         runs, groups = prepare(plan, select_tables(plan, tables), tgt, pools)
