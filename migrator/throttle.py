@@ -318,6 +318,8 @@ class Throttle:
         time.sleep(delay)
         with self._lock:
             self.waited["target"] += delay
+        if time.monotonic() >= self._pause_until:  # said at once, not at the next write after the pause
+            self._set_reason("target", None)
         return delay
 
     def commit_took(self, seconds: float) -> None:

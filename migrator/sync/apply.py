@@ -31,6 +31,7 @@ from ..keys import format_timedelta
 log = logging.getLogger(__name__)
 
 ROWS_PER_STATEMENT = 500
+STALL_ROWS = 1000  # a part's latency is compared with the median as if it held at most this many rows
 Mark = Callable[[pymysql.connections.Connection], None]  # writes the checkpoint covering a batch (uncommitted)
 
 
@@ -124,6 +125,9 @@ class Applier:
         self.cascades: Any = None  # cascade.Cascades: foreign-key actions the binlog does not hold
         # before a retry writes rows again: renew the source's lease if due, or stop (targetstate.py)
         self.guard: Callable[[pymysql.connections.Connection], None] | None = None
+        # the target's stall throttle (throttle.py), as copy has it: a part far slower than the running
+        # median pauses this source's next batches, so a struggling target is not pushed harder
+        self.throttle: Any = None
 
     def apply(self, changes: list[RowChange], mark: Mark | None = None) -> None:
         """Commit `changes` on the target. `mark(conn)` writes the checkpoint that covers them
@@ -134,6 +138,8 @@ class Applier:
             if mark is not None:
                 self.on_connection(mark, what="writing the sync checkpoint")
             return
+        if self.throttle is not None:
+            self.throttle.target_wait()
         if self.cascades is not None and self.cascades.any_cascading(changes):
             # one connection, one transaction, binlog order: see cascade.py
             self._with_backoff(0, lambda conn: self.cascades.apply_in_order(conn, changes, before_commit=mark),
@@ -185,6 +191,7 @@ class Applier:
 
     def _apply_part(self, worker: int, part: list[NetChange], mark: Mark | None = None) -> None:
         def run(conn: pymysql.connections.Connection) -> None:
+            started = time.monotonic()
             with conn.cursor() as cur:
                 for route, deletes, replaces in _group(part):
                     for i in range(0, len(deletes), ROWS_PER_STATEMENT):
@@ -194,6 +201,8 @@ class Applier:
             if mark is not None:
                 mark(conn)
             conn.commit()
+            if self.throttle is not None:  # a big catch-up part counts as its 1,000-row share: not a stall
+                self.throttle.commit_took((time.monotonic() - started) * min(1.0, STALL_ROWS / len(part)))
 
         self._with_backoff(worker, run, what=f"applying {len(part)} row change(s)")
 

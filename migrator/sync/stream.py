@@ -41,7 +41,7 @@ from ..positions import BinlogPosition, read_head
 from ..copy.faults import fault_point
 from ..schema.catalog import read_columns, read_indexes
 from ..state import atomic_write_json, read_json
-from ..throttle import PauseFile
+from ..throttle import PauseFile, Throttle, ThrottleOptions
 from ..workdir import WorkDir
 from .apply import Applier, Route, RowChange
 from .cascade import NO_FOREIGN_KEY_CHECKS, foreign_keys_from_plan, load_cascades, unchecked
@@ -287,6 +287,9 @@ class SourceSync(XaReplay, DdlReplay):
         self.dirty = DirtyChunks(self.workdir, self.plan, self.name, self.cp.position)
         self.dirty.cascades = self.cascades
         self.applier.guard = self.held.guard
+        # the target's stall throttle as copy has it (the pause file is handled by wait_while_paused)
+        self.applier.throttle = Throttle(ThrottleOptions(max_threads_running=0, min_samples=10),
+                                         notify=self._on_target_throttle)
         self._apply_thread = ThreadPoolExecutor(1, thread_name_prefix=f"{threading.current_thread().name}/batch")
         try:
             while not self.stop():
@@ -418,6 +421,11 @@ class SourceSync(XaReplay, DdlReplay):
         self.retries += 1
         self.cp.retries = self.retries
         self.report({"retry": True})
+
+    def _on_target_throttle(self, why: str | None) -> None:
+        if why:
+            log.warning("%s: %s", self.log_where(), why)
+        self.report({"state": f"paused: {why}" if why else "resumed"})
 
     def wait_while_paused(self) -> None:
         """While WORKDIR/pause exists nothing is read or applied (the checkpoint is where it was)."""

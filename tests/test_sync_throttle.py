@@ -1,0 +1,67 @@
+"""Sync obeys the target's stall throttle as copy does: a batch held up on the target (here by a
+row lock another session keeps) far beyond the running median pauses the source's next batches,
+and the source says why."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from sync_helpers import rows_of, setup_wallets
+
+from migrator.db import connect, qualified, query
+from migrator.sync.runner import run_sync
+from migrator.sync.stream import SyncOptions
+
+
+def test_a_target_stall_pauses_sync_and_is_reported(source, target, unique_db, tmp_path):
+    db = unique_db("stl")
+    tdb = db + "_t"
+    wd, plan, _ = setup_wallets(source, target, db, tdb, tmp_path)
+    wallet = qualified(db, "wallet")
+    with connect(source, "source") as c:
+        query(c, f"INSERT INTO {wallet} (id, owner, balance) VALUES (1, 'held', 0)")
+    messages: list[dict] = []
+    sync = threading.Thread(target=run_sync, args=(plan, wd, SyncOptions(poll_interval=0.05, duration=30)),
+                            kwargs={"on_progress": messages.append})
+    sync.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not any(m.get("caught_up") for m in messages) and time.monotonic() < deadline:
+            time.sleep(0.1)  # streaming: each insert below is a batch of its own
+        with connect(source, "source") as c:
+            for i in range(2, 42):  # one small batch each: the running median of a batch's latency
+                query(c, f"INSERT INTO {wallet} (id, owner, balance) VALUES (%s, 'w', 0)", (i,))
+                time.sleep(0.1)
+        deadline = time.monotonic() + 30
+        while len(rows_of(target, "target", tdb, "wallet", "id")) < 41 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(rows_of(target, "target", tdb, "wallet", "id")) == 41
+
+        locked = threading.Event()
+
+        def hold_row() -> None:  # another target session keeps row 1 locked for 3 s
+            with connect(target, "target", autocommit=False) as t:
+                query(t, f"SELECT * FROM {qualified(tdb, 'wallet')} WHERE id = 1 FOR UPDATE")
+                locked.set()
+                time.sleep(3.0)
+                t.rollback()
+
+        holder = threading.Thread(target=hold_row)
+        holder.start()
+        assert locked.wait(10)
+        with connect(source, "source") as c:
+            query(c, f"UPDATE {wallet} SET balance = 5 WHERE id = 1")
+        holder.join()
+        with connect(source, "source") as c:
+            query(c, f"UPDATE {wallet} SET balance = 7 WHERE id = 2")
+        deadline = time.monotonic() + 30
+        while rows_of(target, "target", tdb, "wallet", "id, balance")[:2] != [(1, 5), (2, 7)] and \
+                time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert rows_of(target, "target", tdb, "wallet", "id, balance")[:2] == [(1, 5), (2, 7)]
+    finally:
+        sync.join(timeout=60)
+    states = [m["state"] for m in messages if m.get("state")]
+    assert any(s.startswith("paused: target write stall") for s in states), states
+    assert states[-1] == "resumed", states
