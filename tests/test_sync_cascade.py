@@ -610,9 +610,6 @@ def test_fk_heavy_schema_plan_copy_sync_under_cascades_and_kill_9_verifies(sourc
         drop_dbs(target, [tdb], role="target")
 
 
-@pytest.mark.xfail(strict=True, reason="a chunk read after a cascade two levels deep, then the replay from the "
-                                        "copy's start: the grandchild's insert is replayed, the cascade cannot "
-                                        "reach it through the already-missing child")
 def test_copy_read_after_a_two_level_cascade_then_replay(source, target, unique_db, tmp_path):
     """a -> b -> c, ON DELETE CASCADE. After the copy's start position: INSERT c (child of b),
     DELETE a (InnoDB cascades to b and c; the binlog holds only a's row). The chunks are read

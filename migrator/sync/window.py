@@ -1,0 +1,195 @@
+"""The orphan sweep at the copy's end position: cascades a replay over later rows cannot reach.
+
+Sync replays from the copy's start position P over chunks read later, up to at least the copy's
+end position E (DESIGN.md); at E the target must equal the source at E. A cascade replayed in
+that window matches child rows on the target by the parent's old values, level by level
+(cascade.py), so it stops where a level is already missing on the target. Example: a -> b -> c,
+ON DELETE CASCADE; after P the source inserts c (child of b) and deletes a (InnoDB removes b
+and c; the binlog holds a's row only); the chunks, read later, hold no b and no c. The replay
+puts c back (its insert), deletes a, looks for b on the target, finds none, and never reaches c.
+
+Why the fix is exact. A child row written with foreign_key_checks=1 that exists on the source at
+E has the parent of its ON DELETE CASCADE / SET NULL foreign key present at E, unless that
+parent was later deleted or re-keyed with foreign_key_checks=0 (no cascade then: a legitimate
+orphan). So, at E, a row written during [P, E) with checks on, whose parent value was not
+released with checks off in [P, E), and whose parent is absent on the target, cannot exist on
+the source in that form: ON DELETE CASCADE deletes it (and, through the cascade machinery, its
+own children), ON DELETE SET NULL sets its columns to NULL. Rows last written with checks off
+are never touched. The sweep runs once, when the replay reaches E, before anything after E is
+applied, parents first along the foreign-key graph, in one target transaction.
+
+Crash safety. The keys are rebuilt by replaying the window: a sync that restarts from a
+checkpoint strictly inside (P, E) replays from P again (SourceSync.rewind_into_window), the
+checkpoint never moves to E or past it before the sweep ran, and the sweep is idempotent (a
+kill between the sweep's commit and the checkpoint's write re-runs it over rows it already
+fixed: it finds nothing).
+
+What stays inexact: a row the copy read (not written in the window) whose cascade went through a
+level the target no longer held when the replay reached it (a chunk of c read before the
+cascade, the chunk of b after it); and a grandchild written with checks off under a row the
+sweep deletes by cascade. `migrator verify` names such rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pymysql
+
+from ..db import qualified, quote_ident
+from ..schema.catalog import ForeignKey, TableName
+from .apply import ROWS_PER_STATEMENT, RowChange, _delete, literal_maker
+from .cascade import Cascades
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WindowSweep:
+    """The child rows written with checks on between the copy's start and end positions, and
+    the sweep that removes (or nulls) those left without their parent at the end position."""
+
+    cascades: Cascades
+    end: tuple[int, int]  # BinlogPosition.key() of the copy's end position (E)
+    done: bool = False
+    swept: int = 0  # rows deleted or nulled by the sweep (cascaded children included in `statements` only)
+    keys: dict[TableName, dict[tuple, None]] = field(default_factory=dict)  # child table -> keys written, checks on
+    released: dict[int, set[tuple]] = field(default_factory=dict)  # id(fk) -> parent values gone with checks off
+
+    def __post_init__(self) -> None:
+        c = self.cascades
+        self.fks = [fk for fk in c.foreign_keys if fk.on_delete in ("CASCADE", "SET NULL")
+                    and c.routes(fk.child) is not None and c.routes(fk.parent) is not None]
+        self.of_child: dict[TableName, list[ForeignKey]] = {}
+        self.of_parent: dict[TableName, list[ForeignKey]] = {}
+        for fk in self.fks:
+            self.of_child.setdefault(fk.child, []).append(fk)
+            self.of_parent.setdefault(fk.parent, []).append(fk)
+
+    def __bool__(self) -> bool:
+        return bool(self.fks)
+
+    def due(self, at: Any) -> bool:
+        """Must the sweep run before a transaction starting (or a checkpoint) at `at`?"""
+        return not self.done and at.key() >= self.end
+
+    # ------------------------------------------------------------ remembering the window
+
+    def note(self, changes: Iterable[RowChange]) -> None:
+        """One replayed transaction of the window, in binlog order."""
+        if self.done:
+            return
+        table_of = self.cascades.table_of
+        for ch in changes:
+            name = table_of.get(ch.route.table_id)
+            if name is None:
+                continue
+            if name in self.of_child:
+                seen = self.keys.setdefault(name, {})
+                if ch.before is not None:
+                    seen.pop(ch.route.key_of(ch.before), None)
+                if ch.after is not None:
+                    key = ch.route.key_of(ch.after)
+                    seen.pop(key, None)
+                    if ch.fk_checks:
+                        seen[key] = None
+            if name in self.of_parent and not ch.fk_checks and ch.before is not None:
+                for fk in self.of_parent[name]:
+                    old = tuple(ch.before.get(c) for c in fk.ref_columns)
+                    new = tuple(ch.after.get(c) for c in fk.ref_columns) if ch.after is not None else None
+                    if old != new and None not in old:
+                        self.released.setdefault(id(fk), set()).add(old)
+
+    # ------------------------------------------------------------ the sweep
+
+    def sweep(self, conn: pymysql.connections.Connection, where: str) -> int:
+        """Run once at the end position (idempotent); commits. Returns the rows it fixed."""
+        if self.done:
+            return 0
+        fixed = 0
+        with conn.cursor() as cur:
+            for name in self.parents_first():
+                keys = list(self.keys.get(name, ()))
+                for fk in self.of_child.get(name, ()):
+                    for i in range(0, len(keys), ROWS_PER_STATEMENT):
+                        fixed += self.fix(cur, fk, keys[i:i + ROWS_PER_STATEMENT])
+        conn.commit()
+        self.done, self.swept, self.keys, self.released = True, fixed, {}, {}
+        if fixed:
+            log.info("%s: at the copy's end position sync removed or nulled %d row(s) written while the copy ran "
+                     "whose parent a replayed cascade had already removed", where, fixed)
+        return fixed
+
+    def parents_first(self) -> list[TableName]:
+        """The child tables, every parent before its children (a cycle: in any order)."""
+        order: list[TableName] = []
+        state: dict[TableName, int] = {}
+
+        def visit(t: TableName) -> None:
+            if state.get(t):
+                return
+            state[t] = 1
+            for fk in self.of_child.get(t, ()):
+                if fk.parent != t:
+                    visit(fk.parent)
+            state[t] = 2
+            if t in self.of_child:
+                order.append(t)
+        for t in sorted(self.of_child):
+            visit(t)
+        return order
+
+    def fix(self, cur: Any, fk: ForeignKey, keys: list[tuple]) -> int:
+        """Among `keys` of fk's child, the rows whose parent is absent on the target: deleted
+        with their cascades (ON DELETE CASCADE) or their columns set NULL (SET NULL)."""
+        c = self.cascades
+        route, parent = c.routes(fk.child), c.routes(fk.parent)
+        if route is None or parent is None:
+            return 0
+        further = [col for g in c.referencing.get(fk.child, []) for col in g.ref_columns]
+        names = list(dict.fromkeys([k for k in route.key if k != route.source_column] + list(fk.columns) + further))
+        numeric = c.numeric_columns(cur, route)
+        lit = literal_maker(cur.connection)
+        join = " AND ".join(f"p.{quote_ident(pc)} = o.{quote_ident(cc)}" for cc, pc in zip(fk.columns, fk.ref_columns))
+        if parent.source_column:
+            join += f" AND p.{quote_ident(parent.source_column)} = {lit(parent.source_value)}"
+        c.statements += 1
+        cur.execute(f"SELECT {', '.join('o.' + quote_ident(n) + (' + 0' if n.lower() in numeric else '') for n in names)} "
+                    f"FROM {qualified(route.target_database, route.target_table)} o WHERE "
+                    f"{Cascades.where(cur, route, tuple(route.key), keys)} AND "
+                    + " AND ".join(f"o.{quote_ident(cc)} IS NOT NULL" for cc in fk.columns)
+                    + f" AND NOT EXISTS (SELECT 1 FROM {qualified(parent.target_database, parent.target_table)} p "
+                    f"WHERE {join})")
+        released = self.released.get(id(fk), set())
+        rows = [r for r in (dict(zip(names, row)) for row in cur.fetchall())
+                if tuple(r[cc] for cc in fk.columns) not in released]
+        if not rows:
+            return 0
+        ids = [route.key_of(r) for r in rows]
+        seen = {(fk.child, k) for k in ids}
+        if fk.on_delete == "CASCADE":
+            c.on_delete(cur, fk.child, rows, seen)
+            c.statements += 1
+            _delete(cur, route, ids)
+        else:
+            c.statements += 1
+            sets = ", ".join(f"{quote_ident(cc)} = NULL" for cc in fk.columns)
+            cur.execute(f"UPDATE {qualified(route.target_database, route.target_table)} SET {sets} "
+                        f"WHERE {Cascades.where(cur, route, tuple(route.key), ids)}")
+            for r in rows:
+                after = dict(r)
+                after.update({cc: None for cc in fk.columns})
+                c.on_update(cur, fk.child, r, after, seen)
+        return len(rows)
+
+
+def window_sweep(cascades: Cascades | None, copy_end: Any, read_from: Any) -> WindowSweep | None:
+    """The sweep this replay owes, or None: no cascading foreign key among synced tables, the
+    copy's end position unknown, or the replay starts at or past it."""
+    if cascades is None or copy_end is None or read_from.key() >= copy_end.key():
+        return None
+    sweep = WindowSweep(cascades, copy_end.key())
+    return sweep if sweep else None
