@@ -302,10 +302,13 @@ class SourceSync(XaReplay, DdlReplay):
         window = self.window
         if window is None or window.done:
             return
+        from ..copy.faults import fault_point
         from ..db import connect
 
+        fault_point("sync_window_sweep")  # crash tests: the target at the copy's end, not yet swept
         with connect(self.target, "target", autocommit=False) as tgt:  # foreign_key_checks=0, one transaction
             window.sweep(tgt, self.log_where())
+        fault_point("sync_window_swept")  # crash tests: swept, the checkpoint not yet past the copy's end
 
     def check_target_triggers(self, tgt: pymysql.connections.Connection) -> None:
         """Rows a source trigger changed are in the binlog as row events of their own: a trigger
