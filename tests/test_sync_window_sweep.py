@@ -193,3 +193,24 @@ def test_kill_9_of_sync_right_around_the_copy_end_then_resume(source, target, wi
     rows = assert_same(source, target, db, tdb, ddls)
     assert rows["c"] == [] and rows["a"] == [(5,)]
     assert checkpoint_key(wd, source.name) >= end
+
+
+def test_plan_names_the_tables_two_cascade_levels_down():
+    """Pure logic: the copy-window case the sweep does not cover (a copied row two ON DELETE
+    CASCADE levels down) is an info finding on the grandchild and on a self-referencing table;
+    a SET NULL middle level deletes nothing, so nothing below it is named."""
+    from migrator.plan.model import TablePlan
+    from migrator.plan.preflight import cascade_findings
+    from migrator.schema.catalog import ForeignKey
+
+    def fk(child, parent, on_delete="CASCADE"):
+        return ForeignKey(name=f"fk_{child}", database="d", table=child, columns=("pid",), ref_database="d",
+                          ref_table=parent, ref_columns=("id",), on_delete=on_delete)
+
+    tables = [TablePlan(source="s1", database="d", table=t, target_database="d", target_table=t, columns=[],
+                        key=["id"], key_kind="primary") for t in ("a", "b", "c", "n", "x", "y")]
+    found = cascade_findings("s1", [fk("b", "a"), fk("c", "b", "SET NULL"), fk("n", "n"),
+                                    fk("x", "a", "SET NULL"), fk("y", "x")], tables)
+    assert sorted((f.check, f.severity, f.table) for f in found) == [
+        ("fk.deep-cascade-copy", "info", "c"), ("fk.deep-cascade-copy", "info", "n")]
+    assert "d.a" in found[0].message and "migrator verify" in found[0].fix

@@ -33,6 +33,7 @@ sweep deletes by cascade. `migrator verify` names such rows.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -109,7 +110,8 @@ class WindowSweep:
         """Run once at the end position (idempotent); commits. Returns the rows it fixed."""
         if self.done:
             return 0
-        fixed = 0
+        remembered = sum(len(k) for k in self.keys.values())
+        fixed, started = 0, time.monotonic()
         with conn.cursor() as cur:
             for name in self.parents_first():
                 keys = list(self.keys.get(name, ()))
@@ -118,9 +120,9 @@ class WindowSweep:
                         fixed += self.fix(cur, fk, keys[i:i + ROWS_PER_STATEMENT])
         conn.commit()
         self.done, self.swept, self.keys, self.released = True, fixed, {}, {}
-        if fixed:
-            log.info("%s: at the copy's end position sync removed or nulled %d row(s) written while the copy ran "
-                     "whose parent a replayed cascade had already removed", where, fixed)
+        log.info("%s: at the copy's end position sync checked %d row(s) written while the copy ran and removed or "
+                 "nulled %d whose parent a cascade had removed (%.2fs)", where, remembered, fixed,
+                 time.monotonic() - started)
         return fixed
 
     def parents_first(self) -> list[TableName]:
@@ -189,7 +191,7 @@ class WindowSweep:
 def window_sweep(cascades: Cascades | None, copy_end: Any, read_from: Any) -> WindowSweep | None:
     """The sweep this replay owes, or None: no cascading foreign key among synced tables, the
     copy's end position unknown, or the replay starts at or past it."""
-    if True:
+    if cascades is None or copy_end is None or read_from.key() >= copy_end.key():
         return None
     sweep = WindowSweep(cascades, copy_end.key())
     return sweep if sweep else None
