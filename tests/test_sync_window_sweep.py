@@ -37,6 +37,8 @@ C = ("c", "CREATE TABLE c (id INT PRIMARY KEY, b_id INT, KEY (b_id), "
           "FOREIGN KEY (b_id) REFERENCES b (id) ON DELETE CASCADE ON UPDATE CASCADE)")
 D = ("d", "CREATE TABLE d (id INT PRIMARY KEY, c_id INT, KEY (c_id), "
           "FOREIGN KEY (c_id) REFERENCES c (id) ON DELETE CASCADE)")
+C_V = ("c", "CREATE TABLE c (id INT PRIMARY KEY, b_id INT, v VARCHAR(5), KEY (b_id), "
+            "FOREIGN KEY (b_id) REFERENCES b (id) ON DELETE CASCADE)")
 C_NULL = ("c", "CREATE TABLE c (id INT PRIMARY KEY, b_id INT NULL, KEY (b_id), "
                "FOREIGN KEY (b_id) REFERENCES b (id) ON DELETE SET NULL)")
 
@@ -117,19 +119,21 @@ def test_three_levels_written_in_the_window_under_a_row_cascaded_away(source, ta
 def test_rows_written_with_foreign_key_checks_off_stay_orphans(source, target, window):
     """Orphans the source holds legitimately are never touched: c(200) inserted with checks off
     under a b that never existed, c(201) whose parent b(20) was deleted with checks off, c(202)
-    written with checks on and then rewritten with checks off. Next to them c(100), written with
+    written with checks on and then rewritten with checks off, c(200) then updated with checks on
+    (neither its key nor its foreign key changes: InnoDB checks nothing). Next to them c(100), written with
     checks on, whose ancestor a(1) is deleted with checks on: it goes."""
-    ddls = [A, B, C]
+    ddls = [A, B, C_V]
     db, tdb, wd, plan = window(
         ddls, ["INSERT INTO a VALUES (1), (2), (3)", "INSERT INTO b VALUES (10, 1), (20, 2), (30, 3)"],
-        ["INSERT INTO c VALUES (100, 10)", "INSERT INTO c VALUES (201, 20)", "INSERT INTO c VALUES (202, 30)",
-         "SET foreign_key_checks = 0",
-         "INSERT INTO c VALUES (200, 99)", "DELETE FROM b WHERE id = 20", "UPDATE c SET b_id = 31 WHERE id = 202",
+        ["INSERT INTO c VALUES (100, 10, NULL)", "INSERT INTO c VALUES (201, 20, NULL)",
+         "INSERT INTO c VALUES (202, 30, NULL)", "SET foreign_key_checks = 0",
+         "INSERT INTO c VALUES (200, 99, NULL)", "DELETE FROM b WHERE id = 20", "UPDATE c SET b_id = 31 WHERE id = 202",
          "SET foreign_key_checks = 1",
+         "UPDATE c SET v = 'x' WHERE id = 200",  # checks on, neither key nor foreign key changes: not checked
          "DELETE FROM a WHERE id = 1"])
     run_sync(plan, wd, SyncOptions(until_caught_up=True))
     rows = assert_same(source, target, db, tdb, ddls)
-    assert rows["c"] == [(200, 99), (201, 20), (202, 31)]
+    assert rows["c"] == [(200, 99, "x"), (201, 20, None), (202, 31, None)]
 
 
 def test_on_update_cascade_in_the_window_over_children_copied_with_the_new_key(source, target, window):
@@ -144,6 +148,43 @@ def test_on_update_cascade_in_the_window_over_children_copied_with_the_new_key(s
     run_sync(plan, wd, SyncOptions(until_caught_up=True))
     rows = assert_same(source, target, db, tdb, ddls)
     assert rows["c"] == [(100, 11)] and rows["b"] == [(11, 2)]
+
+
+def test_parent_key_inserted_again_after_a_cascade_the_replay_missed(source, target, unique_db, tmp_path):
+    """c(100) written under b(10); a(1) deleted (InnoDB removes b(10) and c(100)); the chunks of b
+    and c read then; a(1) and b(10) inserted again. The replay writes c back, finds no b to
+    cascade from, then writes the new b(10): at the copy's end c has a parent on the target, but
+    that parent was inserted after c was written, so c was removed in between. Swept."""
+    db, tdb = unique_db("wre"), unique_db("wret")
+    ddls = [A, B, C]
+    try:
+        for ep, role, name in ((source, "source", db), (target, "target", tdb)):
+            with connect(ep, role) as c:
+                query(c, f"CREATE DATABASE {quote_ident(name)}")
+            with connect(ep, role, database=name) as c:
+                for _, ddl in ddls:
+                    query(c, ddl)
+        wd = WorkDir(tmp_path / "work")
+        plan = make_plan([source], target, [(source.name, db, t, tdb, t, None) for t, _ in ddls])
+        with connect(source, "source", database=db) as c:
+            query(c, "INSERT INTO a VALUES (1), (2)")
+            query(c, "INSERT INTO b VALUES (10, 1), (20, 2)")
+            record_copy_start(wd, source)
+            query(c, "INSERT INTO c VALUES (100, 10), (200, 20)")
+            query(c, "DELETE FROM a WHERE id = 1")
+            for t in ("b", "c"):
+                naive_copy(source, target, db, t, tdb, t)
+            query(c, "INSERT INTO a VALUES (1)")
+            query(c, "INSERT INTO b VALUES (10, 1)")
+            naive_copy(source, target, db, "a", tdb, "a")
+        record_copy_end(wd, source)
+        mark_copied(wd, plan)
+        run_sync(plan, wd, SyncOptions(until_caught_up=True))
+        rows = assert_same(source, target, db, tdb, ddls)
+        assert rows["c"] == [(200, 20)] and rows["b"] == [(10, 1), (20, 2)]
+    finally:
+        drop_dbs(source, [db])
+        drop_dbs(target, [tdb], role="target")
 
 
 def checkpoint_key(wd: WorkDir, name: str) -> tuple[str, int]:

@@ -57,8 +57,12 @@ class WindowSweep:
     end: tuple[int, int]  # BinlogPosition.key() of the copy's end position (E)
     done: bool = False
     swept: int = 0  # rows deleted or nulled by the sweep (cascaded children included in `statements` only)
-    keys: dict[TableName, dict[tuple, None]] = field(default_factory=dict)  # child table -> keys written, checks on
-    released: dict[int, set[tuple]] = field(default_factory=dict)  # id(fk) -> parent values gone with checks off
+    # child table -> key -> {id(fk): sequence number of the last write of fk's columns with checks on}
+    keys: dict[TableName, dict[tuple, dict[int, int]]] = field(default_factory=dict)
+    released: dict[int, dict[tuple, int]] = field(default_factory=dict)  # id(fk) -> parent value -> seq gone, checks off
+    created: dict[int, dict[tuple, int]] = field(default_factory=dict)  # id(fk) -> parent value -> seq of its insert
+    moved: dict[int, dict[tuple, int]] = field(default_factory=dict)  # id(fk) -> parent value -> seq re-keyed to it
+    seq: int = 0
 
     def __post_init__(self) -> None:
         c = self.cascades
@@ -80,7 +84,9 @@ class WindowSweep:
     # ------------------------------------------------------------ remembering the window
 
     def note(self, changes: Iterable[RowChange]) -> None:
-        """One replayed transaction of the window, in binlog order."""
+        """One replayed transaction of the window, in binlog order. A child row's foreign key is
+        checked by InnoDB when the row is inserted or that key's columns change (checks on); an
+        update leaving them alone keeps what was known."""
         if self.done:
             return
         table_of = self.cascades.table_of
@@ -88,21 +94,33 @@ class WindowSweep:
             name = table_of.get(ch.route.table_id)
             if name is None:
                 continue
+            self.seq += 1
+            before, after = ch.before or {}, ch.after or {}
             if name in self.of_child:
                 seen = self.keys.setdefault(name, {})
-                if ch.before is not None:
-                    seen.pop(ch.route.key_of(ch.before), None)
+                prior = seen.pop(ch.route.key_of(before), {}) if ch.before is not None else {}
                 if ch.after is not None:
-                    key = ch.route.key_of(ch.after)
+                    marks = {}
+                    moved = ch.kind == "insert" or ch.route.key_of(before) != ch.route.key_of(after)
+                    for fk in self.of_child[name]:  # a new key is a new row to InnoDB: checked (measured)
+                        if moved or any(before.get(c) != after.get(c) for c in fk.columns):
+                            if ch.fk_checks:
+                                marks[id(fk)] = self.seq
+                        elif id(fk) in prior:
+                            marks[id(fk)] = prior[id(fk)]
+                    key = ch.route.key_of(after)
                     seen.pop(key, None)
-                    if ch.fk_checks:
-                        seen[key] = None
-            if name in self.of_parent and not ch.fk_checks and ch.before is not None:
-                for fk in self.of_parent[name]:
-                    old = tuple(ch.before.get(c) for c in fk.ref_columns)
-                    new = tuple(ch.after.get(c) for c in fk.ref_columns) if ch.after is not None else None
-                    if old != new and None not in old:
-                        self.released.setdefault(id(fk), set()).add(old)
+                    if marks:
+                        seen[key] = marks
+            for fk in self.of_parent.get(name, ()):
+                old = tuple(before.get(c) for c in fk.ref_columns) if ch.before is not None else None
+                new = tuple(after.get(c) for c in fk.ref_columns) if ch.after is not None else None
+                if ch.kind == "insert" and None not in new:
+                    self.created.setdefault(id(fk), {})[new] = self.seq
+                elif old is not None and new is not None and old != new and None not in new:
+                    self.moved.setdefault(id(fk), {})[new] = self.seq  # ON UPDATE CASCADE may bring children
+                if not ch.fk_checks and old is not None and old != new and None not in old:
+                    self.released.setdefault(id(fk), {})[old] = self.seq
 
     # ------------------------------------------------------------ the sweep
 
@@ -119,7 +137,8 @@ class WindowSweep:
                     for i in range(0, len(keys), ROWS_PER_STATEMENT):
                         fixed += self.fix(cur, fk, keys[i:i + ROWS_PER_STATEMENT])
         conn.commit()
-        self.done, self.swept, self.keys, self.released = True, fixed, {}, {}
+        self.done, self.swept = True, fixed
+        self.keys, self.released, self.created, self.moved = {}, {}, {}, {}
         log.info("%s: at the copy's end position sync checked %d row(s) written while the copy ran and removed or "
                  "nulled %d whose parent a cascade had removed (%.2fs)", where, remembered, fixed,
                  time.monotonic() - started)
@@ -145,11 +164,13 @@ class WindowSweep:
         return order
 
     def fix(self, cur: Any, fk: ForeignKey, keys: list[tuple]) -> int:
-        """Among `keys` of fk's child, the rows whose parent is absent on the target: deleted
-        with their cascades (ON DELETE CASCADE) or their columns set NULL (SET NULL)."""
+        """Among `keys` of fk's child, the rows that cannot exist on the source at the end position
+        (see orphaned): deleted with their cascades (ON DELETE CASCADE) or nulled (SET NULL)."""
         c = self.cascades
         route, parent = c.routes(fk.child), c.routes(fk.parent)
-        if route is None or parent is None:
+        marks = self.keys.get(fk.child, {})
+        keys = [k for k in keys if id(fk) in marks.get(k, {})]
+        if route is None or parent is None or not keys:
             return 0
         further = [col for g in c.referencing.get(fk.child, []) for col in g.ref_columns]
         names = list(dict.fromkeys([k for k in route.key if k != route.source_column] + list(fk.columns) + further))
@@ -159,15 +180,16 @@ class WindowSweep:
         if parent.source_column:
             join += f" AND p.{quote_ident(parent.source_column)} = {lit(parent.source_value)}"
         c.statements += 1
-        cur.execute(f"SELECT {', '.join('o.' + quote_ident(n) + (' + 0' if n.lower() in numeric else '') for n in names)} "
+        cur.execute(f"SELECT {', '.join('o.' + quote_ident(n) + (' + 0' if n.lower() in numeric else '') for n in names)}, "
+                    f"EXISTS (SELECT 1 FROM {qualified(parent.target_database, parent.target_table)} p WHERE {join}) "
                     f"FROM {qualified(route.target_database, route.target_table)} o WHERE "
                     f"{Cascades.where(cur, route, tuple(route.key), keys)} AND "
-                    + " AND ".join(f"o.{quote_ident(cc)} IS NOT NULL" for cc in fk.columns)
-                    + f" AND NOT EXISTS (SELECT 1 FROM {qualified(parent.target_database, parent.target_table)} p "
-                    f"WHERE {join})")
-        released = self.released.get(id(fk), set())
-        rows = [r for r in (dict(zip(names, row)) for row in cur.fetchall())
-                if tuple(r[cc] for cc in fk.columns) not in released]
+                    + " AND ".join(f"o.{quote_ident(cc)} IS NOT NULL" for cc in fk.columns))
+        rows = []
+        for found in cur.fetchall():
+            row = dict(zip(names, found[:-1]))
+            if self.orphaned(fk, tuple(row[cc] for cc in fk.columns), bool(found[-1]), marks[route.key_of(row)][id(fk)]):
+                rows.append(row)
         if not rows:
             return 0
         ids = [route.key_of(r) for r in rows]
@@ -186,6 +208,21 @@ class WindowSweep:
                 after.update({cc: None for cc in fk.columns})
                 c.on_update(cur, fk.child, r, after, seen)
         return len(rows)
+
+    def orphaned(self, fk: ForeignKey, value: tuple, has_parent: bool, written: int) -> bool:
+        """Can this child row, whose fk columns (holding `value` on the target now) were last
+        written with checks on at sequence `written`, not exist on the source at the end position?
+        Its parent existed then. If the parent value went with checks off since, it may be a
+        legitimate orphan: kept. Else a parent absent now, or inserted again since (so gone in
+        between, invisibly: a cascade from further up), means the source removed or nulled it;
+        unless a parent was re-keyed to that value after its insert (ON UPDATE CASCADE may have
+        moved this row there): kept."""
+        if self.released.get(id(fk), {}).get(value, -1) > written:
+            return False
+        if not has_parent:
+            return True
+        created = self.created.get(id(fk), {}).get(value, -1)
+        return created > written and self.moved.get(id(fk), {}).get(value, -1) < created
 
 
 def window_sweep(cascades: Cascades | None, copy_end: Any, read_from: Any) -> WindowSweep | None:
