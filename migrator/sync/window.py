@@ -8,26 +8,37 @@ ON DELETE CASCADE; after P the source inserts c (child of b) and deletes a (Inno
 and c; the binlog holds a's row only); the chunks, read later, hold no b and no c. The replay
 puts c back (its insert), deletes a, looks for b on the target, finds none, and never reaches c.
 
-Why the fix is exact. A child row written with foreign_key_checks=1 that exists on the source at
-E has the parent of its ON DELETE CASCADE / SET NULL foreign key present at E, unless that
-parent was later deleted or re-keyed with foreign_key_checks=0 (no cascade then: a legitimate
-orphan). So, at E, a row written during [P, E) with checks on, whose parent value was not
-released with checks off in [P, E), and whose parent is absent on the target, cannot exist on
-the source in that form: ON DELETE CASCADE deletes it (and, through the cascade machinery, its
-own children), ON DELETE SET NULL sets its columns to NULL. Rows last written with checks off
-are never touched. The sweep runs once, when the replay reaches E, before anything after E is
-applied, parents first along the foreign-key graph, in one target transaction.
+Why the fix is exact. InnoDB checks a child row's foreign key when the row is inserted, its key
+changes or that foreign key's columns change, with foreign_key_checks=1 (measured on MariaDB
+10.11: a re-keyed orphan is refused, an update of another column is not). So a child row whose
+last such write in [P, E) ran with checks on had its ON DELETE CASCADE / SET NULL parent then.
+If it exists on the source at E in that form, the parent is still there at E, or went with
+checks off (a DELETE or re-key of the parent with foreign_key_checks=0 cascades nothing: a
+legitimate orphan, binlogged with that flag). Hence, at E, such a row whose parent value was not
+released with checks off since its write cannot exist on the source in that form when its parent
+is absent on the target, or when a parent row with that value was inserted after the write (the
+old parent went in between, invisibly: a cascade from further up), unless a parent was re-keyed
+to that value after that insert (ON UPDATE CASCADE may have moved the row there: kept). ON
+DELETE CASCADE deletes the row (and, through the cascade machinery, its own children), ON DELETE
+SET NULL sets its columns to NULL. Rows whose last checked write ran with checks off are never
+touched. The sweep runs once, when the replay reaches E, before anything after E is applied,
+parents first along the foreign-key graph, in one target transaction.
 
 Crash safety. The keys are rebuilt by replaying the window: a sync that restarts from a
 checkpoint strictly inside (P, E) replays from P again (SourceSync.rewind_into_window), the
-checkpoint never moves to E or past it before the sweep ran, and the sweep is idempotent (a
-kill between the sweep's commit and the checkpoint's write re-runs it over rows it already
-fixed: it finds nothing).
+checkpoint never moves to E or past it before the sweep ran, and replay and sweep are
+idempotent (a kill between the sweep's commit and the checkpoint's write replays the window and
+sweeps again, to the same rows).
 
 What stays inexact: a row the copy read (not written in the window) whose cascade went through a
 level the target no longer held when the replay reached it (a chunk of c read before the
-cascade, the chunk of b after it); and a grandchild written with checks off under a row the
-sweep deletes by cascade. `migrator verify` names such rows.
+cascade, the chunk of b after it; `plan` names such tables: fk.deep-cascade-copy); a grandchild
+written with checks off under a row the sweep deletes by cascade (the cascade machinery deletes
+every child of it); foreign keys added or dropped by a DDL inside the window (the sweep uses
+those read when sync started); and an XA transaction held across E (the checkpoint stays before
+E, a restart replays the window over rows written after E). `migrator verify` names such rows.
+Cost: one remembered key per child row written in the window (memory), one SELECT per 500 of
+them at E (100,000 rows checked, 50,000 removed: 3.6 s on seekdb, sandbox; a 11 s sync).
 """
 
 from __future__ import annotations
