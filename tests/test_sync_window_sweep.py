@@ -187,6 +187,46 @@ def test_parent_key_inserted_again_after_a_cascade_the_replay_missed(source, tar
         drop_dbs(target, [tdb], role="target")
 
 
+def test_a_copied_row_two_levels_below_a_parent_deleted_while_the_copy_ran(source, target, window, unique_db,
+                                                                           tmp_path):
+    """a -> b -> c: the chunk of c is read (c(100) there), then a(1) is deleted (InnoDB removes b(10)
+    and c(100)), then the chunks of a and b are read. The replayed cascade from a finds no b and
+    never reaches the copied c(100): rechecked against the source at the copy's end, it is gone
+    there, so it goes. c(300), an orphan the source held before the copy (inserted with checks
+    off), stays. Failed before the recheck."""
+    db, tdb = unique_db("wdp"), unique_db("wdpt")
+    ddls = [A, B, C]
+    try:
+        for ep, role, name in ((source, "source", db), (target, "target", tdb)):
+            with connect(ep, role) as c:
+                query(c, f"CREATE DATABASE {quote_ident(name)}")
+            with connect(ep, role, database=name) as c:
+                for _, ddl in ddls:
+                    query(c, ddl)
+        wd = WorkDir(tmp_path / "work")
+        plan = make_plan([source], target, [(source.name, db, t, tdb, t, None) for t, _ in ddls])
+        with connect(source, "source", database=db) as c:
+            query(c, "INSERT INTO a VALUES (1), (2)")
+            query(c, "INSERT INTO b VALUES (10, 1), (20, 2)")
+            query(c, "INSERT INTO c VALUES (100, 10), (200, 20)")
+            query(c, "SET foreign_key_checks = 0")
+            query(c, "INSERT INTO c VALUES (300, 99)")
+            query(c, "SET foreign_key_checks = 1")
+            record_copy_start(wd, source)
+            naive_copy(source, target, db, "c", tdb, "c")
+            query(c, "DELETE FROM a WHERE id = 1")
+            for t in ("a", "b"):
+                naive_copy(source, target, db, t, tdb, t)
+        record_copy_end(wd, source)
+        mark_copied(wd, plan)
+        run_sync(plan, wd, SyncOptions(until_caught_up=True))
+        rows = assert_same(source, target, db, tdb, ddls)
+        assert rows["c"] == [(200, 20), (300, 99)]
+    finally:
+        drop_dbs(source, [db])
+        drop_dbs(target, [tdb], role="target")
+
+
 def checkpoint_key(wd: WorkDir, name: str) -> tuple[str, int]:
     cp = json.loads(wd.sync_checkpoint(name).read_text())["position"]
     return cp["file"], cp["pos"]
@@ -236,22 +276,22 @@ def test_kill_9_of_sync_right_around_the_copy_end_then_resume(source, target, wi
     assert checkpoint_key(wd, source.name) >= end
 
 
-def test_plan_names_the_tables_two_cascade_levels_down():
-    """Pure logic: the copy-window case the sweep does not cover (a copied row two ON DELETE
-    CASCADE levels down) is an info finding on the grandchild and on a self-referencing table;
-    a SET NULL middle level deletes nothing, so nothing below it is named."""
+def test_plan_names_the_tables_two_update_cascade_levels_down():
+    """Pure logic: the copy-window case sync does not make exact (a copied row two ON UPDATE
+    CASCADE levels down, moved by a re-key sync cannot see) is an info finding on that table;
+    a middle level whose cascade does not change the columns the bottom references is not."""
     from migrator.plan.model import TablePlan
     from migrator.plan.preflight import cascade_findings
     from migrator.schema.catalog import ForeignKey
 
-    def fk(child, parent, on_delete="CASCADE"):
-        return ForeignKey(name=f"fk_{child}", database="d", table=child, columns=("pid",), ref_database="d",
-                          ref_table=parent, ref_columns=("id",), on_delete=on_delete)
+    def fk(child, parent, cols, ref, on_update="CASCADE"):
+        return ForeignKey(name=f"fk_{child}", database="d", table=child, columns=cols, ref_database="d",
+                          ref_table=parent, ref_columns=ref, on_delete="CASCADE", on_update=on_update)
 
     tables = [TablePlan(source="s1", database="d", table=t, target_database="d", target_table=t, columns=[],
-                        key=["id"], key_kind="primary") for t in ("a", "b", "c", "n", "x", "y")]
-    found = cascade_findings("s1", [fk("b", "a"), fk("c", "b", "SET NULL"), fk("n", "n"),
-                                    fk("x", "a", "SET NULL"), fk("y", "x")], tables)
-    assert sorted((f.check, f.severity, f.table) for f in found) == [
-        ("fk.deep-cascade-copy", "info", "c"), ("fk.deep-cascade-copy", "info", "n")]
-    assert "d.a" in found[0].message and "migrator verify" in found[0].fix
+                        key=["id"], key_kind="primary") for t in ("film", "fa", "note", "x", "y")]
+    found = cascade_findings("s1", [fk("fa", "film", ("film_id",), ("id",)),
+                                    fk("note", "fa", ("actor_id", "film_id"), ("actor_id", "film_id")),
+                                    fk("x", "film", ("film_id",), ("id",)), fk("y", "x", ("x_id",), ("id",))], tables)
+    assert [(f.check, f.severity, f.table) for f in found] == [("fk.deep-cascade-copy", "info", "note")]
+    assert "d.film" in found[0].message and "migrator verify" in found[0].fix

@@ -365,22 +365,23 @@ def cascade_findings(instance: str, fks: list[ForeignKey], tables: list[TablePla
 
 
 def deep_cascade_findings(instance: str, fks: list[ForeignKey], modes: dict) -> list[Finding]:
-    """Synced tables two ON DELETE CASCADE / SET NULL levels (or more) below a synced table: the
-    one copy-window case sync's sweep at the copy's end does not cover (sync/window.py)."""
-    deleting = [fk for fk in fks if fk.on_delete in ("CASCADE", "SET NULL")
-                and modes.get(fk.child) == modes.get(fk.parent) == "copy+sync"]
-    middle = {fk.child: fk.parent for fk in deleting if fk.on_delete == "CASCADE"}  # rows a cascade deletes
+    """Synced tables two ON UPDATE CASCADE levels below a synced table, through columns the middle
+    level's cascade changes: the copy-window case sync does not make exact (sync/window.py)."""
+    synced = [fk for fk in fks if modes.get(fk.child) == modes.get(fk.parent) == "copy+sync"]
     out = []
-    for fk in deleting:
-        top = middle.get(fk.parent)  # a self-reference: rows of one tree in several chunks
-        if top is None or any(f.check == "fk.deep-cascade-copy" and (f.database, f.table) == fk.child for f in out):
+    for fk in synced:
+        if fk.on_update not in ("CASCADE", "SET NULL"):
+            continue
+        middle = next((m for m in synced if m.child == fk.parent and m.on_update == "CASCADE"
+                       and set(m.columns) & set(fk.ref_columns)), None)
+        if middle is None or any((f.database, f.table) == fk.child for f in out):
             continue
         out.append(Finding(
             check="fk.deep-cascade-copy", severity="info", instance=instance, database=fk.database, table=fk.table,
-            message=f"{fk.database}.{fk.table} is two cascade levels below {top[0]}.{top[1]} (through "
-                    f"{fk.ref_database}.{fk.ref_table}): a row of it that the copy read before the cascade removed it, "
-                    "while the chunk of its parent was read after, can stay on the target (sync reproduces the "
-                    "cascade and removes the rows written while the copy ran, not such a copied row)",
-            fix="once sync has passed the copy's end position, run `migrator verify` on these tables; its fix SQL "
-                "deletes such rows (or keep such deletes off the source while the copy runs)"))
+            message=f"{fk.database}.{fk.table} is two ON UPDATE CASCADE levels below {middle.ref_database}."
+                    f"{middle.ref_table} (through {fk.ref_database}.{fk.ref_table}): a row of it that the copy read "
+                    "before a re-key of the top row moved it, while the chunk of the middle table was read after, "
+                    "keeps its old values on the target (sync cannot see that move)",
+            fix="once sync has passed the copy's end position, run `migrator verify` on these tables and re-copy "
+                "a table it reports (or keep such re-keys off the source while the copy runs)"))
     return out

@@ -306,8 +306,8 @@ class SourceSync(XaReplay, DdlReplay):
         from ..db import connect
 
         fault_point("sync_window_sweep")  # crash tests: the target at the copy's end, not yet swept
-        with connect(self.target, "target", autocommit=False) as tgt:  # foreign_key_checks=0, one transaction
-            window.sweep(tgt, self.log_where())
+        with connect(self.target, "target", autocommit=False) as tgt, self._source_session() as src:
+            window.sweep(tgt, self.log_where(), src)  # target: foreign_key_checks=0, one transaction
         fault_point("sync_window_swept")  # crash tests: swept, the checkpoint not yet past the copy's end
 
     def check_target_triggers(self, tgt: pymysql.connections.Connection) -> None:

@@ -30,15 +30,25 @@ checkpoint never moves to E or past it before the sweep ran, and replay and swee
 idempotent (a kill between the sweep's commit and the checkpoint's write replays the window and
 sweeps again, to the same rows).
 
-What stays inexact: a row the copy read (not written in the window) whose cascade went through a
-level the target no longer held when the replay reached it (a chunk of c read before the
-cascade, the chunk of b after it; `plan` names such tables: fk.deep-cascade-copy); a grandchild
-written with checks off under a row the sweep deletes by cascade (the cascade machinery deletes
-every child of it); foreign keys added or dropped by a DDL inside the window (the sweep uses
-those read when sync started); and an XA transaction held across E (the checkpoint stays before
-E, a restart replays the window over rows written after E). `migrator verify` names such rows.
+Copied rows two levels down. A row the copy read (not written in the window) under a row an
+invisible cascade removed (a chunk of c read before `DELETE a` cascaded to b and c, the chunk of
+b after it) is not reached by the replayed cascade either. For the tables at least two ON DELETE
+CASCADE levels below a table the window deleted from (checks on), the sweep reads the target's
+rows whose parent is absent (one anti-join per such table) and looks each up on the source, now,
+by key: gone there, it is deleted; there with its foreign key NULL, the target's is set NULL;
+else it stays (a legitimate orphan, or a row a later event rewrites: the source's current state
+is as good as a chunk read later, the replay past E converges on it).
+
+What stays inexact: a copied row moved by an invisible ON UPDATE CASCADE two levels down (the
+middle level's chunk read after the re-key; `plan` names such tables: fk.deep-cascade-copy); a
+grandchild written with checks off under a row the sweep deletes by cascade (the cascade
+machinery deletes every child of it); foreign keys added or dropped by a DDL inside the window
+(the sweep uses those read when sync started); and an XA transaction held across E (the
+checkpoint stays before E, a restart replays the window over rows written after E). `migrator
+verify` names such rows.
 Cost: one remembered key per child row written in the window (memory), one SELECT per 500 of
-them at E (100,000 rows checked, 50,000 removed: 3.6 s on seekdb, sandbox; a 11 s sync).
+them at E (100,000 rows checked, 50,000 removed: 3.6 s on seekdb, sandbox; a 11 s sync), and an
+anti-join over each table two delete-cascade levels down.
 """
 
 from __future__ import annotations
@@ -74,6 +84,7 @@ class WindowSweep:
     created: dict[int, dict[tuple, int]] = field(default_factory=dict)  # id(fk) -> parent value -> seq of its insert
     moved: dict[int, dict[tuple, int]] = field(default_factory=dict)  # id(fk) -> parent value -> seq re-keyed to it
     seq: int = 0
+    deleted_from: set[TableName] = field(default_factory=set)  # parents with a delete replayed, checks on
 
     def __post_init__(self) -> None:
         c = self.cascades
@@ -123,6 +134,8 @@ class WindowSweep:
                     seen.pop(key, None)
                     if marks:
                         seen[key] = marks
+            if ch.kind == "delete" and ch.fk_checks and name in self.cascades.referencing:
+                self.deleted_from.add(name)
             for fk in self.of_parent.get(name, ()):
                 old = tuple(before.get(c) for c in fk.ref_columns) if ch.before is not None else None
                 new = tuple(after.get(c) for c in fk.ref_columns) if ch.after is not None else None
@@ -135,8 +148,10 @@ class WindowSweep:
 
     # ------------------------------------------------------------ the sweep
 
-    def sweep(self, conn: pymysql.connections.Connection, where: str) -> int:
-        """Run once at the end position (idempotent); commits. Returns the rows it fixed."""
+    def sweep(self, conn: pymysql.connections.Connection, where: str,
+              source: pymysql.connections.Connection | None = None) -> int:
+        """Run once at the end position (idempotent); commits. Returns the rows it fixed.
+        source: a connection to the source, for the copied rows two levels down (recheck)."""
         if self.done:
             return 0
         remembered = sum(len(k) for k in self.keys.values())
@@ -147,9 +162,12 @@ class WindowSweep:
                 for fk in self.of_child.get(name, ()):
                     for i in range(0, len(keys), ROWS_PER_STATEMENT):
                         fixed += self.fix(cur, fk, keys[i:i + ROWS_PER_STATEMENT])
+            if source is not None:
+                with source.cursor() as src:
+                    fixed += self.recheck_deep(cur, src)
         conn.commit()
         self.done, self.swept = True, fixed
-        self.keys, self.released, self.created, self.moved = {}, {}, {}, {}
+        self.keys, self.released, self.created, self.moved, self.deleted_from = {}, {}, {}, {}, set()
         log.info("%s: at the copy's end position sync checked %d row(s) written while the copy ran and removed or "
                  "nulled %d whose parent a cascade had removed (%.2fs)", where, remembered, fixed,
                  time.monotonic() - started)
@@ -234,6 +252,83 @@ class WindowSweep:
             return True
         created = self.created.get(id(fk), {}).get(value, -1)
         return created > written and self.moved.get(id(fk), {}).get(value, -1) < created
+
+
+    # ------------------------------------------------------------ copied rows two levels down
+
+    def deep_tables(self) -> set[TableName]:
+        """Tables whose rows an invisible cascade may have deleted in the window: ON DELETE
+        CASCADE children, at any depth, of a table with a delete replayed (checks on)."""
+        gone: set[TableName] = set()
+        todo = [fk.child for t in self.deleted_from for fk in self.cascades.referencing.get(t, [])
+                if fk.on_delete == "CASCADE"]
+        while todo:
+            t = todo.pop()
+            if t not in gone:
+                gone.add(t)
+                todo += [fk.child for fk in self.cascades.referencing.get(t, []) if fk.on_delete == "CASCADE"]
+        return gone
+
+    def recheck_deep(self, cur: Any, src: Any) -> int:
+        """Rows the copy read under a parent an invisible cascade removed (a chunk of c read
+        before `DELETE a` cascaded to b and c, the chunk of b after it): the replayed cascade
+        stops at the missing b. On the target they are rows of a table below a deleted-from
+        parent whose own parent is absent. Each is looked up on the source by key, now: gone
+        there, it is deleted; there with its foreign key NULL, the target's is set NULL; else
+        it stays (a legitimate orphan, or a row a later event rewrites). Parents first; a table
+        referencing itself until nothing changes. Cost: one anti-join over each such table."""
+        gone = self.deep_tables()
+        fixed = 0
+        for name in self.parents_first():
+            for fk in self.of_child.get(name, ()):
+                if fk.parent not in gone:
+                    continue
+                for _ in range(20 if fk.parent == fk.child else 1):
+                    n = self.recheck_fk(cur, src, fk)
+                    fixed += n
+                    if not n:
+                        break
+        return fixed
+
+    def recheck_fk(self, cur: Any, src: Any, fk: ForeignKey) -> int:
+        c = self.cascades
+        route, parent = c.routes(fk.child), c.routes(fk.parent)
+        if route is None or parent is None:
+            return 0
+        lit = literal_maker(cur.connection)
+        key = [k for k in route.key if k != route.source_column]
+        names = list(dict.fromkeys(key + list(fk.columns)))
+        join = " AND ".join(f"p.{quote_ident(pc)} = o.{quote_ident(cc)}" for cc, pc in zip(fk.columns, fk.ref_columns))
+        if parent.source_column:
+            join += f" AND p.{quote_ident(parent.source_column)} = {lit(parent.source_value)}"
+        mine = f" AND o.{quote_ident(route.source_column)} = {lit(route.source_value)}" if route.source_column else ""
+        c.statements += 1
+        cur.execute(f"SELECT {', '.join('o.' + quote_ident(n) for n in names)} FROM "
+                    f"{qualified(route.target_database, route.target_table)} o WHERE "
+                    + " AND ".join(f"o.{quote_ident(cc)} IS NOT NULL" for cc in fk.columns) + mine
+                    + f" AND NOT EXISTS (SELECT 1 FROM {qualified(parent.target_database, parent.target_table)} p "
+                    f"WHERE {join})")
+        orphans = [dict(zip(names, r)) for r in cur.fetchall()]
+        fixed = 0
+        for i in range(0, len(orphans), ROWS_PER_STATEMENT):
+            part = orphans[i:i + ROWS_PER_STATEMENT]
+            keys = [tuple(r[k] for k in key) for r in part]
+            src.execute(f"SELECT {', '.join(quote_ident(n) for n in names)} FROM {qualified(*fk.child)} WHERE "
+                        f"({', '.join(quote_ident(k) for k in key)}) IN ("
+                        + ", ".join("(" + ", ".join(lit(v) for v in k) + ")" for k in keys) + ")")
+            there = {tuple(r[:len(key)]): r[len(key):] for r in src.fetchall()}
+            missing = [route.key_of(r) for r, k in zip(part, keys) if k not in there]
+            nulled = [route.key_of(r) for r, k in zip(part, keys) if k in there and all(v is None for v in there[k])]
+            if missing:
+                c.statements += 1
+                _delete(cur, route, missing)
+            if nulled:
+                c.statements += 1
+                sets = ", ".join(f"{quote_ident(cc)} = NULL" for cc in fk.columns)
+                cur.execute(f"UPDATE {qualified(route.target_database, route.target_table)} SET {sets} "
+                            f"WHERE {Cascades.where(cur, route, tuple(route.key), nulled)}")
+            fixed += len(missing) + len(nulled)
+        return fixed
 
 
 def window_sweep(cascades: Cascades | None, copy_end: Any, read_from: Any) -> WindowSweep | None:
