@@ -31,16 +31,16 @@ from migrator.sync.stream import SyncOptions
 from migrator.workdir import WorkDir
 
 A = ("a", "CREATE TABLE a (id INT PRIMARY KEY)")
-B = ("b", "CREATE TABLE b (id INT PRIMARY KEY, a_id INT, KEY (a_id), "
-          "FOREIGN KEY (a_id) REFERENCES a (id) ON DELETE CASCADE ON UPDATE CASCADE)")
-C = ("c", "CREATE TABLE c (id INT PRIMARY KEY, b_id INT, KEY (b_id), "
-          "FOREIGN KEY (b_id) REFERENCES b (id) ON DELETE CASCADE ON UPDATE CASCADE)")
-D = ("d", "CREATE TABLE d (id INT PRIMARY KEY, c_id INT, KEY (c_id), "
-          "FOREIGN KEY (c_id) REFERENCES c (id) ON DELETE CASCADE)")
-C_V = ("c", "CREATE TABLE c (id INT PRIMARY KEY, b_id INT, v VARCHAR(5), KEY (b_id), "
-            "FOREIGN KEY (b_id) REFERENCES b (id) ON DELETE CASCADE)")
-C_NULL = ("c", "CREATE TABLE c (id INT PRIMARY KEY, b_id INT NULL, KEY (b_id), "
-               "FOREIGN KEY (b_id) REFERENCES b (id) ON DELETE SET NULL)")
+B = ("b", ("CREATE TABLE b (id INT PRIMARY KEY, a_id INT, KEY (a_id), "
+           "FOREIGN KEY (a_id) REFERENCES a (id) ON DELETE CASCADE ON UPDATE CASCADE)"))
+C = ("c", ("CREATE TABLE c (id INT PRIMARY KEY, b_id INT, KEY (b_id), "
+           "FOREIGN KEY (b_id) REFERENCES b (id) ON DELETE CASCADE ON UPDATE CASCADE)"))
+D = ("d", ("CREATE TABLE d (id INT PRIMARY KEY, c_id INT, KEY (c_id), "
+           "FOREIGN KEY (c_id) REFERENCES c (id) ON DELETE CASCADE)"))
+C_V = ("c", ("CREATE TABLE c (id INT PRIMARY KEY, b_id INT, v VARCHAR(5), KEY (b_id), "
+             "FOREIGN KEY (b_id) REFERENCES b (id) ON DELETE CASCADE)"))
+C_NULL = ("c", ("CREATE TABLE c (id INT PRIMARY KEY, b_id INT NULL, KEY (b_id), "
+                "FOREIGN KEY (b_id) REFERENCES b (id) ON DELETE SET NULL)"))
 
 
 @pytest.fixture
