@@ -556,8 +556,8 @@ def test_fk_heavy_schema_plan_copy_sync_under_cascades_and_kill_9_verifies(sourc
     """Issue 14's "done when": the 17-table FK schema (chains 5 deep, the store <-> staff cycle,
     two self-references, every action) goes `migrator plan` -> `migrator copy` (which creates the
     target tables, no schema step) -> `migrator sync`, while an application deletes and re-keys
-    parents with cascading children from the end of the copy on; sync's process group is killed
-    with SIGKILL three times on the way. Then verify exits 0 and every row of every
+    parents with cascading children from before the copy until after sync; sync's process group
+    is killed with SIGKILL three times on the way. Then verify exits 0 and every row of every
     table is equal on both sides, read by the test itself."""
     fk_schema = pytest.importorskip("fk_schema")
     db, tdb = unique_db("cfk"), unique_db("cfkt")
@@ -569,9 +569,9 @@ def test_fk_heavy_schema_plan_copy_sync_under_cascades_and_kill_9_verifies(sourc
         planned = run_cli("plan", "--source", url(source), "--target", url(target), "--include", f"{db}.*",
                           "--route", f"{db}.*={tdb}.*", "--chunk-rows", "10", "--out", str(plan_path))
         assert planned.returncode == 0, planned.stdout + planned.stderr
+        app.thread.start()  # during the copy: replay over later chunks, the sweep at the copy's end (window.py)
         copied = run_cli("copy", str(plan_path), "--workdir", wd, "--parallel", "3")
         assert copied.returncode == 0, copied.stdout + copied.stderr
-        app.thread.start()  # not during the copy: see the xfail test below
         rnd = random.Random(9)
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         for _ in range(3):
@@ -610,16 +610,13 @@ def test_fk_heavy_schema_plan_copy_sync_under_cascades_and_kill_9_verifies(sourc
         drop_dbs(target, [tdb], role="target")
 
 
-@pytest.mark.xfail(strict=True, reason="a chunk read after a cascade two levels deep, then the replay from the "
-                                        "copy's start: the grandchild's insert is replayed, the cascade cannot "
-                                        "reach it through the already-missing child")
 def test_copy_read_after_a_two_level_cascade_then_replay(source, target, unique_db, tmp_path):
     """a -> b -> c, ON DELETE CASCADE. After the copy's start position: INSERT c (child of b),
     DELETE a (InnoDB cascades to b and c; the binlog holds only a's row). The chunks are read
     after that (no b, no c). Sync replays from the start: the REPLACE of c puts it back; the
     replayed DELETE of a cascades to b's rows on the target, finds none, and never reaches c:
-    the target keeps a row the source does not have (verify finds it, fix SQL deletes it). The
-    kill -9 variant of the same replay is the xfail in tests/test_fuzz_fk_findings.py."""
+    the target kept a row the source does not have, until sync swept the rows the window wrote at
+    the copy's end position (migrator/sync/window.py; more cases in tests/test_sync_window_sweep.py)."""
     db, tdb = unique_db("cpy2"), unique_db("cpy2t")
     chain = [("a", "CREATE TABLE a (id INT PRIMARY KEY)"),
              ("b", ("CREATE TABLE b (id INT PRIMARY KEY, a_id INT, KEY (a_id), "

@@ -46,7 +46,10 @@ ON UPDATE SET NULL the row is always rewritten later by a logged event: replay c
 ON UPDATE CASCADE can give a row fk = old without a logged event, and only when a parent key
 value is used again (re-keyed or deleted, then given to another parent row) while the copy was
 still running: that replay is the one case not exact, and sync says so (`Cascades.watch_reuse`)
-naming the tables to verify. A cascade that moves child rows to another key (the foreign key is
+naming the tables to verify. The argument needs the cascade to find the rows of each level on
+the target: where a level is already gone (the chunks were read after the source's cascade),
+the replay cannot reach the level below, and rows written there during the window stay; the
+sweep at the copy's end (window.py) removes them. A cascade that moves child rows to another key (the foreign key is
 part of the child's key) writes them by REPLACE, as sync writes every row: a newer row the
 target holds at that key gives way, as it does to any replayed update, and is rewritten later.
 Past the copy's end position the target holds exactly the state at the checkpoint, and every

@@ -53,6 +53,7 @@ from .reader import GtidStreamReader, is_savepoint_statement, stream_server_id, 
 from .rowdecode import RowDecoder
 from .targetstate import TargetState, plan_identity
 from .txn import Txn
+from .window import WindowSweep, window_sweep
 from .xa import PreparedXa, XaReplay, xa_key
 from .ddlreplay import DdlReplay, is_ddl
 from .values import TableShape, fix_row, prepare_columns
@@ -107,6 +108,7 @@ class SourceSync(XaReplay, DdlReplay):
         self._inflight: tuple | None = None
         self.prepared: dict[str, PreparedXa] = {}  # xid -> rows held until XA COMMIT / ROLLBACK
         self.cascades = None  # cascade.Cascades, read at setup
+        self.window: WindowSweep | None = None  # the orphan sweep owed at the copy's end (window.py)
         self._resume: BinlogPosition | None = None  # where the next pass reads on (past held XA groups)
         self._head_conn: pymysql.connections.Connection | None = None  # kept open: polled every pass
         self._saved_at = 0.0  # monotonic time of the last checkpoint write
@@ -280,6 +282,8 @@ class SourceSync(XaReplay, DdlReplay):
             if self.stop():  # stopped while the source was still unreachable at start
                 raise SyncStopped(f"{self.log_where()}: stopped while setting up") from None
             raise
+        if self.rewind_into_window():
+            self.with_source_back_off(self.setup, what="setting up")
         log.info("%s: replaying %d table(s) from %s:%s%s", self.log_where(), len(self.tables), self.cp.position.file,
                  self.cp.position.pos, f" (gtid {self.cp.position.gtid})" if self.by_gtid else "")
         self.applier = Applier(self.target, self.opts.workers, stop=self.stop, on_retry=self._count_retry)
@@ -334,9 +338,45 @@ class SourceSync(XaReplay, DdlReplay):
             self.build_routes(src, tgt, self.cp.position.key())
             self.check_target_triggers(tgt)
             # FK actions the binlog does not hold
-            self.cascades = load_cascades(src, self.tables, self.copy_state().end,
-                                          foreign_keys_from_plan(self.plan, self.name))
+            copy_end = self.copy_state().end
+            self.cascades = load_cascades(src, self.tables, copy_end, foreign_keys_from_plan(self.plan, self.name))
+            self.window = window_sweep(self.cascades, copy_end, self.cp.position)
             self.check_available(src, self.cp.position)
+
+    def rewind_into_window(self) -> bool:
+        """A restart strictly between the copy's start and end positions, with an orphan sweep
+        owed at the end: replay from the copy's start again, so the sweep knows every row the
+        window wrote (window.py; the replay is idempotent). True when it rewound."""
+        start = source_copy(self.workdir, self.plan, self.name).start
+        if self.window is None or start is None or self.cp.position.key() <= start.key():
+            return False
+        log.info("%s: sync stopped at %s:%s, inside the copy's window; replaying from the copy's start %s:%s again "
+                 "(the sweep at the copy's end needs the rows the window wrote)", self.log_where(),
+                 self.cp.position.file, self.cp.position.pos, start.file, start.pos)
+        self.cp.position = start.model_copy()
+        self._gtid = start.gtid
+        self._track_gtid = bool(self._gtid)
+        return True
+
+    def sweep_window_if_due(self, at: BinlogPosition) -> None:
+        """Before anything at or after the copy's end position is applied: everything before it on
+        the target, then the orphan sweep (window.py), once."""
+        if self.window is None or not self.window.due(at):
+            return
+        self.flush()  # the checkpoint may reach the end position here: save_checkpoint sweeps first
+        self.run_window_sweep()
+
+    def run_window_sweep(self) -> None:
+        window = self.window
+        if window is None or window.done:
+            return
+        from ..copy.faults import fault_point
+        from ..db import connect
+
+        fault_point("sync_window_sweep")  # crash tests: the target at the copy's end, not yet swept
+        with connect(self.target, "target", autocommit=False) as tgt, self._source_session() as src:
+            window.sweep(tgt, self.log_where(), src)  # target: foreign_key_checks=0, one transaction
+        fault_point("sync_window_swept")  # crash tests: swept, the checkpoint not yet past the copy's end
 
     def check_target_triggers(self, tgt: pymysql.connections.Connection) -> None:
         """Rows a source trigger changed are in the binlog as row events of their own: a trigger
@@ -611,6 +651,7 @@ class SourceSync(XaReplay, DdlReplay):
                 self.check_statement_event(stream, sql, schema)
                 return txn
             self.commit_txn(txn)  # DDL commits implicitly
+            self.sweep_window_if_due(self.safe)
             self.handle_ddl(stream, sql, schema)
             return None
         return txn  # rotate, heartbeats: no state change inside or outside a transaction
@@ -658,6 +699,10 @@ class SourceSync(XaReplay, DdlReplay):
     def commit_txn(self, txn: Txn | None) -> None:
         if txn is None:
             return
+        if self.window is not None and not self.window.done:
+            self.sweep_window_if_due(txn.start or self.safe)
+            if not self.window.done:
+                self.window.note(txn.changes)
         self.batch.extend(txn.changes)
         if self.cascades is not None:
             self.cascades.watch_reuse(txn.changes, txn.start or self.safe, self.log_where())
@@ -679,7 +724,9 @@ class SourceSync(XaReplay, DdlReplay):
             self.dirty.note(batch, self.safe)  # durable before the target commits: kill -9 over-reports only
             if self.held.stale():  # read for a while: the rows go only while the lease has time left
                 self.applier.on_connection(self.held.renew, what="renewing this source's lease")
-            mark = self.mark(pos, counts)
+            # the target's checkpoint never reaches the copy's end before the orphan sweep ran (window.py):
+            # a batch ending there commits without it, and a restart replays the window from its start
+            mark = None if self.window is not None and self.window.due(pos) else self.mark(pos, counts)
             self._inflight = (self._apply_thread.submit(self.applier.apply, batch, mark), pos, counts, batch, mark)
         else:
             self._advance(pos, counts)
@@ -749,6 +796,8 @@ class SourceSync(XaReplay, DdlReplay):
     def save_checkpoint(self, in_target: bool | None = None, release: bool = False) -> None:
         """The work directory's checkpoint, and the target's: in_target None writes it there when
         a third of the lease has passed since the last write (an idle source renews its lease)."""
+        if self.window is not None and self.window.due(self.cp.position):
+            self.run_window_sweep()  # never a checkpoint at or past the copy's end before the sweep
         self.cp.updated_at = time.time()
         self._saved_at = time.monotonic()
         # what is held now (an XA COMMIT read since the position last moved is no longer held)
