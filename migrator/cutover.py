@@ -59,9 +59,7 @@ def _set_source_read_only(sp, on: bool, previous: dict[str, Any] | None = None) 
     """One source: read_only (and super_read_only on MySQL) to `on`, or back to `previous` values
     when given; returns the values before."""
     with session(sp.endpoint(), "source") as conn:
-        before = {"read_only": int(query(conn, "SELECT @@global.read_only")[0][0])}
-        if sp.flavor == "mysql":
-            before["super_read_only"] = int(query(conn, "SELECT @@global.super_read_only")[0][0])
+        before = _read_only_of(conn, sp)
         ro = bool(previous.get("read_only", 0)) if previous is not None else on
         sro = bool(previous.get("super_read_only", 0)) if previous is not None else on
         if sp.flavor == "mysql" and not sro:
@@ -70,6 +68,26 @@ def _set_source_read_only(sp, on: bool, previous: dict[str, Any] | None = None) 
         if sp.flavor == "mysql" and sro:
             query(conn, "SET GLOBAL super_read_only = ON")
     return before
+
+
+def _read_only_of(conn: Any, sp: Any) -> dict[str, Any]:
+    values = {"read_only": int(query(conn, "SELECT @@global.read_only")[0][0])}
+    if sp.flavor == "mysql":
+        values["super_read_only"] = int(query(conn, "SELECT @@global.super_read_only")[0][0])
+    return values
+
+
+def read_only_values(plan: Plan) -> dict[str, dict[str, Any]]:
+    """Every source's read_only (and super_read_only) now, changing nothing."""
+    out: dict[str, dict[str, Any]] = {}
+    for sp in plan.sources:
+        try:
+            with session(sp.endpoint(), "source") as conn:
+                out[sp.name] = _read_only_of(conn, sp)
+        except (MigratorError, pymysql.MySQLError) as exc:
+            why = exc if isinstance(exc, MigratorError) else describe_error(sp.endpoint(), "source", exc)
+            raise SourceError(f"source {sp.name}: could not read read_only ({why}); cutover NOT started") from exc
+    return out
 
 
 def set_read_only(plan: Plan, on: bool, previous: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
@@ -300,8 +318,14 @@ def _cutover(plan: Plan, workdir: WorkDir, report: dict[str, Any], started: floa
     earlier = _unrolled_back_read_only_before(workdir)
     # downtime starts as the first source is asked: writes stall while read_only waits for running
     # writes, and the first sources refuse writes while the later ones are still being set
-    read_only_at, read_only_at_text = time.time(), utc_now()
     try:
+        # recorded before any source changes: a cutover killed between a SET GLOBAL read_only and
+        # the report would otherwise leave a rerun taking ON as the value rollback restores
+        intended = {**read_only_values(plan), **earlier}
+        atomic_write_json(workdir.cutover_report, {**report, "read_only_at": utc_now(), "read_only_before": intended,
+                                                   "next_step": "cutover making the sources read-only, or killed: "
+                                                                "rerun `migrator cutover PLAN`, or roll back with --rollback"})
+        read_only_at, read_only_at_text = time.time(), utc_now()
         before = set_read_only(plan, True)
     except SourceError as exc:
         report["error"] = str(exc)

@@ -381,6 +381,7 @@ def positions_now(pools: Pool, workdir: WorkDir, sources: list[str]) -> dict[str
     out: dict[str, list[int] | None] = {}
     for src in sources:
         head = pools.run(src, head_key, what="checksum")
+        pools.release(src)  # a fleet's sources are not all held open until their chunks run
         applied = applied_position(workdir, src)
         out[src] = list(min(head, applied.key())) if applied is not None else None
     return out
