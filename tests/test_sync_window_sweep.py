@@ -293,5 +293,5 @@ def test_plan_names_the_tables_two_update_cascade_levels_down():
     found = cascade_findings("s1", [fk("fa", "film", ("film_id",), ("id",)),
                                     fk("note", "fa", ("actor_id", "film_id"), ("actor_id", "film_id")),
                                     fk("x", "film", ("film_id",), ("id",)), fk("y", "x", ("x_id",), ("id",))], tables)
-    assert [(f.check, f.severity, f.table) for f in found] == [("fk.deep-cascade-copy", "info", "note")]
+    assert [(f.check, f.severity, f.table) for f in found] == [("fk.deep-cascade-copy", "warning", "note")]
     assert "d.film" in found[0].message and "migrator verify" in found[0].fix

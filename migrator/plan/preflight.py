@@ -377,7 +377,7 @@ def deep_cascade_findings(instance: str, fks: list[ForeignKey], modes: dict) -> 
         if middle is None or any((f.database, f.table) == fk.child for f in out):
             continue
         out.append(Finding(
-            check="fk.deep-cascade-copy", severity="info", instance=instance, database=fk.database, table=fk.table,
+            check="fk.deep-cascade-copy", severity="warning", instance=instance, database=fk.database, table=fk.table,
             message=f"{fk.database}.{fk.table} is two ON UPDATE CASCADE levels below {middle.ref_database}."
                     f"{middle.ref_table} (through {fk.ref_database}.{fk.ref_table}): a row of it that the copy read "
                     "before a re-key of the top row moved it, while the chunk of the middle table was read after, "
