@@ -57,12 +57,16 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pymysql
 
 from ..db import qualified, quote_ident
 from ..schema.catalog import ForeignKey, TableName
+from .copystate import source_copy
+
+if TYPE_CHECKING:
+    from ..positions import BinlogPosition
 from .apply import ROWS_PER_STATEMENT, RowChange, _delete, literal_maker
 from .cascade import Cascades
 
@@ -338,3 +342,42 @@ def window_sweep(cascades: Cascades | None, copy_end: Any, read_from: Any) -> Wi
         return None
     sweep = WindowSweep(cascades, copy_end.key())
     return sweep if sweep else None
+
+
+class WindowReplay:
+    """SourceSync's part of the sweep: rewind into the window on a restart, run it when due."""
+
+    def rewind_into_window(self) -> bool:
+        """A restart strictly between the copy's start and end positions, with an orphan sweep
+        owed at the end: replay from the copy's start again, so the sweep knows every row the
+        window wrote (window.py; the replay is idempotent). True when it rewound."""
+        start = source_copy(self.workdir, self.plan, self.name).start
+        if self.window is None or start is None or self.cp.position.key() <= start.key():
+            return False
+        log.info("%s: sync stopped at %s:%s, inside the copy's window; replaying from the copy's start %s:%s again "
+                 "(the sweep at the copy's end needs the rows the window wrote)", self.log_where(),
+                 self.cp.position.file, self.cp.position.pos, start.file, start.pos)
+        self.cp.position = start.model_copy()
+        self._gtid = start.gtid
+        self._track_gtid = bool(self._gtid)
+        return True
+
+    def sweep_window_if_due(self, at: BinlogPosition) -> None:
+        """Before anything at or after the copy's end position is applied: everything before it on
+        the target, then the orphan sweep (window.py), once."""
+        if self.window is None or not self.window.due(at):
+            return
+        self.flush()  # the checkpoint may reach the end position here: save_checkpoint sweeps first
+        self.run_window_sweep()
+
+    def run_window_sweep(self) -> None:
+        window = self.window
+        if window is None or window.done:
+            return
+        from ..copy.faults import fault_point
+        from ..db import connect
+
+        fault_point("sync_window_sweep")  # crash tests: the target at the copy's end, not yet swept
+        with connect(self.target, "target", autocommit=False) as tgt, self._source_session() as src:
+            window.sweep(tgt, self.log_where(), src)  # target: foreign_key_checks=0, one transaction
+        fault_point("sync_window_swept")  # crash tests: swept, the checkpoint not yet past the copy's end
