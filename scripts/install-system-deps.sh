@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages migrator's sandbox and benchmarks need, when they are missing.
-# MariaDB runs the source instances; mydumper/myloader are the benchmark peers.
+# MariaDB runs the source instances; mydumper/myloader are the benchmark peers; openssl makes
+# the certificates of the Dask TLS test.
 set -euo pipefail
 need=()
 command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need+=(mariadb-server)
 command -v mariadb >/dev/null 2>&1 || need+=(mariadb-client)
 command -v mydumper >/dev/null 2>&1 || need+=(mydumper)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "migrator needs: ${need[*]}. Install them with: sudo apt-get install -y ${need[*]}" >&2
