@@ -545,7 +545,9 @@ def _cutover(console: Console, plan: Plan, wd: WorkDir, sync: SyncThread | None,
         console.print(f"verify inside the window: {v['reverified']} of {v['chunks']} chunk(s) re-verified (changed "
                       f"since their last clean check, or copy-only), {v['kept_clean']} clean since their last check; "
                       "all identical", highlight=False)
-        return report
+        # the proof the summary shows is taken now (sources read-only, nothing in flight), not the
+        # pass that ran during the traffic: that one may have seen rows in flight
+        return _final_verify(console, plan, wd)
     final = _latest_verify(wd)
     if final is None:
         return _final_verify(console, plan, wd)
