@@ -124,6 +124,17 @@ def create_both(src: Endpoint, tgt: Endpoint, db: str, tdb: str, ddls: list[tupl
             query(t, ddl.format(name=qualified(tdb, table)))
 
 
+def create_plain_both(src: Endpoint, tgt: Endpoint, db: str, tdb: str, ddls: list[tuple[str, str]]) -> None:
+    """Create db on the source and tdb on the target, each with the same tables (ddls: (table,
+    plain CREATE TABLE run inside the database))."""
+    for ep, role, name in ((src, "source", db), (tgt, "target", tdb)):
+        with connect(ep, role) as c:
+            query(c, f"CREATE DATABASE {quote_ident(name)}")
+        with connect(ep, role, database=name) as c:
+            for _, ddl in ddls:
+                query(c, ddl)
+
+
 def rows_of(ep: Endpoint, role: str, db: str, table: str, columns: str = "*", order: str = "1") -> list[tuple]:
     with connect(ep, role) as c:
         return query(c, f"SELECT {columns} FROM {qualified(db, table)} ORDER BY {order}")

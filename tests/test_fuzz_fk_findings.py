@@ -8,9 +8,9 @@ import shutil
 
 import pytest
 from conftest import drop_databases
-from sync_helpers import copy_done, make_plan, rows_of
+from sync_helpers import create_plain_both, copy_done, make_plan, rows_of
 
-from migrator.db import connect, query, quote_ident
+from migrator.db import connect, query
 from migrator.sync.runner import run_sync
 from migrator.sync.stream import SyncOptions
 from migrator.workdir import WorkDir
@@ -33,12 +33,7 @@ def dbs(source, target, unique_db):
 def setup_fk_tables(source, target, db: str, tdb: str, tmp_path, ddls: list[tuple[str, str]]):
     """The tables (parents first) in db on the source and tdb on the target, planned one to one,
     and marked copied while empty: every row below comes from the binlog."""
-    for ep, role, name in ((source, "source", db), (target, "target", tdb)):
-        with connect(ep, role) as c:
-            query(c, f"CREATE DATABASE {quote_ident(name)}")
-        with connect(ep, role, database=name) as c:
-            for _, ddl in ddls:
-                query(c, ddl)
+    create_plain_both(source, target, db, tdb, ddls)
     wd = WorkDir(tmp_path / "work")
     plan = make_plan([source], target, [(source.name, db, t, tdb, t, None) for t, _ in ddls])
     copy_done(wd, plan, source)

@@ -18,6 +18,7 @@ import pytest
 
 from plan_helpers import drop_dbs, url
 from sync_helpers import (
+    create_plain_both,
     ROOT,
     copy_done,
     make_plan,
@@ -624,12 +625,7 @@ def test_copy_read_after_a_two_level_cascade_then_replay(source, target, unique_
              ("c", ("CREATE TABLE c (id INT PRIMARY KEY, b_id INT, KEY (b_id), "
                     "FOREIGN KEY (b_id) REFERENCES b (id) ON DELETE CASCADE)"))]
     try:
-        for ep, role, name in ((source, "source", db), (target, "target", tdb)):
-            with connect(ep, role) as c:
-                query(c, f"CREATE DATABASE {quote_ident(name)}")
-            with connect(ep, role, database=name) as c:
-                for _, ddl in chain:
-                    query(c, ddl)
+        create_plain_both(source, target, db, tdb, chain)
         wd = WorkDir(tmp_path / "work")
         plan = make_plan([source], target, [(source.name, db, t, tdb, t, None) for t, _ in chain])
         with connect(source, "source", database=db) as c:

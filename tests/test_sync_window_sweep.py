@@ -14,6 +14,7 @@ import time
 import pytest
 from plan_helpers import drop_dbs
 from sync_helpers import (
+    create_plain_both,
     ROOT,
     make_plan,
     mark_copied,
@@ -25,7 +26,7 @@ from sync_helpers import (
     write_plan,
 )
 
-from migrator.db import connect, query, quote_ident
+from migrator.db import connect, query
 from migrator.sync.runner import run_sync
 from migrator.sync.stream import SyncOptions
 from migrator.workdir import WorkDir
@@ -54,12 +55,7 @@ def window(source, target, unique_db, tmp_path):
     def make(ddls, before, during):
         tdb = db + "_t"
         made.append(tdb)
-        for ep, role, name in ((source, "source", db), (target, "target", tdb)):
-            with connect(ep, role) as c:
-                query(c, f"CREATE DATABASE {quote_ident(name)}")
-            with connect(ep, role, database=name) as c:
-                for _, ddl in ddls:
-                    query(c, ddl)
+        create_plain_both(source, target, db, tdb, ddls)
         wd = WorkDir(tmp_path / "work")
         plan = make_plan([source], target, [(source.name, db, t, tdb, t, None) for t, _ in ddls])
         with connect(source, "source", database=db) as c:
@@ -158,12 +154,7 @@ def test_parent_key_inserted_again_after_a_cascade_the_replay_missed(source, tar
     db, tdb = unique_db("wre"), unique_db("wret")
     ddls = [A, B, C]
     try:
-        for ep, role, name in ((source, "source", db), (target, "target", tdb)):
-            with connect(ep, role) as c:
-                query(c, f"CREATE DATABASE {quote_ident(name)}")
-            with connect(ep, role, database=name) as c:
-                for _, ddl in ddls:
-                    query(c, ddl)
+        create_plain_both(source, target, db, tdb, ddls)
         wd = WorkDir(tmp_path / "work")
         plan = make_plan([source], target, [(source.name, db, t, tdb, t, None) for t, _ in ddls])
         with connect(source, "source", database=db) as c:
@@ -197,12 +188,7 @@ def test_a_copied_row_two_levels_below_a_parent_deleted_while_the_copy_ran(sourc
     db, tdb = unique_db("wdp"), unique_db("wdpt")
     ddls = [A, B, C]
     try:
-        for ep, role, name in ((source, "source", db), (target, "target", tdb)):
-            with connect(ep, role) as c:
-                query(c, f"CREATE DATABASE {quote_ident(name)}")
-            with connect(ep, role, database=name) as c:
-                for _, ddl in ddls:
-                    query(c, ddl)
+        create_plain_both(source, target, db, tdb, ddls)
         wd = WorkDir(tmp_path / "work")
         plan = make_plan([source], target, [(source.name, db, t, tdb, t, None) for t, _ in ddls])
         with connect(source, "source", database=db) as c:
