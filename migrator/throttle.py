@@ -187,42 +187,48 @@ class Throttle:
             limit = self.limits.get("max_source_threads_running", limit)
         if limit <= 0:
             return paused
-        waited, pause = 0.0, 0.2
-        while True:
+        def busy() -> str | None:
             running = self._threads_running(source, conn)
-            if running is None or running <= limit:
-                self._set_reason(f"source:{source}", None)
-                with self._lock:
-                    self.waited["source"] += waited
-                return waited
-            self._set_reason(f"source:{source}", f"source {source} busy: Threads_running {running} > {limit}")
-            time.sleep(pause)
-            waited += pause
-            pause = min(self.opts.max_pause, pause * 2)
+            return None if running is None or running <= limit else (
+                f"source {source} busy: Threads_running {running} > {limit}")
+
+        def resample() -> None:
             with self._lock:
                 self._sampled.pop(source, None)  # re-sample after the pause
+
+        return self._wait_while(f"source:{source}", busy, after_pause=resample)
 
     # ---- replica lag
     def replica_wait(self, source: str, conn: pymysql.connections.Connection) -> float:
         """Block while a replica of `source` lags more than max_replica_lag; seconds waited."""
-        waited, pause = 0.0, 0.2
-        while True:
+        def lagging() -> str | None:
             limit = self.opts.max_replica_lag
             if self.limits is not None:
                 limit = self.limits.get("max_replica_lag", limit)
             if limit <= 0:
-                self._set_reason(f"replica:{source}", None)
-                return waited
+                return None
             lag, why = self._replica_lag(source, conn)
-            if lag is not None and lag <= limit:
-                self._set_reason(f"replica:{source}", None)
+            return None if lag is not None and lag <= limit else f"source {source}: {why} (--max-replica-lag {limit:g}s)"
+
+        return self._wait_while(f"replica:{source}", lagging)
+
+    def _wait_while(self, key: str, blocked: Callable[[], str | None],
+                    after_pause: Callable[[], None] | None = None) -> float:
+        """Sleep, 0.2 s doubling up to max_pause, while blocked() names a reason (shown under `key`);
+        the seconds waited, counted as source waits."""
+        waited, pause = 0.0, 0.2
+        while True:
+            why = blocked()
+            self._set_reason(key, why)
+            if why is None:
                 with self._lock:
                     self.waited["source"] += waited
                 return waited
-            self._set_reason(f"replica:{source}", f"source {source}: {why} (--max-replica-lag {limit:g}s)")
             time.sleep(pause)
             waited += pause
             pause = min(self.opts.max_pause, pause * 2)
+            if after_pause is not None:
+                after_pause()
 
     def _replica_lag(self, source: str, conn: pymysql.connections.Connection) -> tuple[float | None, str]:
         """The largest Seconds_Behind_Master over the source's replicas (sampled every
