@@ -72,6 +72,41 @@ def test_colliding_latin1_key_blocks_then_bin_copies_every_row(source, target, t
         drop_dbs(target, [db], role="target")
 
 
+def test_key_collation_bin_follows_foreign_keys_so_the_target_accepts_them(source, target, tgt_conn, unique_db,
+                                                                          tmp_path):
+    """--key-collation bin gave a latin1 parent key utf8mb4_bin and left the column referencing it
+    (latin1, not a key of its table) utf8mb4_general_ci: seekdb refused the foreign key (1215,
+    found by the fuzzer, seed 4) and copy created no table. The referencing columns take the
+    parent's collation, down a chain whose middle key is itself a foreign key."""
+    db = unique_db("kcfk")
+    make_db(source, db, [
+        "CREATE TABLE p (code VARCHAR(10) PRIMARY KEY) CHARSET latin1",
+        "CREATE TABLE c (id INT PRIMARY KEY, code VARCHAR(10) CHARSET latin1 NOT NULL, "
+        "FOREIGN KEY (code) REFERENCES p (code) ON UPDATE CASCADE) CHARSET utf8mb4",
+        "CREATE TABLE m (code VARCHAR(10) NOT NULL, n INT, PRIMARY KEY (code, n), "
+        "FOREIGN KEY (code) REFERENCES p (code) ON UPDATE CASCADE) CHARSET latin1",
+        "CREATE TABLE g (id INT PRIMARY KEY, code VARCHAR(10) CHARSET latin1, n INT, "
+        "FOREIGN KEY (code, n) REFERENCES m (code, n) ON UPDATE CASCADE) CHARSET utf8mb4"])
+    insert(db, "p", [("A",), ("Ä",)], source)
+    insert(db, "c", [(1, "A"), (2, "Ä")], source)
+    insert(db, "m", [("A", 1), ("Ä", 1)], source)
+    insert(db, "g", [(1, "A", 1), (2, "Ä", 1)], source)
+    try:
+        res, p = plan(source, target, db, tmp_path / "bin.yaml", "--key-collation", "bin")
+        assert res.exit_code == 0, res.output
+        ddl = {t.table: t.target_ddl for t in p.tables}
+        for t in ("c", "g"):  # not keys of their tables, but referencing a key made _bin
+            assert "`code` varchar(10) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin" in ddl[t], ddl[t]
+        work = str(tmp_path / "work")
+        copied = run_cli("copy", str(tmp_path / "bin.yaml"), "--workdir", work)
+        assert copied.exit_code == 0, copied.output
+        got = query(tgt_conn, f"SELECT id, code FROM {qualified(db, 'g')} ORDER BY id")
+        assert [tuple(r) for r in got] == [(1, "A"), (2, "Ä")]
+    finally:
+        drop_dbs(source, [db])
+        drop_dbs(target, [db], role="target")
+
+
 def test_keys_without_collisions_only_warn(source, target, unique_db, tmp_path):
     db = unique_db("kcol")
     make_db(source, db, ["CREATE TABLE k (name VARCHAR(10) PRIMARY KEY, v INT) CHARSET latin1",

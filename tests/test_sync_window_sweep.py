@@ -213,6 +213,69 @@ def test_a_copied_row_two_levels_below_a_parent_deleted_while_the_copy_ran(sourc
         drop_dbs(target, [tdb], role="target")
 
 
+FILM = ("film", "CREATE TABLE film (id INT PRIMARY KEY, title VARCHAR(10))")
+FA = ("fa", ("CREATE TABLE fa (film_id INT, actor_id INT, PRIMARY KEY (film_id, actor_id), "
+             "FOREIGN KEY (film_id) REFERENCES film (id) ON DELETE CASCADE ON UPDATE CASCADE)"))
+NOTE = ("note", ("CREATE TABLE note (id INT PRIMARY KEY, film_id INT, actor_id INT, KEY (film_id, actor_id), "
+                 "FOREIGN KEY (film_id, actor_id) REFERENCES fa (film_id, actor_id) "
+                 "ON DELETE CASCADE ON UPDATE CASCADE)"))
+FAN = ("fan", ("CREATE TABLE fan (film_id INT, actor_id INT, k INT, v VARCHAR(5), PRIMARY KEY (film_id, actor_id, k), "
+               "FOREIGN KEY (film_id, actor_id) REFERENCES fa (film_id, actor_id) "
+               "ON DELETE CASCADE ON UPDATE CASCADE)"))
+FANX = ("fanx", ("CREATE TABLE fanx (film_id INT, actor_id INT, k INT, z INT, PRIMARY KEY (film_id, actor_id, k, z), "
+                 "FOREIGN KEY (film_id, actor_id, k) REFERENCES fan (film_id, actor_id, k) "
+                 "ON DELETE CASCADE ON UPDATE CASCADE)"))
+NOTE_NULL = ("note_n", ("CREATE TABLE note_n (id INT PRIMARY KEY, film_id INT NULL, actor_id INT NULL, "
+                        "KEY (film_id, actor_id), FOREIGN KEY (film_id, actor_id) REFERENCES fa (film_id, actor_id) "
+                        "ON DELETE CASCADE ON UPDATE SET NULL)"))
+
+
+def test_copied_rows_two_and_three_update_cascade_levels_below_a_parent_re_keyed_while_the_copy_ran(
+        source, target, unique_db, tmp_path):
+    """film -> fa -> {note, note_n, fan -> fanx}, ON UPDATE CASCADE through fa's key (note_n: SET
+    NULL). The chunks of the rows two and three levels down are read, then film 1 is re-keyed to
+    2 (InnoDB moves fa, and through fa's key note, fan and fanx; note_n's columns go NULL; the
+    binlog holds film's row only), then the chunks of film and fa are read. The replayed cascade
+    from film finds fa already moved and reaches nothing below it. At the copy's end sync maps
+    the re-key down the chain (fan's and fanx's keys hold the moved column: their rows are
+    looked up on the source under the new key) and makes the target's rows equal to the
+    source's. film 3's family, untouched, and an orphan note written with checks off (film 9)
+    stay as they are. Failed before: the target kept the old values and lacked the moved keys."""
+    db, tdb = unique_db("wup"), unique_db("wupt")
+    ddls = [FILM, FA, NOTE, NOTE_NULL, FAN, FANX]
+    try:
+        create_plain_both(source, target, db, tdb, ddls)
+        wd = WorkDir(tmp_path / "work")
+        plan = make_plan([source], target, [(source.name, db, t, tdb, t, None) for t, _ in ddls])
+        with connect(source, "source", database=db) as c:
+            query(c, "INSERT INTO film VALUES (1, 'one'), (3, 'three')")
+            query(c, "INSERT INTO fa VALUES (1, 7), (1, 8), (3, 7)")
+            query(c, "INSERT INTO note VALUES (100, 1, 7), (101, 1, 8), (300, 3, 7)")
+            query(c, "INSERT INTO note_n VALUES (100, 1, 7), (300, 3, 7)")
+            query(c, "INSERT INTO fan VALUES (1, 7, 1, 'a'), (1, 7, 2, 'b'), (1, 8, 1, 'c'), (3, 7, 1, 'd')")
+            query(c, "INSERT INTO fanx VALUES (1, 7, 1, 50), (1, 8, 1, 60), (3, 7, 1, 70)")
+            query(c, "SET foreign_key_checks = 0")
+            query(c, "INSERT INTO note VALUES (900, 9, 7)")
+            query(c, "SET foreign_key_checks = 1")
+            record_copy_start(wd, source)
+            for t in ("note", "note_n", "fan", "fanx"):
+                naive_copy(source, target, db, t, tdb, t)
+            query(c, "UPDATE film SET id = 2 WHERE id = 1")
+            for t in ("film", "fa"):
+                naive_copy(source, target, db, t, tdb, t)
+        record_copy_end(wd, source)
+        mark_copied(wd, plan)
+        run_sync(plan, wd, SyncOptions(until_caught_up=True))
+        rows = assert_same(source, target, db, tdb, ddls)
+        assert rows["note"] == [(100, 2, 7), (101, 2, 8), (300, 3, 7), (900, 9, 7)]
+        assert rows["note_n"] == [(100, None, None), (300, 3, 7)]
+        assert rows["fan"] == [(2, 7, 1, "a"), (2, 7, 2, "b"), (2, 8, 1, "c"), (3, 7, 1, "d")]
+        assert rows["fanx"] == [(2, 7, 1, 50), (2, 8, 1, 60), (3, 7, 1, 70)]
+    finally:
+        drop_dbs(source, [db])
+        drop_dbs(target, [tdb], role="target")
+
+
 def checkpoint_key(wd: WorkDir, name: str) -> tuple[str, int]:
     cp = json.loads(wd.sync_checkpoint(name).read_text())["position"]
     return cp["file"], cp["pos"]
@@ -262,22 +325,23 @@ def test_kill_9_of_sync_right_around_the_copy_end_then_resume(source, target, wi
     assert checkpoint_key(wd, source.name) >= end
 
 
-def test_plan_names_the_tables_two_update_cascade_levels_down():
-    """Pure logic: the copy-window case sync does not make exact (a copied row two ON UPDATE
-    CASCADE levels down, moved by a re-key sync cannot see) is an info finding on that table;
-    a middle level whose cascade does not change the columns the bottom references is not."""
-    from migrator.plan.model import TablePlan
-    from migrator.plan.preflight import cascade_findings
+def test_update_chains_follow_the_columns_each_cascade_changes():
+    """Pure logic: which tables a re-key reaches two and more levels down (window.update_chains):
+    through a middle key holding the re-keyed column (film -> fa -> note -> nx), not through a
+    middle level whose cascade changes columns the next level does not reference (film -> x -> y);
+    a SET NULL level makes the chain inexact (the moved value is NULL, not the new key)."""
     from migrator.schema.catalog import ForeignKey
+    from migrator.sync.window import update_chains
 
     def fk(child, parent, cols, ref, on_update="CASCADE"):
         return ForeignKey(name=f"fk_{child}", database="d", table=child, columns=cols, ref_database="d",
                           ref_table=parent, ref_columns=ref, on_delete="CASCADE", on_update=on_update)
 
-    tables = [TablePlan(source="s1", database="d", table=t, target_database="d", target_table=t, columns=[],
-                        key=["id"], key_kind="primary") for t in ("film", "fa", "note", "x", "y")]
-    found = cascade_findings("s1", [fk("fa", "film", ("film_id",), ("id",)),
-                                    fk("note", "fa", ("actor_id", "film_id"), ("actor_id", "film_id")),
-                                    fk("x", "film", ("film_id",), ("id",)), fk("y", "x", ("x_id",), ("id",))], tables)
-    assert [(f.check, f.severity, f.table) for f in found] == [("fk.deep-cascade-copy", "warning", "note")]
-    assert "d.film" in found[0].message and "migrator verify" in found[0].fix
+    chains = update_chains([fk("fa", "film", ("film_id",), ("id",)),
+                            fk("note", "fa", ("actor_id", "film_id"), ("actor_id", "film_id")),
+                            fk("nx", "note", ("f",), ("film_id",), on_update="SET NULL"),
+                            fk("x", "film", ("film_id",), ("id",)), fk("y", "x", ("x_id",), ("id",))])
+    got = {(c.top.table, c.table[1], tuple(sorted(c.reach.items())), c.exact) for c in chains}
+    assert got == {("fa", "note", (("film_id", 0),), True),  # film re-keyed: fa moves, note follows
+                   ("fa", "nx", (("f", 0),), False),  # and nx's column, three levels down, goes NULL
+                   ("note", "nx", (("f", 1),), False)}  # fa re-keyed itself (film_id, the 2nd referenced)

@@ -34,8 +34,7 @@ from .foreign_keys import foreign_key_findings, foreign_key_graph, retarget_refe
 from .introspect import SourceCatalog, TableInfo, matches, read_catalog
 from .keycollation import (
     KEY_COLLATIONS,
-    changed_keys,
-    forced_collations,
+    forced_collations_with_references,
     key_collation_findings,
     merge_collation_findings,
 )
@@ -176,8 +175,11 @@ def plan_source(ep: Endpoint, tgt: TargetInfo, opts: PlanOptions) -> SourceResul
     try:
         catalog = read_catalog(conn, ep, opts.includes, opts.excludes)
         result.catalog = catalog
+        forced = (forced_collations_with_references(catalog.tables, tgt.caps) if opts.key_collation == "bin"
+                  else {})
         for info in catalog.tables:
-            tp = table_plan(conn, ep.name or ep.label, catalog.facts.flavor, info, tgt, opts)
+            tp = table_plan(conn, ep.name or ep.label, catalog.facts.flavor, info, tgt, opts,
+                            forced.get((info.database, info.name), {}))
             result.tables.append(tp)
             result.infos[tp.id] = info
             if tp.mode != "skip":
@@ -200,15 +202,15 @@ def table_mode(opts: PlanOptions, database: str, table: str) -> str:
 
 
 def table_plan(conn: pymysql.connections.Connection, source: str, flavor: str, info: TableInfo, tgt: TargetInfo,
-               opts: PlanOptions) -> TablePlan:
+               opts: PlanOptions, forced: dict[str, str] | None = None) -> TablePlan:
+    """forced: column collations --key-collation bin gives the target (forced_collations_with_references)."""
     key, kind = choose_key(info)
     mode = table_mode(opts, info.database, info.name)
     tdb, ttable, _ = route_target(opts.routes, info.database, info.name)
     rows, chunks = info.rows, []
     if mode != "skip":
         chunks, rows, _method = compute_chunks(conn, info, key, opts.chunk_rows)
-    forced = forced_collations(changed_keys(info, tgt.caps), tgt.caps) if opts.key_collation == "bin" else {}
-    target_ddl, changes = rewrite(info, tgt, flavor, tdb, ttable, forced)
+    target_ddl, changes = rewrite(info, tgt, flavor, tdb, ttable, forced or {})
     return TablePlan(
         source=source, database=info.database, table=info.name, target_database=tdb, target_table=ttable,
         columns=info.columns, key=key, key_kind=kind, mode=mode, estimated_rows=rows,  # type: ignore[arg-type]

@@ -97,6 +97,28 @@ def forced_collations(keys: list[ChangedKey], caps: TargetCaps) -> dict[str, str
     return out
 
 
+def forced_collations_with_references(infos: list[TableInfo], caps: TargetCaps) -> dict[tuple[str, str], dict[str, str]]:
+    """--key-collation bin for a source's tables: (database, table) -> forced column collations,
+    the changed key columns and every foreign-key column referencing a forced column (the target,
+    like InnoDB, refuses a foreign key between text columns of different collations: seekdb
+    answers 1215). Repeated until nothing changes, so a key that is itself a foreign key (an
+    identifying relation) passes it down a chain."""
+    forced = {(i.database, i.name): forced_collations(changed_keys(i, caps), caps) for i in infos}
+    changed = True
+    while changed:
+        changed = False
+        for info in infos:
+            mine = forced[(info.database, info.name)]
+            for fk in info.foreign_keys:
+                theirs = forced.get(fk.parent, {})
+                for cc, pc in zip(fk.columns, fk.ref_columns):
+                    want = theirs.get(pc.lower())
+                    if want and mine.get(cc.lower()) != want:
+                        mine[cc.lower()] = want
+                        changed = True
+    return forced
+
+
 # ---------------------------------------------------------------- the probe
 
 

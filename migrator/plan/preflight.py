@@ -361,27 +361,4 @@ def cascade_findings(instance: str, fks: list[ForeignKey], tables: list[TablePla
                                        "shard's rows with the same values would be changed too",
                                fix="merge with --with-source-column, or keep the parents' keys disjoint across "
                                    "shards (plan probes the merged keys)"))
-    return out + deep_cascade_findings(instance, fks, modes)
-
-
-def deep_cascade_findings(instance: str, fks: list[ForeignKey], modes: dict) -> list[Finding]:
-    """Synced tables two ON UPDATE CASCADE levels below a synced table, through columns the middle
-    level's cascade changes: the copy-window case sync does not make exact (sync/window.py)."""
-    synced = [fk for fk in fks if modes.get(fk.child) == modes.get(fk.parent) == "copy+sync"]
-    out = []
-    for fk in synced:
-        if fk.on_update not in ("CASCADE", "SET NULL"):
-            continue
-        middle = next((m for m in synced if m.child == fk.parent and m.on_update == "CASCADE"
-                       and set(m.columns) & set(fk.ref_columns)), None)
-        if middle is None or any((f.database, f.table) == fk.child for f in out):
-            continue
-        out.append(Finding(
-            check="fk.deep-cascade-copy", severity="warning", instance=instance, database=fk.database, table=fk.table,
-            message=f"{fk.database}.{fk.table} is two ON UPDATE CASCADE levels below {middle.ref_database}."
-                    f"{middle.ref_table} (through {fk.ref_database}.{fk.ref_table}): a row of it that the copy read "
-                    "before a re-key of the top row moved it, while the chunk of the middle table was read after, "
-                    "keeps its old values on the target (sync cannot see that move)",
-            fix="once sync has passed the copy's end position, run `migrator verify` on these tables and re-copy "
-                "a table it reports (or keep such re-keys off the source while the copy runs)"))
     return out

@@ -39,9 +39,15 @@ by key: gone there, it is deleted; there with its foreign key NULL, the target's
 else it stays (a legitimate orphan, or a row a later event rewrites: the source's current state
 is as good as a chunk read later, the replay past E converges on it).
 
-What stays inexact: a copied row moved by an invisible ON UPDATE CASCADE two levels down (the
-middle level's chunk read after the re-key; `plan` names such tables: fk.deep-cascade-copy); a
-grandchild written with checks off under a row the sweep deletes by cascade (the cascade
+Copied rows moved two levels down. A row the copy read two or more ON UPDATE CASCADE / SET NULL
+levels below a row re-keyed in the window (note read, then `UPDATE film SET id = 2` moves fa and,
+through fa's key, note; fa read after) is not reached either: the replayed cascade finds fa
+already moved. An InnoDB cascade copies the new value down unchanged, so each chain of foreign
+keys whose columns carry the re-keyed value maps it (update_chains); the target's rows still
+holding an old value are looked up on the source under their own key and, when the chain moves
+a key column, under the moved key, and made equal to the source's rows (recheck_moved).
+
+What stays inexact: a grandchild written with checks off under a row the sweep deletes by cascade (the cascade
 machinery deletes every child of it); foreign keys added or dropped by a DDL inside the window
 (the sweep uses those read when sync started); and an XA transaction held across E (the
 checkpoint stays before E, a restart replays the window over rows written after E). `migrator
@@ -67,7 +73,7 @@ from .copystate import source_copy
 
 if TYPE_CHECKING:
     from ..positions import BinlogPosition
-from .apply import ROWS_PER_STATEMENT, RowChange, _delete, literal_maker
+from .apply import ROWS_PER_STATEMENT, Route, RowChange, _delete, _replace, literal_maker
 from .cascade import Cascades
 
 log = logging.getLogger(__name__)
@@ -89,6 +95,7 @@ class WindowSweep:
     moved: dict[int, dict[tuple, int]] = field(default_factory=dict)  # id(fk) -> parent value -> seq re-keyed to it
     seq: int = 0
     deleted_from: set[TableName] = field(default_factory=set)  # parents with a delete replayed, checks on
+    rekeyed: dict[int, list[tuple[tuple, tuple]]] = field(default_factory=dict)  # id(fk) -> (old, new), checks on
 
     def __post_init__(self) -> None:
         c = self.cascades
@@ -99,9 +106,15 @@ class WindowSweep:
         for fk in self.fks:
             self.of_child.setdefault(fk.child, []).append(fk)
             self.of_parent.setdefault(fk.parent, []).append(fk)
+        self.chains = update_chains([fk for fk in c.foreign_keys if fk.on_update in ("CASCADE", "SET NULL")
+                                     and c.routes(fk.child) is not None and c.routes(fk.parent) is not None])
+        self.heads: dict[TableName, list[ForeignKey]] = {}
+        for chain in self.chains:
+            if chain.top not in self.heads.get(chain.top.parent, []):
+                self.heads.setdefault(chain.top.parent, []).append(chain.top)
 
     def __bool__(self) -> bool:
-        return bool(self.fks)
+        return bool(self.fks or self.chains)
 
     def due(self, at: Any) -> bool:
         """Must the sweep run before a transaction starting (or a checkpoint) at `at`?"""
@@ -140,6 +153,11 @@ class WindowSweep:
                         seen[key] = marks
             if ch.kind == "delete" and ch.fk_checks and name in self.cascades.referencing:
                 self.deleted_from.add(name)
+            if ch.kind == "update" and ch.fk_checks:
+                for fk in self.heads.get(name, ()):
+                    old, new = (tuple(row.get(c) for c in fk.ref_columns) for row in (before, after))
+                    if old != new and None not in old:
+                        self.rekeyed.setdefault(id(fk), []).append((old, new))
             for fk in self.of_parent.get(name, ()):
                 old = tuple(before.get(c) for c in fk.ref_columns) if ch.before is not None else None
                 new = tuple(after.get(c) for c in fk.ref_columns) if ch.after is not None else None
@@ -161,6 +179,9 @@ class WindowSweep:
         remembered = sum(len(k) for k in self.keys.values())
         fixed, started = 0, time.monotonic()
         with conn.cursor() as cur:
+            if source is not None:
+                with source.cursor() as src:
+                    fixed += self.recheck_moved(cur, src)
             for name in self.parents_first():
                 keys = list(self.keys.get(name, ()))
                 for fk in self.of_child.get(name, ()):
@@ -172,6 +193,7 @@ class WindowSweep:
         conn.commit()
         self.done, self.swept = True, fixed
         self.keys, self.released, self.created, self.moved, self.deleted_from = {}, {}, {}, {}, set()
+        self.rekeyed = {}
         log.info("%s: at the copy's end position sync checked %d row(s) written while the copy ran and removed or "
                  "nulled %d whose parent a cascade had removed (%.2fs)", where, remembered, fixed,
                  time.monotonic() - started)
@@ -333,6 +355,124 @@ class WindowSweep:
                             f"WHERE {Cascades.where(cur, route, tuple(route.key), nulled)}")
             fixed += len(missing) + len(nulled)
         return fixed
+
+    # ------------------------------------------------------------ copied rows moved two levels down
+
+    def recheck_moved(self, cur: Any, src: Any) -> int:
+        """Rows the copy read two or more ON UPDATE levels below a row re-keyed in the window (a
+        chunk of note read before `UPDATE film SET id = 2` moved fa and, through fa's key, note;
+        the chunk of fa after it): the replayed cascade from film finds fa already moved and
+        reaches nothing below. Each chain maps the re-key down to the columns it reaches
+        (update_chains); the target's rows still holding an old value are looked up on the source,
+        now, under their own key and, when the chain moves a key column, under the moved key, and
+        those keys are made equal to the source's rows (absent there: deleted; there: written as
+        they are). The source's current rows are as good as a chunk read later: the replay past the
+        end position converges on them. Cost: one indexed SELECT per 500 old values per chain."""
+        fixed = 0
+        for chain in self.chains:
+            pairs = self.rekeyed.get(id(chain.top))
+            route = self.cascades.routes(chain.table)
+            if not pairs or route is None:
+                continue
+            onward: dict[tuple, set[tuple]] = {}
+            for old, new in pairs:
+                onward.setdefault(old, set()).add(new)
+            olds = list(onward)
+            for i in range(0, len(olds), ROWS_PER_STATEMENT):
+                fixed += self.recheck_chain(cur, src, chain, route, olds[i:i + ROWS_PER_STATEMENT], onward)
+        return fixed
+
+    def recheck_chain(self, cur: Any, src: Any, chain: UpdateChain, route: Route, olds: list[tuple],
+                      onward: dict[tuple, set[tuple]]) -> int:
+        c = self.cascades
+        columns = tuple(chain.reach)
+        key = [k for k in route.key if k != route.source_column]
+        names = list(dict.fromkeys(key + list(columns)))
+        numeric = c.numeric_columns(cur, route)
+        c.statements += 1
+        cur.execute(f"SELECT {', '.join(quote_ident(n) + (' + 0' if n.lower() in numeric else '') for n in names)} "
+                    f"FROM {qualified(route.target_database, route.target_table)} WHERE "
+                    + Cascades.where(cur, route, columns, [tuple(o[chain.reach[col]] for col in columns) for o in olds]))
+        found = [dict(zip(names, r)) for r in cur.fetchall()]
+        if not found:
+            return 0
+        own = {tuple(r[k] for k in key) for r in found}
+        wanted = set(own)
+        if chain.exact and set(columns) & set(key):
+            by_old = {tuple(o[chain.reach[col]] for col in columns): o for o in olds}
+            for r in found:
+                for new in reachable(onward, by_old[tuple(r[col] for col in columns)]):
+                    moved = dict(r, **{col: new[chain.reach[col]] for col in columns})
+                    wanted.add(tuple(moved[k] for k in key))
+        plain = [col for col in route.columns if col != route.source_column]
+        there: dict[tuple, dict[str, Any]] = {}
+        lit = literal_maker(cur.connection)
+        wanted_list = sorted(wanted, key=repr)
+        for i in range(0, len(wanted_list), ROWS_PER_STATEMENT):
+            part = wanted_list[i:i + ROWS_PER_STATEMENT]
+            src.execute(f"SELECT {', '.join(quote_ident(n) for n in plain)} FROM {qualified(*chain.table)} WHERE "
+                        f"({', '.join(quote_ident(k) for k in key)}) IN ("
+                        + ", ".join("(" + ", ".join(lit(v) for v in k) + ")" for k in part) + ")")
+            for row in src.fetchall():
+                values = dict(zip(plain, row))
+                there[tuple(values[k] for k in key)] = values
+        gone = [route.key_of(dict(zip(key, k))) for k in sorted(own - set(there), key=repr)]
+        if gone:
+            c.statements += 1
+            _delete(cur, route, gone)
+        if there:
+            c.statements += 1
+            _replace(cur, route, list(there.values()))
+        return len(gone) + len(there)
+
+
+@dataclass(frozen=True)
+class UpdateChain:
+    """A table two or more ON UPDATE CASCADE / SET NULL levels below `top`'s parent, reached
+    through columns each level's cascade changes: `reach` maps the table's columns to the index,
+    in top's referenced columns, of the value they hold (an InnoDB cascade copies the new value
+    down unchanged). `exact`: every level cascades (no SET NULL), so a re-key's new value is the
+    moved row's new value."""
+
+    top: ForeignKey
+    table: TableName
+    reach: dict[str, int]
+    exact: bool
+
+
+def update_chains(fks: list[ForeignKey]) -> list[UpdateChain]:
+    """Every table two or more levels below a re-keyable parent through ON UPDATE actions whose
+    columns carry the re-keyed value (fa(film_id) -> film(id), note(film_id, actor_id) ->
+    fa(film_id, actor_id): note is reached; a middle level whose cascade changes columns the
+    next level does not reference stops the chain)."""
+    below: dict[TableName, list[ForeignKey]] = {}
+    for fk in fks:
+        below.setdefault(fk.parent, []).append(fk)
+    chains: list[UpdateChain] = []
+    for top in fks:
+        todo = [(top.child, {cc: i for i, cc in enumerate(top.columns)}, top.on_update == "CASCADE",
+                 frozenset({top.parent, top.child}))]
+        while todo:
+            table, reach, exact, seen = todo.pop()
+            for fk in below.get(table, ()):
+                nxt = {cc: reach[pc] for cc, pc in zip(fk.columns, fk.ref_columns) if pc in reach}
+                if nxt and fk.child not in seen:
+                    chain = UpdateChain(top, fk.child, nxt, exact and fk.on_update == "CASCADE")
+                    chains.append(chain)
+                    todo.append((fk.child, nxt, chain.exact, seen | {fk.child}))
+    return chains
+
+
+def reachable(onward: dict[tuple, set[tuple]], old: tuple) -> set[tuple]:
+    """The values a re-keyed value moved to in the window, directly or through later re-keys."""
+    out: set[tuple] = set()
+    todo = [old]
+    while todo:
+        for new in onward.get(todo.pop(), ()):
+            if new not in out:
+                out.add(new)
+                todo.append(new)
+    return out
 
 
 def window_sweep(cascades: Cascades | None, copy_end: Any, read_from: Any) -> WindowSweep | None:
