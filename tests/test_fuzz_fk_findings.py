@@ -84,3 +84,24 @@ def test_cascade_through_a_table_keyed_by_an_enum(source, target, dbs, tmp_path)
         query(c, "DELETE FROM a WHERE id = 1")
     run_sync(plan, wd, SyncOptions(until_caught_up=True))
     assert rows_of(target, "target", tdb, "c") == rows_of(source, "source", db, "c") == []
+
+
+SELF_VB = [("t", ("CREATE TABLE t (k VARBINARY(40) PRIMARY KEY, parent_id VARBINARY(40) NULL, KEY (parent_id), "
+                  "FOREIGN KEY (parent_id) REFERENCES t (k) ON DELETE CASCADE ON UPDATE CASCADE)"))]
+
+
+def test_cascade_from_a_parent_whose_key_is_the_empty_binary_string(source, target, dbs, tmp_path):
+    """Fuzz seed 5: a VARBINARY key '' deleted on the source cascades to its children; sync's
+    replayed cascade matched them with `parent_id IN (X'')`, and seekdb matches nothing with an
+    empty hex literal in an IN list (`= X''` and `IN (_binary'')` match): the children stayed."""
+    db, tdb = dbs
+    wd, plan = setup_fk_tables(source, target, db, tdb, tmp_path, SELF_VB)
+    with connect(source, "source", database=db) as c:
+        query(c, "INSERT INTO t VALUES ('', NULL), (X'01', ''), (X'02', X'01'), (X'03', NULL)")
+    run_sync(plan, wd, SyncOptions(until_caught_up=True))
+    with connect(source, "source", database=db) as c:
+        query(c, "DELETE FROM t WHERE k = ''")
+        query(c, "DELETE FROM t WHERE k = X'03'")
+    run_sync(plan, wd, SyncOptions(until_caught_up=True))
+    assert rows_of(source, "source", db, "t") == []
+    assert rows_of(target, "target", tdb, "t") == []

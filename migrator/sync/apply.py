@@ -288,6 +288,9 @@ FAST_LITERALS: dict[type, Callable[[Any], str]] = {
     date: lambda v: _quoted(v.isoformat()),
     # our own TIME text: PyMySQL before 1.2.1 wrote a negative TIME with complemented fields
     timedelta: lambda v: _quoted(format_timedelta(v)),
+    # seekdb matches nothing with an empty hex literal in an IN list (`k IN (X'')`; `= X''` and
+    # `IN ('')` match): the empty value is written as ''
+    bytes: lambda v: f"X'{v.hex()}'" if v else "''",
 }
 
 
