@@ -8,7 +8,8 @@ and `increase(m[d])` (simplified: the first and last sample inside the window, n
 extrapolation, no counter-reset handling); `clamp_min(e, n)`; the aggregations sum, min, max,
 avg, count, `topk(k, e)` and `quantile(q, e)` with `by (labels)` before or after the
 parentheses; numbers; `+ - * /` between a vector and a number or between two vectors with the
-same label sets; parentheses. Durations: s, m, h.
+same label sets; parentheses. Durations: s, m, h, and Grafana's `$__rate_interval` (given to
+`evaluate`; Grafana makes it 4 scrape intervals or more).
 
 A `History` is a list of scrapes (time in seconds, samples); a sample is (metric name, labels,
 value). `evaluate(expr, history, t)` returns an instant vector {labels: value} at time t, where
@@ -194,8 +195,8 @@ def duration(token: str) -> float:
     return n * {"s": 1, "m": 60, "h": 3600}[unit]
 
 
-def parse(expr: str):
-    return Parser(expr).parse()
+def parse(expr: str, rate_interval: float = 60.0):
+    return Parser(expr.replace("$__rate_interval", f"{max(1, round(rate_interval))}s")).parse()
 
 
 def metric_names(expr: str) -> set[str]:
@@ -317,9 +318,9 @@ def evaluate_node(node, history: History, t: float):
     raise PromQLError(f"unknown node {kind}")
 
 
-def evaluate(expr: str, history: History, t: float) -> Vector:
+def evaluate(expr: str, history: History, t: float, rate_interval: float = 60.0) -> Vector:
     """The instant vector of `expr` at time t (a number becomes one series without labels)."""
-    value = evaluate_node(parse(expr), history, t)
+    value = evaluate_node(parse(expr, rate_interval), history, t)
     return {frozenset(): value} if isinstance(value, float) else value
 
 
