@@ -242,7 +242,8 @@ class Verifier:
         sources = {s.name: given.get(s.name) or s.endpoint() for s in plan.sources}
         target = given.get("target") or plan.target.endpoint()
         self.throttle = Throttle(ThrottleOptions(max_threads_running=max_source_threads_running,
-                                                 max_replica_lag=max_replica_lag, replicas=replicas),
+                                                 max_replica_lag=max_replica_lag, replicas=replicas,
+                                                 workdir=workdir.root),  # WORKDIR/pause, limits.yaml
                                  notify=on_throttle)
         self.pools = Pool(sources, target, target_limit=self.parallel, throttle=self.throttle, fail_fast=False)
         try:
