@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import math
 import os
 import random
 import subprocess
@@ -32,13 +33,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
+from promql import History, evaluate, legend
 
 from migrator.db import connect, quote_ident
 from migrator.endpoint import parse_url
 from migrator.plan.build import build_plan
 from migrator.plan.model import save_plan
 from migrator.sandbox import DEFAULT_DIR, Sandbox, free_port, start_mariadb, stop_pid
-from promql import History, evaluate, legend
 
 REPO = Path(__file__).resolve().parents[1]
 DASHBOARD = REPO / "examples" / "grafana-dashboard.json"
@@ -117,11 +118,11 @@ class Run:
 
     def start(self, command: str, *args: str) -> subprocess.Popen:
         port = free_port()
-        log = open(self.logs / f"{command}.log", "w")
-        proc = subprocess.Popen([sys.executable, "-m", "migrator.cli", command, str(self.plan), "--workdir",
-                                 str(self.work), "--metrics-port", str(port), "--progress-interval", "1", *args],
-                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+        with open(self.logs / f"{command}.log", "w") as log:  # the child keeps its own descriptor
+            proc = subprocess.Popen([sys.executable, "-m", "migrator.cli", command, str(self.plan), "--workdir",
+                                     str(self.work), "--metrics-port", str(port), "--progress-interval", "1", *args],
+                                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True, env={**os.environ, "PYTHONPATH": str(REPO)})
         with self.scraper.lock:
             self.scraper.jobs[command] = port
         self.procs.append(proc)
@@ -240,7 +241,7 @@ def migrate(target, rows: int, tmp: Path, scraper: Scraper) -> None:
 
 # ---- drawing
 def fmt(value: float, unit: str) -> str:
-    if value != value:  # NaN
+    if math.isnan(value):
         return "-"
     if unit == "percentunit":
         return f"{100 * value:.0f}%"
@@ -272,8 +273,8 @@ def series(panel: dict, history: History, rate_interval: float) -> dict[str, lis
 
 
 def last_values(data: dict[str, list[tuple[float, float]]]) -> list[tuple[str, float]]:
-    return [(name, [v for _, v in pts if v == v][-1]) for name, pts in sorted(data.items())
-            if any(v == v for _, v in pts)]
+    return [(name, [v for _, v in pts if not math.isnan(v)][-1]) for name, pts in sorted(data.items())
+            if any(not math.isnan(v) for _, v in pts)]
 
 
 def draw(doc: dict, history: History, out: Path, rate_interval: float) -> None:

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from rich.console import Console
+from terminal_png import save_png
 
 from migrator.commands.status import render_fleet
 from migrator.db import connect, quote_ident
@@ -31,7 +32,6 @@ from migrator.plan.model import load_plan, save_plan
 from migrator.sandbox import DEFAULT_DIR, Sandbox
 from migrator.status import fleet_view
 from migrator.workdir import WorkDir
-from terminal_png import save_png
 
 
 def sql(ep, role: str, *statements: str) -> None:

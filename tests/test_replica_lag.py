@@ -3,23 +3,21 @@ waits; the other source is read on; when the replica catches up the waiting sour
 
 from __future__ import annotations
 
-import time
-
 import json
+import time
 
 import pymysql
 import pytest
 from click.testing import CliRunner
+from conftest import drop_databases
+from copy_helpers import execute
+from sync_helpers import start_cli
 
 from migrator.cli import main
 from migrator.db import connect, quote_ident
 from migrator.plan.build import build_plan
 from migrator.plan.model import save_plan
 from migrator.throttle import discover_replicas
-
-from conftest import drop_databases
-from copy_helpers import execute
-from sync_helpers import start_cli
 
 
 def count(ep, role: str, db: str) -> int:

@@ -12,10 +12,10 @@ import subprocess
 import sys
 import time
 
-from migrator.state import read_json
-
 from conftest import drop_databases
 from sync_helpers import ROOT, setup_tables, write_plan
+
+from migrator.state import read_json
 
 
 def test_sigterm_to_the_whole_process_group_stops_sync_cleanly(source, target, unique_db, tmp_path):
