@@ -123,12 +123,12 @@ def test_verify_reads_a_source_only_while_its_replica_keeps_up(replicated, sourc
     """verify reads every source row, so it lags replicas as copy does: the same option, the same wait."""
     primary, replica = replicated
     db1, db2 = unique_db("vlagp"), unique_db("vlago")
-    for ep, db in ((primary, db1), (source2, db2)):
-        for side, role in ((ep, "source"), (target, "target")):  # the same rows on both sides
-            execute(side, role, f"CREATE DATABASE {quote_ident(db)}", f"USE {quote_ident(db)}",
-                    "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(40))",
-                    "INSERT INTO t VALUES " + ", ".join(f"({i}, 'value {i}')" for i in range(1, 2001)))
     try:
+        for ep, db in ((primary, db1), (source2, db2)):
+            for side, role in ((ep, "source"), (target, "target")):  # the same rows on both sides
+                execute(side, role, f"CREATE DATABASE {quote_ident(db)}", f"USE {quote_ident(db)}",
+                        "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(40))",
+                        "INSERT INTO t VALUES " + ", ".join(f"({i}, 'value {i}')" for i in range(1, 2001)))
         wait_for("the replica to have the rows", lambda: count(replica, "source", db1) == 2000)
         make_replica_lag(primary, replica, db1)
         plan = build_plan([primary, source2], target, includes=[f"{db1}.t", f"{db2}.t"], chunk_rows=1000)
