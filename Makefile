@@ -4,7 +4,7 @@ PYTHON  ?= python3
 BIN      = $(VENV)/bin
 STAMP    = $(VENV)/.installed
 
-.PHONY: setup demo test bench soak clean sandbox-down
+.PHONY: setup demo test bench soak clean sandbox-down pictures
 
 setup: $(STAMP)
 
@@ -28,6 +28,13 @@ soak: setup
 
 bench: setup
 	$(BIN)/python benchmarks/run_all.py
+
+# The README's pictures from a real run (docs/img/*.png): matplotlib and Pillow, no system library.
+pictures: setup
+	$(BIN)/pip install --quiet -e '.[docs]'
+	$(BIN)/migrator sandbox up --sources 2
+	$(BIN)/python scripts/status_picture.py
+	$(BIN)/python scripts/dashboard_picture.py
 
 sandbox-down:
 	$(BIN)/migrator sandbox down

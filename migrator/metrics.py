@@ -47,14 +47,20 @@ class Metrics:
         self.copy_bytes = Counter("migrator_copy_bytes", "Bytes copied (this run)", ["source"], registry=r)
         self.copy_rows_estimated = Gauge("migrator_copy_rows_estimated", "Rows to copy (estimate, incl. earlier runs)",
                                          ["source"], registry=r)
-        self.verify_chunks_done = Gauge("migrator_verify_chunks_done", "Chunks verified", registry=r)
-        self.verify_chunks_total = Gauge("migrator_verify_chunks_total", "Chunks to verify", registry=r)
-        self.verify_rows = Gauge("migrator_verify_rows_checked", "Rows checksummed on the source", registry=r)
+        # Gauges without labels are exported from the moment they are registered: registered only
+        # when their stage starts (stage()), so a copy or sync process does not export a verify's
+        # progress as 0 beside the verify's own (max() over processes would read 0 once it ended).
+        self.verify_chunks_done = Gauge("migrator_verify_chunks_done", "Chunks verified", registry=None)
+        self.verify_chunks_total = Gauge("migrator_verify_chunks_total", "Chunks to verify", registry=None)
+        self.verify_rows = Gauge("migrator_verify_rows_checked", "Rows checksummed on the source", registry=None)
         self.verify_differences = Gauge("migrator_verify_differences", "Differences found by the last verify",
-                                        registry=r)
+                                        registry=None)
         self.cutover_step = Gauge("migrator_cutover_step", "1 while this cutover step runs", ["step"], registry=r)
         self.cutover_downtime = Gauge("migrator_cutover_write_downtime_seconds", "Write downtime of the cutover",
-                                      registry=r)
+                                      registry=None)
+        self._own: dict[str, list[Gauge]] = {
+            "verify": [self.verify_chunks_done, self.verify_chunks_total, self.verify_rows, self.verify_differences],
+            "cutover": [self.cutover_downtime]}
         self.stage_running = Gauge("migrator_stage_running", "1 while this stage runs", ["stage"], registry=r)
         self.stage_started = Gauge("migrator_stage_started_timestamp_seconds", "When this stage started (unix time)",
                                    ["stage"], registry=r)
@@ -80,6 +86,8 @@ class Metrics:
     def stage(self, stage: str, running: bool) -> None:
         self.stage_running.labels(stage).set(1 if running else 0)
         if running:
+            for gauge in self._own.pop(stage, []):
+                self.registry.register(gauge)
             self.stage_started.labels(stage).set(time.time())
             for kind in THROTTLE_KINDS:
                 self.throttled.labels(stage, kind).set(0)

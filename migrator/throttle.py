@@ -389,6 +389,32 @@ def discover_replicas(ep: Any) -> list[Any]:
             for row in rows if row[1]]
 
 
+def replica_endpoints(plan, urls: tuple[str, ...], discover: bool, executor: str = "local") -> dict[str, list]:
+    """--replica SOURCE=URL and --discover-replicas: the replicas watched per source (copy and verify).
+    Refused with a remote executor: its workers read the sources and do not watch replicas."""
+    from .endpoint import parse_url, redact_url
+    from .errors import ConfigError
+
+    if executor not in ("", "local"):
+        raise ConfigError(f"--max-replica-lag works with local reads only, not with --executor {redact_url(executor)}: "
+                          "run without --executor, or throttle with --max-source-threads-running")
+    out: dict[str, list] = {}
+    for item in urls:
+        name, sep, url = item.partition("=")
+        if not sep or not url:
+            raise ConfigError(f"--replica {redact_url(item)!r}: write SOURCE=URL (SOURCE a source name of the plan)")
+        plan.source(name)  # an unknown name fails here, naming the plan's sources
+        out.setdefault(name, []).append(parse_url(url, "source"))
+    if discover:
+        for sp in plan.sources:
+            found = discover_replicas(sp.endpoint())
+            if found:
+                out.setdefault(sp.name, []).extend(found)
+    if not out:
+        raise ConfigError("--max-replica-lag needs replicas: --replica SOURCE=URL or --discover-replicas")
+    return out
+
+
 def _log_reason(reason: str | None) -> None:
     if reason:
         log.warning("throttling: %s", reason)

@@ -9,9 +9,11 @@ import time
 import urllib.request
 from pathlib import Path
 
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from migrator.db import quote_ident
+from migrator.metrics import Metrics
 from migrator.plan.build import build_plan
 from migrator.plan.model import save_plan
 from migrator.sandbox import free_port
@@ -75,15 +77,24 @@ def test_every_dashboard_query_names_an_exported_metric(source, target, unique_d
         assert f'migrator_copy_rows_estimated{{source="{source.name}"}} 100.0' in copy_text
         assert 'migrator_stage_running{stage="copy"} 1.0' in copy_text
         assert 'migrator_throttled{kind="pause",stage="copy"} 1.0' in copy_text
+        # another stage's gauges are not exported as 0 by a copy (max() over processes would read them)
+        assert "migrator_verify_chunks_done" not in copy_text and "migrator_cutover_write" not in copy_text
         taken = run_cli("copy", str(path), "--workdir", str(tmp_path / "other"), "--metrics-port", str(port))
         assert taken.returncode == 2 and f"--metrics-port {port}: cannot serve metrics" in taken.stderr
         assert "Traceback" not in taken.stderr
         (work / "pause").unlink()
         _, err = copy.communicate(timeout=120)
         assert copy.returncode == 0, err
+        (work / "pause").touch()  # the same for a verify of what was copied
+        port = free_port()
+        verify = start_cli("verify", str(path), "--workdir", str(work), "--metrics-port", str(port))
+        verify_text = scrape_until(port, 'migrator_paused{stage="verify"} 1.0')
+        assert "\nmigrator_verify_chunks_total " in verify_text and "migrator_copy_rows_estimated{" not in verify_text
+        verify.kill()  # its /metrics was all this test needed
+        verify.communicate(timeout=60)
     finally:
-        if copy.poll() is None:
-            copy.kill()
+        for proc in [p for p in (copy, locals().get("verify")) if p is not None and p.poll() is None]:
+            proc.kill()
         drop_databases(source, "source", [db])
         drop_databases(target, "target", [db])
 
@@ -106,7 +117,12 @@ def test_every_dashboard_query_names_an_exported_metric(source, target, unique_d
         drop_databases(target, "target", [tdb])
     assert sync.returncode == 0
 
-    names = exported(copy_text) | exported(sync_text)
+    # cutover makes its sources read-only: not on the shared servers; its registry as the command serves it
+    cutover_metrics = Metrics()
+    cutover_metrics.stage("cutover", True)
+    cutover_text = generate_latest(cutover_metrics.registry).decode()
+    assert "migrator_cutover_write_downtime_seconds 0.0" in cutover_text
+    names = exported(copy_text) | exported(sync_text) | exported(verify_text) | exported(cutover_text)
     wanted = dashboard_metrics()
     missing = sorted(wanted - names)
     assert not missing, f"the dashboard queries metrics migrator does not export: {missing}"

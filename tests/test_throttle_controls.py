@@ -1,4 +1,4 @@
-"""Operator controls while running: WORKDIR/pause pauses copy and sync (and says so), removing it
+"""Operator controls while running: WORKDIR/pause pauses copy, sync and verify --follow (and says so), removing it
 resumes; WORKDIR/limits.yaml changes the source-load limit of a running throttle."""
 
 from __future__ import annotations
@@ -120,3 +120,24 @@ def test_limits_file_changes_the_source_load_limit_while_running(mariadb_factory
         conn.close()
         for c in sleepers:
             c.close()
+
+
+def test_pause_file_holds_verify_follow(source, target, unique_db, tmp_path):
+    """`verify --follow` obeys WORKDIR/pause as a plain verify does (its checksums wait)."""
+    db, tdb = unique_db("vfp"), unique_db("vfpt")
+    wd, plan = setup_tables(source, target, db, tdb, tmp_path, [("t", "CREATE TABLE {name} (id INT PRIMARY KEY)")])
+    path = write_plan(plan, tmp_path / "plan.yaml")
+    wd.pause_file.touch()
+    proc = start_cli("verify", str(path), "--workdir", str(wd.root), "--follow", "--passes", "1", "--json")
+    try:
+        time.sleep(4.0)
+        assert proc.poll() is None, f"verify --follow ran its pass while paused: {proc.communicate()}"
+        wd.pause_file.unlink()
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        drop_databases(source, "source", [db])
+        drop_databases(target, "target", [tdb])
+    assert proc.returncode == 0, out + err
+    assert json.loads(out.splitlines()[-1])["pass"] == 1

@@ -53,6 +53,19 @@ def metrics_options(func):
                         help="Serve Prometheus metrics on this port while the command runs.")(func)
 
 
+def replica_options(func):
+    """--max-replica-lag / --replica / --discover-replicas (copy and verify: both read every source row)."""
+    func = click.option("--discover-replicas", is_flag=True,
+                        help="Find each source's replicas with SHOW SLAVE HOSTS (replicas started with report_host), "
+                             "reached with the source's credentials.")(func)
+    func = click.option("--replica", "replica_urls", multiple=True, metavar="SOURCE=URL",
+                        help="A replica of source SOURCE (plan name) for --max-replica-lag (repeatable).")(func)
+    return click.option("--max-replica-lag", type=click.FloatRange(0), default=0.0, show_default=True, metavar="S",
+                        help="Reads from a source wait while one of its replicas lags more than S seconds (or does "
+                             "not replicate, or does not answer); 0: replicas are not looked at. "
+                             "WORKDIR/limits.yaml can change it.")(func)
+
+
 @contextmanager
 def stage_metrics(stage: str, port: int | None, addr: str) -> Iterator[Metrics]:
     """The command's metrics registry (served when `port`), marked running for `stage`."""

@@ -10,14 +10,12 @@ from rich.table import Table
 from ..copy.progress import CopyTracker, Reporters, RichReporter, SummaryReporter
 from ..copy.runner import CopyOptions, run_copy
 from ..copy.state import CopyState
-from ..endpoint import parse_url, redact_url
-from ..errors import ConfigError
 from ..formatting import human_bytes
 from ..plan.model import load_plan
 from ..progress_lines import fmt_eta
-from ..throttle import discover_replicas
-from .common import (make_console, metrics_options, plan_argument, resolve_workdir, run_options, stage_metrics,
-                     workdir_option)
+from ..throttle import replica_endpoints
+from .common import (make_console, metrics_options, plan_argument, replica_options, resolve_workdir, run_options,
+                     stage_metrics, workdir_option)
 
 @click.command("copy")
 @plan_argument
@@ -40,14 +38,7 @@ from .common import (make_console, metrics_options, plan_argument, resolve_workd
 @click.option("--executor", "executor_url", default="local", show_default=True, metavar="URL",
               help="Where chunks are copied: 'local' threads, or dask://HOST:PORT (a Dask scheduler; "
                    "workers copy, this process alone checkpoints).")
-@click.option("--max-replica-lag", type=click.FloatRange(0), default=0.0, show_default=True, metavar="S",
-              help="Reads from a source wait while one of its replicas lags more than S seconds (or does not "
-                   "replicate, or does not answer); 0: replicas are not looked at. WORKDIR/limits.yaml can change it.")
-@click.option("--replica", "replica_urls", multiple=True, metavar="SOURCE=URL",
-              help="A replica of source SOURCE (plan name) for --max-replica-lag (repeatable).")
-@click.option("--discover-replicas", is_flag=True,
-              help="Find each source's replicas with SHOW SLAVE HOSTS (replicas started with report_host), reached "
-                   "with the source's credentials.")
+@replica_options
 @click.option("--dry-run", is_flag=True,
               help="Print what would be copied (per source: tables, chunks done/left, rows, size, where to, "
                    "estimated time) from the plan and the work directory, and exit; no database is touched.")
@@ -79,7 +70,8 @@ def copy_command(plan_path: Path, workdir: Path | None, parallel: int, per_sourc
     opts = CopyOptions(parallel=parallel, per_source=per_source, restart=restart, retries=retries,
                        target_connections=target_connections, max_source_threads_running=max_source_threads_running,
                        executor=executor_url, max_replica_lag=max_replica_lag,
-                       replicas=replica_endpoints(plan, replica_urls, discover_replicas) if max_replica_lag else None)
+                       replicas=replica_endpoints(plan, replica_urls, discover_replicas, executor_url) if max_replica_lag
+                       else None)
     if page_rows:
         opts.initial_page_rows = opts.min_page_rows = opts.max_page_rows = page_rows
         opts.whole_chunks = False
@@ -122,25 +114,6 @@ def print_dry_run(plan, wd, console, bytes_per_second: float, *, restart: bool) 
     console.print(f"{sum(r[2] - r[1] for r in rows.values()):,} chunk(s) left, {human_bytes(left)} to copy into "
                   f"{plan.target.engine}: about {fmt_eta(est)} at {human_bytes(int(bytes_per_second))}/s "
                   "(--assume-mb-per-second; the target's insert speed usually decides it)", highlight=False)
-
-
-def replica_endpoints(plan, urls: tuple[str, ...], discover: bool) -> dict[str, list]:
-    """--replica SOURCE=URL and --discover-replicas: the replicas watched per source."""
-    out: dict[str, list] = {}
-    for item in urls:
-        name, sep, url = item.partition("=")
-        if not sep or not url:
-            raise ConfigError(f"--replica {redact_url(item)!r}: write SOURCE=URL (SOURCE a source name of the plan)")
-        plan.source(name)  # an unknown name fails here, naming the plan's sources
-        out.setdefault(name, []).append(parse_url(url, "source"))
-    if discover:
-        for sp in plan.sources:
-            found = discover_replicas(sp.endpoint())
-            if found:
-                out.setdefault(sp.name, []).extend(found)
-    if not out:
-        raise ConfigError("--max-replica-lag needs replicas: --replica SOURCE=URL or --discover-replicas")
-    return out
 
 
 def register(main: click.Group) -> None:

@@ -16,7 +16,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..progress_lines import Ticker, VerifyTracker
-from .common import metrics_options, plan_argument, resolve_workdir, run_options, stage_metrics, workdir_option
+from .common import (metrics_options, plan_argument, replica_options, resolve_workdir, run_options, stage_metrics,
+                     workdir_option)
 
 
 def register(main: click.Group) -> None:
@@ -60,12 +61,13 @@ def register(main: click.Group) -> None:
 @click.option("--refresh", type=click.FloatRange(0, None), default=600.0, show_default=True,
               help="--follow: check clean chunks again after this many seconds (finds changes made on the target "
                    "behind sync's back).")
+@replica_options
 @metrics_options
 def verify(plan_path: Path, workdir: Path | None, report_file: Path | None, tables: str | None, fix_sql: Path | None,
            apply_fix: bool, parallel: int, per_source: int, max_rows: int, restart: bool, as_json: bool,
            target_connections: int, max_source_threads_running: int, executor_url: str, follow: bool,
-           interval: float, passes: int | None, duration: float | None, refresh: float, metrics_port: int | None,
-           metrics_addr: str) -> None:
+           interval: float, passes: int | None, duration: float | None, refresh: float, max_replica_lag: float,
+           replica_urls: tuple[str, ...], discover_replicas: bool, metrics_port: int | None, metrics_addr: str) -> None:
     """Compare every chunk of PLAN on source and target by checksums computed in each database.
 
     Differing chunks are narrowed to rows, named by key. Exit 0 when identical, 1 when a
@@ -73,12 +75,15 @@ def verify(plan_path: Path, workdir: Path | None, report_file: Path | None, tabl
     when the last pass left a confirmed difference, 2 on errors.
     """
     from ..plan.model import load_plan
+    from ..throttle import replica_endpoints
     from ..verify.compare import verify_plan
 
     plan = load_plan(plan_path)
     wd = resolve_workdir(plan_path, workdir)
+    replicas = replica_endpoints(plan, replica_urls, discover_replicas, executor_url) if max_replica_lag else None
     if follow:
-        _follow(plan, wd, tables, parallel, interval, passes, duration, refresh, max_source_threads_running, as_json)
+        _follow(plan, wd, tables, parallel, interval, passes, duration, refresh, max_source_threads_running, as_json,
+                max_replica_lag=max_replica_lag, replicas=replicas)
         return
     console = Console()
     reason: list[str | None] = [None]
@@ -110,7 +115,7 @@ def verify(plan_path: Path, workdir: Path | None, report_file: Path | None, tabl
                                      fix_sql=fix_sql, apply_fix=apply_fix, report_path=report_file, restart=restart,
                                      max_rows=max_rows, progress=progress, target_connections=target_connections,
                                      max_source_threads_running=max_source_threads_running, executor=executor_url,
-                                     on_throttle=on_throttle)
+                                     on_throttle=on_throttle, max_replica_lag=max_replica_lag, replicas=replicas)
             metrics.verify_differences.set(sum(t.differences for t in report.tables))
             state = "finished"
         finally:
@@ -123,7 +128,8 @@ def verify(plan_path: Path, workdir: Path | None, report_file: Path | None, tabl
 
 
 def _follow(plan, wd, tables: str | None, parallel: int, interval: float, passes: int | None,
-            duration: float | None, refresh: float, max_source_threads_running: int, as_json: bool) -> None:
+            duration: float | None, refresh: float, max_source_threads_running: int, as_json: bool, *,
+            max_replica_lag: float = 0.0, replicas: dict | None = None) -> None:
     from ..verify.follow import describe_pass, follow
 
     def on_pass(n: int, result) -> None:
@@ -135,7 +141,8 @@ def _follow(plan, wd, tables: str | None, parallel: int, interval: float, passes
 
     try:
         last = follow(plan, wd, tables=tables, parallel=parallel, interval=interval, passes=passes, duration=duration,
-                      refresh=refresh, on_pass=on_pass, max_source_threads_running=max_source_threads_running)
+                      refresh=refresh, on_pass=on_pass, max_source_threads_running=max_source_threads_running,
+                      max_replica_lag=max_replica_lag, replicas=replicas)
     except KeyboardInterrupt:
         click.echo("stopped; chunk states kept for the next run and for cutover", err=True)
         return

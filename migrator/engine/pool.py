@@ -75,16 +75,18 @@ class Pool:
                 self._target_slots.release()
 
     def run(self, name: str, fn: Callable[[pymysql.connections.Connection], Any], *, what: str,
-            attempts: int = 3) -> Any:
+            attempts: int = 3, throttled: bool = True) -> Any:
         """fn(connection) on a pooled connection of `name` (a source, or TARGET), retried on
-        transient errors; a source waits first while the throttle says it is busy. A driver
-        error that remains is raised as the instance's typed error."""
+        transient errors; a source waits first while the throttle says it is busy (not for
+        `throttled=False`: catalog and position reads, which would hold up every other source's
+        preparation behind one busy or lagging source). A driver error that remains is raised as
+        the instance's typed error."""
         ep, role = self._endpoint(name)
         slot = self.target if name == TARGET else lambda: self.source(name)
 
         def attempt() -> Any:
             with slot() as conn:
-                if role == "source" and self.throttle is not None:
+                if role == "source" and self.throttle is not None and throttled:
                     self.throttle.source_wait(name, conn)
                 return fn(conn)
 

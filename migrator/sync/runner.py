@@ -287,7 +287,7 @@ def run_sync(plan: Plan, workdir: WorkDir, options: SyncOptions | None = None, *
     # forkserver: sync's modules are imported once, by the fork server; each source process is then
     # a fork of it (a spawned process re-imported everything: ~0.5 s of CPU per source)
     ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(["migrator.sync.stream", "migrator.sync.runner"])
+    ctx.set_forkserver_preload(["migrator.sync.forkserver_init", "migrator.sync.stream", "migrator.sync.runner"])
     q = ctx.Queue()
     stop_event = ctx.Event()
     shared = current_metrics()  # the CLI's registry (--metrics-port serves every stage's metrics)

@@ -76,6 +76,8 @@ def verify_plan(
     executor: str | None = None,
     on_throttle: Callable[[str | None], None] | None = None,
     connection_stats: dict[str, Any] | None = None,
+    max_replica_lag: float = 0.0,
+    replicas: dict[str, list[Endpoint]] | None = None,
 ) -> VerifyReport:
     """Compare every chunk of the plan's tables on source and target; see the module docstring.
 
@@ -86,6 +88,8 @@ def verify_plan(
     target_connections: most checksum queries on the target at once (default: parallel).
     executor: "dask://host:port" runs the chunk checksums on Dask workers (see migrator.executor).
     on_throttle(reason | None): told when checksums wait for a busy source, and when that ends.
+    max_replica_lag, replicas: a source's checksums wait while one of its replicas (source name ->
+    Endpoints) lags more than this many seconds (migrator.throttle; 0: off; local checksums only).
     connection_stats: if given, filled with the local run's connection figures ("peak" per
     instance, "peak_sources" open at once, "open_after_checksums").
     """
@@ -95,7 +99,8 @@ def verify_plan(
     lock_fd = _lock_verify(wd)
     report = VerifyReport(plan_fingerprint=plan.fingerprint(), started_at=utc_now())
     sources, target = _endpoints(plan, endpoints)
-    throttle = Throttle(ThrottleOptions(max_threads_running=max_source_threads_running, workdir=wd.root),
+    throttle = Throttle(ThrottleOptions(max_threads_running=max_source_threads_running, workdir=wd.root,
+                                        max_replica_lag=max_replica_lag, replicas=replicas),
                         notify=on_throttle)
     parallel, per_source = max(1, parallel), max(1, per_source)
     target_connections = min(target_connections, parallel) if target_connections else parallel
@@ -146,6 +151,7 @@ def verify_plan(
         if journal is not None:
             journal.close()  # keeps what was verified: an interrupted or failed run resumes
         pools.close_all()
+        throttle.close()  # its replica connections
         if runner is not None:
             runner.close()
         os.close(lock_fd)
@@ -176,7 +182,7 @@ def _record_states(plan: Plan, wd: WorkDir, runs: list, groups: list, pools: Poo
     if valid is None:
         return
     try:
-        read = {src: list(pools.run(src, head_key, what="checksum")) for src in valid}
+        read = {src: list(pools.run(src, head_key, what="checksum", throttled=False)) for src in valid}
         record_verify_run(wd, plan.fingerprint(), runs, groups, valid, read, resumed)
     except (MigratorError, pymysql.err.MySQLError):
         return

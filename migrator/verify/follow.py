@@ -235,13 +235,17 @@ class Verifier:
 
     def __init__(self, plan: Plan, workdir: WorkDir, *, tables: str | None = None, parallel: int = 4,
                  endpoints: dict[str, Endpoint] | None = None, max_source_threads_running: int = 25,
-                 record: bool = True, on_throttle: Callable[[str | None], None] | None = None):
+                 record: bool = True, on_throttle: Callable[[str | None], None] | None = None,
+                 max_replica_lag: float = 0.0, replicas: dict[str, list[Endpoint]] | None = None):
         self.plan, self.wd, self.parallel = plan, workdir, max(1, parallel)
         given = endpoints or {}
         sources = {s.name: given.get(s.name) or s.endpoint() for s in plan.sources}
         target = given.get("target") or plan.target.endpoint()
-        throttle = Throttle(ThrottleOptions(max_threads_running=max_source_threads_running), notify=on_throttle)
-        self.pools = Pool(sources, target, target_limit=self.parallel, throttle=throttle, fail_fast=False)
+        self.throttle = Throttle(ThrottleOptions(max_threads_running=max_source_threads_running,
+                                                 max_replica_lag=max_replica_lag, replicas=replicas,
+                                                 workdir=workdir.root),  # WORKDIR/pause, limits.yaml
+                                 notify=on_throttle)
+        self.pools = Pool(sources, target, target_limit=self.parallel, throttle=self.throttle, fail_fast=False)
         try:
             tgt = self.pools.dedicated(TARGET)
             runs, groups = prepare(plan, select_tables(plan, tables), tgt, self.pools)
@@ -257,6 +261,7 @@ class Verifier:
         self._threads.shutdown(wait=True)
         self.states.close()
         self.pools.close_all()
+        self.throttle.close()
 
     def applied(self) -> dict[str, PosKey | None]:
         out: dict[str, PosKey | None] = {}
@@ -328,14 +333,16 @@ def ddl_applied(plan: Plan, workdir: WorkDir) -> int:
 def follow(plan: Plan, workdir: WorkDir, *, tables: str | None = None, parallel: int = 4, interval: float = 2.0,
            passes: int | None = None, duration: float | None = None, refresh: float | None = 600.0, stop: Callable[[], bool] = lambda: False,
            on_pass: Callable[[int, PassResult], None] = lambda n, r: None,
-           max_source_threads_running: int = 25) -> PassResult:
+           max_source_threads_running: int = 25, max_replica_lag: float = 0.0,
+           replicas: dict[str, list[Endpoint]] | None = None) -> PassResult:
     """`migrator verify PLAN --follow`: passes until stopped, `passes` done or `duration` spent;
     clean chunks are checked again after `refresh` seconds (None: never). Returns the last pass."""
     lock = hold(workdir.verify_lock, busy=lambda _holder: StateError(
         f"another `migrator verify` is running on work directory {str(workdir.root)!r}"))
     def open_verifier() -> Verifier:
         return Verifier(plan, workdir, tables=tables, parallel=parallel,
-                        max_source_threads_running=max_source_threads_running)
+                        max_source_threads_running=max_source_threads_running, max_replica_lag=max_replica_lag,
+                        replicas=replicas)
 
     verifier = open_verifier()
     shapes_at = ddl_applied(plan, workdir)
@@ -380,7 +387,7 @@ def positions_now(pools: Pool, workdir: WorkDir, sources: list[str]) -> dict[str
     checksummed after this moment is valid at (both only grow). None: sync never ran there."""
     out: dict[str, list[int] | None] = {}
     for src in sources:
-        head = pools.run(src, head_key, what="checksum")
+        head = pools.run(src, head_key, what="checksum", throttled=False)
         pools.release(src)  # a fleet's sources are not all held open until their chunks run
         applied = applied_position(workdir, src)
         out[src] = list(min(head, applied.key())) if applied is not None else None

@@ -68,7 +68,7 @@ def _source_shapes(tables: list[TablePlan], pools: Pool) -> dict[str, list[Colum
     for instance, tps in by_instance.items():
         try:
             read = pools.run(instance, lambda c, tps=tps: [read_columns(c, tp.database, tp.table) for tp in tps],
-                             what="checksum")
+                             what="checksum", throttled=False)
         except MigratorError as exc:
             shapes.update((tp.id, exc) for tp in tps)
             continue
@@ -127,7 +127,8 @@ def plan_merges(groups: list[MergeGroup], pools: Pool) -> None:
         for run in group.runs:
             assert run.sside is not None
             side = run.sside
-            hulls[run.tp.id] = (pools.run(side.instance, lambda c, s=side: key_hull(c, s), what="checksum")
+            hulls[run.tp.id] = (pools.run(side.instance, lambda c, s=side: key_hull(c, s), what="checksum",
+                                          throttled=False)
                                 if ordered else ([], []))
             pools.release(side.instance)  # reopened when its chunks start: few sources open at once
         everyone = all(r.reported for r in group.runs)
