@@ -87,7 +87,8 @@ class TableState:
 
 class SourceSync(Checkpointing, WindowReplay, XaReplay, DdlReplay):
     def __init__(self, plan: Plan, source: str, workdir: WorkDir, options: SyncOptions,
-                 stop: Callable[[], bool] = lambda: False, report: Callable[[dict], None] = lambda d: None):
+                 stop: Callable[[], bool] = lambda: False, report: Callable[[dict], None] = lambda d: None,
+                 endpoints: tuple[Endpoint, Endpoint] | None = None):
         self.plan = plan
         self.sp = plan.source(source)
         self.name = source
@@ -95,8 +96,9 @@ class SourceSync(Checkpointing, WindowReplay, XaReplay, DdlReplay):
         self.opts = options
         self.stop = stop
         self.report = report
-        self.ep: Endpoint = self.sp.endpoint()
-        self.target: Endpoint = plan.target.endpoint()
+        # endpoints given: a Dask task's, as the coordinator shipped them (dasksync.py)
+        self.ep: Endpoint = endpoints[0] if endpoints else self.sp.endpoint()
+        self.target: Endpoint = endpoints[1] if endpoints else plan.target.endpoint()
         self.tables: dict[tuple[str, str], TableState] = {}
         self.merged: set[str] = set()
         self.ddl_record = DdlRecord(workdir.sync_ddl_journal, workdir.sync_ddl_seen(source))
@@ -668,6 +670,7 @@ def stream_connection_settings(ep: Endpoint) -> dict[str, Any]:
     credentials and ssl-mode, on the process's shared TLS context (left to pymysql, every pass's
     two connections tried TLS unverified whatever the URL said, loading the CA store each time:
     ~35 ms of CPU, serialised across the threads of a process serving several sources)."""
+    ep = ep.resolved()  # a password sent by reference (Dask credentials=worker) is read here
     return {"host": ep.host, "port": ep.port, "user": ep.user,
             "passwd": ep.password.get_secret_value() if ep.password else "", "connect_timeout": ep.connect_timeout,
             **ssl_args(ep)}
