@@ -11,8 +11,10 @@ range once per stage, keeping the lowest CPU of --repeat runs. The target is the
 
   read      mysql-replication reading the row events, rows left undecoded (the floor of any reader)
   library   + the library decoding every row (its own decoder, fixed by values.fix_row)
-  decode    + sync's row decoder instead (rowdecode.py)
+  decode    + sync's row decoder instead (rowdecode.py: one generated reader per table)
+  decode0   the same with the decoder's per-column loop (the reader before issue 16), for the ratio
   changes   + row changes, net effect per key, statements built (apply.py), nothing sent
+  changes0  the same with the per-column loop and a literal per value (before issue 16)
   send      pymysql sending those statements to the target (client CPU only; no reading)
 Prints figures; never fails on time.
 """
@@ -110,13 +112,25 @@ def main() -> None:
                         fix_row(shape, r["after_values"], r["after_none_sources"])
             read_events(ep, start, end, db, on)
 
-        def stage_decode() -> None:
+        def loop_decoder(cols):
+            """The decoder as it was: one reader call per column (kept as the NULL fallback)."""
+            dec = RowDecoder.for_table(cols, shape)
+            dec.image = lambda buf, pos: dec._with_nulls(buf, pos + dec.null_bytes,
+                                                         int.from_bytes(buf[pos:pos + dec.null_bytes], "little"))
+            return dec
+
+        def stage_decode(make=RowDecoder.for_table) -> None:
             def on(stream, ev):
                 cols = stream.table_map[ev.table_id].columns
-                RowDecoder.for_table(cols, shape).rows(ev)
+                make(cols, shape).rows(ev) if make is RowDecoder.for_table else make(cols).rows(ev)
             read_events(ep, start, end, db, on)
 
-        def stage_changes(keep: bool = False) -> int:
+        def per_value_sql(route_, rows, lit):
+            values = ",".join("(" + ",".join(lit(v) for v in route_.values_of(r)) + ")" for r in rows)
+            return (f"REPLACE INTO {qualified(route_.target_database, route_.target_table)} "
+                    f"({','.join(quote_ident(c) for c in route_.columns)}) VALUES {values}")
+
+        def stage_changes(keep: bool = False, before: bool = False) -> int:
             changes: list = []
             decoders: dict = {}
             n = [0]
@@ -130,7 +144,7 @@ def main() -> None:
                             if keep:
                                 statements.append(sql)
                         for i in range(0, len(replaces), 500):
-                            sql = replace_sql(route_, replaces[i:i + 500], lit)
+                            sql = (per_value_sql if before else replace_sql)(route_, replaces[i:i + 500], lit)
                             if keep:
                                 statements.append(sql)
                     n[0] += len(changes)
@@ -140,7 +154,7 @@ def main() -> None:
                     cols = stream.table_map[ev.table_id].columns
                     dec = decoders.get(id(cols))
                     if dec is None:
-                        dec = decoders[id(cols)] = RowDecoder.for_table(cols, shape)
+                        dec = decoders[id(cols)] = loop_decoder(cols) if before else RowDecoder.for_table(cols, shape)
                     event_changes(ev, KIND[type(ev)], cols, shape, route, dec, changes)
                     if len(changes) >= BATCH:
                         flush()
@@ -166,12 +180,18 @@ def main() -> None:
             pstats.Stats(prof).sort_stats("tottime").print_stats(25)
             return
         results = {}
-        for name, fn in (("read", stage_read), ("library", stage_library), ("decode", stage_decode),
-                         ("changes", stage_changes), ("send", stage_send)):
-            results[name] = min(cpu(fn) for _ in range(args.repeat))
+        stages = (("read", stage_read), ("library", stage_library), ("decode", stage_decode),
+                  ("decode0", lambda: stage_decode(loop_decoder)), ("changes", stage_changes),
+                  ("changes0", lambda: stage_changes(before=True)), ("send", stage_send))
+        for _ in range(args.repeat):  # rounds over all stages: the machine's load hits each alike
+            for name, fn in stages:
+                results[name] = min(results.get(name, 1e9), cpu(fn))
         print(f"{n_changes} row changes ({len(statements)} statements), CPU µs per row change (lowest of {args.repeat}):")
         for name, s in results.items():
             print(f"  {name:8s} {1e6 * s / n_changes:6.2f}")
+        print(f"  generated vs per-column decoder: {results['decode0'] / results['decode']:.2f}x less CPU; "
+              f"whole conversion (decode + changes + SQL) before/after: "
+              f"{(results['changes0'] - results['read']) / (results['changes'] - results['read']):.2f}x less CPU")
         floor = results["read"] + results["send"]
         print(f"  floor (read + send, nothing decoded or built): {1e6 * floor / n_changes:.2f}; "
               f"library decode + send: {1e6 * (results['library'] + results['send']) / n_changes:.2f}; "
