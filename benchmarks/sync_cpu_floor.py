@@ -119,10 +119,10 @@ def main() -> None:
                                                          int.from_bytes(buf[pos:pos + dec.null_bytes], "little"))
             return dec
 
-        def stage_decode(make=RowDecoder.for_table) -> None:
+        def stage_decode(make=None) -> None:
             def on(stream, ev):
                 cols = stream.table_map[ev.table_id].columns
-                make(cols, shape).rows(ev) if make is RowDecoder.for_table else make(cols).rows(ev)
+                (make(cols) if make is not None else RowDecoder.for_table(cols, shape)).rows(ev)
             read_events(ep, start, end, db, on)
 
         def per_value_sql(route_, rows, lit):
@@ -134,8 +134,8 @@ def main() -> None:
             changes: list = []
             decoders: dict = {}
             n = [0]
-            with connect(target, "target") as conn:
-                lit = literal_maker(conn)
+            if True:  # the connection is opened once, outside the stages (sync keeps its own open)
+                lit = literal_maker(lit_conn)
 
                 def flush():
                     for route_, deletes, replaces in _group(net_effect(changes)):
@@ -170,6 +170,7 @@ def main() -> None:
                         conn.commit()
                 conn.commit()
 
+        lit_conn = connect(target, "target")
         n_changes = stage_changes(keep=True)
         if args.profile:  # one stage under cProfile, nothing measured
             import cProfile

@@ -386,6 +386,10 @@ def compile_image(names: list[str], readers: list[Reader], lib_columns: list[Any
     return env["image"]
 
 
+LIB_ATTRS = ("type", "precision", "decimals", "max_length", "length_size", "size", "fsp", "bytes")
+_DECODERS: dict[tuple, Any] = {}
+
+
 class RowDecoder:
     """Decodes a table's full row images; build with `for_table` (None: use the library)."""
 
@@ -401,6 +405,21 @@ class RowDecoder:
     def for_table(cls, lib_columns: list[Any], shape: TableShape) -> RowDecoder | None:
         if len(lib_columns) != len(shape.columns):
             return None
+        # each binlog pass reads the table maps anew: the decoder (its generated code) is built
+        # once per distinct table layout, not once per pass and table
+        key = (tuple(tuple(getattr(lib, a, None) for a in LIB_ATTRS) for lib in lib_columns),
+               tuple((c.name, c.data_type, c.column_type, c.charset, c.nullable) for c in shape.columns))
+        cached = _DECODERS.get(key, False)
+        if cached is not False:
+            return cached
+        decoder = cls._build(lib_columns, shape)
+        if len(_DECODERS) >= 4096:
+            _DECODERS.clear()
+        _DECODERS[key] = decoder
+        return decoder
+
+    @classmethod
+    def _build(cls, lib_columns: list[Any], shape: TableShape) -> RowDecoder | None:
         readers = []
         for lib, col in zip(lib_columns, shape.columns):
             reader = column_reader(lib, col.data_type, col.column_type, col.charset)
