@@ -229,11 +229,22 @@ def worker_login(ep) -> str:
             return cur.fetchone()[0]
 
 
-def test_dask_workers_read_the_password_themselves(source, secret_user, tmp_path, monkeypatch):
-    """A real LocalCluster (worker processes, started before the variable below was set): with
-    credentials=worker a password file the worker can read logs in, and a variable only the
-    coordinator has fails on the worker with what to do, the secret in neither."""
+@pytest.fixture(scope="module")
+def dask_cluster():
+    """A real LocalCluster whose worker processes start with this process's environment as it is
+    now: a variable a test sets afterwards exists on the coordinator side only."""
     distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=True, host="127.0.0.1",
+                                       dashboard_address=None, silence_logs=50)
+    try:
+        yield cluster.scheduler_address.removeprefix("tcp://")
+    finally:
+        cluster.close()
+
+
+def test_dask_workers_read_the_password_themselves(source, secret_user, dask_cluster, tmp_path, monkeypatch):
+    """With credentials=worker a password file the worker can read logs in, and a variable only
+    the coordinator has fails on the worker with what to do, the secret in neither."""
     import cloudpickle
 
     from migrator.executor import make_executor
@@ -242,20 +253,46 @@ def test_dask_workers_read_the_password_themselves(source, secret_user, tmp_path
     pw = tmp_path / "src1.pw"
     pw.write_text(SECRET + "\n")
     host = f"{source.host}:{source.port}"
-    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                       dashboard_address=None, silence_logs=50)
+    monkeypatch.setenv("MIGRATOR_PASSWORD_SRC1", SECRET)  # here only: the worker started without it
+    by_file = parse_url(f"mysql://{secret_user}@{host}?name=src1&password_file={pw}", "source")
+    by_env = parse_url(f"mysql://{secret_user}@{host}?name=src1", "source")
+    assert by_env.password_from == "MIGRATOR_PASSWORD_SRC1"
+    with make_executor(f"dask://{dask_cluster}?credentials=worker", 1, endpoints=[by_file, by_env]) as executor:
+        assert executor.submit(worker_login, executor.ship(by_file, "source")).result() == f"{secret_user}@%"
+        with pytest.raises(ConfigError) as refused:
+            executor.submit(worker_login, executor.ship(by_env, "source")).result()
+    msg = str(refused.value)
+    assert "src1" in msg and "MIGRATOR_PASSWORD_SRC1" in msg and "every worker" in msg and "credentials=send" in msg
+    assert_no_secret(msg, "the worker's error")
+
+
+@pytest.mark.slow
+def test_sync_on_dask_uses_the_coordinators_password(source, target, secret_user, dask_cluster, unique_db, tmp_path):
+    """Regression: sync tasks re-read the password on the worker from the plan's URL, so one from
+    the coordinator's environment never reached it (access denied on the worker). Now they carry
+    the coordinator's endpoints, as copy's tasks do."""
+    db = unique_db("credsync")
+    t = f"{quote_ident(db)}.t"
+    execute(source, "source", f"CREATE DATABASE {quote_ident(db)}", f"CREATE TABLE {t} (id INT PRIMARY KEY, v INT)",
+            f"INSERT INTO {t} VALUES (1, 1), (2, 2)")
+    env = {"MIGRATOR_PASSWORD_SRC1": SECRET}  # the CLI's only: the worker never had it
+    plan, work = tmp_path / "plan.yaml", str(tmp_path / "work")
     try:
-        monkeypatch.setenv("MIGRATOR_PASSWORD_SRC1", SECRET)  # here only: the worker started without it
-        by_file = parse_url(f"mysql://{secret_user}@{host}?name=src1&password_file={pw}", "source")
-        by_env = parse_url(f"mysql://{secret_user}@{host}?name=src1", "source")
-        assert by_env.password_from == "MIGRATOR_PASSWORD_SRC1"
-        url = f"dask://{cluster.scheduler_address.removeprefix('tcp://')}?credentials=worker"
-        with make_executor(url, 1, endpoints=[by_file, by_env]) as executor:
-            assert executor.submit(worker_login, executor.ship(by_file, "source")).result() == f"{secret_user}@%"
-            with pytest.raises(ConfigError) as refused:
-                executor.submit(worker_login, executor.ship(by_env, "source")).result()
-        msg = str(refused.value)
-        assert "src1" in msg and "MIGRATOR_PASSWORD_SRC1" in msg and "every worker" in msg and "credentials=send" in msg
-        assert_no_secret(msg, "the worker's error")
+        from migrator.plan.build import build_plan
+        from migrator.plan.model import save_plan
+
+        ep = parse_url(f"mysql://{secret_user}@{source.host}:{source.port}?name=src1", "source", env=env)
+        save_plan(build_plan([ep], target, includes=[f"{db}.*"]), plan)
+        copied = run_cli("copy", str(plan), "--workdir", work, env=env)
+        assert copied.returncode == 0, copied.stderr
+        execute(source, "source", f"INSERT INTO {t} VALUES (3, 3)", f"UPDATE {t} SET v = 20 WHERE id = 2")
+        synced = run_cli("sync", str(plan), "--workdir", work, "--executor", f"dask://{dask_cluster}?insecure=1",
+                         "--until-caught-up", env=env, timeout=180)
+        assert synced.returncode == 0, synced.stdout + synced.stderr
+        assert_no_secret(synced.stdout + synced.stderr, "sync output")
+        with connect(target, "target") as conn, conn.cursor() as cur:
+            cur.execute(f"SELECT id, v FROM {t} ORDER BY id")
+            assert cur.fetchall() == ((1, 1), (2, 20), (3, 3))
     finally:
-        cluster.close()
+        drop_databases(source, "source", [db])
+        drop_databases(target, "target", [db])
