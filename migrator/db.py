@@ -145,6 +145,7 @@ def connect(
     conv: dict | None = None,
 ) -> pymysql.connections.Connection:
     """Open and set up a session; raise SourceError/TargetError with a clear message."""
+    ep = ep.resolved()  # a password sent by reference (Dask credentials=worker) is read here
 
     def _open() -> pymysql.connections.Connection:
         kwargs: dict[str, Any] = dict(

@@ -70,6 +70,26 @@ class Endpoint(BaseModel):
     defaults_group: str | None = None
     # where the password came from ("URL", "password_file /x", "MIGRATOR_PASSWORD_SRC1"...): never the secret
     password_from: str = ""
+    # sent to a worker by reference (executor credentials=worker): its role; the password is looked
+    # up again, from the same file or variable, by the process that connects (`resolved`). Not on
+    # unpickling: a scheduler may unpickle task arguments too, and must not resolve (and re-send) it.
+    resolve_on_worker: str = ""
+
+    def by_reference(self, role: Role) -> Endpoint:
+        """This endpoint without its password, for a worker to resolve where it connects."""
+        if self.password is None:
+            return self
+        return self.model_copy(update={"password": None, "resolve_on_worker": role})
+
+    def resolved(self) -> Endpoint:
+        """The endpoint to connect with here: a reference resolved on this machine, or a
+        ConfigError naming the source, where its password comes from and what to do."""
+        if not self.resolve_on_worker or self.password is not None:
+            return self
+        value, why = resolve_here(self)
+        if value is None:
+            raise ConfigError(why)
+        return self.model_copy(update={"password": SecretStr(value), "resolve_on_worker": ""})
 
     @property
     def label(self) -> str:
@@ -178,6 +198,31 @@ def parse_url(url: str, role: Role, *, env: dict[str, str] | None = None) -> End
         defaults_group=params.get("defaults_group"),
         password_from=password_from,
     )
+
+
+def resolve_here(ep: Endpoint) -> tuple[str | None, str]:
+    """The password of an endpoint sent by reference, from the same source the coordinator used
+    (its password_file, defaults_file or variable), read on this machine; else None and why not."""
+    role, source = ep.resolve_on_worker, ep.password_from
+    try:
+        if source.startswith("password_file") and ep.password_file:
+            value: str | None = _read_password_file(ep.password_file, role)
+        elif source.startswith("defaults_file") and ep.defaults_file:
+            value = read_defaults_file(ep.defaults_file, ep.defaults_group, role).get("password")
+        elif source.startswith("MIGRATOR_"):
+            value = os.environ.get(source) or None
+        else:  # typed in the URL or asked for: nothing a worker can look up (make_executor refuses it)
+            value, source = None, source or "nowhere"
+        why = "" if value is not None else f"{source} gives no password here"
+    except ConfigError as exc:
+        value, why = None, str(exc)
+    if value is not None:
+        return value, ""
+    where = "file" if source.startswith(("password_file", "defaults_file")) else "environment variable"
+    return None, (
+        f"{role} {ep.label}: its password comes from {source} on the machine that started the run, and this worker "
+        f"({os.uname().nodename}) cannot read it ({why}): provide the same {where} on every worker, or add "
+        "credentials=send to the --executor URL (passwords then travel to the workers in the task, over TLS)")
 
 
 def name_password_env(name: str) -> str:

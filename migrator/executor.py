@@ -4,12 +4,17 @@ Chosen by URL: "local" (or none) runs tasks on threads of this process; "dask://
 sends them to an existing Dask scheduler, "tls://host:8786?ca=CA.pem&cert=CERT.pem&key=KEY.pem"
 to one that speaks TLS (mutual: the scheduler checks the client's certificate too).
 
-Credentials: a task carries the endpoints it connects with, passwords included (a worker has no
-other way to get them: it may run anywhere, without the coordinator's files or environment). So
-they never travel over a plain TCP scheduler connection: with a password in the plan's endpoints,
-plain `dask://` is refused before anything connects, unless the URL says `?insecure=1` (a
-private network the operator vouches for). Over TLS they are encrypted on the wire; the scheduler
-and workers hold them in memory only, as the coordinator does. Dask futures behave like concurrent.futures (result,
+Credentials, chosen by the URL's `credentials=`:
+- `send` (the default): a task carries the endpoints it connects with, passwords included (the
+  workers need nothing provisioned). They never travel over a plain TCP scheduler connection: with
+  a password in the plan's endpoints, plain `dask://` is refused before anything connects, unless
+  the URL says `?insecure=1` (a private network the operator vouches for). Over TLS they are
+  encrypted on the wire; the scheduler and workers hold them in memory only, as the coordinator does.
+- `worker`: a task carries only where each password comes from (its password_file, defaults_file
+  or MIGRATOR_*PASSWORD* variable); the worker reads that same file or variable itself
+  (Endpoint.by_reference / resolve_here). No password leaves the machine that holds it, so plain
+  `dask://` is allowed; a worker without the file or variable fails the task naming the source, the
+  reference and what to do. A password typed in the URL has no reference: refused at start. Dask futures behave like concurrent.futures (result,
 exception, done), so the coordinator's scheduling loop is the same for both; only waiting
 differs, and `wait_first` hides that.
 
@@ -53,6 +58,10 @@ class Executor:
     def submit(self, fn: Callable[..., Any], *args: Any, key_hint: str = "") -> Any:
         raise NotImplementedError
 
+    def ship(self, endpoint: Any, role: str) -> Any:
+        """The endpoint as a task sent through this executor carries it (see the module doc)."""
+        return endpoint
+
     def wait_first(self, futures: Iterable[Any], timeout: float | None = None) -> set[Any]:
         raise NotImplementedError
 
@@ -92,7 +101,8 @@ class DaskExecutor(Executor):
 
     remote = True
 
-    def __init__(self, address: str, retries: int = 1, security: Any = None):
+    def __init__(self, address: str, retries: int = 1, security: Any = None, credentials: str = "send"):
+        self.credentials = credentials
         try:
             from distributed import Client
         except ImportError:
@@ -111,6 +121,9 @@ class DaskExecutor(Executor):
     def submit(self, fn: Callable[..., Any], *args: Any, key_hint: str = "") -> Any:
         # pure=False: the same chunk submitted again (our retry) is a new task, not a cached result.
         return self.client.submit(fn, *args, pure=False, retries=self.retries)
+
+    def ship(self, endpoint: Any, role: str) -> Any:
+        return endpoint.by_reference(role) if self.credentials == "worker" else endpoint
 
     def wait_first(self, futures: Iterable[Any], timeout: float | None = None) -> set[Any]:
         from distributed import wait as dask_wait
@@ -145,22 +158,38 @@ def make_executor(url: str | None, workers: int, name: str = "task", endpoints: 
     if not parsed.hostname or not parsed.port:
         raise ConfigError(f"--executor {url!r}: give the scheduler as dask://HOST:PORT (e.g. dask://sched:8786)")
     params = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
-    unknown = sorted(set(params) - {"ca", "cert", "key", "insecure"})
+    unknown = sorted(set(params) - {"ca", "cert", "key", "insecure", "credentials"})
     if unknown:
-        raise ConfigError(f"--executor: unknown parameter(s) {', '.join(unknown)} (known: ca, cert, key, insecure)")
+        raise ConfigError(f"--executor: unknown parameter(s) {', '.join(unknown)} (known: ca, cert, key, insecure, "
+                          "credentials)")
+    credentials = params.get("credentials", "send")
+    if credentials not in ("send", "worker"):
+        raise ConfigError(f"--executor: credentials={credentials!r}: give credentials=send (passwords travel to the "
+                          "workers in the tasks, over TLS) or credentials=worker (each worker reads them itself)")
     where = f"{parsed.hostname}:{parsed.port}"
-    if parsed.scheme == "tls":
-        return DaskExecutor(f"tls://{where}", security=tls_security(params))
     with_password = sorted({e.label for e in endpoints if getattr(e, "password", None) is not None})
+    if credentials == "worker":
+        typed = sorted({e.label for e in endpoints if getattr(e, "password", None) is not None
+                        and not str(getattr(e, "password_from", "")).startswith(("password_file", "defaults_file",
+                                                                                  "MIGRATOR_"))})
+        if typed:
+            raise ConfigError(f"--executor ...credentials=worker: the password of {', '.join(typed[:5])} is written in "
+                              "its URL, which workers cannot look up: give it with ?password_file=PATH, "
+                              "?defaults_file=MY.CNF or MIGRATOR_PASSWORD_<NAME> (present on every worker), or use "
+                              "credentials=send")
+        with_password = []  # no password leaves this machine: a plain scheduler connection carries none
+    if parsed.scheme == "tls":
+        return DaskExecutor(f"tls://{where}", security=tls_security(params), credentials=credentials)
     if with_password and params.get("insecure") not in ("1", "true", "yes"):
         raise ConfigError(
             f"--executor dask://{where}: tasks carry the connection credentials of {', '.join(with_password[:5])}"
             f"{' and more' if len(with_password) > 5 else ''} to the workers, and a plain scheduler connection would send "
             f"them in clear. Run the scheduler and workers with TLS and use tls://{where}?ca=CA.pem&cert=CERT.pem"
-            f"&key=KEY.pem, or, on a private network you trust, dask://{where}?insecure=1")
+            f"&key=KEY.pem, or let each worker read them itself (credentials=worker: password files or variables "
+            f"present on every worker), or, on a private network you trust, dask://{where}?insecure=1")
     if with_password:
         log.warning("executor dask://%s: credentials travel to the workers unencrypted (insecure=1)", where)
-    return DaskExecutor(f"tcp://{where}")
+    return DaskExecutor(f"tcp://{where}", credentials=credentials)
 
 
 def tls_security(params: dict[str, str]) -> Any:

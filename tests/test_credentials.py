@@ -4,6 +4,7 @@ log or checkpoint."""
 
 from __future__ import annotations
 
+import sys
 import uuid
 from pathlib import Path
 from urllib.parse import quote
@@ -177,3 +178,121 @@ def test_ask_password_prompts_without_echo(source, target, secret_user, unique_d
         assert_no_secret(screen + plan.read_text(), "the prompt's screen or the plan")
     finally:
         drop_databases(source, "source", [db])
+
+
+def test_password_by_reference_travels_as_its_source_and_is_read_on_the_worker(tmp_path, monkeypatch):
+    """--executor ...?credentials=worker: a task carries where the password comes from, never the
+    password; the unpickling worker reads that file or variable itself, or says what is missing."""
+    import pickle
+
+    from migrator.endpoint import with_name_password
+    from migrator.executor import ExecutorUnavailable, make_executor
+    from migrator.sandbox import free_port
+
+    pw = tmp_path / "shard7.pw"
+    pw.write_text(SECRET + "\n")
+    by_file = parse_url(f"mysql://app@127.0.0.1:3306?name=shard7&password_file={pw}", "source")
+    shipped = pickle.dumps(by_file.by_reference("source"))
+    assert not [f for f in fragments(SECRET) if f.encode() in shipped], "the password travelled"
+    arrived = pickle.loads(shipped)  # e.g. on the scheduler: still no password
+    assert arrived.password is None
+    assert arrived.resolved().password.get_secret_value() == SECRET  # read where it connects
+    monkeypatch.setenv("MIGRATOR_PASSWORD_SHARD8", SECRET)
+    by_env = with_name_password(parse_url("mysql://app@127.0.0.1:3306?name=shard8", "source"))
+    shipped = pickle.dumps(by_env.by_reference("source"))
+    monkeypatch.delenv("MIGRATOR_PASSWORD_SHARD8")  # a worker without the variable
+    lost = pickle.loads(shipped)
+    assert lost.password is None and lost.resolve_on_worker == "source"
+    with pytest.raises(ConfigError) as missing:
+        connect(lost, "source")  # refused before any connection attempt
+    msg = str(missing.value)
+    assert "shard8" in msg and "MIGRATOR_PASSWORD_SHARD8" in msg and "every worker" in msg and "credentials=send" in msg
+    assert_no_secret(msg, "the worker's error")
+    # credentials=worker: a plain scheduler connection is allowed (no password on it) ...
+    port = free_port()  # nothing listens: the executor fails to connect, not to refuse
+    monkeypatch.setenv("MIGRATOR_DASK_TIMEOUT", "1")
+    with pytest.raises(ExecutorUnavailable):
+        make_executor(f"dask://127.0.0.1:{port}?credentials=worker", 1, endpoints=[by_file])
+    # ... but a password typed in the URL has no reference a worker could read
+    typed = parse_url(f"mysql://app:{quote(SECRET, safe='')}@127.0.0.1:3306?name=shard9", "source", env={})
+    with pytest.raises(ConfigError) as refused:
+        make_executor(f"dask://127.0.0.1:{port}?credentials=worker", 1, endpoints=[typed])
+    assert "shard9" in str(refused.value) and "password_file" in str(refused.value)
+    assert_no_secret(str(refused.value), "the refusal")
+
+
+def worker_login(ep) -> str:
+    """Run on a Dask worker: log in with the endpoint as the worker unpickled it."""
+    with connect(ep, "source") as conn:
+        with conn.cursor() as cur:
+            cur.execute("SELECT CURRENT_USER()")
+            return cur.fetchone()[0]
+
+
+@pytest.fixture(scope="module")
+def dask_cluster():
+    """A real LocalCluster whose worker processes start with this process's environment as it is
+    now: a variable a test sets afterwards exists on the coordinator side only."""
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=True, host="127.0.0.1",
+                                       dashboard_address=None, silence_logs=50)
+    try:
+        yield cluster.scheduler_address.removeprefix("tcp://")
+    finally:
+        cluster.close()
+
+
+def test_dask_workers_read_the_password_themselves(source, secret_user, dask_cluster, tmp_path, monkeypatch):
+    """With credentials=worker a password file the worker can read logs in, and a variable only
+    the coordinator has fails on the worker with what to do, the secret in neither."""
+    import cloudpickle
+
+    from migrator.executor import make_executor
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # worker_login, without importing this file
+    pw = tmp_path / "src1.pw"
+    pw.write_text(SECRET + "\n")
+    host = f"{source.host}:{source.port}"
+    monkeypatch.setenv("MIGRATOR_PASSWORD_SRC1", SECRET)  # here only: the worker started without it
+    by_file = parse_url(f"mysql://{secret_user}@{host}?name=src1&password_file={pw}", "source")
+    by_env = parse_url(f"mysql://{secret_user}@{host}?name=src1", "source")
+    assert by_env.password_from == "MIGRATOR_PASSWORD_SRC1"
+    with make_executor(f"dask://{dask_cluster}?credentials=worker", 1, endpoints=[by_file, by_env]) as executor:
+        assert executor.submit(worker_login, executor.ship(by_file, "source")).result() == f"{secret_user}@%"
+        with pytest.raises(ConfigError) as refused:
+            executor.submit(worker_login, executor.ship(by_env, "source")).result()
+    msg = str(refused.value)
+    assert "src1" in msg and "MIGRATOR_PASSWORD_SRC1" in msg and "every worker" in msg and "credentials=send" in msg
+    assert_no_secret(msg, "the worker's error")
+
+
+@pytest.mark.slow
+def test_sync_on_dask_uses_the_coordinators_password(source, target, secret_user, dask_cluster, unique_db, tmp_path):
+    """Regression: sync tasks re-read the password on the worker from the plan's URL, so one from
+    the coordinator's environment never reached it (access denied on the worker). Now they carry
+    the coordinator's endpoints, as copy's tasks do."""
+    db = unique_db("credsync")
+    t = f"{quote_ident(db)}.t"
+    execute(source, "source", f"CREATE DATABASE {quote_ident(db)}", f"CREATE TABLE {t} (id INT PRIMARY KEY, v INT)",
+            f"INSERT INTO {t} VALUES (1, 1), (2, 2)")
+    env = {"MIGRATOR_PASSWORD_SRC1": SECRET}  # the CLI's only: the worker never had it
+    plan, work = tmp_path / "plan.yaml", str(tmp_path / "work")
+    try:
+        from migrator.plan.build import build_plan
+        from migrator.plan.model import save_plan
+
+        ep = parse_url(f"mysql://{secret_user}@{source.host}:{source.port}?name=src1", "source", env=env)
+        save_plan(build_plan([ep], target, includes=[f"{db}.*"]), plan)
+        copied = run_cli("copy", str(plan), "--workdir", work, env=env)
+        assert copied.returncode == 0, copied.stderr
+        execute(source, "source", f"INSERT INTO {t} VALUES (3, 3)", f"UPDATE {t} SET v = 20 WHERE id = 2")
+        synced = run_cli("sync", str(plan), "--workdir", work, "--executor", f"dask://{dask_cluster}?insecure=1",
+                         "--until-caught-up", env=env, timeout=180)
+        assert synced.returncode == 0, synced.stdout + synced.stderr
+        assert_no_secret(synced.stdout + synced.stderr, "sync output")
+        with connect(target, "target") as conn, conn.cursor() as cur:
+            cur.execute(f"SELECT id, v FROM {t} ORDER BY id")
+            assert cur.fetchall() == ((1, 1), (2, 20), (3, 3))
+    finally:
+        drop_databases(source, "source", [db])
+        drop_databases(target, "target", [db])

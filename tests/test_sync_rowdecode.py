@@ -197,3 +197,45 @@ def test_random_values_decode_as_the_library_does(source, unique_db, rows):
                                                  f"UPDATE {t} SET d = -d, t6 = '-00:00:00.000001'"])
     assert len(fast) == 2 * len(rows)
     assert typed(fast) == typed(lib)
+
+
+NOT_NULL_DDL = """CREATE TABLE {t} (
+  id INT NOT NULL PRIMARY KEY, a TINYINT NOT NULL, b SMALLINT UNSIGNED NOT NULL, c INT NOT NULL,
+  d BIGINT UNSIGNED NOT NULL, f FLOAT NOT NULL, g DOUBLE NOT NULL, m MEDIUMINT NOT NULL, u MEDIUMINT UNSIGNED NOT NULL,
+  dc DECIMAL(20,4) NOT NULL, dt DATETIME(6) NOT NULL, ch CHAR(3) NOT NULL, bn BINARY(4) NOT NULL,
+  v VARCHAR(300) NOT NULL, n INT NULL, x BIGINT NOT NULL, l VARCHAR(5) CHARACTER SET latin1 NOT NULL
+) DEFAULT CHARSET=utf8mb4"""
+
+
+def test_not_null_runs_and_a_stale_not_null_decode_as_the_library_does(source, unique_db):
+    """The generated reader reads runs of NOT NULL fixed-width columns with one unpack; a row
+    with a NULL where the shape says NOT NULL (a stale shape) must not be misread."""
+    db = unique_db("rowdecn")
+    t = qualified(db, "n")
+    with connect(source, "source", autocommit=True) as conn:
+        query(conn, f"CREATE DATABASE {db}")
+        query(conn, NOT_NULL_DDL.format(t=t))
+    workload = [
+        f"INSERT INTO {t} VALUES (1, -128, 65535, -2147483648, 18446744073709551615, -1.5, 2.25e300, -8388608, "
+        "16777215, -1234567890123456.7891, '2024-02-29 23:59:59.000001', 'abc', x'01', REPEAT('\u00e9', 300), NULL, "
+        "-9223372036854775808, 'caf\u00e9'), (2, 127, 0, 0, 0, 0, -0.0, 0, 0, 0.0001, '1000-01-01 00:00:00', '', x'', "
+        "'', 7, 0, '')",
+        f"UPDATE {t} SET dc = -dc, n = IFNULL(n, 0) + 1, bn = x'ff00' WHERE id IN (1, 2)",
+        f"DELETE FROM {t} WHERE id = 2",
+    ]
+    lib, fast = both_decodings(source, db, "n", workload)
+    assert len(lib) == 2 + 2 + 1
+    assert typed(fast) == typed(lib)
+    first = fast[0][1]
+    assert first["d"] == 18446744073709551615 and first["x"] == -9223372036854775808 and first["n"] is None
+    assert first["dc"] == Decimal("-1234567890123456.7891") and first["bn"] == b"\x01\x00\x00\x00"
+
+    # the same binlog read with a shape saying `n` is NOT NULL: its NULL row still decodes exactly
+    with connect(source, "source", autocommit=True) as conn:
+        stale = TableShape([c.model_copy(update={"nullable": False}) for c in read_columns(conn, db, "n")])
+        start = read_position(conn)
+        query(conn, f"INSERT INTO {t} VALUES (3, 1, 2, 3, 4, 5, 6, 7, 8, 9.5, '2001-01-01', 'x', x'02', 'y', NULL, 9, 'z')")
+        end = read_position(conn)
+    lib = binlog_rows(source, db, "n", start, end, library_decode(stale))
+    fast = binlog_rows(source, db, "n", start, end, fast_decode(stale))
+    assert typed(fast) == typed(lib) and fast[0][1]["n"] is None and fast[0][1]["x"] == 9

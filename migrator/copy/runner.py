@@ -361,8 +361,9 @@ class CopyRunner(PageSizing):
     def _submit(self, executor: Executor, table: TablePlan, chunk: Chunk, after: list[Any] | None) -> Any:
         if not executor.remote:
             return executor.submit(ChunkCopier(self, table, chunk, after).run)
-        task = ChunkTask(table=table, chunk=chunk, after=after, source=self.conns.endpoint(table.source),
-                         target=self.conns.target_ep, opts=self.opts, shares_target=self.shares_target(table))
+        task = ChunkTask(table=table, chunk=chunk, after=after,
+                         source=executor.ship(self.conns.endpoint(table.source), "source"),
+                         target=executor.ship(self.conns.target_ep, "target"), opts=self.opts, shares_target=self.shares_target(table))
         return executor.submit(copy_chunk_task, task, key_hint=f"{table.id}#{chunk.id}")
 
     def _worker_lost(self, slot: Slot[PendingChunk], exc: BaseException) -> None:

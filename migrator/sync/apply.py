@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import operator
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +23,8 @@ from decimal import Decimal
 from typing import Any
 
 import pymysql
+from pymysql.constants import SERVER_STATUS
+from pymysql.converters import _escape_table as ESCAPE_TABLE
 
 from ..db import connect, describe_error, error_code, is_transient, qualified, quote_ident
 from ..endpoint import Endpoint
@@ -57,10 +60,19 @@ class Route:
     def target_name(self) -> str:  # read per row change (net effect, spreading): built once
         return f"{self.target_database}.{self.target_table}"
 
+    @functools.cached_property
+    def key_getter(self) -> Callable[[dict[str, Any]], tuple]:
+        """row -> its key tuple, built once (read per row change: net effect, spreading)."""
+        if self.source_column is not None:
+            sv, sc, key = self.source_value, self.source_column, tuple(self.key)
+            return lambda row: tuple([sv if k == sc else row[k] for k in key])
+        if len(self.key) == 1:
+            (k,) = self.key
+            return lambda row: (row[k],)
+        return operator.itemgetter(*self.key)
+
     def key_of(self, row: dict[str, Any]) -> tuple:
-        if self.source_column is None:  # per row change: the plain case without a test per column
-            return tuple([row[k] for k in self.key])
-        return tuple(self.source_value if k == self.source_column else row[k] for k in self.key)
+        return self.key_getter(row)
 
     def values_of(self, row: dict[str, Any]) -> tuple:
         if self.source_column is None:
@@ -89,17 +101,18 @@ def net_effect(changes: list[RowChange]) -> list[NetChange]:
     net: dict[tuple, NetChange] = {}
     for ch in changes:
         r = ch.route
+        key_of, name = r.key_getter, r.target_name
         if ch.kind == "insert":
-            k = r.key_of(ch.after)  # type: ignore[arg-type]
-            net[(r.target_name, k)] = NetChange(r, k, ch.after)
+            k = key_of(ch.after)
+            net[(name, k)] = NetChange(r, k, ch.after)
         elif ch.kind == "update":
-            kb, ka = r.key_of(ch.before), r.key_of(ch.after)  # type: ignore[arg-type]
+            kb, ka = key_of(ch.before), key_of(ch.after)
             if kb != ka:
-                net[(r.target_name, kb)] = NetChange(r, kb, None)
-            net[(r.target_name, ka)] = NetChange(r, ka, ch.after)
+                net[(name, kb)] = NetChange(r, kb, None)
+            net[(name, ka)] = NetChange(r, ka, ch.after)
         else:
-            k = r.key_of(ch.before)  # type: ignore[arg-type]
-            net[(r.target_name, k)] = NetChange(r, k, None)
+            k = key_of(ch.before)
+            net[(name, k)] = NetChange(r, k, None)
     return list(net.values())
 
 
@@ -264,8 +277,12 @@ def _group(part: list[NetChange]) -> list[tuple[Route, list[tuple], list[dict]]]
     """Per target table and shard: keys to delete, rows to replace (deletes run first; see module doc).
     The shard is part of the group: each group writes its own source-column value."""
     groups: dict[tuple[str, tuple[str, ...], str | None], tuple[Route, list[tuple], list[dict]]] = {}
+    by_route: dict[int, tuple[Route, list[tuple], list[dict]]] = {}  # the same group, found without a key tuple per change
     for nc in part:
-        g = groups.setdefault((nc.route.target_name, tuple(nc.route.columns), nc.route.source_value), (nc.route, [], []))
+        g = by_route.get(id(nc.route))
+        if g is None:
+            r = nc.route
+            g = by_route[id(r)] = groups.setdefault((r.target_name, tuple(r.columns), r.source_value), (r, [], []))
         if nc.row is None:
             g[1].append(nc.key)
         else:
@@ -296,34 +313,108 @@ FAST_LITERALS: dict[type, Callable[[Any], str]] = {
 
 def literal_maker(conn: pymysql.connections.Connection) -> Callable[[Any], str]:
     """value -> SQL literal; anything but the fast types goes through the connection's escape
-    (strings by its escaping rules, bytes as X'..', floats, TIME)."""
+    (strings by its escaping rules, bytes as X'..', floats, TIME). Its `quote_str` quotes a str
+    by the connection's rules as they are now (NO_BACKSLASH_ESCAPES read once per statement)."""
     escape = conn.escape
     fast = FAST_LITERALS.get
 
     def literal(value: Any) -> str:
         f = fast(type(value))
         return f(value) if f is not None else escape(value)
+    if conn.server_status & SERVER_STATUS.SERVER_STATUS_NO_BACKSLASH_ESCAPES:
+        literal.quote_str = lambda v: "'" + v.replace("'", "''") + "'"  # type: ignore[attr-defined]
+    else:
+        literal.quote_str = lambda v: "'" + v.translate(ESCAPE_TABLE) + "'"  # type: ignore[attr-defined]
     return literal
 
 
-def _delete(cur: Any, route: Route, keys: list[tuple]) -> None:
+def delete_sql(route: Route, keys: list[tuple], lit: Callable[[Any], str]) -> str:
+    """DELETE of these keys from the route's target table, as one statement."""
     table = qualified(route.target_database, route.target_table)
-    lit = literal_maker(cur.connection)
     if len(route.key) == 1:
-        sql = f"DELETE FROM {table} WHERE {quote_ident(route.key[0])} IN ({','.join(lit(k[0]) for k in keys)})"
-    else:
-        cols = ",".join(quote_ident(k) for k in route.key)
-        tuples = ",".join("(" + ",".join(lit(v) for v in k) + ")" for k in keys)
-        sql = f"DELETE FROM {table} WHERE ({cols}) IN ({tuples})"
-    cur.execute(sql)
+        return f"DELETE FROM {table} WHERE {quote_ident(route.key[0])} IN ({','.join(lit(k[0]) for k in keys)})"
+    cols = ",".join(quote_ident(k) for k in route.key)
+    tuples = ",".join("(" + ",".join(lit(v) for v in k) + ")" for k in keys)
+    return f"DELETE FROM {table} WHERE ({cols}) IN ({tuples})"
+
+
+def replace_sql(route: Route, rows: list[dict], lit: Callable[[Any], str]) -> str:
+    """REPLACE of these rows (full after-images) into the route's target table, as one statement."""
+    table = qualified(route.target_database, route.target_table)
+    columns = tuple(route.columns)
+    fmt = row_formatter(columns, route.source_column, value_types(columns, rows))
+    quote_str = getattr(lit, "quote_str", lit)
+    shard = lit(route.source_value) if route.source_column is not None else ""
+    try:
+        values = ",".join([fmt(r, lit, quote_str, shard) for r in rows])
+    except KeyError:  # a row without some column (written as NULL, as values_of does)
+        values = ",".join(["(" + ",".join([lit(v) for v in route.values_of(r)]) + ")" for r in rows])
+    return f"REPLACE INTO {table} ({','.join(quote_ident(c) for c in columns)}) VALUES {values}"
+
+
+# How a value of each common type is written, as code of a generated row formatter (`q`: the
+# quote character, `quote_str(v)`: a string in the connection's escaping). The same texts as
+# FAST_LITERALS / the connection's escape.
+TYPE_CODE: dict[type, str] = {
+    int: "str({v})",
+    Decimal: 'format({v}, "f")',
+    datetime: 'q + {v}.isoformat(" ") + q',
+    date: "q + {v}.isoformat() + q",
+    str: "quote_str({v})",
+    bytes: 'x + {v}.hex() + q',
+}
+_FORMATTERS: dict[tuple, Callable[..., str]] = {}
+SAMPLE_ROWS = 20  # rows looked at for each column's value type (a guard checks every value anyway)
+
+
+def value_types(columns: tuple[str, ...], rows: list[dict]) -> tuple[type | None, ...]:
+    """Each column's value type in the first rows where it is not NULL (None: not seen)."""
+    types: list[type | None] = [None] * len(columns)
+    for r in rows[:SAMPLE_ROWS]:
+        for i, c in enumerate(columns):
+            if types[i] is None:
+                v = r.get(c)
+                if v is not None:
+                    types[i] = type(v)
+        if all(types):
+            break
+    return tuple(types)
+
+
+def row_formatter(columns: tuple[str, ...], source_column: str | None,
+                  types: tuple[type | None, ...]) -> Callable[..., str]:
+    """row -> '(v1,v2,...)' for REPLACE, generated once per column list and value types: each value
+    of the expected type is written inline, any other (NULL, a zero date's text) through `lit`.
+    Per value this saves a type lookup and two calls: a fifth of sync's CPU was here."""
+    key = (columns, source_column, types)
+    fmt = _FORMATTERS.get(key)
+    if fmt is not None:
+        return fmt
+    loads, parts = [], []
+    for i, (c, t) in enumerate(zip(columns, types)):
+        if c == source_column:
+            parts.append("{shard}")
+            continue
+        loads.append(f"v{i} = r[{c!r}]")
+        code = TYPE_CODE.get(t) if t is not None else None
+        parts.append(f"{{({code.format(v=f'v{i}')} if type(v{i}) is {t.__name__} else lit(v{i}))}}" if code
+                     else f"{{lit(v{i})}}")
+    src = ("def fmt(r, lit, quote_str, shard):\n" + "".join(f"    {line}\n" for line in loads)
+           + "    return f'(" + ",".join(parts) + ")'\n")
+    env: dict[str, Any] = {"q": "'", "x": "X'", **{t.__name__: t for t in TYPE_CODE}}
+    exec(compile(src, "<apply row formatter>", "exec"), env)  # noqa: S102 - built above from column names (repr) and types
+    if len(_FORMATTERS) > 1000:
+        _FORMATTERS.clear()
+    fmt = _FORMATTERS[key] = env["fmt"]
+    return fmt
+
+
+def _delete(cur: Any, route: Route, keys: list[tuple]) -> None:
+    cur.execute(delete_sql(route, keys, literal_maker(cur.connection)))
 
 
 def _replace(cur: Any, route: Route, rows: list[dict]) -> None:
-    table = qualified(route.target_database, route.target_table)
-    cols = ",".join(quote_ident(c) for c in route.columns)
-    lit = literal_maker(cur.connection)
-    values = ",".join(["(" + ",".join([lit(v) for v in route.values_of(r)]) + ")" for r in rows])
-    cur.execute(f"REPLACE INTO {table} ({cols}) VALUES {values}")
+    cur.execute(replace_sql(route, rows, literal_maker(cur.connection)))
 
 
 def ddl_error_is_already_applied(exc: BaseException) -> bool:

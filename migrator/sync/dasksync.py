@@ -18,7 +18,7 @@ rows, with the worker each source runs on (`runs_on`, shown by `status`).
 
 Limits: DDL replayed by sources merged into one target table is coordinated through the work
 directory's sync/ddl.jsonl, which Dask tasks do not share: merged shards with DDL during sync
-should run locally. Endpoints travel in task arguments as copy's tasks do (see README).
+should run locally. Endpoints travel in task arguments as copy's tasks do (executor.py: credentials=send|worker).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from ..db import session
+from ..endpoint import Endpoint
 from ..errors import ConfigError, MigratorError, StateError
 from ..executor import DaskExecutor, make_executor
 from ..plan.model import Plan
@@ -63,6 +64,9 @@ class SourceTask:
     options_json: str
     copy: SourceCopy
     run_id: str
+    # the source's and the target's endpoints as the executor ships them (credentials=send: with
+    # their passwords; =worker: by reference): the plan's URLs hold no password
+    endpoints: tuple[Endpoint, Endpoint] | None = None
 
 
 class RemoteSourceSync(SourceSync):
@@ -134,7 +138,7 @@ def sync_source_task(task: SourceTask) -> dict[str, Any]:
     try:
         while True:
             sync = RemoteSourceSync(plan, task.source, WorkDir(root), opts, stop=watch.stopped, copy=task.copy,
-                                    worker=worker)
+                                    worker=worker, endpoints=task.endpoints)
             try:
                 cp = sync.run()
                 return {"checkpoint": cp.model_dump(mode="json"), "caught_up": sync.caught_up, "worker": worker}
@@ -186,7 +190,9 @@ def run_sync_dask(plan: Plan, workdir: WorkDir, options: SyncOptions, executor_u
         beat.set({"stop": False, "beat": n})
         plan_json, opts_json = plan.model_dump_json(), options.model_dump_json()
         for name in names:
-            task = SourceTask(plan_json, name, opts_json, copies[name], run_id)
+            endpoints = (executor.ship(plan.source(name).endpoint(), "source"),
+                         executor.ship(plan.target.endpoint(), "target"))
+            task = SourceTask(plan_json, name, opts_json, copies[name], run_id, endpoints)
             fut = client.submit(sync_source_task, task, pure=False, retries=0, key=f"migrator-sync-{name}-{run_id}")
             futures[fut] = name
         pending = set(futures)

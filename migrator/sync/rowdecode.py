@@ -23,7 +23,8 @@ from typing import Any
 from pymysqlreplication.constants import FIELD_TYPE as FT
 from pymysqlreplication.row_event import UpdateRowsEvent
 
-from .values import EPOCH, ZERO_DATE, TableShape, binary_length, date_value, datetime_value, decode_text
+from .values import (EPOCH, ZERO_DATE, TableShape, binary_length, date_value, datetime_value, decode_text, fix_row,
+                     prepare_columns)
 
 Reader = Callable[[bytes, int], tuple[Any, int]]
 
@@ -235,36 +236,206 @@ def column_reader(lib: Any, data_type: str, column_type: str, charset: str | Non
     return None
 
 
+STRUCT_CODES = {(1, False): "b", (1, True): "B", (2, False): "h", (2, True): "H", (4, False): "i", (4, True): "I",
+                (8, False): "q", (8, True): "Q"}
+UTF8 = {"utf8mb4", "utf8mb3", "utf8"}
+
+
+def _fixed_struct_code(lib: Any, col: Any) -> str | None:
+    """The struct code of a fixed-width little-endian column (integers but MEDIUMINT, FLOAT,
+    DOUBLE): consecutive ones are read with one unpack."""
+    t = lib.type
+    if t not in EXPECTED.get(col.data_type, ()):
+        return None
+    if t in INT_SIZES and INT_SIZES[t] != 3:
+        return STRUCT_CODES[(INT_SIZES[t], "unsigned" in col.column_type.lower())]
+    return {FT.FLOAT: "f", FT.DOUBLE: "d"}.get(t)
+
+
+def _decimal_code(v: str, precision: int, scale: int) -> list[str]:
+    """_decimal_reader's arithmetic with its constants written in: no call, no loop per value."""
+    intg = precision - scale
+    groups = ([DIG2BYTES[intg % 9]] if intg % 9 else []) + [4] * (intg // 9)
+    fgroups = [4] * (scale // 9) + ([DIG2BYTES[scale % 9]] if scale % 9 else [])
+    fwidth = [9] * (scale // 9) + ([scale % 9] if scale % 9 else [])
+    size = sum(groups) + sum(fgroups)
+    sign_bit, all_ones = 1 << (8 * size - 1), (1 << (8 * size)) - 1
+    shift, whole, frac = 8 * size, "0", []
+    for n in groups:
+        shift -= 8 * n
+        whole = f"({whole}*1000000000+((x>>{shift})&{(1 << (8 * n)) - 1}))" if whole != "0" else f"((x>>{shift})&{(1 << (8 * n)) - 1})"
+    digits_after = scale
+    for n, width in zip(fgroups, fwidth):
+        shift -= 8 * n
+        digits_after -= width
+        frac.append(f"((x>>{shift})&{(1 << (8 * n)) - 1})*{10 ** digits_after}")
+    text = f'f"{{sg}}{{{whole}}}.{{{"+".join(frac)}:0{scale}d}}"' if frac else f'f"{{sg}}{{{whole}}}"'
+    return [f"x = from_bytes(buf[pos:pos+{size}], 'big'); pos += {size}",
+            f"if x & {sign_bit}: x ^= {sign_bit}; sg = ''",
+            f"else: x ^= {all_ones ^ sign_bit}; sg = '-'",
+            f"{v} = Decimal({text})"]
+
+
+def _datetime_code(v: str, fsp: int) -> list[str]:
+    nfrac, div, mul = _fraction(fsp)
+    width = 5 + nfrac
+    lines = [f"x = from_bytes(buf[pos:pos+{width}], 'big'); pos += {width}"]
+    if nfrac:
+        lines.append(f"us = ((x & {(1 << (8 * nfrac)) - 1}) // {div}) * {mul}; x >>= {8 * nfrac}")
+    else:
+        lines.append("us = 0")
+    lines += ["ym = (x >> 22) & 131071",
+              f"try: {v} = datetime(ym // 13, ym % 13, (x >> 17) & 31, (x >> 12) & 31, (x >> 6) & 63, x & 63, us)",
+              f"except ValueError: {v} = datetime_value(x, us)"]
+    return lines
+
+
+def _bytes_code(v: str, length_size: int, charset: str | None, width: int | None) -> list[str]:
+    """A length-prefixed value: text in the column's charset, bytes for binary (BINARY(n) padded)."""
+    if length_size == 1:
+        lines = ["n = buf[pos]; pos += 1"]
+    elif length_size == 2:
+        lines = ["n = buf[pos] | (buf[pos+1] << 8); pos += 2"]
+    else:
+        lines = [f"n = from_bytes(buf[pos:pos+{length_size}], 'little'); pos += {length_size}"]
+    if width is not None:
+        lines.append(f"{v} = buf[pos:pos+n].ljust({width}, b'\\0'); pos += n")
+    elif charset is None:
+        lines.append(f"{v} = buf[pos:pos+n]; pos += n")
+    elif charset in UTF8:  # what decode_text does for them, without the call
+        lines.append(f"{v} = buf[pos:pos+n].decode('utf-8'); pos += n")
+    else:
+        lines.append(f"{v} = decode_text(buf[pos:pos+n], {charset!r}); pos += n")
+    return lines
+
+
+def _column_code(v: str, lib: Any, col: Any) -> list[str] | None:
+    """Inline code reading one value into `v` (None: call the column's reader)."""
+    t = lib.type
+    if t not in EXPECTED.get(col.data_type, ()):
+        return None
+    data_type = col.data_type
+    if t == FT.INT24:
+        signed = "unsigned" not in col.column_type.lower()
+        return [f"{v} = from_bytes(buf[pos:pos+3], 'little', signed={signed}); pos += 3"]
+    if t == FT.NEWDECIMAL:
+        return _decimal_code(v, lib.precision, lib.decimals)
+    if t == FT.DATETIME2:
+        return _datetime_code(v, lib.fsp)
+    binary = data_type in ("binary", "varbinary") or data_type.endswith("blob")
+    charset = None if binary else col.charset
+    if t == FT.STRING and data_type == "binary":
+        return _bytes_code(v, 2 if lib.max_length > 255 else 1, None, binary_length(col.column_type, lib.max_length))
+    if t in (FT.VARCHAR, FT.STRING):
+        return _bytes_code(v, 2 if lib.max_length > 255 else 1, charset, None)
+    if t == FT.BLOB:
+        return _bytes_code(v, lib.length_size, charset, None)
+    return None
+
+
+def compile_image(names: list[str], readers: list[Reader], lib_columns: list[Any], columns: list[Any],
+                  fallback: Callable[[bytes, int, int], tuple[dict[str, Any], int]]) -> Callable[[bytes, int], tuple[dict[str, Any], int]]:
+    """One table's row image reader as one generated function: every column read inline in
+    order (consecutive fixed-width NOT NULL columns by one struct unpack), NULLs tested only on
+    the columns that allow them, the dict built at once. A row with a NULL where the shape says
+    NOT NULL goes to `fallback` (the per-column loop) rather than being misread."""
+    null_bytes = (len(names) + 7) // 8
+    env: dict[str, Any] = {"from_bytes": int.from_bytes, "Decimal": Decimal, "datetime": __import__("datetime").datetime,
+                           "datetime_value": datetime_value, "decode_text": decode_text, "fallback": fallback}
+    not_null = 0
+    for i, col in enumerate(columns):
+        if not col.nullable:
+            not_null |= 1 << i
+    if null_bytes == 1:
+        body = ["nulls = buf[pos]; pos += 1"]
+    else:
+        body = [f"nulls = from_bytes(buf[pos:pos+{null_bytes}], 'little'); pos += {null_bytes}"]
+    body.append(f"if nulls & {not_null}: return fallback(buf, pos, nulls)")
+    i = 0
+    while i < len(names):
+        # a run of fixed-width NOT NULL columns: one unpack
+        run = []
+        while i + len(run) < len(names):
+            j = i + len(run)
+            code = _fixed_struct_code(lib_columns[j], columns[j]) if not columns[j].nullable else None
+            if code is None:
+                break
+            run.append(code)
+        if run:
+            fmt = struct.Struct("<" + "".join(run))
+            env[f"S{i}"] = fmt.unpack_from
+            targets = ", ".join(f"v{k}" for k in range(i, i + len(run)))
+            body.append(f"{targets}{',' if len(run) == 1 else ''} = S{i}(buf, pos); pos += {fmt.size}")
+            i += len(run)
+            continue
+        v = f"v{i}"
+        code = _column_code(v, lib_columns[i], columns[i])
+        if code is None:
+            env[f"R{i}"] = readers[i]
+            code = [f"{v}, pos = R{i}(buf, pos)"]
+        if columns[i].nullable:
+            body.append(f"if nulls & {1 << i}: {v} = None")
+            body.append("else:")
+            body += ["    " + line for line in code]
+        else:
+            body += code
+        i += 1
+    body.append("return {" + ", ".join(f"{name!r}: v{k}" for k, name in enumerate(names)) + "}, pos")
+    src = "def image(buf, pos):\n" + "".join("    " + line + "\n" for line in body)
+    exec(compile(src, "<rowdecode image>", "exec"), env)  # noqa: S102 - code built above from column types only
+    return env["image"]
+
+
+LIB_ATTRS = ("type", "precision", "decimals", "max_length", "length_size", "size", "fsp", "bytes")
+_DECODERS: dict[tuple, Any] = {}
+
+
 class RowDecoder:
     """Decodes a table's full row images; build with `for_table` (None: use the library)."""
 
-    def __init__(self, names: list[str], readers: list[Reader]):
+    def __init__(self, names: list[str], readers: list[Reader], lib_columns: list[Any] | None = None,
+                 columns: list[Any] | None = None):
         self.columns = list(zip(names, readers))
         self.null_bytes = (len(names) + 7) // 8
         self.all_present = b"\xff" * (len(names) // 8) + (bytes([(1 << (len(names) % 8)) - 1]) if len(names) % 8 else b"")
+        if lib_columns is not None and columns is not None:
+            self.image = compile_image(names, readers, lib_columns, columns, self._with_nulls)
 
     @classmethod
     def for_table(cls, lib_columns: list[Any], shape: TableShape) -> RowDecoder | None:
         if len(lib_columns) != len(shape.columns):
             return None
+        # each binlog pass reads the table maps anew: the decoder (its generated code) is built
+        # once per distinct table layout, not once per pass and table
+        key = (tuple(tuple(getattr(lib, a, None) for a in LIB_ATTRS) for lib in lib_columns),
+               tuple((c.name, c.data_type, c.column_type, c.charset, c.nullable) for c in shape.columns))
+        cached = _DECODERS.get(key, False)
+        if cached is not False:
+            return cached
+        decoder = cls._build(lib_columns, shape)
+        if len(_DECODERS) >= 4096:
+            _DECODERS.clear()
+        _DECODERS[key] = decoder
+        return decoder
+
+    @classmethod
+    def _build(cls, lib_columns: list[Any], shape: TableShape) -> RowDecoder | None:
         readers = []
         for lib, col in zip(lib_columns, shape.columns):
             reader = column_reader(lib, col.data_type, col.column_type, col.charset)
             if reader is None:
                 return None
             readers.append(reader)
-        return cls(shape.names, readers)
+        return cls(shape.names, readers, lib_columns, shape.columns)
 
     def image(self, buf: bytes, pos: int) -> tuple[dict[str, Any], int]:
-        """One row image: the null bitmap, then every non-NULL value in column order."""
+        """One row image: the null bitmap, then every non-NULL value in column order (the
+        per-column loop; for_table's decoders use the generated `compile_image` instead)."""
         end = pos + self.null_bytes
-        nulls = int.from_bytes(buf[pos:end], "little")
-        pos = end
+        return self._with_nulls(buf, end, int.from_bytes(buf[pos:end], "little"))
+
+    def _with_nulls(self, buf: bytes, pos: int, nulls: int) -> tuple[dict[str, Any], int]:
         row: dict[str, Any] = {}
-        if not nulls:  # no NULL in the row: the common case, without the bitmap test per column
-            for name, read in self.columns:
-                row[name], pos = read(buf, pos)
-            return row, pos
         for name, read in self.columns:
             if nulls & 1:
                 row[name] = None
@@ -296,3 +467,33 @@ class RowDecoder:
                 row, pos = image(buf, pos)
                 out.append(row)
         return out
+
+
+def event_changes(event: Any, kind: str, lib_columns: list[Any], shape: TableShape, route: Any,
+                  decoder: RowDecoder | None, out: list[Any]) -> int:
+    """Append a rows event's row changes (apply.RowChange) to `out`; returns how many. The fast
+    decoder where it reads the event, else the library's decoding fixed by values.fix_row."""
+    from .apply import RowChange
+
+    if decoder is not None and decoder.readable(event):
+        rows = decoder.rows(event)
+        if kind == "update":
+            out.extend([RowChange("update", route, before, after) for before, after in rows])
+        elif kind == "insert":
+            out.extend([RowChange("insert", route, None, row) for row in rows])
+        else:
+            out.extend([RowChange("delete", route, row, None) for row in rows])
+        return len(rows)
+    prepare_columns(lib_columns, shape)
+    n = 0
+    for row in event.rows:
+        if kind == "update":
+            before = fix_row(shape, row["before_values"], row["before_none_sources"])
+            after = fix_row(shape, row["after_values"], row["after_none_sources"])
+            out.append(RowChange("update", route, before, after))
+        else:
+            values = fix_row(shape, row["values"], row["none_sources"])
+            out.append(RowChange(kind, route, values if kind == "delete" else None,
+                                 values if kind == "insert" else None))
+        n += 1
+    return n

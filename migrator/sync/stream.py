@@ -48,14 +48,14 @@ from .dirty import DirtyChunks
 from .ddl import (DdlRecord, classify)
 from .contracts import Checkpoint, SyncOptions, SyncStopped, gtid_distance, status_line
 from .reader import GtidStreamReader, is_savepoint_statement, stream_server_id, undecodable_event_reason
-from .rowdecode import RowDecoder
+from .rowdecode import RowDecoder, event_changes
 from .targetstate import TargetState, plan_identity
 from .checkpointing import Checkpointing
 from .txn import Txn
 from .window import WindowReplay, WindowSweep, window_sweep
 from .xa import PreparedXa, XaReplay, xa_key
 from .ddlreplay import DdlReplay, is_ddl
-from .values import TableShape, fix_row, prepare_columns
+from .values import TableShape
 
 # re-exported: what callers import from here
 __all__ = ["Checkpoint", "GtidStreamReader", "SourceSync", "SyncOptions", "SyncStopped", "gtid_distance",
@@ -87,7 +87,8 @@ class TableState:
 
 class SourceSync(Checkpointing, WindowReplay, XaReplay, DdlReplay):
     def __init__(self, plan: Plan, source: str, workdir: WorkDir, options: SyncOptions,
-                 stop: Callable[[], bool] = lambda: False, report: Callable[[dict], None] = lambda d: None):
+                 stop: Callable[[], bool] = lambda: False, report: Callable[[dict], None] = lambda d: None,
+                 endpoints: tuple[Endpoint, Endpoint] | None = None):
         self.plan = plan
         self.sp = plan.source(source)
         self.name = source
@@ -95,8 +96,9 @@ class SourceSync(Checkpointing, WindowReplay, XaReplay, DdlReplay):
         self.opts = options
         self.stop = stop
         self.report = report
-        self.ep: Endpoint = self.sp.endpoint()
-        self.target: Endpoint = plan.target.endpoint()
+        # endpoints given: a Dask task's, as the coordinator shipped them (dasksync.py)
+        self.ep: Endpoint = endpoints[0] if endpoints else self.sp.endpoint()
+        self.target: Endpoint = endpoints[1] if endpoints else plan.target.endpoint()
         self.tables: dict[tuple[str, str], TableState] = {}
         self.merged: set[str] = set()
         self.ddl_record = DdlRecord(workdir.sync_ddl_journal, workdir.sync_ddl_seen(source))
@@ -571,29 +573,8 @@ class SourceSync(Checkpointing, WindowReplay, XaReplay, DdlReplay):
         if len(columns) != len(state.shape.columns):
             self.refresh_table(state, len(columns), stream)
         kind = KIND[type(event)]
-        shape, route = state.shape, state.route
-        decoder = state.decoder(columns)
-        if decoder is not None and decoder.readable(event):
-            rows = decoder.rows(event)
-            if kind == "update":
-                txn.changes.extend(RowChange("update", route, before, after) for before, after in rows)
-            elif kind == "insert":
-                txn.changes.extend(RowChange("insert", route, None, row) for row in rows)
-            else:
-                txn.changes.extend(RowChange("delete", route, row, None) for row in rows)
-            txn.counts[kind] = txn.counts.get(kind, 0) + len(rows)
-            return
-        prepare_columns(columns, shape)
-        for row in event.rows:
-            if kind == "update":
-                before = fix_row(shape, row["before_values"], row["before_none_sources"])
-                after = fix_row(shape, row["after_values"], row["after_none_sources"])
-                txn.changes.append(RowChange("update", route, before, after))
-            else:
-                values = fix_row(shape, row["values"], row["none_sources"])
-                txn.changes.append(RowChange(kind, route, values if kind == "delete" else None,
-                                             values if kind == "insert" else None))
-            txn.counts[kind] = txn.counts.get(kind, 0) + 1
+        n = event_changes(event, kind, columns, state.shape, state.route, state.decoder(columns), txn.changes)
+        txn.counts[kind] = txn.counts.get(kind, 0) + n
 
     def refresh_table(self, state: TableState, n_columns: int, stream: BinLogStreamReader) -> None:
         t = state.plan
@@ -689,6 +670,7 @@ def stream_connection_settings(ep: Endpoint) -> dict[str, Any]:
     credentials and ssl-mode, on the process's shared TLS context (left to pymysql, every pass's
     two connections tried TLS unverified whatever the URL said, loading the CA store each time:
     ~35 ms of CPU, serialised across the threads of a process serving several sources)."""
+    ep = ep.resolved()  # a password sent by reference (Dask credentials=worker) is read here
     return {"host": ep.host, "port": ep.port, "user": ep.user,
             "passwd": ep.password.get_secret_value() if ep.password else "", "connect_timeout": ep.connect_timeout,
             **ssl_args(ep)}

@@ -123,7 +123,8 @@ def checksum_chunks(runs: list[TableRun], pools: Pool, executor: Executor, journ
         if not executor.remote:
             return executor.submit(checksum_pair, pools, run, chunk)
         assert run.sside is not None and run.tside is not None
-        return executor.submit(checksum_pair_task, pools.endpoint(run.tp.source), pools.target_ep, run.sside,
+        return executor.submit(checksum_pair_task, executor.ship(pools.endpoint(run.tp.source), "source"),
+                               executor.ship(pools.target_ep, "target"), run.sside,
                                run.tside if carries_target(run, chunk) else None, decode_bound(chunk.lower),
                                decode_bound(chunk.upper), max_threads_running)
 
