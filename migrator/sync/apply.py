@@ -361,7 +361,7 @@ TYPE_CODE: dict[type, str] = {
     datetime: 'q + {v}.isoformat(" ") + q',
     date: "q + {v}.isoformat() + q",
     str: "quote_str({v})",
-    bytes: 'x + {v}.hex() + q',
+    bytes: "(x + {v}.hex() + q if {v} else q + q)",  # '' for the empty value, as FAST_LITERALS
 }
 _FORMATTERS: dict[tuple, Callable[..., str]] = {}
 SAMPLE_ROWS = 20  # rows looked at for each column's value type (a guard checks every value anyway)
