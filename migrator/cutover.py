@@ -212,6 +212,8 @@ class WindowVerify:
         except StateError:
             self.lock = None
         self.ddl = ddl_applied(plan, workdir)
+        self.started = False
+        self.fresh: set[tuple[str, int]] = set()  # units checked whole during this cutover
         try:
             self.verifier = self._open()
         except BaseException:
@@ -225,38 +227,83 @@ class WindowVerify:
         return Verifier(self.plan, self.wd, parallel=self.parallel, max_source_threads_running=0,
                         record=self.lock is not None)
 
+    def _todo(self, view=None) -> list[tuple[Any, str]]:
+        """The units not clean now (copy-only ones aside: only a check inside the window proves them)."""
+        return [(u, st) for u, st in self.verifier.states_now(view) if not u.always and st != "clean"]
+
+    def _whole(self) -> list[Any]:
+        """Units not clean now that the window could not re-verify by key."""
+        from .sync.dirty import DirtyView
+        from .verify.follow import window_keys
+
+        view = DirtyView(self.wd, self.plan)
+        last = self.verifier.states.last
+        return [u for u, _ in self._todo(view) if u.key not in self.fresh or window_keys(u, last.get(u.key), view) is None]
+
     def catch_up(self, say: Callable[[str], None], passes: int = 3, floor: int | None = None) -> list[int]:
-        """Before the window, with the sources writable: check the chunks that are not clean now, up
-        to `passes` times while that shrinks the set (an iterative verifier, as Ghostferry's), so the
-        window holds only what changed during the last of these passes. Differences here are rows
-        in flight: they are re-verified in the window. Skipped when a `verify --follow` runs (it
-        keeps the chunks checked). Returns the not-clean count before each pass."""
-        if self.lock is None:
-            say("a `migrator verify --follow` is running: its chunk states are used as they are (stop it after the "
-                "cutover)")
-            return []
+        """Before the window, with the sources writable (an iterative verifier, as Ghostferry's).
+        First call: every chunk not clean now is checked whole (a chunk that differs while rows are
+        in flight is read row by row: its differing keys are kept), so each chunk sync changed
+        since its last clean check has a whole check taken during this cutover; then, up to
+        `passes` times while that shrinks the set, the chunks the window could not re-verify by key.
+        The window then compares by key only the rows changed since (and those that differed). A
+        set of at most `floor` chunks (default 2 x parallel) is left to the window, checked whole.
+        Later calls (floor 0) check only the chunks that could not be re-verified by key. Results
+        are recorded unless a `verify --follow` runs (it keeps the chunk states). Returns the
+        chunks checked in each pass."""
         counts: list[int] = []
-        for _ in range(passes):
-            todo = [u for u, st in self.verifier.states_now() if u.always or st != "clean"]
-            if counts and len(todo) >= counts[-1] or len(todo) <= (2 * self.parallel if floor is None else floor):
-                break
-            counts.append(len(todo))
+        if not self.started:
+            self.started = True
+            todo = [u for u, _ in self._todo()]
+            if len(todo) <= (2 * self.parallel if floor is None else floor):
+                return counts
             say(f"checking {len(todo)} chunk(s) not clean now, before the sources are made read-only")
             self.verifier.check(todo)
+            self.fresh.update(u.key for u in todo)
+            counts.append(len(todo))
+            passes -= 1
+        for _ in range(passes):
+            todo = self._whole()
+            if not todo or counts and len(todo) >= counts[-1] and floor is None:
+                break
+            say(f"checking {len(todo)} chunk(s) that cannot be re-verified by key, before the sources are made read-only")
+            self.verifier.check(todo)
+            self.fresh.update(u.key for u in todo)
+            counts.append(len(todo))
         return counts
 
-    def run(self, say: Callable[[str], None]) -> dict[str, Any]:
-        from .verify.follow import ddl_applied
+    def run(self, say: Callable[[str], None], final: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Inside the window (sources read-only at `final`, sync drained): re-verify every unit not
+        clean now: by key where its last check was taken during this cutover and sync's dirty keys
+        since are known, else whole."""
+        from .sync.dirty import DirtyView
+        from .verify.follow import ddl_applied, window_keys
 
         if ddl_applied(self.plan, self.wd) != self.ddl:  # the drain replayed DDL: read the shapes again
             self.verifier.close()
             self.verifier = self._open()
+            self.fresh.clear()
         v = self.verifier
-        states = v.states_now()
+        view = DirtyView(self.wd, self.plan)
+        states = v.states_now(view)
         todo = [u for u, st in states if u.always or st != "clean"]
-        say(f"re-verifying {len(todo)} of {len(states)} chunk(s): the others were verified clean and sync changed "
-            "nothing in them since")
-        done, errors = v.check(todo, static=True)
+        by_key = []
+        for u in todo:
+            keys = window_keys(u, v.states.last.get(u.key), view) if u.key in self.fresh else None
+            if keys is not None:
+                by_key.append((u, keys))
+        keyed = {u.key for u, _ in by_key}
+        whole = [u for u in todo if u.key not in keyed]
+        rows_by_key = sum(len(k) for _, k in by_key)
+        say(f"re-verifying {len(todo)} of {len(states)} chunk(s) ({len(by_key)} by the {rows_by_key} key(s) changed "
+            f"since their check, {len(whole)} whole): the others were verified clean and sync changed nothing in "
+            "them since")
+        applied = v.applied()
+        valid = {s: min(p.key(), applied[s]) if applied.get(s) else p.key() for s, p in (final or {}).items()}
+        wait_keys = v.check_keys(by_key, valid) if by_key else (lambda: ([], []))
+        done, errors = v.check(whole, static=True)
+        done_keys, key_errors = wait_keys()
+        done, errors = done + done_keys, errors + key_errors
         fresh = {u.key for u, _ in done}
         differing = [u.label() for u, r in done if not r["same"]]
         reasons: dict[str, int] = {}
@@ -267,16 +314,23 @@ class WindowVerify:
             why = ("not synced" if u.always else st) if again else "kept clean"
             reasons[why] = reasons.get(why, 0) + 1
             chunks.append({"chunk": u.label(), "state_before": "not synced" if u.always else st,
-                           "reverified_in_window": again, "identical": rec.get("same") if again else st == "clean",
+                           "reverified_in_window": ("by key" if u.key in keyed else "whole") if again else False,
+                           "identical": rec.get("same") if again else st == "clean",
                            "last_clean_at": _iso(rec.get("clean_at")), "clean_valid_at": rec.get("clean_valid")})
         errors = errors + v.errors
         return {"ran": True, "mode": "dirty chunks", "identical": not differing and not errors,
-                "chunks": len(states), "reverified": len(todo), "kept_clean": len(states) - len(todo),
+                "chunks": len(states), "reverified": len(todo), "reverified_by_key": len(by_key),
+                "reverified_whole": len(whole), "rows_compared_by_key": rows_by_key,
+                "kept_clean": len(states) - len(todo),
                 "reasons": reasons, "differing_chunks": differing, "errors": errors,
                 "recorded": self.lock is not None, "chunk_detail": chunks,
-                "note": ("a chunk kept clean was checksummed equal while sync ran, at the position given, and sync "
-                         "changed nothing in it since; a change made on the target behind sync's back after that "
-                         "check is found by `verify --follow --refresh` or `cutover --full-verify`, not here")}
+                "note": ("every chunk not clean when the cutover started was checksummed whole during it (before "
+                         "read-only, or inside the window); inside the window a chunk checked whole before it is "
+                         "compared by the keys sync changed since that check and the keys that differed in it. A "
+                         "chunk kept clean was checksummed equal at the position given and sync changed nothing in "
+                         "it since; a change made on the target behind sync's back after a chunk's last whole check, "
+                         "in rows sync did not change since, is found by `verify --follow --refresh` or "
+                         "`cutover --full-verify`, not here")}
 
     def close(self) -> None:
         self.verifier.close()
@@ -357,7 +411,7 @@ def _cutover(plan: Plan, workdir: WorkDir, report: dict[str, Any], started: floa
         if not verify:
             report["verify"] = {"ran": False, "identical": None, "note": "skipped (--no-verify)"}
         elif window is not None:
-            report["verify"] = window.run(say)
+            report["verify"] = window.run(say, final)
         else:
             say("verifying every table (chunk checksums, --full-verify)")
             report["verify"] = {**run_verify(plan, workdir), "mode": "full"}
