@@ -36,6 +36,7 @@ from .plan.model import Plan
 from .positions import BinlogPosition, read_position
 from .state import atomic_write_json, read_json
 from .sync.dirty import applied_position
+from .sync.wake import wake
 from .sync.runner import run_sync, sync_status
 from .sync.stream import Checkpoint, SyncOptions
 from .workdir import WorkDir
@@ -152,7 +153,7 @@ def drain(plan: Plan, workdir: WorkDir, final: dict[str, BinlogPosition], timeou
         if time.monotonic() > deadline:
             raise StateError(f"sync did not reach the final position of {', '.join(behind)} within {timeout:.0f}s; the "
                              "sources are read-only: fix sync and rerun cutover, or roll back with --rollback")
-        time.sleep(0.1)  # a checkpoint file read: polled often, the sources are read-only meanwhile
+        time.sleep(0.02)  # a checkpoint file read: polled often, the sources are read-only meanwhile
 
 
 def sync_running(workdir: WorkDir) -> bool:
@@ -401,6 +402,7 @@ def _cutover(plan: Plan, workdir: WorkDir, report: dict[str, Any], started: floa
         "cutover in progress, or killed: rerun `migrator cutover PLAN`, or roll back with --rollback")})
     try:
         final = final_positions(plan)
+        wake(workdir.sync_wake)  # a running sync napping between polls reads the last changes now
         say("sources read-only; draining sync to " + ", ".join(f"{n} {p.file}:{p.pos}" for n, p in final.items()))
         cps = drain(plan, workdir, final, drain_timeout, say)
         marks["drain"] = time.time()
