@@ -263,15 +263,24 @@ def test_cutover_reverifies_only_dirty_chunks_and_refuses_a_difference_in_one(ta
 def test_a_plain_verify_pass_counts_as_a_clean_check_for_cutover(target, private, unique_db, tmp_path):
     from migrator.verify.compare import verify_plan
 
+    from migrator.verify.follow import chunk_state_counts
+
     ep = private
     db = unique_db("pv")
-    wd, plan, _, _ = setup(ep, target, db, tmp_path)
+    wd, plan, plan_path, _ = setup(ep, target, db, tmp_path)
     assert len(dry_run(plan, wd, max_lag=300)["reverify"]) == 8  # never checked
+    assert chunk_state_counts(plan, wd) == {wallet_id(plan): {"never": 4}, ledger_id(plan): {"never": 4}}
     assert verify_plan(plan, wd).identical
     assert dry_run(plan, wd, max_lag=300)["reverify"] == []
     on_source(ep, f"UPDATE {qualified(db, 'ledger')} SET amount = 5 WHERE wallet_id = 12")
     run_sync(plan, wd, SyncOptions(until_caught_up=True))
     assert dry_run(plan, wd, max_lag=300)["reverify"] == [f"{ledger_id(plan)} chunk 1"]
+    # `migrator status` shows the chunk states per table
+    assert chunk_state_counts(plan, wd) == {wallet_id(plan): {"clean": 4}, ledger_id(plan): {"clean": 3, "dirty": 1}}
+    res = run_cli("status", str(plan_path), "--workdir", str(wd.root), "--tables")
+    assert res.returncode == 0, res.stderr
+    line = next(x for x in res.stdout.splitlines() if ledger_id(plan) in x and "│" in x and "3" in x)
+    assert [c.strip() for c in line.split("│")[2:6]] == ["3", "1", "0", "0"], line  # clean dirty differs never
 
 
 def test_cutover_checks_chunks_before_read_only_and_only_the_rest_inside(target, private, unique_db,

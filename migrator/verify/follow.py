@@ -530,3 +530,45 @@ def record_verify_run(workdir: WorkDir, fingerprint: str, runs: list[TableRun], 
     finally:
         states.close()
     return len(records)
+
+
+def chunk_state_counts(plan: Plan, workdir: WorkDir) -> dict[str, dict[str, int]]:
+    """Per table (a merge without a source column: per `merged:DB.TABLE`) how many chunks are
+    clean / dirty / differs / never checked, from the work directory alone (no database): the last
+    check of each chunk (verify/chunks.jsonl) against sync's dirty marks since. A chunk whose check
+    differed is "differs" here whether or not rows were in flight then. Chunks of a table verified
+    as one range are counted as one."""
+    from .tablerun import plan_chunks
+
+    states = ChunkStates(workdir, plan.fingerprint(), writable=False)
+    states.close()
+    view = DirtyView(workdir, plan)
+    tables = plan.active_tables()
+    members: dict[str, list[Any]] = {}
+    for tp in tables:
+        members.setdefault(tp.target_name, []).append(tp)
+
+    def state(rec: dict[str, Any] | None, tps: list[Any], chunk: int | None) -> str:
+        if rec is None:
+            return "never"
+        covered = all(tp.mode != "copy+sync" or view.covers(tp.source, tp.id, chunk,
+                                                             _key((rec.get("valid") or {}).get(tp.source)))
+                      for tp in tps)
+        return ("clean" if covered else "dirty") if rec["same"] else "differs"
+
+    out: dict[str, dict[str, int]] = {}
+    for tp in tables:
+        counts = out.setdefault(tp.id, {})
+        recs = [(c.id, states.last.get((tp.id, c.id))) for c in plan_chunks(tp)]
+        if len(recs) > 1 and all(r is None for _, r in recs) and (tp.id, 0) in states.last:
+            recs = [(0, states.last[(tp.id, 0)])]  # verified as one range (a key collation note)
+        for cid, rec in recs:
+            st = state(rec, [tp], cid if len(recs) > 1 else None)
+            counts[st] = counts.get(st, 0) + 1
+    for (name, cid), rec in states.last.items():
+        if name.startswith("merged:"):
+            tps = members.get(name[len("merged:"):], [])
+            counts = out.setdefault(name, {})
+            st = state(rec, tps, None)
+            counts[st] = counts.get(st, 0) + 1
+    return out
