@@ -113,7 +113,8 @@ def one_size(sources, target, accounts: int, rate: float, work: Path, tdb: str, 
                    **rep.get("downtime_parts", {}),
                    "verified_in_window": v.get("chunks") if full else v.get("reverified"),
                    "by_key": v.get("reverified_by_key"), "keys": v.get("rows_compared_by_key"),
-                   "checked_before": rep.get("checked_before_read_only"), "cutover_seconds": time.monotonic() - t1,
+                   "checked_before": rep.get("checked_before_read_only"),
+                   "keys_before": rep.get("keys_compared_before_read_only"), "cutover_seconds": time.monotonic() - t1,
                    "sync_catch_up": rep.get("sync_catch_up_seconds")}
             if full:
                 row["verified_in_window"] = sum(t.get("chunks", 0) for t in _tables(wd)) or chunks
@@ -122,8 +123,10 @@ def one_size(sources, target, accounts: int, rate: float, work: Path, tdb: str, 
                   f"{row['read_only_seconds']:.2f} + drain {row['drain_seconds']:.2f} + verify "
                   f"{row['verify_seconds']:.2f}; chunks verified in the window {row['verified_in_window']}"
                   + (f" ({row['by_key']} by {row['keys']} key(s))" if row["by_key"] is not None else "") + " "
-                  f"(before read-only: checked {row['checked_before']}, waited {row['sync_catch_up']}s for sync)",
+                  f"(before read-only: checked {row['checked_before']} whole, {row['keys_before']} keys, waited {row['sync_catch_up']}s for sync)",
                   flush=True)
+            if v.get("seconds"):
+                print(f"    window verify parts: {v['seconds']}", flush=True)
             if not rep.get("ok"):
                 print(f"    {rep.get('next_step')}", flush=True)
             time.sleep(3.0)

@@ -198,6 +198,9 @@ def run_verify(plan: Plan, workdir: WorkDir) -> dict[str, Any]:
             "differing_rows": len(getattr(report, "rows", [])), "errors": list(getattr(report, "errors", []))}
 
 
+CONVERGED_KEYS = 200  # keys left to compare inside the window: the passes before read-only stop here
+
+
 class WindowVerify:
     """The chunks to re-verify inside the read-only window, prepared before it starts (shapes,
     target columns, merge ranges are read while the sources are still writable)."""
@@ -215,6 +218,7 @@ class WindowVerify:
         self.ddl = ddl_applied(plan, workdir)
         self.started = False
         self.fresh: set[tuple[str, int]] = set()  # units checked whole during this cutover
+        self.keys_compared: list[int] = []  # keys compared in each converge pass before read-only
         try:
             self.verifier = self._open()
         except BaseException:
@@ -245,13 +249,14 @@ class WindowVerify:
         """Before the window, with the sources writable (an iterative verifier, as Ghostferry's).
         First call: every chunk not clean now is checked whole (a chunk that differs while rows are
         in flight is read row by row: its differing keys are kept), so each chunk sync changed
-        since its last clean check has a whole check taken during this cutover; then, up to
-        `passes` times while that shrinks the set, the chunks the window could not re-verify by key.
-        The window then compares by key only the rows changed since (and those that differed). A
-        set of at most `floor` chunks (default 2 x parallel) is left to the window, checked whole.
-        Later calls (floor 0) check only the chunks that could not be re-verified by key. Results
-        are recorded unless a `verify --follow` runs (it keeps the chunk states). Returns the
-        chunks checked in each pass."""
+        since its last clean check has a whole check taken during this cutover. Then, up to
+        `passes` rounds: the chunks the window could not re-verify by key are checked whole again,
+        and the others are compared by the keys sync changed since their check (converge), while
+        that shrinks. The window then compares only the keys changed since the last round. A set
+        of at most `floor` chunks (default 2 x parallel) is left to the window, checked whole.
+        Later calls (floor 0) run one round. Results are recorded unless a `verify --follow` runs
+        (it keeps the chunk states). Returns the chunks checked whole in each pass (the keys
+        compared in each round are in `keys_compared`)."""
         counts: list[int] = []
         if not self.started:
             self.started = True
@@ -262,16 +267,40 @@ class WindowVerify:
             self.verifier.check(todo)
             self.fresh.update(u.key for u in todo)
             counts.append(len(todo))
-            passes -= 1
+        keys_before: int | None = None
         for _ in range(passes):
-            todo = self._whole()
-            if not todo or counts and len(todo) >= counts[-1] and floor is None:
+            whole = self._whole()
+            if whole:
+                say(f"checking {len(whole)} chunk(s) that cannot be re-verified by key, before the sources are made "
+                    "read-only")
+                self.verifier.check(whole)
+                self.fresh.update(u.key for u in whole)
+                counts.append(len(whole))
+            n = self.converge()
+            self.keys_compared.append(n)
+            if n <= CONVERGED_KEYS or keys_before is not None and n >= keys_before:
                 break
-            say(f"checking {len(todo)} chunk(s) that cannot be re-verified by key, before the sources are made read-only")
-            self.verifier.check(todo)
-            self.fresh.update(u.key for u in todo)
-            counts.append(len(todo))
+            keys_before = n
         return counts
+
+    def converge(self) -> int:
+        """One pass, sources writable: every unit checked during this cutover and changed since is
+        compared by the keys sync changed since its check (and those that differed then). Returns
+        the number of keys compared."""
+        from .sync.dirty import DirtyView
+        from .verify.follow import window_keys
+
+        v = self.verifier
+        applied = v.applied()  # before the dirty keys are read: every change up to it is among them
+        view = DirtyView(self.wd, self.plan)
+        by_key = []
+        for u, _ in self._todo(view):
+            keys = window_keys(u, v.states.last.get(u.key), view) if u.key in self.fresh else None
+            if keys:
+                by_key.append((u, keys))
+        if by_key:
+            v.check_keys(by_key, applied, live=True)()
+        return sum(len(k) for _, k in by_key)
 
     def run(self, say: Callable[[str], None], final: dict[str, Any] | None = None) -> dict[str, Any]:
         """Inside the window (sources read-only at `final`, sync drained): re-verify every unit not
@@ -280,6 +309,7 @@ class WindowVerify:
         from .sync.dirty import DirtyView
         from .verify.follow import ddl_applied, window_keys
 
+        t0 = time.monotonic()
         if ddl_applied(self.plan, self.wd) != self.ddl:  # the drain replayed DDL: read the shapes again
             self.verifier.close()
             self.verifier = self._open()
@@ -301,9 +331,12 @@ class WindowVerify:
             "them since")
         applied = v.applied()
         valid = {s: min(p.key(), applied[s]) if applied.get(s) else p.key() for s, p in (final or {}).items()}
+        t1 = time.monotonic()
         wait_keys = v.check_keys(by_key, valid) if by_key else (lambda: ([], []))
         done, errors = v.check(whole, static=True)
+        t2 = time.monotonic()
         done_keys, key_errors = wait_keys()
+        t3 = time.monotonic()
         done, errors = done + done_keys, errors + key_errors
         fresh = {u.key for u, _ in done}
         differing = [u.label() for u, r in done if not r["same"]]
@@ -323,6 +356,9 @@ class WindowVerify:
                 "chunks": len(states), "reverified": len(todo), "reverified_by_key": len(by_key),
                 "reverified_whole": len(whole), "rows_compared_by_key": rows_by_key,
                 "kept_clean": len(states) - len(todo),
+                # where the window's verify time went: chunk states and dirty keys read, whole checks
+                # (key lookups run beside them), the key lookups still running after them
+                "seconds": {"prepare": round(t1 - t0, 3), "whole": round(t2 - t1, 3), "keys_after_whole": round(t3 - t2, 3)},
                 "reasons": reasons, "differing_chunks": differing, "errors": errors,
                 "recorded": self.lock is not None, "chunk_detail": chunks,
                 "note": ("every chunk not clean when the cutover started was checksummed whole during it (before "
@@ -361,6 +397,8 @@ def cutover(plan: Plan, workdir: WorkDir, *, max_lag: float = 30.0, verify: bool
         if window is not None and report["checked_before_read_only"]:
             # what changed while sync caught up, checked once more: the window holds only the last moment's
             report["checked_before_read_only"] += window.catch_up(say, passes=1, floor=0)
+        if window is not None:
+            report["keys_compared_before_read_only"] = window.keys_compared
         return _cutover(plan, workdir, report, started, verify, full_verify, window, drain_timeout, say)
     finally:
         if window is not None:

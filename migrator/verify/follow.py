@@ -222,19 +222,40 @@ def window_keys(unit: Unit, rec: dict[str, Any] | None, view: DirtyView) -> set[
     return since | {tuple(k) for k in diff}
 
 
-def key_check(units: list[tuple[Unit, set[tuple]]], pools: Pool, valid: dict[str, PosKey]) -> list[dict[str, Any]]:
-    """Sources read-only and sync drained: compare exactly these keys of one table's units on both
-    sides (one lookup per side for the table); a record per unit, valid at `valid`."""
+def key_check(units: list[tuple[Unit, set[tuple]]], pools: Pool, valid: dict[str, PosKey | None],
+              live: bool = False) -> list[dict[str, Any]]:
+    """Compare exactly these keys of one table's units on both sides (one lookup per side for the
+    table); a record per unit. Static (cutover's window: sources read-only, sync drained): valid at
+    `valid`. live (sources writable): `valid` holds sync's applied position read BEFORE the dirty
+    keys were (marks are durable before a batch applies, so every change up to it is among the
+    keys); the source is read between two reads of its binlog head B and R, the target after, and
+    the record is valid at min(B, that position): a row outside the keys either is unchanged since
+    the unit's previous check, which proved it equal, or changes after that position (and then is
+    among the keys the next time)."""
     run = units[0][0].readers[0]
+    source, side = run.tp.source, run.sside
     keys = sorted(set().union(*(ks for _, ks in units)))
-    src = pools.run(run.tp.source, lambda c: rows_by_key(c, run.sside, keys), what="checksum") if keys else {}
-    tgt = pools.run(TARGET, lambda c: rows_by_key(c, units[0][0].tside, keys), what="checksum") if keys else {}
+    at, read = valid.get(source), valid.get(source)
+    if not keys:
+        src: dict[tuple, int] = {}
+        tgt: dict[tuple, int] = {}
+    elif live:
+        def on_source(conn) -> tuple[PosKey, dict[tuple, int], PosKey]:
+            before = head_key(conn)
+            hashes = rows_by_key(conn, side, keys)
+            return before, hashes, head_key(conn)
+
+        before, src, read = pools.run(source, on_source, what="checksum")
+        at = min(before, at) if at is not None else None
+        tgt = pools.run(TARGET, lambda c: rows_by_key(c, units[0][0].tside, keys), what="checksum")
+    else:
+        src = pools.run(source, lambda c: rows_by_key(c, side, keys), what="checksum")
+        tgt = pools.run(TARGET, lambda c: rows_by_key(c, units[0][0].tside, keys), what="checksum")
     out = []
     for unit, ks in units:
         diff = sorted(k for k in ks if src.get(k) != tgt.get(k))
-        v = valid.get(run.tp.source)
         rec = {"u": unit.name, "c": unit.chunk.id, "same": not diff, "at": time.time(),
-               "valid": {run.tp.source: list(v) if v else None}, "read": {run.tp.source: list(v) if v else None},
+               "valid": {source: list(at) if at else None}, "read": {source: list(read) if read else None},
                "rows": None, "secs": None, "by_keys": len(ks)}
         if diff and len(diff) <= DIFF_KEEP and _listable(diff):
             rec["diff"] = [list(k) for k in diff]
@@ -354,12 +375,12 @@ class Verifier:
         view, applied = view or DirtyView(self.wd, self.plan), self.applied()
         return [(u, classify(u, self.states.last.get(u.key), view, applied)) for u in self.units]
 
-    def check_keys(self, units: list[tuple[Unit, set[tuple]]], valid: dict[str, PosKey]) -> Any:
+    def check_keys(self, units: list[tuple[Unit, set[tuple]]], valid: dict[str, PosKey | None], live: bool = False) -> Any:
         """Start key_check of these units, one job per table; call the result to wait: (done, errors)."""
         by_table: dict[int, list[tuple[Unit, set[tuple]]]] = {}
         for unit, ks in units:
             by_table.setdefault(id(unit.readers[0]), []).append((unit, ks))
-        jobs = [(group, self._threads.submit(key_check, group, self.pools, valid)) for group in by_table.values()]
+        jobs = [(group, self._threads.submit(key_check, group, self.pools, valid, live)) for group in by_table.values()]
 
         def wait() -> tuple[list[tuple[Unit, dict[str, Any]]], list[str]]:
             done: list[tuple[Unit, dict[str, Any]]] = []
