@@ -36,9 +36,9 @@ from .plan.model import Plan
 from .positions import BinlogPosition, read_position
 from .state import atomic_write_json, read_json
 from .sync.dirty import applied_position
-from .sync.wake import wake
 from .sync.runner import run_sync, sync_status
 from .sync.stream import Checkpoint, SyncOptions
+from .sync.wake import wake
 from .workdir import WorkDir
 
 
@@ -264,8 +264,7 @@ class WindowVerify:
             if len(todo) <= (2 * self.parallel if floor is None else floor):
                 return counts
             say(f"checking {len(todo)} chunk(s) not clean now, before the sources are made read-only")
-            self.verifier.check(todo)
-            self.fresh.update(u.key for u in todo)
+            self._check_whole(todo)
             counts.append(len(todo))
         keys_before: int | None = None
         for _ in range(passes):
@@ -273,8 +272,7 @@ class WindowVerify:
             if whole:
                 say(f"checking {len(whole)} chunk(s) that cannot be re-verified by key, before the sources are made "
                     "read-only")
-                self.verifier.check(whole)
-                self.fresh.update(u.key for u in whole)
+                self._check_whole(whole)
                 counts.append(len(whole))
             n = self.converge()
             self.keys_compared.append(n)
@@ -282,6 +280,11 @@ class WindowVerify:
                 break
             keys_before = n
         return counts
+
+    def _check_whole(self, units: list[Any]) -> None:
+        """Whole checks; only the units that got a result count as checked during this cutover."""
+        done, _ = self.verifier.check(units)
+        self.fresh.update(u.key for u, _ in done)
 
     def converge(self) -> int:
         """One pass, sources writable: every unit checked during this cutover and changed since is
@@ -517,11 +520,17 @@ def dry_run(plan: Plan, workdir: WorkDir, *, max_lag: float = 30.0, parallel: in
     expected = {"read_only_seconds": round(0.02 * len(plan.sources), 3),
                 "drain_seconds": round(max([x or 0.0 for x in lag.values()] or [0.0]) + 0.5, 3),
                 "verify_seconds": round(per_chunk * len(todo) / max(1, parallel), 3)}
+    before = len(todo) > 2 * max(1, parallel)  # more than that: checked whole while the sources are writable
+    if before:  # the window then compares by key what changed since, and checks the copy-only chunks whole
+        expected["verify_seconds"] = round(per_chunk * sum(u.always for u in todo) / max(1, parallel) + 0.1, 3)
     steps = [f"check lag of {len(plan.sources)} source(s) (refuse above {max_lag:.0f}s)",
-             "prepare the chunks to re-verify (sources still writable)",
+             (f"check the {len(todo)} chunk(s) not clean now whole, then compare by key the rows sync changes "
+              "meanwhile, until few are left (sources still writable)" if before
+              else "prepare the chunks to re-verify (sources still writable)"),
              f"set read_only=ON on {', '.join(sp.name for sp in plan.sources)}",
              "read final positions; drain sync to them",
-             f"re-verify {len(todo)} of {len(states)} chunk(s) (never clean, dirty, differing, not synced)",
+             ("re-verify the chunks changed since by key, the copy-only ones whole" if before else
+              f"re-verify {len(todo)} of {len(states)} chunk(s) (never clean, dirty, differing, not synced)"),
              "write the cutover report"]
     return {"dry_run": True, "lag_seconds": lag, "would_refuse": refusals, "chunks": len(states),
             "chunk_states": counts, "reverify": [u.label() for u in todo], "steps": steps,

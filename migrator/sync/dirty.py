@@ -44,7 +44,7 @@ WHOLE = "*"
 ORDERED = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint", "year", "decimal", "numeric"}
 # key types whose values are listed per chunk (they read back from both databases as Python ints)
 LISTED = ORDERED - {"decimal", "numeric"}
-KEEP = 512  # keys listed per chunk; beyond that the oldest half is dropped and the chunk's floor raised
+KEEP = 256  # keys listed per chunk; beyond that the oldest half is dropped and the chunk's floor raised
 COMPACT_LINES = 4000  # the journal is rewritten as its summary after this many batches
 
 PosKey = tuple[int, int]
@@ -249,11 +249,14 @@ class DirtyChunks:
                     chunks[WHOLE] = None
                     continue
                 name = str(chunk)
-                key = idx.listed_key(row) if name not in chunks or chunks[name] is not None else None  # type: ignore[union-attr]
-                if key is None:
+                listed = chunks.setdefault(name, [])
+                if listed is None:  # keys of this chunk not listed in this batch
+                    continue
+                key = idx.listed_key(row)  # type: ignore[union-attr]
+                if key is None or len(listed) >= KEEP:  # a bulk change: the chunk is checked whole again
                     chunks[name] = None
                 else:
-                    chunks.setdefault(name, []).append(key)
+                    listed.append(key)
             if cascades is not None and ch.kind != "insert" and cascades.cascading(ch):
                 for child in self.children(tid):
                     touched.setdefault(child, {})[WHOLE] = None
