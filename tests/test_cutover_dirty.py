@@ -433,3 +433,14 @@ def test_window_compares_by_key_the_rows_changed_since_the_whole_check(target, p
     assert detail[f"{w} chunk 0"]["reverified_in_window"] == "by key" and detail[f"{w} chunk 0"]["identical"]
     found = follow(plan, wd, passes=1, refresh=0)  # id 6 is found by a whole check, as by --full-verify
     assert f"{w} chunk 0" in found.differing, found
+
+
+def test_a_napping_sync_is_woken_by_cutover(tmp_path):
+    from migrator.sync.wake import Wake, wake
+
+    path = WorkDir(tmp_path / "work").sync_wake
+    napping = Wake(path)
+    threading.Timer(0.05, wake, (path,)).start()
+    t0 = time.monotonic()
+    assert napping.nap(0.5) is True and time.monotonic() - t0 < 0.4  # woken, not the whole poll pause
+    assert napping.nap(0.15) is False  # one touch wakes once
