@@ -2,15 +2,18 @@
 
 Order (write downtime runs from step 2 to the end of step 4, reported in those three parts):
   1. refuse when a source has no sync checkpoint or is more than `max_lag` seconds behind;
-     the chunks to re-verify are prepared now, and the chunks not clean now are checked while
-     the sources are still writable (WindowVerify.catch_up), so the window holds only the chunks
-     changed during that check;
+     while the sources are still writable (WindowVerify.catch_up): every chunk not clean now is
+     checked whole, then the chunks checked are compared by the keys sync changed since their
+     check, pass after pass until few keys are left (converge), so the window holds only the
+     keys changed during the last pass;
   2. every source read-only (read_only; super_read_only on MySQL), previous values recorded;
-  3. final positions read; sync drained until every checkpoint reached them (a running
-     `migrator sync` is waited for, otherwise cutover runs sync itself);
-  4. verify: only the chunks that are not clean now (verify/follow.py: never found clean by
-     `migrator verify PLAN --follow`, changed by sync since their clean check (sync/dirty.py),
-     differing, or of tables sync does not replay); `full_verify` checks every chunk instead;
+  3. final positions read; a running `migrator sync` woken (sync/wake.py) and waited for until
+     every checkpoint reached them (otherwise cutover runs sync itself);
+  4. verify: only the chunks that are not clean now (verify/follow.py: never found clean,
+     changed by sync since their clean check (sync/dirty.py), differing, or of tables sync does
+     not replay): by key (the keys sync changed since the chunk's check taken during this
+     cutover, and the keys that differed in it), whole where those keys are not all known;
+     `full_verify` checks every chunk instead;
   5. report written to WorkDir.cutover_report (per chunk: when last clean, valid at which
      position, re-verified inside the window or not); on a verify failure the sources stay
      read-only and the report says how to roll back (`migrator cutover PLAN --rollback`).
@@ -243,7 +246,8 @@ class WindowVerify:
 
         view = DirtyView(self.wd, self.plan)
         last = self.verifier.states.last
-        return [u for u, _ in self._todo(view) if u.key not in self.fresh or window_keys(u, last.get(u.key), view) is None]
+        return [u for u, _ in self._todo(view)
+                if u.key not in self.fresh or window_keys(u, last.get(u.key), view) is None]
 
     def catch_up(self, say: Callable[[str], None], passes: int = 3, floor: int | None = None) -> list[int]:
         """Before the window, with the sources writable (an iterative verifier, as Ghostferry's).
@@ -361,7 +365,8 @@ class WindowVerify:
                 "kept_clean": len(states) - len(todo),
                 # where the window's verify time went: chunk states and dirty keys read, whole checks
                 # (key lookups run beside them), the key lookups still running after them
-                "seconds": {"prepare": round(t1 - t0, 3), "whole": round(t2 - t1, 3), "keys_after_whole": round(t3 - t2, 3)},
+                "seconds": {"prepare": round(t1 - t0, 3), "whole": round(t2 - t1, 3),
+                            "keys_after_whole": round(t3 - t2, 3)},
                 "reasons": reasons, "differing_chunks": differing, "errors": errors,
                 "recorded": self.lock is not None, "chunk_detail": chunks,
                 "note": ("every chunk not clean when the cutover started was checksummed whole during it (before "

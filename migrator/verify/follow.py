@@ -375,7 +375,8 @@ class Verifier:
         view, applied = view or DirtyView(self.wd, self.plan), self.applied()
         return [(u, classify(u, self.states.last.get(u.key), view, applied)) for u in self.units]
 
-    def check_keys(self, units: list[tuple[Unit, set[tuple]]], valid: dict[str, PosKey | None], live: bool = False) -> Any:
+    def check_keys(self, units: list[tuple[Unit, set[tuple]]], valid: dict[str, PosKey | None],
+                   live: bool = False) -> Any:
         """Start key_check of these units, one job per table; call the result to wait: (done, errors)."""
         by_table: dict[int, list[tuple[Unit, set[tuple]]]] = {}
         for unit, ks in units:
