@@ -222,6 +222,7 @@ class WindowVerify:
         self.started = False
         self.fresh: set[tuple[str, int]] = set()  # units checked whole during this cutover
         self.keys_compared: list[int] = []  # keys compared in each converge pass before read-only
+        self.early: tuple[int, set[Any], Callable[[], Any]] | None = None  # copy-only checks begun in the window
         try:
             self.verifier = self._open()
         except BaseException:
@@ -309,6 +310,12 @@ class WindowVerify:
             v.check_keys(by_key, applied, live=True)()
         return sum(len(k) for _, k in by_key)
 
+    def start_copy_only(self) -> None:
+        """Sources read-only: check the copy-only chunks now, beside the drain (sync writes none of
+        their rows, so their final state is already there on both sides)."""
+        units = [u for u in self.verifier.units if u.always]
+        self.early = (self.ddl, set(u.key for u in units), self.verifier.start(units, static=True)) if units else None
+
     def run(self, say: Callable[[str], None], final: dict[str, Any] | None = None) -> dict[str, Any]:
         """Inside the window (sources read-only at `final`, sync drained): re-verify every unit not
         clean now: by key where its last check was taken during this cutover and sync's dirty keys
@@ -317,10 +324,15 @@ class WindowVerify:
         from .verify.follow import ddl_applied, window_keys
 
         t0 = time.monotonic()
+        early: tuple[list[Any], list[str]] = ([], [])
+        early_keys: set[Any] = set()
+        if self.early is not None:
+            early, early_keys = self.early[2](), self.early[1]
         if ddl_applied(self.plan, self.wd) != self.ddl:  # the drain replayed DDL: read the shapes again
             self.verifier.close()
             self.verifier = self._open()
             self.fresh.clear()
+            early, early_keys = ([], []), set()  # the copy-only chunks are checked again below
         v = self.verifier
         view = DirtyView(self.wd, self.plan)
         states = v.states_now(view)
@@ -331,11 +343,11 @@ class WindowVerify:
             if keys is not None:
                 by_key.append((u, keys))
         keyed = {u.key for u, _ in by_key}
-        whole = [u for u in todo if u.key not in keyed]
+        whole = [u for u in todo if u.key not in keyed and u.key not in early_keys]
         rows_by_key = sum(len(k) for _, k in by_key)
         say(f"re-verifying {len(todo)} of {len(states)} chunk(s) ({len(by_key)} by the {rows_by_key} key(s) changed "
-            f"since their check, {len(whole)} whole): the others were verified clean and sync changed nothing in "
-            "them since")
+            f"since their check, {len(whole) + len(early[0]) + len(early[1])} whole): the others were verified clean "
+            "and sync changed nothing in them since")
         applied = v.applied()
         valid = {s: min(p.key(), applied[s]) if applied.get(s) else p.key() for s, p in (final or {}).items()}
         t1 = time.monotonic()
@@ -344,7 +356,7 @@ class WindowVerify:
         t2 = time.monotonic()
         done_keys, key_errors = wait_keys()
         t3 = time.monotonic()
-        done, errors = done + done_keys, errors + key_errors
+        done, errors = early[0] + done + done_keys, early[1] + errors + key_errors
         fresh = {u.key for u, _ in done}
         differing = [u.label() for u, r in done if not r["same"]]
         reasons: dict[str, int] = {}
@@ -361,7 +373,7 @@ class WindowVerify:
         errors = errors + v.errors
         return {"ran": True, "mode": "dirty chunks", "identical": not differing and not errors,
                 "chunks": len(states), "reverified": len(todo), "reverified_by_key": len(by_key),
-                "reverified_whole": len(whole), "rows_compared_by_key": rows_by_key,
+                "reverified_whole": len(todo) - len(by_key), "rows_compared_by_key": rows_by_key,
                 "kept_clean": len(states) - len(todo),
                 # where the window's verify time went: chunk states and dirty keys read, whole checks
                 # (key lookups run beside them), the key lookups still running after them
@@ -449,6 +461,8 @@ def _cutover(plan: Plan, workdir: WorkDir, report: dict[str, Any], started: floa
     try:
         final = final_positions(plan)
         wake(workdir.sync_wake)  # a running sync napping between polls reads the last changes now
+        if verify and window is not None:
+            window.start_copy_only()  # beside the drain: sync writes none of their rows
         say("sources read-only; draining sync to " + ", ".join(f"{n} {p.file}:{p.pos}" for n, p in final.items()))
         cps = drain(plan, workdir, final, drain_timeout, say)
         marks["drain"] = time.time()

@@ -402,9 +402,11 @@ class Verifier:
         """Check units in parallel; results recorded as they come (every 64), errors by chunk.
         static: the sources are read-only and sync drained (cutover's window): nothing is in
         flight, so each unit's source and target checksums run at the same time."""
-        done: list[tuple[Unit, dict[str, Any]]] = []
-        errors: list[str] = []
-        pending: list[dict[str, Any]] = []
+        return self.start(units, static)()
+
+    def start(self, units: list[Unit], static: bool = False) -> Callable[[], tuple[list[tuple[Unit, dict[str, Any]]],
+                                                                                 list[str]]]:
+        """`check` begun: the checks run meanwhile; call the result to wait for them."""
         if static:
             applied = self.applied()
             parts = [(u, self._threads.submit(source_part, u, self.pools), self._threads.submit(target_part, u, self.pools))
@@ -416,19 +418,26 @@ class Verifier:
             futures = [(u, (lambda u=u, sf=sf, tf=tf: result(u, sf, tf))) for u, sf, tf in parts]
         else:
             futures = [(u, self._threads.submit(check_unit, u, self.pools, self.wd).result) for u in units]
-        for unit, get in futures:
-            try:
-                rec = get()
-            except MigratorError as exc:
-                errors.append(f"{unit.label()}: {exc}")
-                continue
-            done.append((unit, rec))
-            pending.append(rec)
-            if len(pending) >= 64:
-                self.states.add(pending)
-                pending = []
-        self.states.add(pending)
-        return done, errors
+
+        def wait() -> tuple[list[tuple[Unit, dict[str, Any]]], list[str]]:
+            done: list[tuple[Unit, dict[str, Any]]] = []
+            errors: list[str] = []
+            pending: list[dict[str, Any]] = []
+            for unit, get in futures:
+                try:
+                    rec = get()
+                except MigratorError as exc:
+                    errors.append(f"{unit.label()}: {exc}")
+                    continue
+                done.append((unit, rec))
+                pending.append(rec)
+                if len(pending) >= 64:
+                    self.states.add(pending)
+                    pending = []
+            self.states.add(pending)
+            return done, errors
+
+        return wait
 
     def one_pass(self, refresh: float | None = None) -> PassResult:
         """Check every chunk that is not clean now (never checked, dirty, differing and re-checkable),
