@@ -10,8 +10,10 @@ with the transfers still running:
   1. a dirty-chunk cutover (the default: chunks not clean are checked before read-only, the
      window re-verifies only what changed since), rollback;
   2. a `--full-verify` cutover (every chunk checksummed in the window), rollback.
-Prints each cutover's write downtime and its parts (read-only, drain, verify) and the chunks
-verified in the window. Never fails on time. Takes a few minutes at the default size.
+Prints each cutover's write downtime and its parts (read-only, drain, verify), the chunks
+verified in the window (how many by key, and the keys compared), what was checked before
+read-only, where the window's verify time went, and the load average. Never fails on time.
+Takes a few minutes at the default size.
 """
 
 from __future__ import annotations
