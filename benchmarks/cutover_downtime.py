@@ -10,8 +10,10 @@ with the transfers still running:
   1. a dirty-chunk cutover (the default: chunks not clean are checked before read-only, the
      window re-verifies only what changed since), rollback;
   2. a `--full-verify` cutover (every chunk checksummed in the window), rollback.
-Prints each cutover's write downtime and its parts (read-only, drain, verify) and the chunks
-verified in the window. Never fails on time. Takes a few minutes at the default size.
+Prints each cutover's write downtime and its parts (read-only, drain, verify), the chunks
+verified in the window (how many by key, and the keys compared), what was checked before
+read-only, where the window's verify time went, and the load average. Never fails on time.
+Takes a few minutes at the default size.
 """
 
 from __future__ import annotations
@@ -112,16 +114,21 @@ def one_size(sources, target, accounts: int, rate: float, work: Path, tdb: str, 
                    "ok": rep.get("ok"), "downtime": rep.get("write_downtime_seconds"),
                    **rep.get("downtime_parts", {}),
                    "verified_in_window": v.get("chunks") if full else v.get("reverified"),
-                   "checked_before": rep.get("checked_before_read_only"), "cutover_seconds": time.monotonic() - t1,
+                   "by_key": v.get("reverified_by_key"), "keys": v.get("rows_compared_by_key"),
+                   "checked_before": rep.get("checked_before_read_only"),
+                   "keys_before": rep.get("keys_compared_before_read_only"), "cutover_seconds": time.monotonic() - t1,
                    "sync_catch_up": rep.get("sync_catch_up_seconds")}
             if full:
                 row["verified_in_window"] = sum(t.get("chunks", 0) for t in _tables(wd)) or chunks
             out.append(row)
             print(f"  {row['mode']:5s} ok={row['ok']} downtime {row['downtime']:.2f}s = read-only "
                   f"{row['read_only_seconds']:.2f} + drain {row['drain_seconds']:.2f} + verify "
-                  f"{row['verify_seconds']:.2f}; chunks verified in the window {row['verified_in_window']} "
-                  f"(before read-only: checked {row['checked_before']}, waited {row['sync_catch_up']}s for sync)",
+                  f"{row['verify_seconds']:.2f}; chunks verified in the window {row['verified_in_window']}"
+                  + (f" ({row['by_key']} by {row['keys']} key(s))" if row["by_key"] is not None else "") + " "
+                  f"(before read-only: checked {row['checked_before']} whole, {row['keys_before']} keys, waited {row['sync_catch_up']}s for sync)",
                   flush=True)
+            if v.get("seconds"):
+                print(f"    window verify parts: {v['seconds']}", flush=True)
             if not rep.get("ok"):
                 print(f"    {rep.get('next_step')}", flush=True)
             time.sleep(3.0)
@@ -163,6 +170,7 @@ def main() -> None:
                 cur.execute("CREATE USER 'app'@'127.0.0.1' IDENTIFIED BY 'app-pw'")  # read_only stops it
                 cur.execute("GRANT SELECT, INSERT, UPDATE, DELETE ON `wallet\\_%`.* TO 'app'@'127.0.0.1'")
         rows = []
+        print(f"load average at the start: {os.getloadavg()}")
         for mult in (1, 4):
             print(f"{mult}x: {args.accounts * mult} accounts per shard, {args.rate:.0f} transfers/s per source", flush=True)
             rows += one_size(sources, target, args.accounts * mult, args.rate, base, f"bench_cut_{os.getpid()}",
@@ -171,7 +179,9 @@ def main() -> None:
         for r in rows:
             print(f"{r['accounts'] // args.accounts}x    {r['rows']:<10,} {r['chunks']:<7} {r['mode']:6s} "
                   f"{r['downtime']:7.2f}s  {r['read_only_seconds']:8.2f}  {r['drain_seconds']:5.2f}  "
-                  f"{r['verify_seconds']:6.2f}  {r['verified_in_window']}")
+                  f"{r['verify_seconds']:6.2f}  {r['verified_in_window']}"
+                  + (f" ({r['by_key']} by {r['keys']} key(s))" if r["by_key"] is not None else ""))
+        print(f"load average at the end: {os.getloadavg()}")
     finally:
         for p in procs:
             stop_pid(p.pid)

@@ -2,15 +2,18 @@
 
 Order (write downtime runs from step 2 to the end of step 4, reported in those three parts):
   1. refuse when a source has no sync checkpoint or is more than `max_lag` seconds behind;
-     the chunks to re-verify are prepared now, and the chunks not clean now are checked while
-     the sources are still writable (WindowVerify.catch_up), so the window holds only the chunks
-     changed during that check;
+     while the sources are still writable (WindowVerify.catch_up): every chunk not clean now is
+     checked whole, then the chunks checked are compared by the keys sync changed since their
+     check, pass after pass until few keys are left (converge), so the window holds only the
+     keys changed during the last pass;
   2. every source read-only (read_only; super_read_only on MySQL), previous values recorded;
-  3. final positions read; sync drained until every checkpoint reached them (a running
-     `migrator sync` is waited for, otherwise cutover runs sync itself);
-  4. verify: only the chunks that are not clean now (verify/follow.py: never found clean by
-     `migrator verify PLAN --follow`, changed by sync since their clean check (sync/dirty.py),
-     differing, or of tables sync does not replay); `full_verify` checks every chunk instead;
+  3. final positions read; a running `migrator sync` woken (sync/wake.py) and waited for until
+     every checkpoint reached them (otherwise cutover runs sync itself);
+  4. verify: only the chunks that are not clean now (verify/follow.py: never found clean,
+     changed by sync since their clean check (sync/dirty.py), differing, or of tables sync does
+     not replay): by key (the keys sync changed since the chunk's check taken during this
+     cutover, and the keys that differed in it), whole where those keys are not all known;
+     `full_verify` checks every chunk instead;
   5. report written to WorkDir.cutover_report (per chunk: when last clean, valid at which
      position, re-verified inside the window or not); on a verify failure the sources stay
      read-only and the report says how to roll back (`migrator cutover PLAN --rollback`).
@@ -38,6 +41,7 @@ from .state import atomic_write_json, read_json
 from .sync.dirty import applied_position
 from .sync.runner import run_sync, sync_status
 from .sync.stream import Checkpoint, SyncOptions
+from .sync.wake import wake
 from .workdir import WorkDir
 
 
@@ -152,7 +156,7 @@ def drain(plan: Plan, workdir: WorkDir, final: dict[str, BinlogPosition], timeou
         if time.monotonic() > deadline:
             raise StateError(f"sync did not reach the final position of {', '.join(behind)} within {timeout:.0f}s; the "
                              "sources are read-only: fix sync and rerun cutover, or roll back with --rollback")
-        time.sleep(0.1)  # a checkpoint file read: polled often, the sources are read-only meanwhile
+        time.sleep(0.02)  # a checkpoint file read: polled often, the sources are read-only meanwhile
 
 
 def sync_running(workdir: WorkDir) -> bool:
@@ -197,6 +201,9 @@ def run_verify(plan: Plan, workdir: WorkDir) -> dict[str, Any]:
             "differing_rows": len(getattr(report, "rows", [])), "errors": list(getattr(report, "errors", []))}
 
 
+CONVERGED_KEYS = 200  # keys left to compare inside the window: the passes before read-only stop here
+
+
 class WindowVerify:
     """The chunks to re-verify inside the read-only window, prepared before it starts (shapes,
     target columns, merge ranges are read while the sources are still writable)."""
@@ -212,6 +219,10 @@ class WindowVerify:
         except StateError:
             self.lock = None
         self.ddl = ddl_applied(plan, workdir)
+        self.started = False
+        self.fresh: set[tuple[str, int]] = set()  # units checked whole during this cutover
+        self.keys_compared: list[int] = []  # keys compared in each converge pass before read-only
+        self.early: tuple[int, set[Any], Callable[[], Any]] | None = None  # copy-only checks begun in the window
         try:
             self.verifier = self._open()
         except BaseException:
@@ -225,38 +236,127 @@ class WindowVerify:
         return Verifier(self.plan, self.wd, parallel=self.parallel, max_source_threads_running=0,
                         record=self.lock is not None)
 
+    def _todo(self, view=None) -> list[tuple[Any, str]]:
+        """The units not clean now (copy-only ones aside: only a check inside the window proves them)."""
+        return [(u, st) for u, st in self.verifier.states_now(view) if not u.always and st != "clean"]
+
+    def _whole(self) -> list[Any]:
+        """Units not clean now that the window could not re-verify by key."""
+        from .sync.dirty import DirtyView
+        from .verify.follow import window_keys
+
+        view = DirtyView(self.wd, self.plan)
+        last = self.verifier.states.last
+        return [u for u, _ in self._todo(view)
+                if u.key not in self.fresh or window_keys(u, last.get(u.key), view) is None]
+
     def catch_up(self, say: Callable[[str], None], passes: int = 3, floor: int | None = None) -> list[int]:
-        """Before the window, with the sources writable: check the chunks that are not clean now, up
-        to `passes` times while that shrinks the set (an iterative verifier, as Ghostferry's), so the
-        window holds only what changed during the last of these passes. Differences here are rows
-        in flight: they are re-verified in the window. Skipped when a `verify --follow` runs (it
-        keeps the chunks checked). Returns the not-clean count before each pass."""
-        if self.lock is None:
-            say("a `migrator verify --follow` is running: its chunk states are used as they are (stop it after the "
-                "cutover)")
-            return []
+        """Before the window, with the sources writable (an iterative verifier, as Ghostferry's).
+        First call: every chunk not clean now is checked whole (a chunk that differs while rows are
+        in flight is read row by row: its differing keys are kept), so each chunk sync changed
+        since its last clean check has a whole check taken during this cutover. Then, up to
+        `passes` rounds: the chunks the window could not re-verify by key are checked whole again,
+        and the others are compared by the keys sync changed since their check (converge), while
+        that shrinks. The window then compares only the keys changed since the last round. A set
+        of at most `floor` chunks (default 2 x parallel) is left to the window, checked whole.
+        Later calls (floor 0) run one round. Results are recorded unless a `verify --follow` runs
+        (it keeps the chunk states). Returns the chunks checked whole in each pass (the keys
+        compared in each round are in `keys_compared`)."""
         counts: list[int] = []
-        for _ in range(passes):
-            todo = [u for u, st in self.verifier.states_now() if u.always or st != "clean"]
-            if counts and len(todo) >= counts[-1] or len(todo) <= (2 * self.parallel if floor is None else floor):
-                break
-            counts.append(len(todo))
+        if not self.started:
+            self.started = True
+            todo = [u for u, _ in self._todo()]
+            if len(todo) <= (2 * self.parallel if floor is None else floor):
+                return counts
             say(f"checking {len(todo)} chunk(s) not clean now, before the sources are made read-only")
-            self.verifier.check(todo)
+            self._check_whole(todo)
+            counts.append(len(todo))
+        keys_before: int | None = None
+        for _ in range(passes):
+            whole = self._whole()
+            if whole:
+                say(f"checking {len(whole)} chunk(s) that cannot be re-verified by key, before the sources are made "
+                    "read-only")
+                self._check_whole(whole)
+                counts.append(len(whole))
+            n = self.converge()
+            self.keys_compared.append(n)
+            if n <= CONVERGED_KEYS or keys_before is not None and n >= keys_before:
+                break
+            keys_before = n
         return counts
 
-    def run(self, say: Callable[[str], None]) -> dict[str, Any]:
-        from .verify.follow import ddl_applied
+    def _check_whole(self, units: list[Any]) -> None:
+        """Whole checks; only the units that got a result count as checked during this cutover."""
+        done, _ = self.verifier.check(units)
+        self.fresh.update(u.key for u, _ in done)
 
+    def converge(self) -> int:
+        """One pass, sources writable: every unit checked during this cutover and changed since is
+        compared by the keys sync changed since its check (and those that differed then). Returns
+        the number of keys compared."""
+        from .sync.dirty import DirtyView
+        from .verify.follow import window_keys
+
+        v = self.verifier
+        applied = v.applied()  # before the dirty keys are read: every change up to it is among them
+        view = DirtyView(self.wd, self.plan)
+        by_key = []
+        for u, _ in self._todo(view):
+            keys = window_keys(u, v.states.last.get(u.key), view) if u.key in self.fresh else None
+            if keys:
+                by_key.append((u, keys))
+        if by_key:
+            v.check_keys(by_key, applied, live=True)()
+        return sum(len(k) for _, k in by_key)
+
+    def start_copy_only(self) -> None:
+        """Sources read-only: check the copy-only chunks now, beside the drain (sync writes none of
+        their rows, so their final state is already there on both sides)."""
+        units = [u for u in self.verifier.units if u.always]
+        self.early = (self.ddl, set(u.key for u in units), self.verifier.start(units, static=True)) if units else None
+
+    def run(self, say: Callable[[str], None], final: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Inside the window (sources read-only at `final`, sync drained): re-verify every unit not
+        clean now: by key where its last check was taken during this cutover and sync's dirty keys
+        since are known, else whole."""
+        from .sync.dirty import DirtyView
+        from .verify.follow import ddl_applied, window_keys
+
+        t0 = time.monotonic()
+        early: tuple[list[Any], list[str]] = ([], [])
+        early_keys: set[Any] = set()
+        if self.early is not None:
+            early, early_keys = self.early[2](), self.early[1]
         if ddl_applied(self.plan, self.wd) != self.ddl:  # the drain replayed DDL: read the shapes again
             self.verifier.close()
             self.verifier = self._open()
+            self.fresh.clear()
+            early, early_keys = ([], []), set()  # the copy-only chunks are checked again below
         v = self.verifier
-        states = v.states_now()
+        view = DirtyView(self.wd, self.plan)
+        states = v.states_now(view)
         todo = [u for u, st in states if u.always or st != "clean"]
-        say(f"re-verifying {len(todo)} of {len(states)} chunk(s): the others were verified clean and sync changed "
-            "nothing in them since")
-        done, errors = v.check(todo, static=True)
+        by_key = []
+        for u in todo:
+            keys = window_keys(u, v.states.last.get(u.key), view) if u.key in self.fresh else None
+            if keys is not None:
+                by_key.append((u, keys))
+        keyed = {u.key for u, _ in by_key}
+        whole = [u for u in todo if u.key not in keyed and u.key not in early_keys]
+        rows_by_key = sum(len(k) for _, k in by_key)
+        say(f"re-verifying {len(todo)} of {len(states)} chunk(s) ({len(by_key)} by the {rows_by_key} key(s) changed "
+            f"since their check, {len(whole) + len(early[0]) + len(early[1])} whole): the others were verified clean "
+            "and sync changed nothing in them since")
+        applied = v.applied()
+        valid = {s: min(p.key(), applied[s]) if applied.get(s) else p.key() for s, p in (final or {}).items()}
+        t1 = time.monotonic()
+        wait_keys = v.check_keys(by_key, valid) if by_key else (lambda: ([], []))
+        done, errors = v.check(whole, static=True)
+        t2 = time.monotonic()
+        done_keys, key_errors = wait_keys()
+        t3 = time.monotonic()
+        done, errors = early[0] + done + done_keys, early[1] + errors + key_errors
         fresh = {u.key for u, _ in done}
         differing = [u.label() for u, r in done if not r["same"]]
         reasons: dict[str, int] = {}
@@ -267,16 +367,27 @@ class WindowVerify:
             why = ("not synced" if u.always else st) if again else "kept clean"
             reasons[why] = reasons.get(why, 0) + 1
             chunks.append({"chunk": u.label(), "state_before": "not synced" if u.always else st,
-                           "reverified_in_window": again, "identical": rec.get("same") if again else st == "clean",
+                           "reverified_in_window": ("by key" if u.key in keyed else "whole") if again else False,
+                           "identical": rec.get("same") if again else st == "clean",
                            "last_clean_at": _iso(rec.get("clean_at")), "clean_valid_at": rec.get("clean_valid")})
         errors = errors + v.errors
         return {"ran": True, "mode": "dirty chunks", "identical": not differing and not errors,
-                "chunks": len(states), "reverified": len(todo), "kept_clean": len(states) - len(todo),
+                "chunks": len(states), "reverified": len(todo), "reverified_by_key": len(by_key),
+                "reverified_whole": len(todo) - len(by_key), "rows_compared_by_key": rows_by_key,
+                "kept_clean": len(states) - len(todo),
+                # where the window's verify time went: chunk states and dirty keys read, whole checks
+                # (key lookups run beside them), the key lookups still running after them
+                "seconds": {"prepare": round(t1 - t0, 3), "whole": round(t2 - t1, 3),
+                            "keys_after_whole": round(t3 - t2, 3)},
                 "reasons": reasons, "differing_chunks": differing, "errors": errors,
                 "recorded": self.lock is not None, "chunk_detail": chunks,
-                "note": ("a chunk kept clean was checksummed equal while sync ran, at the position given, and sync "
-                         "changed nothing in it since; a change made on the target behind sync's back after that "
-                         "check is found by `verify --follow --refresh` or `cutover --full-verify`, not here")}
+                "note": ("every chunk not clean when the cutover started was checksummed whole during it (before "
+                         "read-only, or inside the window); inside the window a chunk checked whole before it is "
+                         "compared by the keys sync changed since that check and the keys that differed in it. A "
+                         "chunk kept clean was checksummed equal at the position given and sync changed nothing in "
+                         "it since; a change made on the target behind sync's back after a chunk's last whole check, "
+                         "in rows sync did not change since, is found by `verify --follow --refresh` or "
+                         "`cutover --full-verify`, not here")}
 
     def close(self) -> None:
         self.verifier.close()
@@ -306,6 +417,8 @@ def cutover(plan: Plan, workdir: WorkDir, *, max_lag: float = 30.0, verify: bool
         if window is not None and report["checked_before_read_only"]:
             # what changed while sync caught up, checked once more: the window holds only the last moment's
             report["checked_before_read_only"] += window.catch_up(say, passes=1, floor=0)
+        if window is not None:
+            report["keys_compared_before_read_only"] = window.keys_compared
         return _cutover(plan, workdir, report, started, verify, full_verify, window, drain_timeout, say)
     finally:
         if window is not None:
@@ -347,6 +460,9 @@ def _cutover(plan: Plan, workdir: WorkDir, report: dict[str, Any], started: floa
         "cutover in progress, or killed: rerun `migrator cutover PLAN`, or roll back with --rollback")})
     try:
         final = final_positions(plan)
+        wake(workdir.sync_wake)  # a running sync napping between polls reads the last changes now
+        if verify and window is not None:
+            window.start_copy_only()  # beside the drain: sync writes none of their rows
         say("sources read-only; draining sync to " + ", ".join(f"{n} {p.file}:{p.pos}" for n, p in final.items()))
         cps = drain(plan, workdir, final, drain_timeout, say)
         marks["drain"] = time.time()
@@ -357,7 +473,7 @@ def _cutover(plan: Plan, workdir: WorkDir, report: dict[str, Any], started: floa
         if not verify:
             report["verify"] = {"ran": False, "identical": None, "note": "skipped (--no-verify)"}
         elif window is not None:
-            report["verify"] = window.run(say)
+            report["verify"] = window.run(say, final)
         else:
             say("verifying every table (chunk checksums, --full-verify)")
             report["verify"] = {**run_verify(plan, workdir), "mode": "full"}
@@ -423,11 +539,17 @@ def dry_run(plan: Plan, workdir: WorkDir, *, max_lag: float = 30.0, parallel: in
     expected = {"read_only_seconds": round(0.02 * len(plan.sources), 3),
                 "drain_seconds": round(max([x or 0.0 for x in lag.values()] or [0.0]) + 0.5, 3),
                 "verify_seconds": round(per_chunk * len(todo) / max(1, parallel), 3)}
+    before = len(todo) > 2 * max(1, parallel)  # more than that: checked whole while the sources are writable
+    if before:  # the window then compares by key what changed since, and checks the copy-only chunks whole
+        expected["verify_seconds"] = round(per_chunk * sum(u.always for u in todo) / max(1, parallel) + 0.1, 3)
     steps = [f"check lag of {len(plan.sources)} source(s) (refuse above {max_lag:.0f}s)",
-             "prepare the chunks to re-verify (sources still writable)",
+             (f"check the {len(todo)} chunk(s) not clean now whole, then compare by key the rows sync changes "
+              "meanwhile, until few are left (sources still writable)" if before
+              else "prepare the chunks to re-verify (sources still writable)"),
              f"set read_only=ON on {', '.join(sp.name for sp in plan.sources)}",
              "read final positions; drain sync to them",
-             f"re-verify {len(todo)} of {len(states)} chunk(s) (never clean, dirty, differing, not synced)",
+             ("re-verify the chunks changed since by key, the copy-only ones whole" if before else
+              f"re-verify {len(todo)} of {len(states)} chunk(s) (never clean, dirty, differing, not synced)"),
              "write the cutover report"]
     return {"dry_run": True, "lag_seconds": lag, "would_refuse": refusals, "chunks": len(states),
             "chunk_states": counts, "reverify": [u.label() for u in todo], "steps": steps,

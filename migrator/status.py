@@ -15,6 +15,7 @@ from .copy.state import CopyState
 from .plan.model import Plan
 from .state import read_json
 from .sync.runner import sync_status
+from .verify.follow import chunk_state_counts
 from .workdir import WorkDir
 
 
@@ -49,6 +50,7 @@ def migration_status(plan: Plan, wd: WorkDir, *, live: bool = False) -> dict[str
         "workdir": str(wd.root),
         "sources": sources,
         "tables": [{**asdict(p), "complete": p.complete} for p in progress],
+        "chunk_states": chunk_state_counts(plan, wd),  # verify's last check per chunk vs sync's changes since
         "verify": None if not verify else {
             "identical": verify.get("identical"), "finished_at": verify.get("finished_at"),
             "differences": sum(t.get("differences", 0) for t in verify.get("tables", [])),

@@ -11,7 +11,8 @@
       sync/ddl.jsonl            DDL applied to the target once per merge (shared by every source)
       sync/ddl.lock             held while a source reads or appends sync/ddl.jsonl
       sync/SRC.ddl.jsonl        every DDL occurrence that source met, applied or skipped
-      sync/SRC.dirty.json       chunks sync changed, with the position (written before each batch applies)
+      sync/wake                 touched by cutover after read-only: sync polls at once
+      sync/SRC.dirty.jsonl      chunks and keys sync changed, with the position (appended before each batch applies)
       verify/journal.jsonl      one line per verified chunk
       verify/report.json        last verify report
       verify/lock               held by the one verify of this directory (it runs beside sync)
@@ -83,8 +84,8 @@ class WorkDir:
         return self.root / "sync" / f"{source}.ddl.jsonl"
 
     def sync_dirty(self, source: str) -> Path:
-        """The chunks sync changed (sync/dirty.py)."""
-        return self.root / "sync" / f"{source}.dirty.json"
+        """The chunks and keys sync changed (sync/dirty.py)."""
+        return self.root / "sync" / f"{source}.dirty.jsonl"
 
     @property
     def verify_chunks(self) -> Path:
@@ -110,6 +111,11 @@ class WorkDir:
     def live(self, stage: str) -> Path:
         """The live progress of a running stage (rewritten every few seconds)."""
         return self.root / "live" / f"{stage}.json"
+
+    @property
+    def sync_wake(self) -> Path:
+        """Touched by cutover: a sync napping between polls looks at the binlog at once (sync/wake.py)."""
+        return self.root / "sync" / "wake"
 
     @property
     def pause_file(self) -> Path:

@@ -14,10 +14,10 @@ import time
 import pytest
 from sync_helpers import ROOT, mark_copied, run_cli, setup_wallets, write_plan
 
-from migrator.cutover import cutover, dry_run, rollback
+from migrator.cutover import WindowVerify, cutover, dry_run, final_positions, rollback
 from migrator.db import connect, qualified, query
 from migrator.plan.model import Chunk, Plan
-from migrator.sync.dirty import DirtyView
+from migrator.sync.dirty import KEEP, DirtyView, Marks
 from migrator.sync.runner import run_sync
 from migrator.sync.stream import SyncOptions
 from migrator.verify.follow import follow
@@ -147,6 +147,9 @@ def test_kill_9_of_sync_mid_batch_leaves_every_applied_chunk_dirty(target, priva
             touched = {0 if i <= 10 else 2 for i in changed}
             # every chunk whose rows the target already holds changed is marked after the clean state
             assert all(now[c] > before[c] for c in touched), (touched, before, now)
+            view = DirtyView(wd, plan)  # and every row the target holds changed is among the keys listed since
+            listed = set().union(*(view.keys_since(source.name, w, c, before[c]) or set() for c in (0, 2)))
+            assert {(i,) for i in changed} <= listed, (changed, listed)
             assert now[1] == before[1] and now[3] == before[3]  # chunks nobody wrote stay clean
             if kills >= 2 and touched == {0, 2}:
                 break
@@ -259,16 +262,24 @@ def test_cutover_reverifies_only_dirty_chunks_and_refuses_a_difference_in_one(ta
 
 def test_a_plain_verify_pass_counts_as_a_clean_check_for_cutover(target, private, unique_db, tmp_path):
     from migrator.verify.compare import verify_plan
+    from migrator.verify.follow import chunk_state_counts
 
     ep = private
     db = unique_db("pv")
-    wd, plan, _, _ = setup(ep, target, db, tmp_path)
+    wd, plan, plan_path, _ = setup(ep, target, db, tmp_path)
     assert len(dry_run(plan, wd, max_lag=300)["reverify"]) == 8  # never checked
+    assert chunk_state_counts(plan, wd) == {wallet_id(plan): {"never": 4}, ledger_id(plan): {"never": 4}}
     assert verify_plan(plan, wd).identical
     assert dry_run(plan, wd, max_lag=300)["reverify"] == []
     on_source(ep, f"UPDATE {qualified(db, 'ledger')} SET amount = 5 WHERE wallet_id = 12")
     run_sync(plan, wd, SyncOptions(until_caught_up=True))
     assert dry_run(plan, wd, max_lag=300)["reverify"] == [f"{ledger_id(plan)} chunk 1"]
+    # `migrator status` shows the chunk states per table
+    assert chunk_state_counts(plan, wd) == {wallet_id(plan): {"clean": 4}, ledger_id(plan): {"clean": 3, "dirty": 1}}
+    res = run_cli("status", str(plan_path), "--workdir", str(wd.root), "--tables")
+    assert res.returncode == 0, res.stderr
+    line = [x for x in res.stdout.splitlines() if ledger_id(plan) in x and "│" in x][-1]  # the chunk table: last
+    assert [c.strip() for c in line.split("│")[2:6]] == ["3", "1", "0", "0"], line  # clean dirty differs never
 
 
 def test_cutover_checks_chunks_before_read_only_and_only_the_rest_inside(target, private, unique_db,
@@ -367,3 +378,69 @@ def test_follow_and_dry_run_over_a_merge_without_source_column(target, private, 
         query(t, f"UPDATE {qualified(tdb, 'orders')} SET v = 0 WHERE id = 130")
     found = follow(plan, wd, passes=1, refresh=0)
     assert found.differing == [f"merged:{tdb}.orders chunk 2"], found
+
+
+def test_dirty_keys_are_dropped_oldest_first_and_then_the_chunk_counts_as_unknown():
+    m = Marks((1, 4))
+    m.add((1, 10), {"t": {"0": [[1], [2]]}})
+    m.add((1, 20), {"t": {"0": [[3]], "1": None}})
+    assert m.keys_since("t", 0, (1, 10)) == {(3,)} and m.keys_since("t", 0, (1, 9)) == {(1,), (2,), (3,)}
+    assert m.keys_since("t", 0, (1, 3)) is None  # a check before tracking began
+    assert m.keys_since("t", 1, (1, 10)) is None and m.keys_since("t", 1, (1, 20)) == set()  # keys not listed
+    for i in range(KEEP + 1):
+        m.add((2, i), {"t": {"2": [[i]]}})
+    dropped = KEEP // 2 + 1  # the oldest keys went: a check before the newest of them cannot be refined
+    assert m.keys_since("t", 2, (2, dropped - 2)) is None
+    assert m.keys_since("t", 2, (2, dropped - 1)) == {(i,) for i in range(dropped, KEEP + 1)}
+    m.add((3, 0), {"t": {"*": None}})  # DDL: the whole table
+    assert m.keys_since("t", 0, (2, 0)) is None
+    again = Marks.from_head(m.head("s", "fp"))  # what compaction writes reads back the same
+    assert again.keys_since("t", 2, (2, dropped - 1)) == m.keys_since("t", 2, (2, dropped - 1))
+    assert again.last_change("t", 2) == (3, 0)
+
+
+def test_window_compares_by_key_the_rows_changed_since_the_whole_check(target, private, unique_db, tmp_path):
+    """Which guarantee holds where: every chunk dirty when the cutover starts is checked whole
+    before read-only; inside the window only the keys sync changed since (and the keys that differed
+    then) are compared. A target row changed behind sync's back before the cutover is caught; one
+    changed after the whole check, in a row sync did not change since, is not (--full-verify is)."""
+    ep = private
+    db = unique_db("wk")
+    wd, plan, _, tdb = setup(ep, target, db, tmp_path)
+    w = wallet_id(plan)
+    assert follow(plan, wd, passes=1).counts == {"clean": 8}
+    for i in (4, 14, 24):  # sync changes chunks 0, 1, 2 of wallet
+        on_source(ep, f"UPDATE {qualified(db, 'wallet')} SET balance = 5 WHERE id = %s", (i,))
+    run_sync(plan, wd, SyncOptions(until_caught_up=True))
+    with connect(target, "target") as t:  # before the cutover, behind sync's back, in chunk 1
+        query(t, f"UPDATE {qualified(tdb, 'wallet')} SET owner = 'x' WHERE id = 13")
+
+    window = WindowVerify(plan, wd, parallel=1)
+    try:
+        assert window.catch_up(lambda m: None) == [3]  # more than 2 x parallel: checked whole, sources writable
+        on_source(ep, f"UPDATE {qualified(db, 'wallet')} SET balance = 6 WHERE id = 5")  # chunk 0 again
+        on_source(ep, f"UPDATE {qualified(db, 'wallet')} SET balance = 6 WHERE id = 25")  # chunk 2 again
+        run_sync(plan, wd, SyncOptions(until_caught_up=True))
+        with connect(target, "target") as t:
+            query(t, f"UPDATE {qualified(tdb, 'wallet')} SET owner = 'y' WHERE id = 25")  # a key sync changed
+            query(t, f"UPDATE {qualified(tdb, 'wallet')} SET owner = 'z' WHERE id = 6")  # one it did not
+        v = window.run(lambda m: None, final_positions(plan))
+    finally:
+        window.close()
+    assert (v["reverified"], v["reverified_by_key"], v["rows_compared_by_key"]) == (3, 3, 3), v
+    assert v["differing_chunks"] == [f"{w} chunk 1", f"{w} chunk 2"], v  # id 13 (differed before), id 25
+    detail = {d["chunk"]: d for d in v["chunk_detail"]}
+    assert detail[f"{w} chunk 0"]["reverified_in_window"] == "by key" and detail[f"{w} chunk 0"]["identical"]
+    found = follow(plan, wd, passes=1, refresh=0)  # id 6 is found by a whole check, as by --full-verify
+    assert f"{w} chunk 0" in found.differing, found
+
+
+def test_a_napping_sync_is_woken_by_cutover(tmp_path):
+    from migrator.sync.wake import Wake, wake
+
+    path = WorkDir(tmp_path / "work").sync_wake
+    napping = Wake(path)
+    threading.Timer(0.05, wake, (path,)).start()
+    t0 = time.monotonic()
+    assert napping.nap(0.5) is True and time.monotonic() - t0 < 0.4  # woken, not the whole poll pause
+    assert napping.nap(0.15) is False  # one touch wakes once

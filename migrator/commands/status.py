@@ -74,6 +74,11 @@ def status_command(plan_path: Path, workdir: Path | None, live: bool, show_table
             t.add_row(p["table_id"], f"{p['rows']:,}", f"{p['estimated_rows']:,}",
                       f"{p['chunks_done']}/{p['chunks_total']}", st)
         console.print(t)
+        t = Table("table", "clean", "dirty", "differs", "never checked",
+                  title="chunks: verified clean and unchanged since / changed by sync since / differing / never checked")
+        for name, counts in doc["chunk_states"].items():
+            t.add_row(name, *(str(counts.get(k, 0)) for k in ("clean", "dirty", "differs", "never")))
+        console.print(t)
     for s in doc["sources"]:
         for failed in s["copy"]["failed"]:
             err = next(p["error"] for p in doc["tables"] if p["table_id"] == failed)

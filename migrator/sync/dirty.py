@@ -1,44 +1,53 @@
-"""Which chunks sync changed, and when: the dirty set a cutover re-verifies.
+"""Which chunks, and which keys in them, sync changed, and when: what a cutover re-verifies.
 
-Per source one file, WorkDir.sync_dirty(SRC), rewritten atomically (temp file, fsync, rename)
-once per applied batch that touched a synced table, BEFORE the batch is handed to the target:
+Per source one append-only journal, WorkDir.sync_dirty(SRC) (JSON lines, fsync per append),
+one line per applied batch that touched a synced table, appended BEFORE the batch is handed to
+the target:
 
-    {"version": 1, "source": SRC, "plan": fingerprint, "tracked_from": [file_no, offset],
-     "tables": {table id: {chunk id | "*": [file_no, offset]}}}
+    {"at": [file_no, offset], "m": {table id: {chunk id | "*": [[key values], ...] | null}}}
 
-Each mark is the binlog position (BinlogPosition.key()) where the batch that last touched the
-chunk ends; "*" marks a whole table (DDL, keys this module cannot order like the databases, foreign
-key cascades into a child table). A chunk's key is looked up by the plan's chunk bounds (bisect);
-an update that changes the key marks the chunks of both images. `tracked_from` is the position
-sync started from when the file was created: changes before it were not tracked.
+`at` is the binlog position (BinlogPosition.key()) where the batch ends; each chunk it touched
+lists the keys of the rows it changed (null: keys not listed, as for keys that are not integers);
+"*" marks a whole table (DDL, keys this module cannot order like the databases, foreign key
+cascades into a child table). A chunk's key is looked up by the plan's chunk bounds (bisect); an
+update that changes the key marks the chunks (and keys) of both images. The first line is a head,
+{"type": "head", "version", "source", "plan", "tracked_from", ...}: `tracked_from` is the position
+sync started from when the journal was created (changes before it were not tracked); a compaction
+rewrites the journal as one head holding the summary (every chunk's last mark, its last KEEP keys
+with their positions, and its `floor`: the latest position of a change whose key is no longer
+listed).
 
 Why a kill -9 can only over-report: the marks are durable before the target commits the batch,
-and the checkpoint moves only after that commit, so a replayed batch marks its chunks again.
-A chunk checked clean with the source at position V (verify/follow.py) is still clean while
-every mark of it is <= V and V >= tracked_from; when in doubt (no file, another plan, a key type
-that cannot be ordered here) the chunk counts as dirty.
+and the checkpoint moves only after that commit, so a replayed batch marks its chunks again (a
+torn last line belongs to a batch never handed to the target). A chunk checked clean with the
+source at position V (verify/follow.py) is still clean while every mark of it is <= V and
+V >= tracked_from; the rows changed since are exactly `keys_since(V)` when the chunk's floor is
+<= V and no whole-table mark is after V. When in doubt (no journal, another plan, a key type that
+cannot be ordered here, keys dropped) a chunk counts as dirty, and its keys as unknown.
 """
 
 from __future__ import annotations
 
-import time
 from bisect import bisect_left
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ..plan.model import Plan, TablePlan
 from ..positions import BinlogPosition
-from ..state import atomic_write_json, read_json
+from ..state import Journal, read_json
 from ..workdir import WorkDir
 from .apply import RowChange
 
-VERSION = 1
+VERSION = 2
 WHOLE = "*"
 # key types whose order in Python is the databases' order (numbers); other keys mark whole tables
 ORDERED = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint", "year", "decimal", "numeric"}
+# key types whose values are listed per chunk (they read back from both databases as Python ints)
+LISTED = ORDERED - {"decimal", "numeric"}
+KEEP = 256  # keys listed per chunk; beyond that the oldest half is dropped and the chunk's floor raised
+COMPACT_LINES = 4000  # the journal is rewritten as its summary after this many batches
 
 PosKey = tuple[int, int]
-
 
 def _number(v: Any) -> int | Decimal:
     if isinstance(v, bool) or v is None:
@@ -60,6 +69,7 @@ class ChunkIndex:
         self.ids: list[int] = []
         self.uppers: list[tuple] = []
         types = {c.name: c.data_type.lower() for c in tp.columns}
+        self.listed = bool(self.key) and all(types.get(k) in LISTED for k in self.key)
         chunks = sorted(tp.chunks, key=lambda c: c.id)
         self.usable = bool(self.key) and len(chunks) > 1 and all(types.get(k) in ORDERED for k in self.key)
         self.flat: list[Any] | None = None
@@ -96,9 +106,102 @@ class ChunkIndex:
             return None
         return self.ids[bisect_left(self.uppers, key)]
 
+    def listed_key(self, row: dict[str, Any]) -> list[int] | None:
+        """The row's key as listed in the journal (integers), or None when it is not listed."""
+        if not self.listed:
+            return None
+        key = [row.get(k) for k in self.key]
+        return key if all(type(v) is int for v in key) else None
+
+
+class Marks:
+    """One source's dirty set in memory: replayed from the journal (readers) or kept (the writer)."""
+
+    def __init__(self, tracked_from: PosKey):
+        self.tracked_from = tracked_from
+        self.tables: dict[str, dict[str, PosKey]] = {}  # table id -> chunk name -> last mark
+        self.keys: dict[str, dict[str, dict[tuple, PosKey]]] = {}  # table id -> chunk -> key -> last mark
+        self.floors: dict[str, dict[str, PosKey]] = {}  # table id -> chunk -> last change whose key is not listed
+
+    @classmethod
+    def from_head(cls, head: dict[str, Any]) -> Marks:
+        m = cls(tuple(head["tracked_from"]))  # type: ignore[arg-type]
+        for tid, chunks in (head.get("tables") or {}).items():
+            m.tables[tid] = {c: tuple(p) for c, p in chunks.items()}  # type: ignore[misc]
+        for tid, chunks in (head.get("floors") or {}).items():
+            m.floors[tid] = {c: tuple(p) for c, p in chunks.items()}  # type: ignore[misc]
+        for tid, chunks in (head.get("keys") or {}).items():
+            m.keys[tid] = {c: {tuple(k): tuple(p) for k, p in pairs} for c, pairs in chunks.items()}  # type: ignore[misc]
+        return m
+
+    def head(self, source: str, fingerprint: str) -> dict[str, Any]:
+        return {"type": "head", "version": VERSION, "source": source, "plan": fingerprint,
+                "tracked_from": list(self.tracked_from),
+                "tables": {t: {c: list(p) for c, p in cs.items()} for t, cs in self.tables.items()},
+                "floors": {t: {c: list(p) for c, p in cs.items()} for t, cs in self.floors.items()},
+                "keys": {t: {c: [[list(k), list(p)] for k, p in ks.items()] for c, ks in cs.items()}
+                         for t, cs in self.keys.items()}}
+
+    def add(self, at: PosKey, touched: dict[str, dict[str, Any]]) -> None:
+        """One batch's marks: table id -> chunk name -> key lists (None: keys not listed)."""
+        for tid, chunks in touched.items():
+            marks = self.tables.setdefault(tid, {})
+            for name, keys in chunks.items():
+                if marks.get(name, (0, 0)) < at:
+                    marks[name] = at
+                if name == WHOLE:
+                    continue
+                if keys is None:
+                    self._raise_floor(tid, name, at)
+                    continue
+                listed = self.keys.setdefault(tid, {}).setdefault(name, {})
+                for k in keys:
+                    listed[tuple(k)] = at
+                if len(listed) > KEEP:  # the oldest half goes; a check older than them sees the chunk dirty
+                    by_age = sorted(listed.items(), key=lambda kv: kv[1])
+                    dropped = by_age[:len(listed) - KEEP // 2]
+                    for k, _ in dropped:
+                        del listed[k]
+                    self._raise_floor(tid, name, max(p for _, p in dropped))
+
+    def _raise_floor(self, tid: str, name: str, at: PosKey) -> None:
+        floors = self.floors.setdefault(tid, {})
+        if floors.get(name, (0, 0)) < at:
+            floors[name] = at
+
+    def last_change(self, table_id: str, chunk: int | None) -> PosKey | None:
+        marks = self.tables.get(table_id) or {}
+        found = list(marks.values()) if chunk is None else [m for m in (marks.get(WHOLE), marks.get(str(chunk))) if m]
+        return max(found) if found else None
+
+    def keys_since(self, table_id: str, chunk: int, valid_at: PosKey) -> set[tuple] | None:
+        """The keys of the chunk changed after `valid_at`, or None when they are not all known."""
+        if valid_at < self.tracked_from:
+            return None
+        whole = (self.tables.get(table_id) or {}).get(WHOLE)
+        floor = (self.floors.get(table_id) or {}).get(str(chunk))
+        if (whole is not None and whole > valid_at) or (floor is not None and floor > valid_at):
+            return None
+        listed = (self.keys.get(table_id) or {}).get(str(chunk)) or {}
+        return {k for k, p in listed.items() if p > valid_at}
+
+
+def _replay(path, fingerprint: str) -> tuple[Marks | None, int]:
+    """The journal's marks (None: no journal, or another plan's or version's) and its line count."""
+    marks: Marks | None = None
+    lines = 0
+    for r in Journal(path).replay():
+        lines += 1
+        if r.get("type") == "head":
+            ok = r.get("version") == VERSION and r.get("plan") == fingerprint and r.get("tracked_from")
+            marks = Marks.from_head(r) if ok else None
+        elif marks is not None and "at" in r:
+            marks.add(tuple(r["at"]), r.get("m") or {})  # type: ignore[arg-type]
+    return marks, lines
+
 
 class DirtyChunks:
-    """One source's dirty set, owned by its sync process (the only writer of the file)."""
+    """One source's dirty set, owned by its sync process (the only writer of the journal)."""
 
     def __init__(self, workdir: WorkDir, plan: Plan, source: str, start: BinlogPosition):
         self.path = workdir.sync_dirty(source)
@@ -106,15 +209,18 @@ class DirtyChunks:
         self.fingerprint = plan.fingerprint()
         self.plans = {t.id: t for t in plan.tables if t.source == source}
         self._index: dict[str, ChunkIndex] = {}
-        saved = read_json(self.path, default=None) or {}
-        if saved.get("version") == VERSION and saved.get("plan") == self.fingerprint and saved.get("tracked_from"):
-            self.tracked_from: PosKey = tuple(saved["tracked_from"])  # type: ignore[assignment]
-            self.tables: dict[str, dict[str, list[int]]] = saved.get("tables") or {}
-        else:  # no file, or another plan's: only what is replayed from here on is known
-            self.tracked_from = start.key()
-            self.tables = {}
-            self.save()
+        self.journal = Journal(self.path)
+        marks, self.lines = _replay(self.path, self.fingerprint)
+        if marks is None:  # no journal, or another plan's: only what is replayed from here on is known
+            marks = Marks(start.key())
+            self.journal.rewrite([marks.head(source, self.fingerprint)])
+            self.lines = 1
+        self.marks = marks
         self.cascades: Any = None  # cascade.Cascades of the stream: children it changes are marked too
+
+    @property
+    def tracked_from(self) -> PosKey:
+        return self.marks.tracked_from
 
     def index(self, table_id: str) -> ChunkIndex | None:
         idx = self._index.get(table_id)
@@ -122,44 +228,52 @@ class DirtyChunks:
             idx = self._index[table_id] = ChunkIndex(self.plans[table_id])
         return idx
 
-    def _mark(self, table_id: str, chunk: int | None, at: list[int]) -> None:
-        marks = self.tables.setdefault(table_id, {})
-        name = WHOLE if chunk is None else str(chunk)
-        if marks.get(name, [0, 0]) < at:
-            marks[name] = at
-
     def note(self, changes: list[RowChange], at: BinlogPosition) -> None:
-        """Mark the chunks a batch touches (before the batch is applied), ending at `at`."""
+        """Mark the chunks and keys a batch touches (before the batch is applied), ending at `at`."""
         if not changes:
             return
-        pos = list(at.key())
-        touched: dict[str, set[int | None]] = {}
+        touched: dict[str, dict[str, Any]] = {}
         indexes: dict[str, ChunkIndex | None] = {}
         cascades = self.cascades if self.cascades else None  # falsy: no cascading foreign keys
         for ch in changes:
             tid = ch.route.table_id
-            chunks = touched.setdefault(tid, set())  # a cascade's child may be in `touched` already
+            chunks = touched.setdefault(tid, {})  # a cascade's child may be in `touched` already
             if tid not in indexes:
                 indexes[tid] = self.index(tid)
             idx = indexes[tid]
-            if ch.before is not None:
-                chunks.add(idx.chunk_of(ch.before) if idx is not None else None)
-            if ch.after is not None:
-                chunks.add(idx.chunk_of(ch.after) if idx is not None else None)
+            for row in (ch.before, ch.after):
+                if row is None:
+                    continue
+                chunk = idx.chunk_of(row) if idx is not None else None
+                if chunk is None:
+                    chunks[WHOLE] = None
+                    continue
+                name = str(chunk)
+                listed = chunks.setdefault(name, [])
+                if listed is None:  # keys of this chunk not listed in this batch
+                    continue
+                key = idx.listed_key(row)  # type: ignore[union-attr]
+                if key is None or len(listed) >= KEEP:  # a bulk change: the chunk is checked whole again
+                    chunks[name] = None
+                else:
+                    listed.append(key)
             if cascades is not None and ch.kind != "insert" and cascades.cascading(ch):
                 for child in self.children(tid):
-                    touched.setdefault(child, set()).add(None)
-        for tid, chunks in touched.items():
-            for chunk in chunks:
-                self._mark(tid, chunk, pos)
-        self.save()
+                    touched.setdefault(child, {})[WHOLE] = None
+        self._write(at.key(), touched)
 
     def note_tables(self, table_ids: list[str], at: BinlogPosition) -> None:
         """DDL: the whole table is dirty from here."""
-        pos = list(at.key())
-        for tid in table_ids:
-            self._mark(tid, None, pos)
-        self.save()
+        self._write(at.key(), {tid: {WHOLE: None} for tid in table_ids})
+
+    def _write(self, at: PosKey, touched: dict[str, dict[str, Any]]) -> None:
+        self.marks.add(at, touched)
+        if self.lines >= COMPACT_LINES:  # the summary instead of the history: the file stays O(chunks * KEEP)
+            self.journal.rewrite([self.marks.head(self.source, self.fingerprint)])
+            self.lines = 1
+        else:
+            self.journal.append({"at": list(at), "m": touched})
+            self.lines += 1
 
     def children(self, table_id: str) -> list[str]:
         """Synced tables that foreign-key cascades from this table can change, transitively."""
@@ -179,36 +293,26 @@ class DirtyChunks:
                     todo.append(fk.child)
         return out
 
-    def save(self) -> None:
-        atomic_write_json(self.path, {"version": VERSION, "source": self.source, "plan": self.fingerprint,
-                                      "tracked_from": list(self.tracked_from), "tables": self.tables,
-                                      "written_at": time.time()})
+    def close(self) -> None:
+        self.journal.close()
 
 
 class DirtyView:
-    """What verify and cutover read: every source's marks (None: the source has no usable file)."""
+    """What verify and cutover read: every source's marks (None: the source has no usable journal)."""
 
     def __init__(self, workdir: WorkDir, plan: Plan):
         fp = plan.fingerprint()
-        self.sources: dict[str, dict[str, Any] | None] = {}
-        for sp in plan.sources:
-            raw = read_json(workdir.sync_dirty(sp.name), default=None) or None
-            ok = raw is not None and raw.get("version") == VERSION and raw.get("plan") == fp
-            self.sources[sp.name] = raw if ok else None
+        self.sources: dict[str, Marks | None] = {sp.name: _replay(workdir.sync_dirty(sp.name), fp)[0]
+                                                 for sp in plan.sources}
 
     def tracked_from(self, source: str) -> PosKey | None:
-        raw = self.sources.get(source)
-        return tuple(raw["tracked_from"]) if raw else None  # type: ignore[return-value]
+        m = self.sources.get(source)
+        return m.tracked_from if m else None
 
     def last_change(self, source: str, table_id: str, chunk: int | None) -> PosKey | None:
         """The latest mark touching the chunk (chunk None: any chunk of the table); None if none."""
-        raw = self.sources.get(source)
-        marks = ((raw or {}).get("tables") or {}).get(table_id) or {}
-        if chunk is None:
-            found = list(marks.values())
-        else:
-            found = [m for m in (marks.get(WHOLE), marks.get(str(chunk))) if m]
-        return tuple(max(found)) if found else None  # type: ignore[return-value]
+        m = self.sources.get(source)
+        return m.last_change(table_id, chunk) if m else None
 
     def covers(self, source: str, table_id: str, chunk: int | None, valid_at: PosKey | None) -> bool:
         """Whether a clean check with the source at `valid_at` still holds: tracking began no
@@ -218,6 +322,13 @@ class DirtyView:
             return False
         last = self.last_change(source, table_id, chunk)
         return last is None or last <= tuple(valid_at)
+
+    def keys_since(self, source: str, table_id: str, chunk: int, valid_at: PosKey | None) -> set[tuple] | None:
+        """The keys of the chunk sync changed after `valid_at` (None: not all of them are known)."""
+        m = self.sources.get(source)
+        if m is None or valid_at is None:
+            return None
+        return m.keys_since(table_id, chunk, tuple(valid_at))  # type: ignore[arg-type]
 
 
 def applied_position(workdir: WorkDir, source: str) -> BinlogPosition | None:

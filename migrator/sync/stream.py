@@ -45,6 +45,7 @@ from .apply import Applier, Route, RowChange
 from .cascade import NO_FOREIGN_KEY_CHECKS, foreign_keys_from_plan, load_cascades, unchecked
 from .copystate import SourceCopy, source_copy
 from .dirty import DirtyChunks
+from .wake import Wake
 from .ddl import (DdlRecord, classify)
 from .contracts import Checkpoint, SyncOptions, SyncStopped, gtid_distance, status_line
 from .reader import GtidStreamReader, is_savepoint_statement, stream_server_id, undecodable_event_reason
@@ -117,6 +118,7 @@ class SourceSync(Checkpointing, WindowReplay, XaReplay, DdlReplay):
         self.held = TargetState(plan_identity(plan), source, workdir.root, lease_seconds=options.lease_seconds)
         self._idle_polls = 0  # polls in a row that found nothing new
         self.pause = PauseFile(workdir.pause_file)  # the operator's WORKDIR/pause
+        self.wake = Wake(workdir.sync_wake)  # touched by cutover: poll again at once
         self._reported_caught_up: bool | None = None  # as last told to the coordinator
         self._head_seen: tuple[BinlogPosition, dict[str, str]] | None = None  # the last head poll's answer
 
@@ -269,8 +271,8 @@ class SourceSync(Checkpointing, WindowReplay, XaReplay, DdlReplay):
                 # an idle source is polled less and less often (the pause doubles every 4 empty polls, up to
                 # idle_poll_max s), at once again after a change
                 self._idle_polls = self._idle_polls + 1 if idle else 0
-                time.sleep(min(self.opts.poll_interval * (1 << min(self._idle_polls // 4, 8)),
-                               max(self.opts.poll_interval, self.opts.idle_poll_max)))
+                self.wake.nap(min(self.opts.poll_interval * (1 << min(self._idle_polls // 4, 8)),
+                                  max(self.opts.poll_interval, self.opts.idle_poll_max)), self.stop)
             self._apply_thread.shutdown(wait=True)
             self.save_checkpoint(in_target=True, release=True)  # a clean stop frees the lease at once
         finally:

@@ -9,6 +9,12 @@ at V = min(B, P) per source:
     (sync/dirty.py); a change after V is applied by a batch ending after V, so it marks the chunk;
   - different checksums with rows in flight: re-checked once sync has passed R; a difference
     that remains while no change of the chunk was marked after V is confirmed (not in flight).
+A chunk of one table whose checksums differ is read again row by row (key -> row hash on both
+sides, in the same order of reads): its record then lists the differing keys (`diff`, up to
+DIFF_KEEP). With sync's dirty keys (sync/dirty.py) that lets cutover re-verify such a chunk by
+key inside its read-only window (`key_check`): the rows outside `diff` were equal at V, and the
+rows sync did not change after V are still what they were at V on both sides, so comparing the
+keys in `diff` plus the keys changed after V proves the whole chunk.
 Results are appended to WorkDir.verify_chunks (JSON lines, fsync per batch, compacted); the last
 record of a chunk wins, and carries the time and positions the chunk was last found clean.
 A kill -9 loses at most unwritten results: those chunks are simply checked again.
@@ -34,7 +40,7 @@ from ..state import Journal, read_json
 from ..sync.dirty import DirtyView, applied_position
 from ..throttle import Throttle, ThrottleOptions
 from ..workdir import WorkDir
-from .checksum import TableSide, chunk_checksum, decode_bound
+from .checksum import TableSide, chunk_checksum, decode_bound, row_hashes, rows_by_key
 from .compare import select_tables
 from .prepare import plan_merges, prepare
 from .tablerun import TableRun, run_chunks
@@ -42,6 +48,7 @@ from .tablerun import TableRun, run_chunks
 log = logging.getLogger(__name__)
 
 PosKey = tuple[int, int]
+DIFF_KEEP = 256  # differing keys kept with a check; more: the chunk is checked whole again
 
 
 @dataclass
@@ -150,11 +157,110 @@ def _applied(workdir: WorkDir, sources: list[str]) -> dict[str, PosKey | None]:
 
 def check_unit(unit: Unit, pools: Pool, workdir: WorkDir) -> dict[str, Any]:
     """Checksum one unit on its source(s), then read sync's applied position, then checksum the
-    target: the record to keep (see module doc)."""
+    target: the record to keep (see module doc). A keyed unit that differs is read again row by
+    row (row_check): its record names the differing keys."""
     started = time.monotonic()
     src = source_part(unit, pools)
     applied = _applied(workdir, unit.sources)  # read before the target: what it holds at least
-    return unit_record(unit, src, applied, target_part(unit, pools), time.monotonic() - started)
+    rec = unit_record(unit, src, applied, target_part(unit, pools), time.monotonic() - started)
+    if not rec["same"] and keyed(unit):
+        return row_check(unit, pools, workdir)
+    return rec
+
+
+def keyed(unit: Unit) -> bool:
+    """One table's chunk with a key: it can be compared by key (merged ranges and copy-only tables cannot)."""
+    return len(unit.readers) == 1 and not unit.whole_table and not unit.always and bool(unit.readers[0].tp.key)
+
+
+def _listable(keys: list[tuple]) -> bool:
+    return all(type(v) is int for k in keys for v in k)
+
+
+def row_check(unit: Unit, pools: Pool, workdir: WorkDir) -> dict[str, Any]:
+    """The unit's rows by key on the source (between two reads of its binlog head), sync's applied
+    position, then the target's rows: a record whose `diff` lists the keys that differ."""
+    started = time.monotonic()
+    run = unit.readers[0]
+    side, source = run.sside, run.tp.source
+    assert side is not None
+    lo, hi = decode_bound(unit.chunk.lower), decode_bound(unit.chunk.upper)
+
+    def on_source(conn) -> tuple[PosKey, dict[tuple, int], PosKey]:
+        before = head_key(conn)
+        hashes = row_hashes(conn, side, lo, hi)
+        return before, hashes, head_key(conn)
+
+    before, src, after = pools.run(source, on_source, what="checksum")
+    applied = _applied(workdir, [source])
+    tgt = pools.run(TARGET, lambda c: row_hashes(c, unit.tside, lo, hi), what="checksum")
+    diff = sorted(k for k in src.keys() | tgt.keys() if src.get(k) != tgt.get(k))
+    at = applied.get(source)
+    rec = {"u": unit.name, "c": unit.chunk.id, "same": not diff, "at": time.time(),
+           "valid": {source: list(min(before, at)) if at is not None else None}, "read": {source: list(after)},
+           "rows": [len(src), len(tgt)], "secs": round(time.monotonic() - started, 4)}
+    if diff and len(diff) <= DIFF_KEEP and _listable(diff):
+        rec["diff"] = [list(k) for k in diff]
+    return rec
+
+
+def window_keys(unit: Unit, rec: dict[str, Any] | None, view: DirtyView) -> set[tuple] | None:
+    """The keys whose rows prove the unit identical now, given its last check `rec` and sync's
+    dirty keys: the keys that differed in that check and those sync changed after it. None: the
+    unit must be checked whole (no such check, not keyed, keys not all known)."""
+    if rec is None or not keyed(unit):
+        return None
+    diff: list[Any] = []
+    if not rec["same"]:
+        if rec.get("diff") is None:
+            return None
+        diff = rec["diff"]
+    source = unit.readers[0].tp.source
+    since = view.keys_since(source, unit.readers[0].tp.id, unit.chunk.id, _key((rec.get("valid") or {}).get(source)))
+    if since is None:
+        return None
+    return since | {tuple(k) for k in diff}
+
+
+def key_check(units: list[tuple[Unit, set[tuple]]], pools: Pool, valid: dict[str, PosKey | None],
+              live: bool = False) -> list[dict[str, Any]]:
+    """Compare exactly these keys of one table's units on both sides (one lookup per side for the
+    table); a record per unit. Static (cutover's window: sources read-only, sync drained): valid at
+    `valid`. live (sources writable): `valid` holds sync's applied position read BEFORE the dirty
+    keys were (marks are durable before a batch applies, so every change up to it is among the
+    keys); the source is read between two reads of its binlog head B and R, the target after, and
+    the record is valid at min(B, that position): a row outside the keys either is unchanged since
+    the unit's previous check, which proved it equal, or changes after that position (and then is
+    among the keys the next time)."""
+    run = units[0][0].readers[0]
+    source, side = run.tp.source, run.sside
+    keys = sorted(set().union(*(ks for _, ks in units)))
+    at, read = valid.get(source), valid.get(source)
+    if not keys:
+        src: dict[tuple, int] = {}
+        tgt: dict[tuple, int] = {}
+    elif live:
+        def on_source(conn) -> tuple[PosKey, dict[tuple, int], PosKey]:
+            before = head_key(conn)
+            hashes = rows_by_key(conn, side, keys)
+            return before, hashes, head_key(conn)
+
+        before, src, read = pools.run(source, on_source, what="checksum")
+        at = min(before, at) if at is not None else None
+        tgt = pools.run(TARGET, lambda c: rows_by_key(c, units[0][0].tside, keys), what="checksum")
+    else:
+        src = pools.run(source, lambda c: rows_by_key(c, side, keys), what="checksum")
+        tgt = pools.run(TARGET, lambda c: rows_by_key(c, units[0][0].tside, keys), what="checksum")
+    out = []
+    for unit, ks in units:
+        diff = sorted(k for k in ks if src.get(k) != tgt.get(k))
+        rec = {"u": unit.name, "c": unit.chunk.id, "same": not diff, "at": time.time(),
+               "valid": {source: list(at) if at else None}, "read": {source: list(read) if read else None},
+               "rows": None, "secs": None, "by_keys": len(ks)}
+        if diff and len(diff) <= DIFF_KEEP and _listable(diff):
+            rec["diff"] = [list(k) for k in diff]
+        out.append(rec)
+    return out
 
 
 class ChunkStates:
@@ -270,17 +376,42 @@ class Verifier:
             out[sp.name] = pos.key() if pos is not None else None
         return out
 
-    def states_now(self) -> list[tuple[Unit, str]]:
-        view, applied = DirtyView(self.wd, self.plan), self.applied()
+    def states_now(self, view: DirtyView | None = None) -> list[tuple[Unit, str]]:
+        view, applied = view or DirtyView(self.wd, self.plan), self.applied()
         return [(u, classify(u, self.states.last.get(u.key), view, applied)) for u in self.units]
+
+    def check_keys(self, units: list[tuple[Unit, set[tuple]]], valid: dict[str, PosKey | None],
+                   live: bool = False) -> Any:
+        """Start key_check of these units, one job per table; call the result to wait: (done, errors)."""
+        by_table: dict[int, list[tuple[Unit, set[tuple]]]] = {}
+        for unit, ks in units:
+            by_table.setdefault(id(unit.readers[0]), []).append((unit, ks))
+        jobs = [(group, self._threads.submit(key_check, group, self.pools, valid, live)) for group in by_table.values()]
+
+        def wait() -> tuple[list[tuple[Unit, dict[str, Any]]], list[str]]:
+            done: list[tuple[Unit, dict[str, Any]]] = []
+            errors: list[str] = []
+            for group, fut in jobs:
+                try:
+                    recs = fut.result()
+                except MigratorError as exc:
+                    errors += [f"{u.label()}: {exc}" for u, _ in group]
+                    continue
+                done += [(u, r) for (u, _), r in zip(group, recs)]
+            self.states.add([r for _, r in done])
+            return done, errors
+
+        return wait
 
     def check(self, units: list[Unit], static: bool = False) -> tuple[list[tuple[Unit, dict[str, Any]]], list[str]]:
         """Check units in parallel; results recorded as they come (every 64), errors by chunk.
         static: the sources are read-only and sync drained (cutover's window): nothing is in
         flight, so each unit's source and target checksums run at the same time."""
-        done: list[tuple[Unit, dict[str, Any]]] = []
-        errors: list[str] = []
-        pending: list[dict[str, Any]] = []
+        return self.start(units, static)()
+
+    def start(self, units: list[Unit], static: bool = False) -> Callable[[], tuple[list[tuple[Unit, dict[str, Any]]],
+                                                                                 list[str]]]:
+        """`check` begun: the checks run meanwhile; call the result to wait for them."""
         if static:
             applied = self.applied()
             parts = [(u, self._threads.submit(source_part, u, self.pools), self._threads.submit(target_part, u, self.pools))
@@ -292,19 +423,26 @@ class Verifier:
             futures = [(u, (lambda u=u, sf=sf, tf=tf: result(u, sf, tf))) for u, sf, tf in parts]
         else:
             futures = [(u, self._threads.submit(check_unit, u, self.pools, self.wd).result) for u in units]
-        for unit, get in futures:
-            try:
-                rec = get()
-            except MigratorError as exc:
-                errors.append(f"{unit.label()}: {exc}")
-                continue
-            done.append((unit, rec))
-            pending.append(rec)
-            if len(pending) >= 64:
-                self.states.add(pending)
-                pending = []
-        self.states.add(pending)
-        return done, errors
+
+        def wait() -> tuple[list[tuple[Unit, dict[str, Any]]], list[str]]:
+            done: list[tuple[Unit, dict[str, Any]]] = []
+            errors: list[str] = []
+            pending: list[dict[str, Any]] = []
+            for unit, get in futures:
+                try:
+                    rec = get()
+                except MigratorError as exc:
+                    errors.append(f"{unit.label()}: {exc}")
+                    continue
+                done.append((unit, rec))
+                pending.append(rec)
+                if len(pending) >= 64:
+                    self.states.add(pending)
+                    pending = []
+            self.states.add(pending)
+            return done, errors
+
+        return wait
 
     def one_pass(self, refresh: float | None = None) -> PassResult:
         """Check every chunk that is not clean now (never checked, dirty, differing and re-checkable),
@@ -430,3 +568,45 @@ def record_verify_run(workdir: WorkDir, fingerprint: str, runs: list[TableRun], 
     finally:
         states.close()
     return len(records)
+
+
+def chunk_state_counts(plan: Plan, workdir: WorkDir) -> dict[str, dict[str, int]]:
+    """Per table (a merge without a source column: per `merged:DB.TABLE`) how many chunks are
+    clean / dirty / differs / never checked, from the work directory alone (no database): the last
+    check of each chunk (verify/chunks.jsonl) against sync's dirty marks since. A chunk whose check
+    differed is "differs" here whether or not rows were in flight then. Chunks of a table verified
+    as one range are counted as one."""
+    from .tablerun import plan_chunks
+
+    states = ChunkStates(workdir, plan.fingerprint(), writable=False)
+    states.close()
+    view = DirtyView(workdir, plan)
+    tables = plan.active_tables()
+    members: dict[str, list[Any]] = {}
+    for tp in tables:
+        members.setdefault(tp.target_name, []).append(tp)
+
+    def state(rec: dict[str, Any] | None, tps: list[Any], chunk: int | None) -> str:
+        if rec is None:
+            return "never"
+        covered = all(tp.mode != "copy+sync" or view.covers(tp.source, tp.id, chunk,
+                                                             _key((rec.get("valid") or {}).get(tp.source)))
+                      for tp in tps)
+        return ("clean" if covered else "dirty") if rec["same"] else "differs"
+
+    out: dict[str, dict[str, int]] = {}
+    for tp in tables:
+        counts = out.setdefault(tp.id, {})
+        recs = [(c.id, states.last.get((tp.id, c.id))) for c in plan_chunks(tp)]
+        if len(recs) > 1 and all(r is None for _, r in recs) and (tp.id, 0) in states.last:
+            recs = [(0, states.last[(tp.id, 0)])]  # verified as one range (a key collation note)
+        for cid, rec in recs:
+            st = state(rec, [tp], cid if len(recs) > 1 else None)
+            counts[st] = counts.get(st, 0) + 1
+    for (name, cid), rec in states.last.items():
+        if name.startswith("merged:"):
+            tps = members.get(name[len("merged:"):], [])
+            counts = out.setdefault(name, {})
+            st = state(rec, tps, None)
+            counts[st] = counts.get(st, 0) + 1
+    return out
