@@ -14,7 +14,6 @@ import time
 
 import pytest
 
-from migrator.endpoint import parse_url
 from migrator.state import read_json
 from migrator.sync.runner import default_sources_per_process, source_groups
 from migrator.workdir import WorkDir
