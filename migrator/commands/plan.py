@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..endpoint import parse_url
-from ..errors import ConfigError
+from ..errors import ConfigError, ExitCode
 from ..formatting import human_bytes
 from ..inventory import FleetConfig, load_fleet_config, resolve_sources
 from ..plan.build import DEFAULT_PARALLEL, build_plan
@@ -18,6 +18,7 @@ from ..plan.chunking import DEFAULT_CHUNK_ROWS
 from ..plan.model import Finding, ForeignKey, Plan, catalog_path, load_plan, save_plan
 from ..schema.apply import ApplyReport, apply_schema, schema_script
 from ..taskfile import TaskFile, check_task, load_task
+from .common import exit_with
 from .convert import convert_command
 
 MAX_FINDING_ROWS = 200
@@ -114,7 +115,7 @@ def plan_command(ctx: click.Context, source_urls: tuple[str, ...], sources_file:
         console.print(f"[bold red]{len(blocking)} blocking finding(s)[/]: the plan cannot run yet. "
                       f"Fix them and re-run `migrator plan`. Written to {out_path} "
                       f"(catalog: {catalog_path(out_path).name})", highlight=False)
-        raise click.exceptions.Exit(1)
+        exit_with(ExitCode.DIFFERENT)
     console.print(f"[green]plan written[/] to {out_path} (catalog: {catalog_path(out_path).name}): "
                   f"{len(plan.active_tables())} table(s) from "
                   f"{len(plan.sources)} source(s). Next: `migrator schema {out_path} --apply`", highlight=False)
@@ -139,7 +140,7 @@ def check_command(task_path: Path | None, schema: bool) -> None:
         console.print(f"[bold red]{task_path}: {len(errors)} problem(s)[/]", highlight=False)
         for e in errors:
             console.print(f"  - {e}", highlight=False, soft_wrap=True)
-        raise click.exceptions.Exit(2)
+        exit_with(ExitCode.USAGE)
     sources = resolve_sources((), str(task_path.parent / task.sources_file) if task.sources_file else None,
                               FleetConfig(sources=task.sources))
     console.print(f"[green]ok[/]: {task_path}: {len(sources)} source(s) into {parse_url(task.target, 'target')}; "
@@ -313,7 +314,7 @@ def schema_show(plan_path: Path, do_apply: bool, target_url: str | None) -> None
     console = Console()
     print_apply_report(console, report)
     if not report.ok:
-        raise click.exceptions.Exit(1)
+        exit_with(ExitCode.DIFFERENT)
 
 
 def print_apply_report(console: Console, report: ApplyReport) -> None:

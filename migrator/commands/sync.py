@@ -12,7 +12,8 @@ from rich.console import Console
 from ..plan.model import load_plan
 from ..progress_lines import SyncTracker, Ticker
 from ..logsetup import progress_log
-from .common import metrics_options, resolve_workdir, run_options, stage_metrics
+from ..errors import ExitCode
+from .common import exit_with, metrics_options, resolve_workdir, run_options, stage_metrics
 
 console = Console()
 err_console = Console(stderr=True)
@@ -182,7 +183,7 @@ def register(main: click.Group) -> None:
         console.print(f"cutover report: {wd.cutover_report}", highlight=False)
         console.print(report.get("next_step", ""), highlight=False)
         if not report.get("ok"):
-            sys.exit(1)
+            exit_with(ExitCode.DIFFERENT)
 
 
 def print_dry_run(doc: dict, full_verify: bool) -> None:

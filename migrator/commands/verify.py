@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,7 +15,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..progress_lines import Ticker, VerifyTracker
-from .common import metrics_options, plan_argument, resolve_workdir, run_options, stage_metrics, workdir_option
+from ..errors import ExitCode
+from .common import exit_with, metrics_options, plan_argument, resolve_workdir, run_options, stage_metrics, workdir_option
 
 
 def register(main: click.Group) -> None:
@@ -119,7 +119,7 @@ def verify(plan_path: Path, workdir: Path | None, report_file: Path | None, tabl
         click.echo(json.dumps(report.model_dump(mode="json"), indent=2))
     else:
         render(report, console, wd.verify_report)
-    sys.exit(report.exit_code)
+    exit_with(report.exit_code)
 
 
 def _follow(plan, wd, tables: str | None, parallel: int, interval: float, passes: int | None,
@@ -139,7 +139,7 @@ def _follow(plan, wd, tables: str | None, parallel: int, interval: float, passes
     except KeyboardInterrupt:
         click.echo("stopped; chunk states kept for the next run and for cutover", err=True)
         return
-    sys.exit(2 if last.errors else 1 if last.differing else 0)
+    exit_with(ExitCode.UNCHECKED if last.errors else ExitCode.DIFFERENT if last.differing else ExitCode.OK)
 
 
 @contextmanager
@@ -189,6 +189,6 @@ def render(report, console: Console, report_path: Path) -> None:
         verb = "applied" if report.fixes_applied else "written (not applied)"
         console.print(f"fix SQL: {report.fix_statements} statement(s) {verb}: {report.fix_sql}", highlight=False, soft_wrap=True)
     verdict = "[green]identical[/]" if report.identical else "[red]differences remain[/]"
-    if report.exit_code == 2:
+    if report.exit_code == ExitCode.UNCHECKED:
         verdict = "[bold red]errors[/]"
     console.print(f"verify: {verdict}; report {report_path}", highlight=False, soft_wrap=True)

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from ..copy.progress import RichReporter
 from ..copy.runner import CopyResult
-from ..errors import StateError
+from ..errors import ExitCode, StateError
 from ..formatting import human_bytes
 from ..verify.report import VerifyReport
 from ..workdir import WorkDir
@@ -75,7 +75,7 @@ def verify_table(report: VerifyReport, title: str) -> Table:
 def verify_summary(report: VerifyReport) -> str:
     rows = sum(t.rows_source for t in report.tables)
     chunks = sum(t.chunks for t in report.tables)
-    verdict = "identical" if report.identical else ("errors" if report.exit_code == 2 else "DIFFERENT")
+    verdict = "identical" if report.identical else ("errors" if report.exit_code == ExitCode.UNCHECKED else "DIFFERENT")
     return f"verify: {verdict}: {len(report.tables)} tables, {chunks} chunks, {rows:,} rows checksummed"
 
 

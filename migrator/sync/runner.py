@@ -45,8 +45,9 @@ from .contracts import Checkpoint, SyncOptions, SyncStopped, gtid_distance, stat
 from .stream import SourceSync
 
 log = logging.getLogger(__name__)
-ERROR_CLASSES: dict[int, type[MigratorError]] = {2: ConfigError, 3: StateError, 4: SourceError, 5: TargetError,
-                                                  70: InternalError}
+# a source process's exit code back to the error it stands for (errors.ExitCode)
+ERROR_CLASSES: dict[int, type[MigratorError]] = {
+    c.exit_code: c for c in (ConfigError, StateError, SourceError, TargetError, InternalError)}
 
 
 @dataclass
