@@ -44,6 +44,10 @@ class StateError(MigratorError):
     kind = "state error"
 
 
+class WorkdirBusy(StateError):
+    """Another migrator process holds the work directory's writer lock."""
+
+
 class SourceError(MigratorError):
     """A source instance failed or refused (unreachable, privileges, binlog)."""
 

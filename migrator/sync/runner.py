@@ -41,7 +41,7 @@ from ..workdir import WorkDir
 from ..metrics import current as current_metrics
 from .metrics import SyncMetrics
 from .copystate import source_copy
-from .contracts import Checkpoint, SyncOptions, SyncStopped, gtid_distance, status_line
+from .contracts import Checkpoint, SourceStatus, SyncOptions, SyncStopped, gtid_distance, status_line
 from .stream import SourceSync
 
 log = logging.getLogger(__name__)
@@ -448,35 +448,35 @@ def _restore_stop_handlers(previous: dict) -> None:
         signal.signal(sig, handler)
 
 
-def sync_status(workdir: WorkDir, plan: Plan, *, live: bool = True) -> list[dict[str, Any]]:
+def sync_status(workdir: WorkDir, plan: Plan, *, live: bool = True) -> list[SourceStatus]:
     """Per source: checkpoint position, lag in seconds, transactions (GTID) and bytes, rows applied.
     `live` reads each source's current position (else the one the last sync pass saw)."""
     out = []
     for sp in plan.sources:
         raw = read_json(workdir.sync_checkpoint(sp.name))
         if not raw:
-            out.append({"source": sp.name, "state": "not started"})
+            out.append(SourceStatus(source=sp.name, state="not started", started=False))
             continue
         cp = Checkpoint.model_validate(raw)
-        state = "synced"
+        state, unreachable = "synced", None
         if live:
             try:
                 with session(sp.endpoint(), "source") as conn:
                     cp.head = read_position(conn, sp.flavor)
             except MigratorError as exc:
+                unreachable = str(exc)
                 state = f"source unreachable: {exc}"
         line = status_line(cp)
         if line["behind"]:
             state = "behind"
         if cp.xa_prepared:  # the checkpoint waits at the oldest undecided XA PREPARE
             state += f" (held at {len(cp.xa_prepared)} prepared XA transaction(s): XA COMMIT or ROLLBACK them)"
-        out.append({
-            "source": sp.name, "state": state, "xa_prepared": cp.xa_prepared,
-            "position": f"{cp.position.file}:{cp.position.pos}", "gtid": cp.position.gtid,
-            "head": f"{cp.head.file}:{cp.head.pos}" if cp.head else None,
-            "lag_seconds": line["lag_seconds"], "lag_bytes": line["lag_bytes"],
-            "lag_transactions": gtid_distance(cp.position.gtid, cp.head.gtid if cp.head else "", sp.flavor),
-            "rows": cp.rows, "ddl_applied": cp.ddl_applied, "retries": cp.retries, "updated_at": cp.updated_at,
-            "runs_on": cp.runs_on,  # Dask: the worker running this source (dasksync.py)
-        })
+        out.append(SourceStatus(
+            source=sp.name, state=state, unreachable=unreachable, xa_prepared=cp.xa_prepared,
+            position=f"{cp.position.file}:{cp.position.pos}", gtid=cp.position.gtid,
+            head=f"{cp.head.file}:{cp.head.pos}" if cp.head else None,
+            lag_seconds=line["lag_seconds"], lag_bytes=line["lag_bytes"],
+            lag_transactions=gtid_distance(cp.position.gtid, cp.head.gtid if cp.head else "", sp.flavor),
+            rows=cp.rows, ddl_applied=cp.ddl_applied, retries=cp.retries, updated_at=cp.updated_at,
+            runs_on=cp.runs_on))
     return out
