@@ -183,16 +183,13 @@ def catch_up_sync(plan: Plan, workdir: WorkDir, timeout: float = 30.0) -> float:
 
 
 def run_verify(plan: Plan, workdir: WorkDir) -> dict[str, Any]:
-    try:
-        from .verify.compare import verify_plan
-    except ImportError:
-        return {"ran": False, "identical": None, "note": "verify is not available in this build"}
+    from .verify.compare import VerifyOptions, verify_plan
+
     # restart: never reuse chunks an earlier, interrupted verify found identical; sync has written
     # since, so only a fresh checksum of every chunk proves the target equals the read-only sources
-    report = verify_plan(plan, workdir, restart=True)
-    tables = getattr(report, "tables", [])
-    return {"ran": True, "identical": bool(report.identical), "tables": len(tables),
-            "differing_rows": len(getattr(report, "rows", [])), "errors": list(getattr(report, "errors", []))}
+    report = verify_plan(plan, workdir, VerifyOptions(restart=True))
+    return {"ran": True, "identical": report.identical, "tables": len(report.tables),
+            "differing_rows": len(report.rows), "errors": list(report.errors)}
 
 
 class WindowVerify:

@@ -73,7 +73,7 @@ def verify(plan_path: Path, workdir: Path | None, report_file: Path | None, tabl
     when the last pass left a confirmed difference, 2 on errors.
     """
     from ..plan.model import load_plan
-    from ..verify.compare import verify_plan
+    from ..verify.compare import VerifyOptions, verify_plan
 
     plan = load_plan(plan_path)
     wd = resolve_workdir(plan_path, workdir)
@@ -106,11 +106,12 @@ def verify(plan_path: Path, workdir: Path | None, report_file: Path | None, tabl
                     if bar is not None:
                         bar(done, total, rows)
 
-                report = verify_plan(plan, wd, tables=tables, parallel=parallel, per_source=per_source,
-                                     fix_sql=fix_sql, apply_fix=apply_fix, report_path=report_file, restart=restart,
-                                     max_rows=max_rows, progress=progress, target_connections=target_connections,
-                                     max_source_threads_running=max_source_threads_running, executor=executor_url,
-                                     on_throttle=on_throttle)
+                options = VerifyOptions(tables=tables, parallel=parallel, per_source=per_source, fix_sql=fix_sql,
+                                        apply_fix=apply_fix, report_path=report_file, restart=restart,
+                                        max_rows=max_rows, target_connections=target_connections,
+                                        max_source_threads_running=max_source_threads_running,
+                                        executor=executor_url)
+                report = verify_plan(plan, wd, options, progress=progress, on_throttle=on_throttle)
             metrics.verify_differences.set(sum(t.differences for t in report.tables))
             state = "finished"
         finally:

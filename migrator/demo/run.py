@@ -224,10 +224,10 @@ def _latest_verify(wd: WorkDir) -> VerifyReport | None:
 
 
 def _final_verify(console: Console, plan: Plan, wd: WorkDir) -> VerifyReport:
-    from ..verify.compare import verify_plan
+    from ..verify.compare import VerifyOptions, verify_plan
 
     with console.status("final verify…"):
-        report = verify_plan(plan, wd, restart=True)
+        report = verify_plan(plan, wd, VerifyOptions(restart=True))
     console.print(verify_table(report, "final verify"))
     console.print(verify_summary(report), highlight=False)
     return report

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..positions import BinlogPosition
 
@@ -16,6 +16,8 @@ class SyncStopped(Exception):
 
 
 class SyncOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     until_caught_up: bool = False
     duration: float | None = None  # seconds; None = until stopped
     workers: int = 4  # target connections per source
