@@ -96,7 +96,8 @@ def register(main: click.Group) -> None:
                 state = "finished"
             finally:
                 ticker.stop(state)
-        summary = {name: {"position": (r.checkpoint or {}).get("position"), "rows": r.rows, "caught_up": r.caught_up}
+        summary = {name: {"position": r.checkpoint.position.model_dump(mode="json") if r.checkpoint else None,
+                          "rows": r.rows, "caught_up": r.caught_up}
                    for name, r in result.sources.items()}
         if as_json:
             click.echo(json.dumps({"seconds": round(result.seconds, 3), "sources": summary}, indent=2, default=str))

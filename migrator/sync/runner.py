@@ -33,7 +33,7 @@ from typing import Any
 
 from ..db import session
 from ..engine.locks import hold
-from ..errors import ConfigError, InternalError, MigratorError, SourceError, StateError, TargetError
+from ..errors import ConfigError, ExitCode, InternalError, MigratorError, SourceError, StateError, TargetError
 from ..plan.model import Plan
 from ..positions import read_position
 from ..state import read_json
@@ -53,7 +53,7 @@ ERROR_CLASSES: dict[int, type[MigratorError]] = {
 @dataclass
 class SourceResult:
     source: str
-    checkpoint: dict[str, Any] | None = None
+    checkpoint: Checkpoint | None = None  # the last one reported
     caught_up: bool = False
     error: str | None = None
     exit_code: int = 0
@@ -177,7 +177,8 @@ def _run_source(plan: Plan, source: str, workdir: WorkDir, opts: SyncOptions, st
         report({"done": True, "error": str(exc), "exit_code": exc.exit_code})
     except BaseException as exc:  # noqa: BLE001 - a bug or MemoryError: report it with its traceback
         log.error("internal error: %r\n%s", exc, traceback.format_exc())
-        report({"done": True, "error": f"internal error: {exc!r}\n{traceback.format_exc()}", "exit_code": 70})
+        report({"done": True, "error": f"internal error: {exc!r}\n{traceback.format_exc()}",
+                "exit_code": ExitCode.INTERNAL})
     finally:
         if lock is not None:
             os.close(lock)  # the next run's writer for this source may start
@@ -323,7 +324,7 @@ def run_sync(plan: Plan, workdir: WorkDir, options: SyncOptions | None = None, *
             for name in group:
                 if p.exitcode and not results[name].finished:
                     results[name].error = died_without_report(workdir, name, p.exitcode, k)
-                    results[name].exit_code = 70 if p.exitcode > 0 else 4
+                    results[name].exit_code = ExitCode.INTERNAL if p.exitcode > 0 else ExitCode.SOURCE
     finally:
         stop_event.set()
         for p, _ in procs:
@@ -416,13 +417,13 @@ def _drain(q: Any, results: dict[str, SourceResult], metrics: SyncMetrics, on_pr
             return n
         n += 1
         r = results[msg["source"]]
-        if "checkpoint" in msg:
-            r.checkpoint = msg["checkpoint"]
-            r.rows = dict(msg["checkpoint"].get("rows", {}))
+        if msg.get("checkpoint"):
+            r.checkpoint = Checkpoint.model_validate(msg["checkpoint"])
+            r.rows = dict(r.checkpoint.rows)
         if "caught_up" in msg:  # with the checkpoint, or alone from an idle poll
             r.caught_up = bool(msg["caught_up"])
         if "error" in msg:
-            r.error, r.exit_code = msg["error"], msg.get("exit_code", 70)
+            r.error, r.exit_code = msg["error"], msg.get("exit_code", ExitCode.INTERNAL)
             log.error("%s", r.error)
         if msg.get("done"):
             r.finished = True
