@@ -192,12 +192,14 @@ def demo(directory: Path, keep: bool, accounts: int | None, traffic_seconds: flo
 # ---------------------------------------------------------------- stage commands
 
 from .commands import copy as _copy_cmds  # noqa: E402
+from .commands import cutover as _cutover_cmds  # noqa: E402
 from .commands import plan as _plan_cmds  # noqa: E402
+from .commands import schema as _schema_cmds  # noqa: E402
 from .commands import status as _status_cmds  # noqa: E402
 from .commands import sync as _sync_cmds  # noqa: E402
 from .commands import verify as _verify_cmds  # noqa: E402
 
-for _module in (_plan_cmds, _copy_cmds, _sync_cmds, _verify_cmds, _status_cmds):
+for _module in (_plan_cmds, _schema_cmds, _copy_cmds, _sync_cmds, _cutover_cmds, _verify_cmds, _status_cmds):
     _module.register(main)
 
 

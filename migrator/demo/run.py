@@ -130,7 +130,7 @@ def _run(sb: Sandbox, console: Console, result: DemoResult, accounts: int, traff
 
 
 def _plan(console: Console, sources: list[Endpoint], target: Endpoint, path: Path) -> Plan:
-    from ..commands.plan import print_plan_summary
+    from ..plan.show import print_plan_summary
 
     with console.status("reading source catalogs…"):
         plan = build_plan(sources, target, name="ewallet", **PLAN_ARGS)
@@ -146,7 +146,7 @@ def _plan(console: Console, sources: list[Endpoint], target: Endpoint, path: Pat
 
 
 def _schema(console: Console, plan: Plan, target: Endpoint) -> None:
-    from ..commands.plan import print_apply_report
+    from ..schema.show import print_apply_report
     from ..schema.apply import apply_schema
 
     report = apply_schema(plan, target)
