@@ -19,7 +19,7 @@ from ..endpoint import Endpoint
 from ..errors import MigratorError, StateError
 from .sandbox import TARGET_DB
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 DEMO_ACCOUNTS = 40000  # accounts per shard: ~2.3M rows over 8 shards, a copy of about a minute here
 TRAFFIC_SECONDS = 20.0
 TRANSFERS_PER_SECOND = 25  # per source instance: a bounded workload, not a load test
