@@ -16,9 +16,9 @@ from rich.table import Table
 
 from . import __version__
 from .endpoint import prompt_password
-from .errors import MigratorError
+from .errors import ExitCode, MigratorError
 from .logsetup import setup_logging
-from .commands.common import RunOptions
+from .commands.common import RunOptions, exit_with
 from .sandbox import DEFAULT_DIR, Sandbox
 
 console = Console()
@@ -69,7 +69,7 @@ class MigratorGroup(click.Group):
         except KeyboardInterrupt:
             err_console.print("interrupted: what the target committed is checkpointed; rerun the command to resume",
                               highlight=False)
-            ctx.exit(130)
+            ctx.exit(ExitCode.INTERRUPTED)
         except Exception as exc:  # a bug: say so, with the traceback, and a distinct exit code
             import traceback
 
@@ -77,7 +77,7 @@ class MigratorGroup(click.Group):
             err_console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc} (a bug in migrator: report it "
                               "with the traceback above; checkpoints are intact, rerun to resume)",
                               highlight=False, soft_wrap=True)
-            ctx.exit(70)
+            ctx.exit(ExitCode.INTERNAL)
 
 
 @click.group(cls=MigratorGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -160,7 +160,7 @@ def sandbox_status(directory: Path, as_json: bool) -> None:
     else:
         _print_instances(rows)
     if rows and not all(up for _, up in rows):
-        sys.exit(1)
+        exit_with(ExitCode.DIFFERENT)
 
 
 def _print_instances(rows) -> None:
@@ -192,12 +192,14 @@ def demo(directory: Path, keep: bool, accounts: int | None, traffic_seconds: flo
 # ---------------------------------------------------------------- stage commands
 
 from .commands import copy as _copy_cmds  # noqa: E402
+from .commands import cutover as _cutover_cmds  # noqa: E402
 from .commands import plan as _plan_cmds  # noqa: E402
+from .commands import schema as _schema_cmds  # noqa: E402
 from .commands import status as _status_cmds  # noqa: E402
 from .commands import sync as _sync_cmds  # noqa: E402
 from .commands import verify as _verify_cmds  # noqa: E402
 
-for _module in (_plan_cmds, _copy_cmds, _sync_cmds, _verify_cmds, _status_cmds):
+for _module in (_plan_cmds, _schema_cmds, _copy_cmds, _sync_cmds, _cutover_cmds, _verify_cmds, _status_cmds):
     _module.register(main)
 
 

@@ -33,28 +33,28 @@ from typing import Any
 import pymysql
 
 from .db import describe_error, query, session
-from .errors import MigratorError, SourceError, StateError
+from .errors import MigratorError, SourceError, StateError, WorkdirBusy
 from .formatting import utc_now
 from .plan.model import Plan
 from .positions import BinlogPosition, read_position
 from .state import atomic_write_json, read_json
 from .sync.dirty import applied_position
 from .sync.runner import run_sync, sync_status
-from .sync.stream import Checkpoint, SyncOptions
+from .sync.contracts import Checkpoint, SourceStatus, SyncOptions
 from .sync.wake import wake
 from .workdir import WorkDir
 
 
-def check_lag(plan: Plan, workdir: WorkDir, max_lag: float) -> list[dict[str, Any]]:
+def check_lag(plan: Plan, workdir: WorkDir, max_lag: float) -> list[SourceStatus]:
     status = sync_status(workdir, plan, live=True)
     for s in status:
-        if s.get("state") == "not started":
-            raise StateError(f"source {s['source']}: sync never ran; run `migrator sync PLAN` until it is caught up "
+        if not s.started:
+            raise StateError(f"source {s.source}: sync never ran; run `migrator sync PLAN` until it is caught up "
                              "before cutover")
-        if str(s.get("state", "")).startswith("source unreachable"):
-            raise StateError(f"source {s['source']}: {s['state']}; cutover needs every source reachable")
-        if s["lag_seconds"] > max_lag:
-            raise StateError(f"source {s['source']} is {s['lag_seconds']:.0f}s behind (limit {max_lag:.0f}s): let "
+        if s.unreachable is not None:
+            raise StateError(f"source {s.source}: {s.state}; cutover needs every source reachable")
+        if s.lag_seconds > max_lag:
+            raise StateError(f"source {s.source} is {s.lag_seconds:.0f}s behind (limit {max_lag:.0f}s): let "
                              "`migrator sync` catch up first, or raise --max-lag")
     return status
 
@@ -141,9 +141,7 @@ def drain(plan: Plan, workdir: WorkDir, final: dict[str, BinlogPosition], timeou
     deadline = time.monotonic() + timeout
     try:
         run_sync(plan, workdir, SyncOptions(until_caught_up=True, duration=timeout))
-    except StateError as exc:
-        if "in use by another migrator process" not in str(exc):
-            raise
+    except WorkdirBusy:
         say("a running `migrator sync` owns the work directory: waiting for it to apply the final positions")
     while True:
         cps = {}
@@ -189,16 +187,13 @@ def catch_up_sync(plan: Plan, workdir: WorkDir, timeout: float = 30.0) -> float:
 
 
 def run_verify(plan: Plan, workdir: WorkDir) -> dict[str, Any]:
-    try:
-        from .verify.compare import verify_plan
-    except ImportError:
-        return {"ran": False, "identical": None, "note": "verify is not available in this build"}
+    from .verify.compare import VerifyOptions, verify_plan
+
     # restart: never reuse chunks an earlier, interrupted verify found identical; sync has written
     # since, so only a fresh checksum of every chunk proves the target equals the read-only sources
-    report = verify_plan(plan, workdir, restart=True)
-    tables = getattr(report, "tables", [])
-    return {"ran": True, "identical": bool(report.identical), "tables": len(tables),
-            "differing_rows": len(getattr(report, "rows", [])), "errors": list(getattr(report, "errors", []))}
+    report = verify_plan(plan, workdir, VerifyOptions(restart=True))
+    return {"ran": True, "identical": report.identical, "tables": len(report.tables),
+            "differing_rows": len(report.rows), "errors": list(report.errors)}
 
 
 CONVERGED_KEYS = 200  # keys left to compare inside the window: the passes before read-only stop here
@@ -408,7 +403,7 @@ def cutover(plan: Plan, workdir: WorkDir, *, max_lag: float = 30.0, verify: bool
     started = time.time()
     report: dict[str, Any] = {"started_at": utc_now(), "sources": {}, "ok": False}
     status = check_lag(plan, workdir, max_lag)
-    report["lag_before"] = {s["source"]: s["lag_seconds"] for s in status}
+    report["lag_before"] = {s.source: s.lag_seconds for s in status}
     window = WindowVerify(plan, workdir, parallel) if verify and not full_verify else None
     try:
         if window is not None:
@@ -515,15 +510,15 @@ def dry_run(plan: Plan, workdir: WorkDir, *, max_lag: float = 30.0, parallel: in
     from .verify.follow import Verifier
 
     status = sync_status(workdir, plan, live=True)
-    lag = {s["source"]: s.get("lag_seconds") for s in status}
+    lag = {s.source: s.lag_seconds if s.started else None for s in status}
     refusals = []
     for s in status:
-        if s.get("state") == "not started":
-            refusals.append(f"source {s['source']}: sync never ran")
-        elif str(s.get("state", "")).startswith("source unreachable"):
-            refusals.append(f"source {s['source']}: {s['state']}")
-        elif (s.get("lag_seconds") or 0) > max_lag:
-            refusals.append(f"source {s['source']} is {s['lag_seconds']:.0f}s behind (limit {max_lag:.0f}s)")
+        if not s.started:
+            refusals.append(f"source {s.source}: sync never ran")
+        elif s.unreachable is not None:
+            refusals.append(f"source {s.source}: {s.state}")
+        elif s.lag_seconds > max_lag:
+            refusals.append(f"source {s.source} is {s.lag_seconds:.0f}s behind (limit {max_lag:.0f}s)")
     v = Verifier(plan, workdir, parallel=parallel, record=False)
     try:
         states = v.states_now()

@@ -1,18 +1,29 @@
-"""Exceptions users see. The CLI turns each into one clean line and an exit code; no tracebacks.
-
-Exit codes (stable, documented in README's table):
-  0 ok, 1 differences / blocking findings (and click's "Aborted!" for a declined confirmation),
-  2 usage or configuration error, 3 bad state (checkpoint refused), 4 source error,
-  5 target error, 70 internal error (a bug: traceback shown), 130 interrupted (Ctrl-C).
-"""
+"""Exceptions users see, and the CLI's exit codes. The CLI turns each exception into one clean
+line and its exit code; no tracebacks (but for a bug)."""
 
 from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Every exit code of every command (stable; README's table lists the same, tests check it)."""
+
+    OK = 0  # also sync stopped cleanly (Ctrl-C / SIGTERM / --duration)
+    DIFFERENT = 1  # blocking findings, verify differences, cutover not complete, a server down; click's "Aborted!"
+    USAGE = 2  # usage or configuration error
+    UNCHECKED = 2  # verify: chunks that could not be compared (errors)
+    STATE = 3  # a checkpoint that cannot be resumed
+    SOURCE = 4  # a source failed or refused
+    TARGET = 5  # the target failed or refused
+    INTERNAL = 70  # a bug (traceback shown)
+    INTERRUPTED = 130  # Ctrl-C outside sync's clean stop
 
 
 class MigratorError(Exception):
     """Base of every expected failure; the message is the whole user-facing explanation."""
 
-    exit_code = 2
+    exit_code: int = ExitCode.USAGE
     kind = "error"
     # True only for a connection-level failure worth retrying (server restarting, network, too many
     # connections); a refusal (wrong password, missing grant, missing table) is reported at once.
@@ -22,40 +33,44 @@ class MigratorError(Exception):
 class ConfigError(MigratorError):
     """Bad URL, config file, flag combination or plan file."""
 
-    exit_code = 2
+    exit_code: int = ExitCode.USAGE
     kind = "config error"
 
 
 class StateError(MigratorError):
     """A checkpoint that cannot be resumed (changed plan, altered table, corrupt file)."""
 
-    exit_code = 3
+    exit_code: int = ExitCode.STATE
     kind = "state error"
+
+
+class WorkdirBusy(StateError):
+    """Another migrator process holds the work directory's writer lock."""
 
 
 class SourceError(MigratorError):
     """A source instance failed or refused (unreachable, privileges, binlog)."""
 
-    exit_code = 4
+    exit_code: int = ExitCode.SOURCE
     kind = "source error"
 
 
 class TargetError(MigratorError):
     """The target failed or rejected something."""
 
-    exit_code = 5
+    exit_code: int = ExitCode.TARGET
     kind = "target error"
 
 
 class SandboxError(MigratorError):
     """The local sandbox could not start or stop (missing binary, port taken)."""
 
-    exit_code = 2
+    exit_code: int = ExitCode.USAGE
     kind = "sandbox error"
 
 
 class InternalError(MigratorError):
     """A bug (an unexpected exception), e.g. in a sync source process."""
 
-    exit_code = 70
+    exit_code: int = ExitCode.INTERNAL
     kind = "internal error"

@@ -35,7 +35,7 @@ from concurrent.futures import wait as cf_wait
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from .errors import ConfigError, MigratorError
+from .errors import ConfigError, ExitCode, MigratorError
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ TIMEOUT_ENV = "MIGRATOR_DASK_TIMEOUT"  # seconds to reach the scheduler (default
 class ExecutorUnavailable(MigratorError):
     """The distributed engine named by --executor cannot be reached."""
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
     kind = "executor error"
 
 

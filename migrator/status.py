@@ -22,7 +22,7 @@ from .workdir import WorkDir
 def migration_status(plan: Plan, wd: WorkDir, *, live: bool = False) -> dict[str, Any]:
     copy = CopyState.load(wd, plan)
     progress = copy.progress()
-    sync = {s["source"]: s for s in sync_status(wd, plan, live=live)}
+    sync = {s.source: s.view() for s in sync_status(wd, plan, live=live)}
     verify = read_json(wd.verify_report, default=None)
     cutover = read_json(wd.cutover_report, default=None)
     verify_by_source: dict[str, dict[str, int]] = {}

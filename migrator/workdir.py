@@ -33,7 +33,7 @@ import os
 from pathlib import Path
 
 from .engine.locks import hold
-from .errors import StateError
+from .errors import WorkdirBusy
 
 
 def default_workdir(plan_path: str | Path) -> Path:
@@ -131,7 +131,7 @@ class WorkDir:
 
     def lock(self, what: str) -> None:
         """Take the directory's writer lock (one writer per work directory), or refuse."""
-        self._lock_fd = hold(self.writer_lock, note=f"{os.getpid()} {what}\n", busy=lambda _holder: StateError(
+        self._lock_fd = hold(self.writer_lock, note=f"{os.getpid()} {what}\n", busy=lambda _holder: WorkdirBusy(
             f"work directory {str(self.root)!r} is in use by another migrator process; "
             f"wait for it or stop it before running {what}"))
 

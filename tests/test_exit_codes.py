@@ -35,3 +35,30 @@ def test_a_bug_exits_70_and_ctrl_c_130(monkeypatch, tmp_path, source, target):
     monkeypatch.setattr(status_cmd, "migration_status", interrupted)
     res = CliRunner().invoke(main, ["status", str(path), "--workdir", str(tmp_path / "w")])
     assert res.exit_code == 130 and "interrupted" in res.output
+
+
+def test_one_table_of_exit_codes_in_code_and_readme():
+    """errors.ExitCode is the table every command exits by; README's table lists the same codes,
+    and every error a command can raise exits with one of them."""
+    import pkgutil
+    import re
+    from pathlib import Path
+
+    import migrator
+    from migrator.errors import ExitCode, MigratorError
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    table = readme.split("## Exit codes", 1)[1].split("\n## ", 1)[0]
+    assert {int(c) for c in re.findall(r"^\| (\d+) \|", table, re.M)} == {int(c) for c in ExitCode}
+
+    for mod in pkgutil.walk_packages(migrator.__path__, "migrator."):
+        if not mod.name.endswith("__main__"):
+            __import__(mod.name)
+    seen, todo = set(), [MigratorError]
+    while todo:
+        cls = todo.pop()
+        seen.add(cls)
+        todo.extend(c for c in cls.__subclasses__() if c not in seen)
+    assert len(seen) > 5
+    for cls in seen:
+        assert cls.exit_code in set(ExitCode), f"{cls.__name__}.exit_code {cls.exit_code} is not in errors.ExitCode"

@@ -73,7 +73,7 @@ def test_workload_with_copy_in_the_middle_converges(source, target, wallet_setup
     assert again.sources[source.name].rows == rows
     assert_same(source, target, db, tdb)
     status = sync_status(wd, plan, live=False)  # the shared sandbox source keeps moving
-    assert status[0]["lag_seconds"] == 0 and status[0]["lag_transactions"] == 0
+    assert status[0].lag_seconds == 0 and status[0].lag_transactions == 0
 
 
 def test_values_survive_exactly(source, target, unique_db, tmp_path):

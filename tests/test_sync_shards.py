@@ -72,5 +72,5 @@ def test_tables_with_a_second_unique_key_are_applied_on_one_connection_per_batch
 
     result = run_sync(plan, wd, SyncOptions(until_caught_up=True, workers=4, batch_rows=400))
     assert result.sources[source.name].caught_up
-    assert result.sources[source.name].checkpoint["retries"] == 0
+    assert result.sources[source.name].checkpoint.retries == 0
     assert_same(source, target, db, tdb)

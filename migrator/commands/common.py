@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import NoReturn
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from ..errors import ExitCode
 from ..metrics import Metrics, start_metrics, stop_metrics
 from ..workdir import WorkDir, default_workdir
 
@@ -76,3 +78,9 @@ def stage_metrics(stage: str, port: int | None, addr: str) -> Iterator[Metrics]:
     finally:
         metrics.stage(stage, False)
         stop_metrics()
+
+
+def exit_with(code: ExitCode) -> NoReturn:
+    """How a command ends with a verdict other than success (differences, blocking findings, a
+    server down). Errors are raised instead; MigratorGroup (cli.py) turns them into their codes."""
+    raise click.exceptions.Exit(int(code))

@@ -10,7 +10,9 @@ from rich.table import Table
 
 from ..endpoint import parse_url
 from ..schema.convert import ConvertReport, apply_script, convert_file, write_outputs
+from ..errors import ExitCode
 from ..schema.targets import TARGETS
+from .common import exit_with
 
 STATUS_STYLE = {"as-is": "green", "rewritten": "cyan", "warning": "yellow", "blocked": "bold red"}
 MAX_ROWS = 80
@@ -45,7 +47,7 @@ def convert_command(dump: Path, target: str, source_flavor: str, out_path: Path 
     write_outputs(report, out_path, report_path)
     print_convert_summary(console, report)
     if report.blocked or report.rejected:
-        click.get_current_context().exit(1)
+        exit_with(ExitCode.DIFFERENT)
 
 
 def print_convert_summary(console: Console, report: ConvertReport) -> None:

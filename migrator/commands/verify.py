@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,8 +15,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..progress_lines import Ticker, VerifyTracker
-from .common import (metrics_options, plan_argument, replica_options, resolve_workdir, run_options, stage_metrics,
-                     workdir_option)
+from ..errors import ExitCode
+from .common import (exit_with, metrics_options, plan_argument, replica_options, resolve_workdir, run_options,
+                     stage_metrics, workdir_option)
 
 
 def register(main: click.Group) -> None:
@@ -76,7 +76,7 @@ def verify(plan_path: Path, workdir: Path | None, report_file: Path | None, tabl
     """
     from ..plan.model import load_plan
     from ..throttle import replica_endpoints
-    from ..verify.compare import verify_plan
+    from ..verify.compare import VerifyOptions, verify_plan
 
     plan = load_plan(plan_path)
     wd = resolve_workdir(plan_path, workdir)
@@ -111,11 +111,12 @@ def verify(plan_path: Path, workdir: Path | None, report_file: Path | None, tabl
                     if bar is not None:
                         bar(done, total, rows)
 
-                report = verify_plan(plan, wd, tables=tables, parallel=parallel, per_source=per_source,
-                                     fix_sql=fix_sql, apply_fix=apply_fix, report_path=report_file, restart=restart,
-                                     max_rows=max_rows, progress=progress, target_connections=target_connections,
-                                     max_source_threads_running=max_source_threads_running, executor=executor_url,
-                                     on_throttle=on_throttle, max_replica_lag=max_replica_lag, replicas=replicas)
+                options = VerifyOptions(tables=tables, parallel=parallel, per_source=per_source, fix_sql=fix_sql,
+                                        apply_fix=apply_fix, report_path=report_file, restart=restart,
+                                        max_rows=max_rows, target_connections=target_connections,
+                                        max_source_threads_running=max_source_threads_running,
+                                        executor=executor_url, max_replica_lag=max_replica_lag)
+                report = verify_plan(plan, wd, options, progress=progress, on_throttle=on_throttle, replicas=replicas)
             metrics.verify_differences.set(sum(t.differences for t in report.tables))
             state = "finished"
         finally:
@@ -124,7 +125,7 @@ def verify(plan_path: Path, workdir: Path | None, report_file: Path | None, tabl
         click.echo(json.dumps(report.model_dump(mode="json"), indent=2))
     else:
         render(report, console, wd.verify_report)
-    sys.exit(report.exit_code)
+    exit_with(report.exit_code)
 
 
 def _follow(plan, wd, tables: str | None, parallel: int, interval: float, passes: int | None,
@@ -146,7 +147,7 @@ def _follow(plan, wd, tables: str | None, parallel: int, interval: float, passes
     except KeyboardInterrupt:
         click.echo("stopped; chunk states kept for the next run and for cutover", err=True)
         return
-    sys.exit(2 if last.errors else 1 if last.differing else 0)
+    exit_with(ExitCode.UNCHECKED if last.errors else ExitCode.DIFFERENT if last.differing else ExitCode.OK)
 
 
 @contextmanager
@@ -196,6 +197,6 @@ def render(report, console: Console, report_path: Path) -> None:
         verb = "applied" if report.fixes_applied else "written (not applied)"
         console.print(f"fix SQL: {report.fix_statements} statement(s) {verb}: {report.fix_sql}", highlight=False, soft_wrap=True)
     verdict = "[green]identical[/]" if report.identical else "[red]differences remain[/]"
-    if report.exit_code == 2:
+    if report.exit_code == ExitCode.UNCHECKED:
         verdict = "[bold red]errors[/]"
     console.print(f"verify: {verdict}; report {report_path}", highlight=False, soft_wrap=True)

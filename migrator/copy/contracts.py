@@ -1,11 +1,18 @@
 """What copy takes and gives: options, per-table results, the progress reporter's protocol, and
-the exception that stops one table."""
+the exception that stops one table.
+
+Options of every stage are pydantic models (CopyOptions here, sync.contracts.SyncOptions,
+verify.contracts.VerifyOptions), like the plan, checkpoints and reports: a misspelt option is
+refused where it is made, not ignored, and options cross to sync processes and Dask workers as
+validated JSON or pickles without a second definition."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict
 
 from ..errors import MigratorError
 from ..plan.model import Plan, TablePlan
@@ -14,8 +21,9 @@ from .state import CopyState
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class CopyOptions:
+class CopyOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     parallel: int = 4
     per_source: int = 2
     restart: bool = False
@@ -33,7 +41,7 @@ class CopyOptions:
     executor: str | None = None  # None/"local": threads here; "dask://host:port": Dask workers
     task_retries: int = 3  # a chunk whose Dask worker died is submitted again this often
     max_replica_lag: float = 0.0  # reads from a source wait while one of its replicas lags more; 0: off
-    replicas: dict | None = None  # source name -> replica Endpoints (migrator.throttle)
+    replicas: dict[str, Any] | None = None  # source name -> replica Endpoints (migrator.throttle)
 
 
 @dataclass

@@ -63,27 +63,42 @@ def backoff(attempt: int, base_delay: float, max_delay: float) -> float:
     return min(max_delay, base_delay * 2 ** (attempt - 1)) * (0.5 + random.random())
 
 
+class RetryStopped(Exception):
+    """with_retry was asked to stop (its `stop` said so) while it waited to retry `error`."""
+
+    def __init__(self, what: str, error: BaseException):
+        super().__init__(f"stopped while retrying {what} ({error})")
+        self.error = error
+
+
 def with_retry(
     fn: Callable[[], T],
     *,
     what: str,
-    attempts: int = 5,
+    attempts: int | None = 5,
     base_delay: float = 0.5,
     max_delay: float = 15.0,
     retryable: Callable[[BaseException], bool] = is_transient,
     warn: Callable[[str], None] | None = None,
     on_retry: Callable[[int, BaseException], None] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> T:
     """Run fn; on an error `retryable` accepts, wait (backoff) and run it again, `attempts` times
-    in all. Each retry is said through `warn` (default: the log)."""
-    for attempt in range(1, attempts + 1):
+    in all (None: until it succeeds, e.g. sync through a target outage; `stop()` true after a
+    failure then raises RetryStopped). Each retry is said through `warn` (default: the log)."""
+    attempt = 0
+    while True:
+        attempt += 1
         try:
             return fn()
         except Exception as exc:  # noqa: BLE001 - filtered just below
-            if attempt >= attempts or not retryable(exc):
+            if (attempts is not None and attempt >= attempts) or not retryable(exc):
                 raise
+            if stop is not None and stop():
+                raise RetryStopped(what, exc) from exc
             delay = backoff(attempt, base_delay, max_delay)
-            message = f"{what} failed ({exc}); retry {attempt}/{attempts - 1} in {delay:.1f}s"
+            count = f"retry {attempt}/{attempts - 1}" if attempts is not None else "retrying"
+            message = f"{what} failed ({exc}); {count} in {delay:.1f}s"
             if warn is not None:
                 warn(message)
             else:
@@ -91,4 +106,3 @@ def with_retry(
             if on_retry:
                 on_retry(attempt, exc)
             time.sleep(delay)
-    raise AssertionError("unreachable")

@@ -26,7 +26,8 @@ import pymysql
 from pymysql.constants import SERVER_STATUS
 from pymysql.converters import _escape_table as ESCAPE_TABLE
 
-from ..db import connect, describe_error, error_code, is_transient, qualified, quote_ident
+from ..db import connect, describe_error, error_code, qualified, quote_ident
+from ..engine.retry import RetryStopped, is_transient_or_typed, with_retry
 from ..endpoint import Endpoint
 from ..errors import MigratorError, TargetError
 from ..keys import format_timedelta
@@ -220,36 +221,37 @@ class Applier:
         self._with_backoff(worker, run, what=f"applying {len(part)} row change(s)")
 
     def _with_backoff(self, worker: int, fn: Callable[[pymysql.connections.Connection], None], *, what: str) -> None:
-        """Retry transient target failures forever (outage: back off, continue, never skip)."""
-        delay = 0.5
-        retry = False
-        while True:
-            conn = None
+        """Retry transient target failures forever (outage: back off, continue, never skip), on the
+        engine's retry loop: a failed attempt drops the worker's connection, a retry first lets the
+        guard renew the source's lease (or stop), a stop asked meanwhile ends it."""
+        retried = False
+
+        def attempt() -> None:
+            conn = self._conn(worker)
             try:
-                conn = self._conn(worker)
-                if retry and self.guard is not None:
+                if retried and self.guard is not None:
                     self.guard(conn)
                 fn(conn)
-                return
-            except MigratorError as exc:  # connect failed: down or unreachable (retry), or refused (stop)
-                if not exc.transient:
-                    self._drop(worker)
-                    raise
-                err: BaseException = exc
-            except Exception as exc:  # noqa: BLE001 - classified just below
-                if not is_transient(exc):
-                    self._drop(worker)
-                    raise TargetError(f"{describe_error(self.target, 'target', exc)} while {what}") from None
-                err = exc
-            self._drop(worker)
-            if self.stop():
-                raise TargetError(f"target {self.target.label}: stopped while retrying {what} ({err})")
+            except Exception:
+                self._drop(worker)
+                raise
+
+        def count(_attempt: int, exc: BaseException) -> None:
+            nonlocal retried
+            retried = True
             if self.on_retry:
-                self.on_retry(err)
-            log.warning("target %s: %s failed (%s); retrying in %.1fs", self.target.label, what, err, delay)
-            retry = True
-            time.sleep(delay)
-            delay = min(delay * 2, 15.0)
+                self.on_retry(exc)
+
+        label = self.target.label
+        try:
+            with_retry(attempt, what=f"target {label}: {what}", attempts=None, retryable=is_transient_or_typed,
+                       stop=self.stop, on_retry=count, warn=lambda m: log.warning("%s", m))
+        except RetryStopped as exc:
+            raise TargetError(f"target {label}: stopped while retrying {what} ({exc.error})") from None
+        except MigratorError:  # connect refused, a guard's verdict: as they are
+            raise
+        except Exception as exc:  # noqa: BLE001 - not transient: said once, with what was being done
+            raise TargetError(f"{describe_error(self.target, 'target', exc)} while {what}") from None
 
     def _conn(self, worker: int) -> pymysql.connections.Connection:
         conn = self._conns.get(worker)

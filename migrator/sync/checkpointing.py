@@ -1,6 +1,6 @@
 """Where a source's sync stands: its checkpoint (held in the target, committed with the batch it
 covers where that batch commits on one connection; the work directory's file is a view of it for
-`status`) and the GTID state a resume by GTID needs. A mixin of SourceSync (stream.py)."""
+`status`). A mixin of SourceSync (stream.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pymysql
-from pymysqlreplication.gtid import Gtid, GtidSet
 
 from ..db import describe_error
 from ..errors import StateError, TargetError
@@ -119,19 +118,3 @@ class Checkpointing:
         """Tell the coordinator where this source stands (progress, metrics, caught up)."""
         self._reported_caught_up = self.caught_up
         self.report({"checkpoint": dumped, "caught_up": self.caught_up, "pending_events": self.pending_events})
-
-    # ------------------------------------------------------------ GTID
-
-    def gtid_state(self) -> str:
-        return self._gtid
-
-    def add_gtid(self, gtid: str) -> None:
-        if not self._track_gtid:
-            return
-        current = self.gtid_state() or ""
-        if self.sp.flavor == "mariadb":
-            domains = {g.split("-", 1)[0]: g for g in current.split(",") if g}
-            domains[gtid.split("-", 1)[0]] = gtid
-            self._gtid = ",".join(domains[d] for d in sorted(domains, key=int))
-        else:
-            self._gtid = str(GtidSet(current) + Gtid(gtid)) if current else gtid

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..positions import BinlogPosition
 
@@ -16,6 +16,8 @@ class SyncStopped(Exception):
 
 
 class SyncOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     until_caught_up: bool = False
     duration: float | None = None  # seconds; None = until stopped
     workers: int = 4  # target connections per source
@@ -46,6 +48,31 @@ class Checkpoint(BaseModel):
     retries: int = 0
     updated_at: float = 0.0
     runs_on: str = ""  # where the source's sync runs, from its lease in the target (Dask: the worker)
+
+
+class SourceStatus(BaseModel):
+    """One source's sync as `status` shows it and cutover decides on it (runner.sync_status)."""
+
+    source: str
+    state: str  # what a user reads: not started, synced, behind, source unreachable: WHY (+ a held-XA note)
+    started: bool = Field(True, exclude=True)  # a checkpoint exists
+    unreachable: str | None = Field(None, exclude=True)  # live only: why the source's position could not be read
+    xa_prepared: dict[str, str] = Field(default_factory=dict)
+    position: str | None = None  # file:pos of the checkpoint
+    gtid: str = ""
+    head: str | None = None  # file:pos of the source's head, as last read
+    lag_seconds: float = 0.0
+    lag_bytes: int = 0
+    lag_transactions: int | None = None  # GTID sources only
+    rows: dict[str, int] = Field(default_factory=dict)
+    ddl_applied: int = 0
+    retries: int = 0
+    updated_at: float = 0.0
+    runs_on: str = ""  # Dask: the worker running this source (dasksync.py)
+
+    def view(self) -> dict[str, Any]:
+        """The JSON form (`status --json`): a source sync never ran has its name and state only."""
+        return self.model_dump(mode="json", exclude_unset=True)
 
 
 def status_line(cp: Checkpoint) -> dict[str, Any]:

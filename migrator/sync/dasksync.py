@@ -37,7 +37,7 @@ from typing import Any
 
 from ..db import session
 from ..endpoint import Endpoint
-from ..errors import ConfigError, MigratorError, StateError
+from ..errors import ConfigError, ExitCode, MigratorError, StateError
 from ..executor import DaskExecutor, make_executor
 from ..plan.model import Plan
 from ..state import atomic_write_json
@@ -234,12 +234,12 @@ def _collect(fut: Any, r: SourceResult) -> None:
         log.error("%s", exc)
         return
     except Exception as exc:  # noqa: BLE001 - lost on too many workers (KilledWorker), a bug: reported
-        r.error, r.exit_code = f"source {r.source}: its sync task failed on Dask: {type(exc).__name__}: {exc}", 70
+        r.error, r.exit_code = f"source {r.source}: its sync task failed on Dask: {type(exc).__name__}: {exc}", ExitCode.INTERNAL
         log.error("%s", r.error)
         return
     if out.get("checkpoint"):
-        r.checkpoint = out["checkpoint"]
-        r.rows = dict(out["checkpoint"].get("rows", {}))
+        r.checkpoint = Checkpoint.model_validate(out["checkpoint"])
+        r.rows = dict(r.checkpoint.rows)
     r.caught_up = bool(out.get("caught_up"))
 
 

@@ -19,7 +19,7 @@ from .ddl import DdlStatement, classify, column_from_def, columns_after, normali
 from .cascade import load_cascades
 
 if TYPE_CHECKING:
-    from .stream import TableState
+    from .tables import TableState
 
 log = logging.getLogger("migrator.sync.stream")
 

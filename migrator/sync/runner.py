@@ -33,7 +33,7 @@ from typing import Any
 
 from ..db import session
 from ..engine.locks import hold
-from ..errors import ConfigError, InternalError, MigratorError, SourceError, StateError, TargetError
+from ..errors import ConfigError, ExitCode, InternalError, MigratorError, SourceError, StateError, TargetError
 from ..plan.model import Plan
 from ..positions import read_position
 from ..state import read_json
@@ -41,18 +41,19 @@ from ..workdir import WorkDir
 from ..metrics import current as current_metrics
 from .metrics import SyncMetrics
 from .copystate import source_copy
-from .contracts import Checkpoint, SyncOptions, SyncStopped, gtid_distance, status_line
+from .contracts import Checkpoint, SourceStatus, SyncOptions, SyncStopped, gtid_distance, status_line
 from .stream import SourceSync
 
 log = logging.getLogger(__name__)
-ERROR_CLASSES: dict[int, type[MigratorError]] = {2: ConfigError, 3: StateError, 4: SourceError, 5: TargetError,
-                                                  70: InternalError}
+# a source process's exit code back to the error it stands for (errors.ExitCode)
+ERROR_CLASSES: dict[int, type[MigratorError]] = {
+    c.exit_code: c for c in (ConfigError, StateError, SourceError, TargetError, InternalError)}
 
 
 @dataclass
 class SourceResult:
     source: str
-    checkpoint: dict[str, Any] | None = None
+    checkpoint: Checkpoint | None = None  # the last one reported
     caught_up: bool = False
     error: str | None = None
     exit_code: int = 0
@@ -176,7 +177,8 @@ def _run_source(plan: Plan, source: str, workdir: WorkDir, opts: SyncOptions, st
         report({"done": True, "error": str(exc), "exit_code": exc.exit_code})
     except BaseException as exc:  # noqa: BLE001 - a bug or MemoryError: report it with its traceback
         log.error("internal error: %r\n%s", exc, traceback.format_exc())
-        report({"done": True, "error": f"internal error: {exc!r}\n{traceback.format_exc()}", "exit_code": 70})
+        report({"done": True, "error": f"internal error: {exc!r}\n{traceback.format_exc()}",
+                "exit_code": ExitCode.INTERNAL})
     finally:
         if lock is not None:
             os.close(lock)  # the next run's writer for this source may start
@@ -322,7 +324,7 @@ def run_sync(plan: Plan, workdir: WorkDir, options: SyncOptions | None = None, *
             for name in group:
                 if p.exitcode and not results[name].finished:
                     results[name].error = died_without_report(workdir, name, p.exitcode, k)
-                    results[name].exit_code = 70 if p.exitcode > 0 else 4
+                    results[name].exit_code = ExitCode.INTERNAL if p.exitcode > 0 else ExitCode.SOURCE
     finally:
         stop_event.set()
         for p, _ in procs:
@@ -415,13 +417,13 @@ def _drain(q: Any, results: dict[str, SourceResult], metrics: SyncMetrics, on_pr
             return n
         n += 1
         r = results[msg["source"]]
-        if "checkpoint" in msg:
-            r.checkpoint = msg["checkpoint"]
-            r.rows = dict(msg["checkpoint"].get("rows", {}))
+        if msg.get("checkpoint"):
+            r.checkpoint = Checkpoint.model_validate(msg["checkpoint"])
+            r.rows = dict(r.checkpoint.rows)
         if "caught_up" in msg:  # with the checkpoint, or alone from an idle poll
             r.caught_up = bool(msg["caught_up"])
         if "error" in msg:
-            r.error, r.exit_code = msg["error"], msg.get("exit_code", 70)
+            r.error, r.exit_code = msg["error"], msg.get("exit_code", ExitCode.INTERNAL)
             log.error("%s", r.error)
         if msg.get("done"):
             r.finished = True
@@ -447,35 +449,35 @@ def _restore_stop_handlers(previous: dict) -> None:
         signal.signal(sig, handler)
 
 
-def sync_status(workdir: WorkDir, plan: Plan, *, live: bool = True) -> list[dict[str, Any]]:
+def sync_status(workdir: WorkDir, plan: Plan, *, live: bool = True) -> list[SourceStatus]:
     """Per source: checkpoint position, lag in seconds, transactions (GTID) and bytes, rows applied.
     `live` reads each source's current position (else the one the last sync pass saw)."""
     out = []
     for sp in plan.sources:
         raw = read_json(workdir.sync_checkpoint(sp.name))
         if not raw:
-            out.append({"source": sp.name, "state": "not started"})
+            out.append(SourceStatus(source=sp.name, state="not started", started=False))
             continue
         cp = Checkpoint.model_validate(raw)
-        state = "synced"
+        state, unreachable = "synced", None
         if live:
             try:
                 with session(sp.endpoint(), "source") as conn:
                     cp.head = read_position(conn, sp.flavor)
             except MigratorError as exc:
+                unreachable = str(exc)
                 state = f"source unreachable: {exc}"
         line = status_line(cp)
         if line["behind"]:
             state = "behind"
         if cp.xa_prepared:  # the checkpoint waits at the oldest undecided XA PREPARE
             state += f" (held at {len(cp.xa_prepared)} prepared XA transaction(s): XA COMMIT or ROLLBACK them)"
-        out.append({
-            "source": sp.name, "state": state, "xa_prepared": cp.xa_prepared,
-            "position": f"{cp.position.file}:{cp.position.pos}", "gtid": cp.position.gtid,
-            "head": f"{cp.head.file}:{cp.head.pos}" if cp.head else None,
-            "lag_seconds": line["lag_seconds"], "lag_bytes": line["lag_bytes"],
-            "lag_transactions": gtid_distance(cp.position.gtid, cp.head.gtid if cp.head else "", sp.flavor),
-            "rows": cp.rows, "ddl_applied": cp.ddl_applied, "retries": cp.retries, "updated_at": cp.updated_at,
-            "runs_on": cp.runs_on,  # Dask: the worker running this source (dasksync.py)
-        })
+        out.append(SourceStatus(
+            source=sp.name, state=state, unreachable=unreachable, xa_prepared=cp.xa_prepared,
+            position=f"{cp.position.file}:{cp.position.pos}", gtid=cp.position.gtid,
+            head=f"{cp.head.file}:{cp.head.pos}" if cp.head else None,
+            lag_seconds=line["lag_seconds"], lag_bytes=line["lag_bytes"],
+            lag_transactions=gtid_distance(cp.position.gtid, cp.head.gtid if cp.head else "", sp.flavor),
+            rows=cp.rows, ddl_applied=cp.ddl_applied, retries=cp.retries, updated_at=cp.updated_at,
+            runs_on=cp.runs_on))
     return out

@@ -34,13 +34,14 @@ from ..state import atomic_write_json
 from ..throttle import Throttle, ThrottleOptions
 from ..workdir import WorkDir
 from .checksums import checksum_chunks
+from .contracts import VerifyOptions
 from .findings import apply_fix_sql, collect, collect_merges, confirm_fixed, confirm_fixed_merges, write_fix_sql
 from .journal import VerifyJournal
 from .narrowing import merge_incomplete, recheck_and_narrow, recheck_and_narrow_merge, unknown_shards
 from .prepare import plan_merges, prepare
 from .report import VerifyReport
 
-__all__ = ["VerifyJournal", "select_tables", "verify_plan"]
+__all__ = ["VerifyJournal", "VerifyOptions", "select_tables", "verify_plan"]
 
 
 def select_tables(plan: Plan, patterns: str | None) -> list[TablePlan]:
@@ -59,28 +60,20 @@ def select_tables(plan: Plan, patterns: str | None) -> list[TablePlan]:
 def verify_plan(
     plan: Plan,
     workdir: WorkDir | str | Path,
+    options: VerifyOptions | None = None,
     *,
-    tables: str | None = None,
     endpoints: dict[str, Endpoint] | None = None,
-    parallel: int = 4,
-    per_source: int = 2,
     recheck_after: Callable[[], None] | None = None,
-    fix_sql: str | Path | None = None,
-    apply_fix: bool = False,
-    report_path: str | Path | None = None,
-    restart: bool = False,
-    max_rows: int = 1000,
     progress: Callable[[int, int, int], None] | None = None,
-    target_connections: int = 0,
-    max_source_threads_running: int = 25,
-    executor: str | None = None,
     on_throttle: Callable[[str | None], None] | None = None,
     connection_stats: dict[str, Any] | None = None,
-    max_replica_lag: float = 0.0,
     replicas: dict[str, list[Endpoint]] | None = None,
+    **option_fields: Any,
 ) -> VerifyReport:
     """Compare every chunk of the plan's tables on source and target; see the module docstring.
 
+    options: VerifyOptions (contracts.py); its fields may be given as keywords instead
+    (`verify_plan(plan, wd, restart=True)`), validated into the same model.
     endpoints: instance name (source name, or "target") -> Endpoint, overriding the plan's URLs
     (which hold no password). max_rows: differing rows listed per table. progress(chunks done,
     chunks total, rows compared) is called from this thread as chunk results arrive.
@@ -88,11 +81,17 @@ def verify_plan(
     target_connections: most checksum queries on the target at once (default: parallel).
     executor: "dask://host:port" runs the chunk checksums on Dask workers (see migrator.executor).
     on_throttle(reason | None): told when checksums wait for a busy source, and when that ends.
-    max_replica_lag, replicas: a source's checksums wait while one of its replicas (source name ->
+    options.max_replica_lag, replicas: a source's checksums wait while one of its replicas (source name ->
     Endpoints) lags more than this many seconds (migrator.throttle; 0: off; local checksums only).
     connection_stats: if given, filled with the local run's connection figures ("peak" per
     instance, "peak_sources" open at once, "open_after_checksums").
     """
+    if options is not None and option_fields:
+        raise TypeError(f"verify_plan: options given twice ({', '.join(option_fields)} beside a VerifyOptions)")
+    opts = options or VerifyOptions(**option_fields)
+    tables, parallel, per_source, max_rows = opts.tables, opts.parallel, opts.per_source, opts.max_rows
+    fix_sql, apply_fix, report_path, restart = opts.fix_sql, opts.apply_fix, opts.report_path, opts.restart
+    target_connections, max_source_threads_running = opts.target_connections, opts.max_source_threads_running
     wd = workdir if isinstance(workdir, WorkDir) else WorkDir(workdir)
     if apply_fix and not fix_sql:
         raise ConfigError("--apply-fix needs --fix-sql FILE (the statements are written there first)")
@@ -100,7 +99,7 @@ def verify_plan(
     report = VerifyReport(plan_fingerprint=plan.fingerprint(), started_at=utc_now())
     sources, target = _endpoints(plan, endpoints)
     throttle = Throttle(ThrottleOptions(max_threads_running=max_source_threads_running, workdir=wd.root,
-                                        max_replica_lag=max_replica_lag, replicas=replicas),
+                                        max_replica_lag=opts.max_replica_lag, replicas=replicas),
                         notify=on_throttle)
     parallel, per_source = max(1, parallel), max(1, per_source)
     target_connections = min(target_connections, parallel) if target_connections else parallel
@@ -108,7 +107,7 @@ def verify_plan(
     journal: VerifyJournal | None = None
     runner: Executor | None = None
     try:
-        runner = make_executor(executor, parallel, "verify", [*sources.values(), target])
+        runner = make_executor(opts.executor, parallel, "verify", [*sources.values(), target])
         journal = VerifyJournal(wd, report.plan_fingerprint, restart)
         tgt = pools.dedicated(TARGET)
         runs, groups = prepare(plan, select_tables(plan, tables), tgt, pools)

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from ..errors import ExitCode
 from ..plan.model import KeyValue
 
 DiffKind = Literal["missing", "extra", "changed"]
@@ -56,11 +57,11 @@ class VerifyReport(BaseModel):
     errors: list[str] = Field(default_factory=list)
 
     @property
-    def exit_code(self) -> int:
-        """0 identical, 1 differences remain, 2 errors."""
+    def exit_code(self) -> ExitCode:
+        """OK identical, DIFFERENT differences remain, UNCHECKED errors."""
         if self.errors or any(t.status == "error" for t in self.tables):
-            return 2
-        return 0 if self.identical else 1
+            return ExitCode.UNCHECKED
+        return ExitCode.OK if self.identical else ExitCode.DIFFERENT
 
 
 def _float_close(a: str, b: str) -> bool:
