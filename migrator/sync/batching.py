@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from ..copy.faults import fault_point
@@ -14,6 +15,8 @@ from ..db import error_code
 from ..errors import TargetError
 from ..schema.catalog import read_columns
 from .apply import RowChange
+
+PROGRESS_WAIT = 2.0  # seconds between progress reports while a batch waits for the target
 
 log = logging.getLogger("migrator.sync.stream")
 
@@ -38,7 +41,9 @@ class Batching:
             # a batch ending there commits without it, and a restart replays the window from its start
             mark = None if self.window is not None and self.window.due(pos) else self.mark(pos, counts)
             self._inflight = (self._apply_thread.submit(self.applier.apply, batch, mark), pos, counts, batch, mark)
+            self.read_since_flush = None  # events read from here on come after this batch
         else:
+            self.cp.pending_since = self.read_since_flush = None  # nothing read since changes the target
             self._advance(pos, counts)
         self.batch, self.batch_counts = [], {}
         self.batch_started = time.monotonic()
@@ -52,10 +57,16 @@ class Batching:
         if inflight is not None:
             fut, pos, counts, batch, mark = inflight
             try:
-                fut.result()
+                while True:  # a stalled target: the lag still grows where the coordinator sees it
+                    try:
+                        fut.result(timeout=PROGRESS_WAIT)
+                        break
+                    except FutureTimeout:
+                        self.report_progress()
             except TargetError as exc:
                 self.reapply_after_merged_ddl(exc, batch, mark)
             fault_point("sync_batch_committed")  # crash tests: between the target's commit and the file
+            self.cp.pending_since = self.read_since_flush  # the oldest event read after that batch, if any
             self._advance(pos, counts, held=True)
 
     def reapply_after_merged_ddl(self, exc: TargetError, batch: list[RowChange], mark: Any, attempts: int = 3) -> None:

@@ -38,6 +38,8 @@ class Checkpoint(BaseModel):
     source: str
     position: BinlogPosition  # a transaction boundary; everything before it is committed on the target
     event_time: float = 0.0  # binlog timestamp of the last applied event
+    # binlog timestamp of the oldest event read but not yet on the target (None: nothing waiting)
+    pending_since: float | None = None
     head: BinlogPosition | None = None  # the source's position when it was last read
     caught_up_at: float | None = None
     rows: dict[str, int] = Field(default_factory=lambda: {"insert": 0, "update": 0, "delete": 0})
@@ -79,7 +81,10 @@ def status_line(cp: Checkpoint) -> dict[str, Any]:
     """Lag of one checkpoint against the source head it last saw."""
     head = cp.head
     behind = head is not None and cp.position.key() < head.key()
-    lag_s = max(0.0, (head.at if head else time.time()) - cp.event_time) if behind and cp.event_time else 0.0
+    if behind and cp.pending_since:  # how old the oldest change the target lacks is, now
+        lag_s = max(0.0, time.time() - cp.pending_since)
+    else:
+        lag_s = max(0.0, (head.at if head else time.time()) - cp.event_time) if behind and cp.event_time else 0.0
     lag_bytes = 0
     if behind and head is not None:
         lag_bytes = head.pos - cp.position.pos if head.file == cp.position.file else head.pos

@@ -33,6 +33,7 @@ log = logging.getLogger("migrator.sync.stream")
 
 PURGED = 1236  # ER_MASTER_FATAL_ERROR_READING_BINLOG: the binlog asked for is gone
 SOURCE_FATAL = {1045, 1044, 1698, 1227, 1236}
+PROGRESS_SECONDS = 2.0  # a long pass or a stalled batch still reports its lag this often
 
 
 class BinlogPasses:
@@ -41,6 +42,8 @@ class BinlogPasses:
     def one_pass(self) -> None:
         """Read from the checkpoint to the binlog's current end, applying in batches."""
         gtid_start = self.by_gtid
+        self.caught_up = False  # behind the head this poll saw: said while the pass runs (report_progress)
+        self.cp.pending_since = self.read_since_flush = None  # the last pass ended with everything applied
         stream = self.open_stream()
         self.batch = []
         self.batch_counts = {}
@@ -60,6 +63,7 @@ class BinlogPasses:
                     break
                 self.pending_events += 1
                 n_events += 1
+                self.note_read(getattr(event, "timestamp", 0))
                 txn = self.handle(stream, event, txn)
                 # a GTID start opens with a fake rotate to offset 4 of the file holding the GTID: that
                 # offset is before our point, so it must not become the checkpoint's file/offset
@@ -89,6 +93,22 @@ class BinlogPasses:
         self.warn_long_held_xa()
         log.info("%s: pass read %d event(s) in %.2fs, now at %s:%s", self.log_where(), n_events,
                  time.monotonic() - t0, self.cp.position.file, self.cp.position.pos)
+
+    def note_read(self, timestamp: float) -> None:
+        """An event read, not yet on the target: the lag counts from the oldest such (a pass reading one
+        big transaction for minutes is that far behind, not as far as the head was when it started);
+        the coordinator hears where this source stands every PROGRESS_SECONDS meanwhile."""
+        if timestamp:
+            if self.cp.pending_since is None:
+                self.cp.pending_since = float(timestamp)
+            if self.read_since_flush is None:
+                self.read_since_flush = float(timestamp)
+        if time.monotonic() - self.progress_at >= PROGRESS_SECONDS:
+            self.report_progress()
+
+    def report_progress(self) -> None:
+        self.progress_at = time.monotonic()
+        self.report_checkpoint(self.cp.model_dump(mode="json"))
 
     def handle_stream_error(self, exc: pymysql.err.MySQLError) -> None:
         code = error_code(exc)

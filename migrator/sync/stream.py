@@ -80,6 +80,8 @@ class SourceSync(SourceChecks, SourceTables, SourceWaits, BinlogPasses, ReadPosi
         self.retries = 0
         self.errors = 0
         self.caught_up = False
+        self.read_since_flush: float | None = None  # binlog time of the first event read after the batch in flight
+        self.progress_at = 0.0  # monotonic time of the last progress report (passes.py)
         self.pending_events = 0
         self._inflight: tuple | None = None
         self.prepared: dict[str, PreparedXa] = {}  # xid -> rows held until XA COMMIT / ROLLBACK
