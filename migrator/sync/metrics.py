@@ -1,6 +1,6 @@
 """Prometheus metrics of a running sync (prometheus_client, its own registry).
 
-    migrator_sync_lag_seconds{source}        binlog time of the newest event not yet applied vs now
+    migrator_sync_lag_seconds{source}        age of the oldest change read but not yet on the target (every 2 s)
     migrator_sync_lag_transactions{source}   GTID transactions behind the source (MariaDB)
     migrator_sync_lag_events{source}         events read from the binlog, not yet checkpointed
     migrator_sync_rows_applied_total{source,kind}   insert | update | delete
