@@ -78,7 +78,7 @@ def describe_error(ep: Endpoint, role: str, exc: BaseException) -> str:
 
 
 _TLS_CONTEXTS: dict[tuple, ssl.SSLContext] = {}
-_PREFERRED: dict[tuple[str, int], bool] = {}  # ssl-mode=preferred: (host, port) -> the server offers TLS
+_PREFERRED: set[tuple[str, int]] = set()  # ssl-mode=preferred: (host, port) seen offering TLS by connect()
 _TLS_LOCK = threading.Lock()
 
 
@@ -100,16 +100,20 @@ def _tls_context(ca: str | None, cert: str | None, key: str | None, check_hostna
         return ctx
 
 
-def ssl_args(ep: Endpoint) -> dict[str, Any]:
-    """pymysql TLS arguments for the URL's ssl-mode (MySQL client semantics), on shared contexts."""
+def ssl_args(ep: Endpoint, remembered: bool = False) -> dict[str, Any]:
+    """pymysql TLS arguments for the URL's ssl-mode (MySQL client semantics), on shared contexts.
+    remembered: for connections pymysql opens without _Connection (the binlog reader's), ssl-mode
+    preferred takes the shared context when connect() last saw this server offer TLS. Only that
+    answer is kept, and every connect() renews it: a server that stops offering TLS on the same
+    port (a restart, a test's next server) is not forced into it, and "no TLS" is never kept (a
+    server that starts offering it gets TLS at once; plain connections cost nothing to find out)."""
     tls = ep.tls
     if tls.mode == "disabled":
         return {"ssl_disabled": True}  # pymysql >= 1.2 otherwise tries TLS (preferred)
     if tls.mode == "preferred" and not tls.ca and not tls.cert:
-        offers = _PREFERRED.get((ep.host, ep.port))
-        if offers is None:
-            return {}  # pymysql's preferred mode finds out; connect() remembers the answer
-        return {"ssl": _tls_context(None, None, None, False)} if offers else {"ssl_disabled": True}
+        if remembered and (ep.host, ep.port) in _PREFERRED:
+            return {"ssl": _tls_context(None, None, None, False)}
+        return {}  # pymysql's preferred mode finds out (_Connection gives it the shared context)
     verify = tls.mode in ("verify-ca", "verify-identity") or (tls.mode == "preferred" and bool(tls.ca))
     return {"ssl": _tls_context(tls.ca if verify else None, tls.cert, tls.key if tls.cert else None,
                                 tls.mode == "verify-identity")}
@@ -130,7 +134,10 @@ class _Connection(pymysql.connections.Connection):
 def _remember_preferred(ep: Endpoint, kwargs: dict[str, Any], conn: pymysql.connections.Connection) -> None:
     if ep.tls.mode == "preferred" and "ssl" not in kwargs and "ssl_disabled" not in kwargs:
         with _TLS_LOCK:
-            _PREFERRED[(ep.host, ep.port)] = bool(conn.server_capabilities & CLIENT.SSL)
+            if conn.server_capabilities & CLIENT.SSL:
+                _PREFERRED.add((ep.host, ep.port))
+            else:
+                _PREFERRED.discard((ep.host, ep.port))
 
 
 def connect(

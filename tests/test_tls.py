@@ -105,3 +105,26 @@ def test_the_binlog_stream_connection_follows_the_url_tls_mode(tls_source, certs
             assert not cur.fetchone()[1]  # disabled means disabled, for the binlog too
     finally:
         plain.close()
+
+
+def test_preferred_mode_follows_a_server_that_starts_offering_tls_on_the_same_port(certs, tmp_path):
+    """ssl-mode=preferred remembered per host:port that a server did not offer TLS, for the life
+    of the process: the same port answered later by a server with TLS (a restart with
+    certificates; in the suite, the next test's server on a reused port: test_preferred_mode...
+    failed that way under load) stayed unencrypted. Only "offers TLS" is remembered now, and
+    every connection renews it."""
+    from migrator.sandbox import free_port, start_mariadb, stop_pid
+    from migrator.sync.stream import stream_connection_settings
+
+    port = free_port()
+    url = f"mysql://root@127.0.0.1:{port}"
+    proc = start_mariadb(tmp_path / "m", port, server_id=77)
+    try:
+        assert _cipher(url) == ""
+        stop_pid(proc.pid)
+        proc = start_mariadb(tmp_path / "m", port, server_id=77, options={
+            "ssl-ca": str(certs / "ca.pem"), "ssl-cert": str(certs / "server.pem"), "ssl-key": str(certs / "server.key")})
+        assert _cipher(url)
+        assert "ssl" in stream_connection_settings(parse_url(url, "source"))  # the binlog reader's: TLS too
+    finally:
+        stop_pid(proc.pid)

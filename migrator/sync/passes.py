@@ -183,7 +183,7 @@ def stream_connection_settings(ep: Endpoint) -> dict[str, Any]:
     ep = ep.resolved()  # a password sent by reference (Dask credentials=worker) is read here
     return {"host": ep.host, "port": ep.port, "user": ep.user,
             "passwd": ep.password.get_secret_value() if ep.password else "", "connect_timeout": ep.connect_timeout,
-            **ssl_args(ep)}
+            **ssl_args(ep, remembered=True)}
 
 
 def source_unreachable(exc: BaseException) -> bool:
