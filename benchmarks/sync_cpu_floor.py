@@ -44,6 +44,10 @@ from migrator.sync.values import TableShape, fix_row, prepare_columns  # noqa: E
 from sync_throughput import WALLET, sandbox_target, workload  # noqa: E402
 
 KIND = {WriteRowsEvent: "insert", UpdateRowsEvent: "update", DeleteRowsEvent: "delete"}
+# before-images decoded for the key only, as sync does for a table outside any foreign key
+# (tables.before_columns); an older checkout without it decodes them whole
+KEY_ONLY = ({"before": frozenset({"id"})} if "before" in __import__("inspect").signature(event_changes).parameters
+            else {})
 BATCH = 5000  # sync's default batch_rows in the throughput benchmark
 
 
@@ -156,7 +160,9 @@ def main() -> None:
                     dec = decoders.get(id(cols))
                     if dec is None:
                         dec = decoders[id(cols)] = loop_decoder(cols) if before else RowDecoder.for_table(cols, shape)
-                    event_changes(ev, KIND[type(ev)], cols, shape, route, dec, changes)
+                    kind = KIND[type(ev)]
+                    event_changes(ev, kind, cols, shape, route, dec, changes,
+                                  **(KEY_ONLY if kind != "insert" and not before else {}))
                     if len(changes) >= BATCH:
                         flush()
                 read_events(ep, start, end, db, on)
