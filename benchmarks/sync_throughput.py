@@ -174,7 +174,9 @@ def profile_one(source: Endpoint, target: Endpoint, total: int, work: Path, work
     prof.runcall(sync.run)
     print(f"{total} row changes, {rows_per_tx} per transaction: {1e6 * (time.process_time() - t0) / max(1, total):.1f} "
           f"µs CPU per change in this process (under cProfile)")
-    pstats.Stats(prof).sort_stats("tottime").print_stats(30)
+    stats = pstats.Stats(prof)
+    stats.sort_stats("cumulative").print_stats(r"sync/|binlogstream|packet|fetchone", 25)
+    stats.sort_stats("tottime").print_stats(25)
 
 
 def main() -> None:
