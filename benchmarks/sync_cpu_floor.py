@@ -16,6 +16,8 @@ range once per stage, keeping the lowest CPU of --repeat runs. The target is the
   changes   + row changes, net effect per key, statements built (apply.py), nothing sent
   changes0  the same with the per-column loop and a literal per value (before issue 16)
   send      pymysql sending those statements to the target (client CPU only; no reading)
+  memory    every image decoded again from the events' bytes kept in memory (no reading, no noise
+            from the socket); memkey: the same with before-images decoded for the key only
 Prints figures; never fails on time.
 """
 
@@ -44,6 +46,10 @@ from migrator.sync.values import TableShape, fix_row, prepare_columns  # noqa: E
 from sync_throughput import WALLET, sandbox_target, workload  # noqa: E402
 
 KIND = {WriteRowsEvent: "insert", UpdateRowsEvent: "update", DeleteRowsEvent: "delete"}
+# before-images decoded for the key only, as sync does for a table outside any foreign key
+# (tables.before_columns); an older checkout without it decodes them whole
+KEY_ONLY = ({"before": frozenset({"id"})} if "before" in __import__("inspect").signature(event_changes).parameters
+            else {})
 BATCH = 5000  # sync's default batch_rows in the throughput benchmark
 
 
@@ -156,7 +162,9 @@ def main() -> None:
                     dec = decoders.get(id(cols))
                     if dec is None:
                         dec = decoders[id(cols)] = loop_decoder(cols) if before else RowDecoder.for_table(cols, shape)
-                    event_changes(ev, KIND[type(ev)], cols, shape, route, dec, changes)
+                    kind = KIND[type(ev)]
+                    event_changes(ev, kind, cols, shape, route, dec, changes,
+                                  **(KEY_ONLY if kind != "insert" and not before else {}))
                     if len(changes) >= BATCH:
                         flush()
                 read_events(ep, start, end, db, on)
@@ -173,6 +181,28 @@ def main() -> None:
 
         lit_conn = connect(target, "target")
         n_changes = stage_changes(keep=True)
+        bodies: list = []  # (event kind, rows body): the images decoded again in memory, no reading
+
+        def capture(stream, ev):
+            packet = ev.packet
+            bodies.append((KIND[type(ev)], RowDecoder.for_table(stream.table_map[ev.table_id].columns, shape),
+                           bytes(packet.read(ev.event_size - packet.read_bytes))))
+        read_events(ep, start, end, db, capture)
+
+        def in_memory(before) -> None:
+            """Every image of every event decoded from its bytes (`before`: the before-images' columns)."""
+            for kind, dec, buf in bodies:
+                pos, n, image = 0, len(buf), dec.image
+                old = image if kind == "insert" or before is None or not hasattr(dec, "partial_image") \
+                    else dec.partial_image(before)
+                if kind == "update":
+                    while pos < n:
+                        _, pos = old(buf, pos)
+                        _, pos = image(buf, pos)
+                else:
+                    img = image if kind == "insert" else old
+                    while pos < n:
+                        _, pos = img(buf, pos)
         if args.profile:  # one stage under cProfile, nothing measured
             import cProfile
             import pstats
@@ -182,7 +212,8 @@ def main() -> None:
             pstats.Stats(prof).sort_stats("tottime").print_stats(25)
             return
         results = {}
-        stages = (("read", stage_read), ("library", stage_library), ("decode", stage_decode),
+        stages = (("memory", lambda: in_memory(None)), ("memkey", lambda: in_memory(frozenset({"id"}))),
+                  ("read", stage_read), ("library", stage_library), ("decode", stage_decode),
                   ("decode0", lambda: stage_decode(loop_decoder)), ("changes", stage_changes),
                   ("changes0", lambda: stage_changes(before=True)), ("send", stage_send))
         for _ in range(args.repeat):  # rounds over all stages: the machine's load hits each alike
@@ -196,6 +227,8 @@ def main() -> None:
         print(f"  generated vs per-column decoder: {results['decode0'] / results['decode']:.2f}x less CPU; "
               f"whole conversion (decode + changes + SQL) before/after: "
               f"{(results['changes0'] - results['read']) / (results['changes'] - results['read']):.2f}x less CPU")
+        print(f"  images decoded from memory (no reading): whole before-images {1e6 * results['memory'] / n_changes:.2f}, "
+              f"key-only before-images {1e6 * results['memkey'] / n_changes:.2f} µs per change")
         floor = results["read"] + results["send"]
         print(f"  floor (read + send, nothing decoded or built): {1e6 * floor / n_changes:.2f}; "
               f"library decode + send: {1e6 * (results['library'] + results['send']) / n_changes:.2f}; "

@@ -2,6 +2,11 @@
 rate of mysql-replication over the same binlog, with 1 source and with 4 sources.
 
     .venv/bin/python benchmarks/sync_throughput.py [--changes 200000] [--target oceanbase://root@127.0.0.1:PORT]
+        [--rows-per-tx N] [--sources 1|4|both] [--profile]
+
+--rows-per-tx N writes the same mix as small OLTP transactions of N row changes each (default:
+1,000-row statements), where per-transaction costs (positions, GTID state) show. --profile runs one
+source's stream in this process under cProfile and prints its top entries instead of figures.
 
 Starts 4 private MariaDB instances (127.0.0.1, temp dirs, stopped at the end); the target is the
 sandbox seekdb (/work/sbx/sandbox.yaml or .migrator-sandbox) unless --target is given. Prints
@@ -56,19 +61,22 @@ def sandbox_target() -> dict:
     raise SystemExit("no sandbox found: pass --target oceanbase://root@127.0.0.1:PORT")
 
 
-def workload(ep: Endpoint, db: str, changes: int) -> None:
-    """Mixed e-wallet changes: 50% inserts, 40% balance updates, 10% deletes (row changes)."""
+def workload(ep: Endpoint, db: str, changes: int, rows_per_tx: int = BATCH) -> None:
+    """Mixed e-wallet changes: 50% inserts, 40% balance updates, 10% deletes (row changes), in
+    autocommitted statements of `rows_per_tx` row changes each (one transaction per statement)."""
     n_ins, n_upd, n_del = changes // 2, changes * 2 // 5, changes - changes // 2 - changes * 2 // 5
+    step = max(1, rows_per_tx)
     with connect(ep, "source") as c, c.cursor() as cur:
         w = qualified(db, "wallet")
-        for start in range(0, n_ins, BATCH):
+        for start in range(0, n_ins, step):
             rows = [(i, i % 997, "IDR", i * 3 % 100000, 1, "2024-01-01 00:00:00.123456", f"w{i}")
-                    for i in range(start, min(n_ins, start + BATCH))]
+                    for i in range(start, min(n_ins, start + step))]
             cur.executemany(f"INSERT INTO {w} VALUES (%s,%s,%s,%s,%s,%s,%s)", rows)
-        for start in range(0, n_upd, BATCH):  # one statement, BATCH row changes (row-based binlog)
+        for start in range(0, n_upd, step):  # one statement, `step` row changes (row-based binlog)
             cur.execute(f"UPDATE {w} SET balance = balance + 1.5, updated_at = NOW(6) WHERE id >= %s AND id < %s",
-                        (start % n_ins, min(start % n_ins + BATCH, n_ins)))
-        cur.execute(f"DELETE FROM {w} WHERE id >= %s AND id < %s", (n_ins - n_del, n_ins))
+                        (start % n_ins, min(start % n_ins + step, n_ins)))
+        for start in range(n_ins - n_del, n_ins, step):
+            cur.execute(f"DELETE FROM {w} WHERE id >= %s AND id < %s", (start, min(start + step, n_ins)))
 
 
 def bare_parse(ep: Endpoint, start: BinlogPosition, end: BinlogPosition, db: str) -> tuple[int, float]:
@@ -90,7 +98,7 @@ def bare_parse(ep: Endpoint, start: BinlogPosition, end: BinlogPosition, db: str
     return n, time.monotonic() - t0
 
 
-def prepare(sources: list[Endpoint], target: Endpoint, changes_each: int, work: Path, tag: str):
+def prepare(sources: list[Endpoint], target: Endpoint, changes_each: int, work: Path, tag: str, rows_per_tx: int = BATCH):
     tables, splans = [], []
     positions = {}
     for i, ep in enumerate(sources):
@@ -102,7 +110,7 @@ def prepare(sources: list[Endpoint], target: Endpoint, changes_each: int, work: 
                 query(conn, WALLET.format(name=qualified(name, "wallet")))
             start = read_position(s)
             cols = read_columns(s, db, "wallet")
-        workload(ep, db, changes_each)
+        workload(ep, db, changes_each, rows_per_tx)
         with connect(ep, "source") as s:
             end = read_position(s)
         positions[ep.name] = (start, end, db)
@@ -125,9 +133,9 @@ def prepare(sources: list[Endpoint], target: Endpoint, changes_each: int, work: 
 
 
 def measure(sources: list[Endpoint], target: Endpoint, total: int, work: Path, tag: str, workers: int,
-            pids: dict[str, list[int]]) -> dict:
+            pids: dict[str, list[int]], rows_per_tx: int = BATCH) -> dict:
     each = total // len(sources)
-    plan, wd, positions = prepare(sources, target, each, work, tag)
+    plan, wd, positions = prepare(sources, target, each, work, tag, rows_per_tx)
     parsed, parse_s = 0, 0.0
     for ep in sources:  # bare parsing, one source after the other: the single-core parsing rate
         start, end, db = positions[ep.name]
@@ -151,11 +159,34 @@ def measure(sources: list[Endpoint], target: Endpoint, total: int, work: Path, t
             "e2e_s": e2e_s, "e2e_rate": applied / e2e_s, "cores_busy": cores_busy, "spent": spent}
 
 
+def profile_one(source: Endpoint, target: Endpoint, total: int, work: Path, workers: int, rows_per_tx: int) -> None:
+    """One source's stream in this process under cProfile (no fork server): where its CPU goes."""
+    import cProfile
+    import pstats
+
+    from migrator.sync.stream import SourceSync
+
+    plan, wd, _ = prepare([source], target, total, work, "profile", rows_per_tx)
+    opts = SyncOptions(until_caught_up=True, workers=workers, batch_rows=5000)
+    sync = SourceSync(plan, source.name, wd, opts, stop=lambda: False, report=lambda msg: None)
+    prof = cProfile.Profile()
+    t0 = time.process_time()
+    prof.runcall(sync.run)
+    print(f"{total} row changes, {rows_per_tx} per transaction: {1e6 * (time.process_time() - t0) / max(1, total):.1f} "
+          f"µs CPU per change in this process (under cProfile)")
+    stats = pstats.Stats(prof)
+    stats.sort_stats("cumulative").print_stats(r"sync/|binlogstream|packet|fetchone", 25)
+    stats.sort_stats("tottime").print_stats(25)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--changes", type=int, default=200_000)
     ap.add_argument("--target", default=None)
     ap.add_argument("--workers", type=int, default=4)
+    ap.add_argument("--rows-per-tx", type=int, default=BATCH, help="row changes per source transaction")
+    ap.add_argument("--sources", choices=["1", "4", "both"], default="both")
+    ap.add_argument("--profile", action="store_true", help="profile one source in this process instead")
     args = ap.parse_args()
     sandbox = None if args.target else sandbox_target()
     target = parse_url(args.target or sandbox["url"], "target")
@@ -163,30 +194,37 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="sync-bench-"))
     procs, sources = [], []
     try:
-        for i in range(4):
+        for i in range(1 if args.profile or args.sources == "1" else 4):
             port = free_port()
             procs.append(start_mariadb(work / f"m{i}", port, server_id=900 + i,
                                        options={"innodb-buffer-pool-size": "128M"}))
             sources.append(parse_url(f"mysql://root@127.0.0.1:{port}?name=bench{i}", "source"))
+        if args.profile:
+            profile_one(sources[0], target, args.changes, work, args.workers, args.rows_per_tx)
+            return
+        counts = {"1": (1,), "4": (4,), "both": (1, 4)}[args.sources]
+        print(f"row changes per source transaction: {args.rows_per_tx}")
         # the same run over an empty binlog range: what a sync run costs before its first change
         # (fork server, imports, setup queries, checkpoints), paid once per run, not per change
         empty = [measure(sources[:n], target, 0, work, f"empty{n}", args.workers,
-                         {"target": target_pids, "sources": [p.pid for p in procs[:n]]}) for n in (1, 4)]
-        one = measure(sources[:1], target, args.changes, work, "one", args.workers,
-                      {"target": target_pids, "sources": [p.pid for p in procs[:1]]})
-        four = measure(sources, target, args.changes, work, "four", args.workers,
-                       {"target": target_pids, "sources": [p.pid for p in procs]})
-        for r in (one, four):
+                         {"target": target_pids, "sources": [p.pid for p in procs[:n]]}) for n in counts]
+        runs = [measure(sources[:n], target, args.changes, work, f"run{n}", args.workers,
+                        {"target": target_pids, "sources": [p.pid for p in procs[:n]]}, args.rows_per_tx)
+                for n in counts]
+        for r in runs:
             print(f"{r['sources']} source(s): {r['changes']} row changes applied in {r['e2e_s']:.1f}s = "
                   f"{r['e2e_rate']:,.0f} changes/s end to end; bare mysql-replication parsing "
                   f"{r['parse_rate']:,.0f} rows/s ({r['e2e_rate'] / r['parse_rate']:.2f}x); machine busy "
                   f"{r['cores_busy']:.2f} of {os.cpu_count()} cores")
-        for r, e in ((one, empty[0]), (four, empty[1])):
+        for r, e in zip(runs, empty):
             print(f"  sync's own CPU with {r['sources']} source(s): {r['sync_us']:.1f} µs per applied row change "
                   f"(goal from issue 16: <= 15); {e['sync_s']:.2f} s of it is the run's start (a run with no "
                   f"changes), {1e6 * (r['sync_s'] - e['sync_s']) / max(1, r['changes']):.1f} µs per change beyond it")
-        for r in (one, four):
+        for r in runs:
             print(f"  CPU seconds with {r['sources']} source(s): " + ", ".join(f"{k} {v:.1f}" for k, v in r["spent"].items()))
+        if len(runs) < 2:
+            return
+        one, four = runs
         print(f"4 sources vs 1: {four['e2e_rate'] / one['e2e_rate']:.2f}x (bar 2x; at most "
               f"{os.cpu_count() / one['cores_busy']:.2f}x is possible here: one source already keeps "
               f"{one['cores_busy']:.2f} of {os.cpu_count()} cores busy)")

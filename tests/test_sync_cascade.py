@@ -644,3 +644,33 @@ def test_copy_read_after_a_two_level_cascade_then_replay(source, target, unique_
     finally:
         drop_dbs(source, [db])
         drop_dbs(target, [tdb], role="target")
+
+
+def test_cascades_on_a_referenced_column_outside_the_key(source, target, unique_db, tmp_path):
+    """The child references the parent's UNIQUE `code`, not its primary key: an update or delete
+    of a parent needs `code` from its before-image. Sync decodes only the key of before-images
+    for tables outside every foreign key (tables.before_columns); a parent must keep them whole,
+    else the cascade looks for code NULL and the children stay (failed when parents got key-only
+    before-images)."""
+    db, tdb = unique_db("cref"), unique_db("creft")
+    ddl = [("p", "CREATE TABLE p (id INT PRIMARY KEY, code VARCHAR(10) NOT NULL UNIQUE, v INT)"),
+           ("c", ("CREATE TABLE c (id INT PRIMARY KEY, pcode VARCHAR(10), KEY (pcode), FOREIGN KEY (pcode) "
+                  "REFERENCES p (code) ON DELETE CASCADE ON UPDATE CASCADE)"))]
+    try:
+        create_plain_both(source, target, db, tdb, ddl)
+        wd = WorkDir(tmp_path / "work")
+        plan = make_plan([source], target, [(source.name, db, t, tdb, t, None) for t, _ in ddl])
+        copy_done(wd, plan, source)
+        with connect(source, "source", database=db) as c:
+            query(c, "INSERT INTO p VALUES (1, 'a', 0), (2, 'b', 0), (3, 'c', 0)")
+            query(c, "INSERT INTO c VALUES (10, 'a'), (20, 'b'), (30, 'c')")
+            query(c, "UPDATE p SET code = 'a2' WHERE id = 1")  # the child follows to 'a2'
+            query(c, "DELETE FROM p WHERE id = 2")  # the child goes
+            query(c, "UPDATE p SET v = 1 WHERE id = 3")  # nothing cascades
+        run_sync(plan, wd, SyncOptions(until_caught_up=True))
+        assert rows_of(source, "source", db, "c") == [(10, "a2"), (30, "c")]
+        assert rows_of(target, "target", tdb, "c") == rows_of(source, "source", db, "c")
+        assert rows_of(target, "target", tdb, "p") == rows_of(source, "source", db, "p")
+    finally:
+        drop_dbs(source, [db])
+        drop_dbs(target, [tdb], role="target")

@@ -52,6 +52,10 @@ class ReadPosition:
             return
         current = self.gtid_state() or ""
         if self.sp.flavor == "mariadb":
+            domain = gtid[:gtid.index("-") + 1]
+            if current.startswith(domain) and "," not in current:  # one domain (the usual): replaced
+                self._gtid = gtid
+                return
             domains = {g.split("-", 1)[0]: g for g in current.split(",") if g}
             domains[gtid.split("-", 1)[0]] = gtid
             self._gtid = ",".join(domains[d] for d in sorted(domains, key=int))

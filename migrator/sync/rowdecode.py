@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from pymysqlreplication.constants import FIELD_TYPE as FT
-from pymysqlreplication.row_event import UpdateRowsEvent
+from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent
 
 from .values import (EPOCH, ZERO_DATE, TableShape, binary_length, date_value, datetime_value, decode_text, fix_row,
                      prepare_columns)
@@ -333,12 +333,39 @@ def _column_code(v: str, lib: Any, col: Any) -> list[str] | None:
     return None
 
 
+def _skip_code(lib: Any, col: Any) -> list[str] | None:
+    """Inline code stepping over one value without making it (None: read it and drop it)."""
+    t = lib.type
+    if t not in EXPECTED.get(col.data_type, ()):
+        return None
+    if t == FT.INT24:
+        return ["pos += 3"]
+    if t == FT.NEWDECIMAL:
+        intg, scale = lib.precision - lib.decimals, lib.decimals
+        size = (DIG2BYTES[intg % 9] + 4 * (intg // 9) + 4 * (scale // 9) + DIG2BYTES[scale % 9])
+        return [f"pos += {size}"]
+    if t == FT.DATETIME2:
+        return [f"pos += {5 + (lib.fsp + 1) // 2}"]
+    if t == FT.TIMESTAMP2:
+        return [f"pos += {4 + (lib.fsp + 1) // 2}"]
+    if t == FT.TIME2:
+        return [f"pos += {3 + (lib.fsp + 1) // 2}"]
+    if t in (FT.VARCHAR, FT.STRING):
+        return ["pos += buf[pos] + 1"] if lib.max_length <= 255 else ["pos += (buf[pos] | (buf[pos+1] << 8)) + 2"]
+    if t == FT.BLOB:
+        return [f"pos += from_bytes(buf[pos:pos+{lib.length_size}], 'little') + {lib.length_size}"]
+    return None
+
+
 def compile_image(names: list[str], readers: list[Reader], lib_columns: list[Any], columns: list[Any],
-                  fallback: Callable[[bytes, int, int], tuple[dict[str, Any], int]]) -> Callable[[bytes, int], tuple[dict[str, Any], int]]:
+                  fallback: Callable[[bytes, int, int], tuple[dict[str, Any], int]],
+                  wanted: frozenset[str] | None = None) -> Callable[[bytes, int], tuple[dict[str, Any], int]]:
     """One table's row image reader as one generated function: every column read inline in
     order (consecutive fixed-width NOT NULL columns by one struct unpack), NULLs tested only on
     the columns that allow them, the dict built at once. A row with a NULL where the shape says
-    NOT NULL goes to `fallback` (the per-column loop) rather than being misread."""
+    NOT NULL goes to `fallback` (the per-column loop) rather than being misread. `wanted`: only
+    these columns are made into values and returned, the others stepped over (an update's or a
+    delete's before-image, where only the key is read; the fallback still returns them all)."""
     null_bytes = (len(names) + 7) // 8
     env: dict[str, Any] = {"from_bytes": int.from_bytes, "Decimal": Decimal, "datetime": __import__("datetime").datetime,
                            "datetime_value": datetime_value, "decode_text": decode_text, "fallback": fallback}
@@ -369,7 +396,11 @@ def compile_image(names: list[str], readers: list[Reader], lib_columns: list[Any
             i += len(run)
             continue
         v = f"v{i}"
-        code = _column_code(v, lib_columns[i], columns[i])
+        code = None
+        if wanted is not None and names[i] not in wanted:
+            code = _skip_code(lib_columns[i], columns[i])
+        if code is None:
+            code = _column_code(v, lib_columns[i], columns[i])
         if code is None:
             env[f"R{i}"] = readers[i]
             code = [f"{v}, pos = R{i}(buf, pos)"]
@@ -380,7 +411,8 @@ def compile_image(names: list[str], readers: list[Reader], lib_columns: list[Any
         else:
             body += code
         i += 1
-    body.append("return {" + ", ".join(f"{name!r}: v{k}" for k, name in enumerate(names)) + "}, pos")
+    body.append("return {" + ", ".join(f"{name!r}: v{k}" for k, name in enumerate(names)
+                                       if wanted is None or name in wanted) + "}, pos")
     src = "def image(buf, pos):\n" + "".join("    " + line + "\n" for line in body)
     exec(compile(src, "<rowdecode image>", "exec"), env)  # noqa: S102 - code built above from column types only
     return env["image"]
@@ -398,8 +430,20 @@ class RowDecoder:
         self.columns = list(zip(names, readers))
         self.null_bytes = (len(names) + 7) // 8
         self.all_present = b"\xff" * (len(names) // 8) + (bytes([(1 << (len(names) % 8)) - 1]) if len(names) % 8 else b"")
+        self._built = (names, readers, lib_columns, columns)
+        self._partial: dict[frozenset[str], Callable[[bytes, int], tuple[dict[str, Any], int]]] = {}
         if lib_columns is not None and columns is not None:
             self.image = compile_image(names, readers, lib_columns, columns, self._with_nulls)
+
+    def partial_image(self, wanted: frozenset[str] | None) -> Callable[[bytes, int], tuple[dict[str, Any], int]]:
+        """A reader of only the `wanted` columns of an image (None, or the per-column loop: all)."""
+        names, readers, lib_columns, columns = self._built
+        if wanted is None or lib_columns is None or columns is None or not wanted <= set(names):
+            return self.image
+        image = self._partial.get(wanted)
+        if image is None:
+            image = self._partial[wanted] = compile_image(names, readers, lib_columns, columns, self._with_nulls, wanted)
+        return image
 
     @classmethod
     def for_table(cls, lib_columns: list[Any], shape: TableShape) -> RowDecoder | None:
@@ -450,18 +494,26 @@ class RowDecoder:
             return False
         return not isinstance(event, UpdateRowsEvent) or event.columns_present_bitmap2 == self.all_present
 
-    def rows(self, event: Any) -> list[Any]:
-        """The event's rows: value dicts, or (before, after) pairs for an update. Consumes the body."""
+    def rows(self, event: Any, before: frozenset[str] | None = None) -> list[Any]:
+        """The event's rows: value dicts, or (before, after) pairs for an update. Consumes the body.
+        `before`: the columns wanted from before-images (an update's first image, a delete's
+        only one); None: all."""
         packet = event.packet
         buf = bytes(packet.read(event.event_size - packet.read_bytes))
         out: list[Any] = []
         pos, end = 0, len(buf)
         image = self.image
         if isinstance(event, UpdateRowsEvent):
+            old = self.partial_image(before)
             while pos < end:
-                before, pos = image(buf, pos)
+                b, pos = old(buf, pos)
                 after, pos = image(buf, pos)
-                out.append((before, after))
+                out.append((b, after))
+        elif isinstance(event, DeleteRowsEvent):
+            old = self.partial_image(before)
+            while pos < end:
+                row, pos = old(buf, pos)
+                out.append(row)
         else:
             while pos < end:
                 row, pos = image(buf, pos)
@@ -470,13 +522,15 @@ class RowDecoder:
 
 
 def event_changes(event: Any, kind: str, lib_columns: list[Any], shape: TableShape, route: Any,
-                  decoder: RowDecoder | None, out: list[Any]) -> int:
+                  decoder: RowDecoder | None, out: list[Any], before: frozenset[str] | None = None) -> int:
     """Append a rows event's row changes (apply.RowChange) to `out`; returns how many. The fast
-    decoder where it reads the event, else the library's decoding fixed by values.fix_row."""
+    decoder where it reads the event, else the library's decoding fixed by values.fix_row.
+    `before`: the columns any consumer reads from before-images (tables.before_columns); None: all
+    (the library's path always gives all)."""
     from .apply import RowChange
 
     if decoder is not None and decoder.readable(event):
-        rows = decoder.rows(event)
+        rows = decoder.rows(event, before)
         if kind == "update":
             out.extend([RowChange("update", route, before, after) for before, after in rows])
         elif kind == "insert":

@@ -28,6 +28,27 @@ class TableState:
     shape: TableShape
     route: Route
     _decoder: tuple[Any, TableShape, RowDecoder | None] | None = None
+    _before: tuple[Any, Route, frozenset[str] | None] | None = None
+
+    def before_columns(self, cascades: Any) -> frozenset[str] | None:
+        """The columns anything reads from this table's before-images (an update's old row, a
+        deleted row): its key, for net effect (apply.py) and the chunk it marks dirty (dirty.py).
+        All of them (None) when the table is a parent or child of a foreign key among the synced
+        tables: cascades (cascade.py) and the copy-window sweep (window.py) compare referenced
+        and referencing columns of old rows. Decoding only the key saves making the other values."""
+        cached = self._before
+        if cached is not None and cached[0] is cascades and cached[1] is self.route:
+            return cached[2]
+        wanted: frozenset[str] | None = frozenset(
+            [k for k in self.route.key if k != self.route.source_column] + list(self.plan.key))
+        if cascades is not None:
+            name = cascades.table_of.get(self.route.table_id)
+            if name is None or any(name in (fk.parent, fk.child) for fk in cascades.foreign_keys):
+                wanted = None
+        if not wanted:
+            wanted = None
+        self._before = (cascades, self.route, wanted)
+        return wanted
 
     def decoder(self, lib_columns: list[Any]) -> RowDecoder | None:
         """The fast row decoder for this table map (rebuilt when the map or the shape changes)."""

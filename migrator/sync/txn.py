@@ -113,7 +113,8 @@ class TxnAssembly:
         if len(columns) != len(state.shape.columns):
             self.refresh_table(state, len(columns), stream)
         kind = KIND[type(event)]
-        n = event_changes(event, kind, columns, state.shape, state.route, state.decoder(columns), txn.changes)
+        n = event_changes(event, kind, columns, state.shape, state.route, state.decoder(columns), txn.changes,
+                          state.before_columns(self.cascades) if kind != "insert" else None)
         txn.counts[kind] = txn.counts.get(kind, 0) + n
 
     def commit_txn(self, txn: Txn | None) -> None:
