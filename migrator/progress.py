@@ -6,6 +6,10 @@ Events are pydantic models: JSON across process and Dask boundaries (`to_wire` /
 Sync's sources send the wire form itself (SyncWire, a plain dict: building and pickling a model per
 batch cost a sync process ~17 us more per message); the coordinator validates each once.
 
+    CopyStarted    where each source's copy starts from: rows estimated, rows and bytes already copied
+    CopyProgress   a page (or chunk) of a table committed on the target: rows, bytes
+    CopyFinished   the run's CopyResult (in-process only)
+    StageWarning   something a user should read, the stage going on
     SyncProgress   one sync source's report: rows applied, checkpoint, caught up, retry, pause, error
     VerifyProgress chunks checksummed so far, of how many, rows compared
     Throttled      a stage waits for a busy server (reason), or no longer (reason None)
@@ -27,7 +31,7 @@ class Event(BaseModel):
 
     def to_wire(self) -> dict[str, Any]:
         """The JSON form, only the fields this event says (what model_validate reads back)."""
-        return self.model_dump(mode="json", exclude_defaults=True)
+        return self.model_dump(mode="json", exclude_unset=True)
 
 
 class SyncWire(TypedDict, total=False):
@@ -63,6 +67,32 @@ class SyncProgress(Event):
     done: bool = False
 
 
+class CopyCounts(Event):
+    total: int = 0  # rows: the plan's estimate, or what was copied when more
+    done: int = 0
+    bytes: int = 0
+
+
+class CopyStarted(Event):
+    sources: dict[str, CopyCounts]  # in the plan's order of tables
+
+
+class CopyProgress(Event):
+    source: str
+    table: str  # TablePlan.id
+    rows: int
+    bytes: int
+
+
+class CopyFinished(Event):
+    result: Any = None  # copy.contracts.CopyResult (not sent between processes)
+
+
+class StageWarning(Event):
+    stage: str
+    message: str
+
+
 class VerifyProgress(Event):
     done: int  # chunks checksummed (or given up on) so far
     total: int
@@ -78,7 +108,8 @@ class CutoverStep(Event):
     message: str
 
 
-ProgressEvent = SyncProgress | VerifyProgress | Throttled | CutoverStep
+ProgressEvent = (CopyStarted | CopyProgress | CopyFinished | StageWarning | SyncProgress | VerifyProgress | Throttled
+                 | CutoverStep)
 
 
 @runtime_checkable
