@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from .logsetup import progress_log
+from .progress import SyncProgress, Throttled, VerifyProgress
 from .state import atomic_write_json
+from .sync.contracts import status_line
 
 LIVE_ONLY = ("sources", "warnings")  # in the live file, not in every log line
 LIVE_STALE_SECONDS = 60.0  # a live file older than this (or of a dead pid) is not "running"
@@ -122,9 +124,6 @@ class SyncTracker:
 
     def emit(self, event: Any) -> None:
         """A Progress sink (migrator.progress): SyncProgress events from run_sync."""
-        from .progress import SyncProgress
-        from .sync.contracts import status_line
-
         if not isinstance(event, SyncProgress):
             return
         source = event.source
@@ -191,8 +190,6 @@ class VerifyTracker:
         self.metrics = metrics
 
     def emit(self, event: Any) -> None:
-        from .progress import Throttled, VerifyProgress
-
         if isinstance(event, VerifyProgress):
             self.update(event.done, event.total, event.rows)
         elif isinstance(event, Throttled):
