@@ -37,6 +37,7 @@ from .errors import MigratorError, SourceError, StateError, WorkdirBusy
 from .formatting import utc_now
 from .plan.model import Plan
 from .positions import BinlogPosition, read_position
+from .progress import CutoverStep, Progress, as_sink
 from .state import atomic_write_json, read_json
 from .sync.dirty import applied_position
 from .sync.runner import run_sync, sync_status
@@ -398,8 +399,13 @@ def _iso(t: float | None) -> str | None:
 
 
 def cutover(plan: Plan, workdir: WorkDir, *, max_lag: float = 30.0, verify: bool = True, full_verify: bool = False,
-            drain_timeout: float = 600.0, parallel: int = 8,
-            say: Callable[[str], None] = lambda m: None) -> dict[str, Any]:
+            drain_timeout: float = 600.0, parallel: int = 8, progress: Progress | None = None) -> dict[str, Any]:
+    """progress: a sink (migrator.progress) given a CutoverStep for each step as it begins."""
+    sink = as_sink(progress)
+
+    def say(message: str) -> None:
+        sink.emit(CutoverStep(message=message))
+
     started = time.time()
     report: dict[str, Any] = {"started_at": utc_now(), "sources": {}, "ok": False}
     status = check_lag(plan, workdir, max_lag)

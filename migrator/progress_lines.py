@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from .logsetup import progress_log
+from .progress import SyncProgress, Throttled, VerifyProgress
 from .state import atomic_write_json
+from .sync.contracts import status_line
 
 LIVE_ONLY = ("sources", "warnings")  # in the live file, not in every log line
 LIVE_STALE_SECONDS = 60.0  # a live file older than this (or of a dead pid) is not "running"
@@ -106,7 +108,7 @@ def percentile(values: list[float], q: float) -> float | None:
 
 
 class SyncTracker:
-    """Fed with the sync processes' reports (run_sync's on_progress): rows applied, lag per source."""
+    """A Progress sink fed with the sync processes' reports (run_sync's progress): rows applied, lag per source."""
 
     def __init__(self, sources: list[str], metrics: Any = None):
         self.metrics = metrics
@@ -120,19 +122,20 @@ class SyncTracker:
         self.throttled: str | None = None
         self._lock = threading.Lock()
 
-    def on_msg(self, msg: dict[str, Any]) -> None:
-        from .sync.contracts import Checkpoint, status_line
-
-        source = msg.get("source", "?")
+    def emit(self, event: Any) -> None:
+        """A Progress sink (migrator.progress): SyncProgress events from run_sync."""
+        if not isinstance(event, SyncProgress):
+            return
+        source = event.source
         with self._lock:
-            for _kind, n in (msg.get("rows") or {}).items():
+            for _kind, n in (event.rows or {}).items():
                 self.rows[source] = self.rows.get(source, 0) + int(n)
-            if msg.get("retry"):
+            if event.retry:
                 self.retries += 1
-            if msg.get("error"):
-                self.errors = (self.errors + [f"{source}: {msg['error']}"])[-20:]
-            if msg.get("state"):
-                self.state[source] = str(msg["state"])
+            if event.error:
+                self.errors = (self.errors + [f"{source}: {event.error}"])[-20:]
+            if event.state:
+                self.state[source] = event.state
                 if self.state[source] == "resumed":
                     self.state.pop(source)
                 paused = sorted(s for s, st in self.state.items() if st.startswith("paused"))
@@ -140,12 +143,12 @@ class SyncTracker:
                     f"{len(paused)} source(s) {self.state[paused[0]]}")
                 if self.metrics is not None:
                     self.metrics.set_throttled("sync", self.throttled)
-            if "checkpoint" in msg:
+            if event.checkpoint is not None:
                 try:
-                    self.lag[source] = status_line(Checkpoint.model_validate(msg["checkpoint"]))["lag_seconds"]
+                    self.lag[source] = status_line(event.checkpoint)["lag_seconds"]
                 except Exception:  # noqa: BLE001 - a display must not stop sync
                     pass
-                self.caught_up[source] = bool(msg.get("caught_up"))
+                self.caught_up[source] = bool(event.caught_up)
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
@@ -176,7 +179,8 @@ class SyncTracker:
 
 
 class VerifyTracker:
-    """Fed with verify's progress(chunks done, chunks total, rows)."""
+    """A Progress sink fed with verify's VerifyProgress (chunks done, chunks total, rows) and
+    Throttled events."""
 
     def __init__(self, metrics: Any = None):
         self.done = self.total = self.rows = 0
@@ -184,6 +188,14 @@ class VerifyTracker:
         self.chunk_rate = RateMeter()
         self.throttled: str | None = None
         self.metrics = metrics
+
+    def emit(self, event: Any) -> None:
+        if isinstance(event, VerifyProgress):
+            self.update(event.done, event.total, event.rows)
+        elif isinstance(event, Throttled):
+            self.throttled = event.reason
+            if self.metrics is not None:
+                self.metrics.set_throttled(event.stage, event.reason)
 
     def update(self, done: int, total: int, rows: int) -> None:
         self.done, self.total, self.rows = done, total, rows

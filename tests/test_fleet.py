@@ -16,6 +16,7 @@ from fleet_helpers import (SOURCE_COLUMN, drop_target_database, fleet_endpoints,
 
 from migrator.copy.runner import FAULT_ENV, CopyOptions, CopyRunner, run_copy
 from migrator.copy.state import CopyState
+from migrator.progress import Throttled
 from migrator.db import connect
 from migrator.plan.build import build_plan
 from migrator.plan.model import save_plan
@@ -132,12 +133,10 @@ def test_busy_source_throttles_only_itself(fleet, target, unique_db, tmp_path: P
     load = [threading.Thread(target=lambda c=c: c.cursor().execute("SELECT SLEEP(3)")) for c in sleepers]
     reasons: list[str | None] = []
 
-    class Reporter:
-        def start(self, plan, state): pass
-        def advance(self, table, rows, nbytes): pass
-        def warn(self, message): pass
-        def finish(self, result): pass
-        def throttled(self, reason): reasons.append(reason)
+    class Reporter:  # a progress sink: copy's Throttled events
+        def emit(self, event):
+            if isinstance(event, Throttled):
+                reasons.append(event.reason)
 
     try:
         for t in load:

@@ -10,6 +10,7 @@ import time
 from sync_helpers import rows_of, setup_wallets
 
 from migrator.db import connect, qualified, query
+from migrator.progress import CallbackSink, Collect, SyncProgress
 from migrator.sync.runner import run_sync
 from migrator.sync.stream import SyncOptions
 
@@ -21,13 +22,14 @@ def test_a_target_stall_pauses_sync_and_is_reported(source, target, unique_db, t
     wallet = qualified(db, "wallet")
     with connect(source, "source") as c:
         query(c, f"INSERT INTO {wallet} (id, owner, balance) VALUES (1, 'held', 0)")
-    messages: list[dict] = []
+    progress = Collect()
+    messages = progress.events
     sync = threading.Thread(target=run_sync, args=(plan, wd, SyncOptions(poll_interval=0.05, duration=30)),
-                            kwargs={"on_progress": messages.append})
+                            kwargs={"progress": progress})
     sync.start()
     try:
         deadline = time.monotonic() + 60
-        while not any(m.get("caught_up") for m in messages) and time.monotonic() < deadline:
+        while not any(m.caught_up for m in messages) and time.monotonic() < deadline:
             time.sleep(0.1)  # streaming: each insert below is a batch of its own
         with connect(source, "source") as c:
             for i in range(2, 42):  # one small batch each: the running median of a batch's latency
@@ -62,7 +64,7 @@ def test_a_target_stall_pauses_sync_and_is_reported(source, target, unique_db, t
         assert rows_of(target, "target", tdb, "wallet", "id, balance")[:2] == [(1, 5), (2, 7)]
     finally:
         sync.join(timeout=60)
-    states = [m["state"] for m in messages if m.get("state")]
+    states = [m.state for m in messages if m.state]
     assert any(s.startswith("paused: target write stall") for s in states), states
     assert states[-1] == "resumed", states
 
@@ -73,7 +75,7 @@ def test_lag_grows_and_caught_up_clears_while_a_batch_waits_for_the_target(sourc
     and its lag counted from the head as it was when the pass began. Now a batch waiting on the
     target (a row lock held here for 6 s) reports every 2 s, not caught up, with the lag of the
     oldest change the target lacks, growing; once applied, caught up and lag 0 again."""
-    from migrator.sync.contracts import Checkpoint, status_line
+    from migrator.sync.contracts import status_line
 
     db = unique_db("lag")
     tdb = db + "_t"
@@ -83,13 +85,13 @@ def test_lag_grows_and_caught_up_clears_while_a_batch_waits_for_the_target(sourc
         query(c, f"INSERT INTO {wallet} (id, owner, balance) VALUES (1, 'held', 0)")
     seen: list[tuple[float, bool, float]] = []  # (when, caught up, lag then) per checkpoint message
 
-    def on_progress(msg: dict) -> None:
-        if "checkpoint" in msg:
-            lag = status_line(Checkpoint.model_validate(msg["checkpoint"]))["lag_seconds"]
-            seen.append((time.time(), bool(msg.get("caught_up")), lag))
+    def on_progress(event: SyncProgress) -> None:
+        if event.checkpoint is not None:
+            lag = status_line(event.checkpoint)["lag_seconds"]
+            seen.append((time.time(), bool(event.caught_up), lag))
 
     sync = threading.Thread(target=run_sync, args=(plan, wd, SyncOptions(poll_interval=0.05, duration=20)),
-                            kwargs={"on_progress": on_progress})
+                            kwargs={"progress": CallbackSink(on_progress)})
     sync.start()
     try:
         deadline = time.monotonic() + 60

@@ -10,6 +10,7 @@ from rich.console import Console
 from ..errors import ExitCode
 from ..logsetup import progress_log
 from ..plan.model import load_plan
+from ..progress import CallbackSink, CutoverStep
 from ..progress_lines import Ticker
 from .common import exit_with, metrics_options, resolve_workdir, run_options, stage_metrics
 
@@ -61,7 +62,8 @@ def cutover_cmd(plan_path: Path, workdir: Path | None, yes: bool, rollback: bool
                     live_path=wd.live("cutover"), log_lines=False)
 
     with stage_metrics("cutover", metrics_port, metrics_addr) as metrics:
-        def say(message: str) -> None:
+        def say(step: CutoverStep) -> None:
+            message = step.message
             steps.append(message)
             metrics.cutover(message.split(":", 1)[0][:40])
             if err_console.is_terminal:
@@ -73,7 +75,7 @@ def cutover_cmd(plan_path: Path, workdir: Path | None, yes: bool, rollback: bool
         state = "failed"
         try:
             report = cutover(plan, wd, max_lag=max_lag, verify=not no_verify, full_verify=full_verify,
-                             parallel=parallel, say=say)
+                             parallel=parallel, progress=CallbackSink(say))
             metrics.cutover(None)
             if report.get("write_downtime_seconds") is not None:
                 metrics.cutover_downtime.set(report["write_downtime_seconds"])

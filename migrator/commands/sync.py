@@ -89,7 +89,7 @@ def register(main: click.Group) -> None:
 
                     result = run_sync_dask(plan, wd, opts, executor, sources=list(only_sources) or None)
                 else:
-                    result = run_sync(plan, wd, opts, sources=list(only_sources) or None, on_progress=tracker.on_msg,
+                    result = run_sync(plan, wd, opts, sources=list(only_sources) or None, progress=tracker,
                                       sources_per_process=sources_per_process)
                 state = "finished"
             finally:

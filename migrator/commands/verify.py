@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from ..progress import CallbackSink, Fanout, Throttled, VerifyProgress
 from ..progress_lines import Ticker, VerifyTracker
 from ..errors import ExitCode
 from .common import (exit_with, metrics_options, plan_argument, replica_options, resolve_workdir, run_options,
@@ -95,9 +97,10 @@ def verify(plan_path: Path, workdir: Path | None, report_file: Path | None, tabl
         ticker = Ticker("verify", run_options().progress_interval, tracker.snapshot, live_path=wd.live("verify"),
                         log_lines=not as_json and not console.is_terminal)
 
-        def on_throttle(why: str | None) -> None:
-            reason[0] = tracker.throttled = why  # shown beside the progress bar; logged when not a terminal
-            metrics.set_throttled("verify", why)
+        def on_throttle(event: Any) -> None:
+            if not isinstance(event, Throttled):
+                return
+            why = reason[0] = event.reason  # shown beside the progress bar; logged when not a terminal
             if echo:
                 logging.getLogger("migrator.verify").warning("throttling: %s" if why else "throttling ended%s",
                                                              why or "")
@@ -106,17 +109,13 @@ def verify(plan_path: Path, workdir: Path | None, report_file: Path | None, tabl
         state = "failed"
         try:
             with _progress(console, quiet=as_json, reason=reason) as bar:
-                def progress(done: int, total: int, rows: int) -> None:
-                    tracker.update(done, total, rows)
-                    if bar is not None:
-                        bar(done, total, rows)
-
+                progress = Fanout(tracker, CallbackSink(on_throttle), bar)
                 options = VerifyOptions(tables=tables, parallel=parallel, per_source=per_source, fix_sql=fix_sql,
                                         apply_fix=apply_fix, report_path=report_file, restart=restart,
                                         max_rows=max_rows, target_connections=target_connections,
                                         max_source_threads_running=max_source_threads_running,
                                         executor=executor_url, max_replica_lag=max_replica_lag)
-                report = verify_plan(plan, wd, options, progress=progress, on_throttle=on_throttle, replicas=replicas)
+                report = verify_plan(plan, wd, options, progress=progress, replicas=replicas)
             metrics.verify_differences.set(sum(t.differences for t in report.tables))
             state = "finished"
         finally:
@@ -152,8 +151,8 @@ def _follow(plan, wd, tables: str | None, parallel: int, interval: float, passes
 
 @contextmanager
 def _progress(console: Console, quiet: bool,
-              reason: list[str | None] | None = None) -> Iterator[Callable[[int, int, int], None] | None]:
-    """A rich progress bar (chunks, rows/s, ETA) on a terminal; nothing otherwise."""
+              reason: list[str | None] | None = None) -> Iterator[CallbackSink | None]:
+    """A rich progress bar (chunks, rows/s, ETA) on a terminal, fed VerifyProgress; nothing otherwise."""
     if quiet or not console.is_terminal:
         yield None
         return
@@ -163,13 +162,15 @@ def _progress(console: Console, quiet: bool,
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task("verify", total=None, rows="0", rate="-", why="")
 
-        def update(done: int, total: int, rows: int) -> None:
-            rate = rows / max(time.monotonic() - started, 1e-3)
+        def update(event: Any) -> None:
+            if not isinstance(event, VerifyProgress):
+                return
+            rate = event.rows / max(time.monotonic() - started, 1e-3)
             why = reason[0] if reason else None
-            bar.update(task, completed=done, total=total, rows=f"{rows:,}", rate=f"{rate:,.0f}",
+            bar.update(task, completed=event.done, total=event.total, rows=f"{event.rows:,}", rate=f"{rate:,.0f}",
                        why=f"throttled: {why}" if why else "")
 
-        yield update
+        yield CallbackSink(update)
 
 
 def render(report, console: Console, report_path: Path) -> None:

@@ -27,7 +27,7 @@ from ..keys import PaginationKey
 from ..plan.model import Chunk, TablePlan
 from ..throttle import Throttle
 from . import sqlgen
-from .contracts import CopyOptions, Reporter, TableFailed
+from .contracts import CopyOptions, TableFailed
 from .faults import fault_point
 
 log = logging.getLogger(__name__)
@@ -55,8 +55,6 @@ class CopierHost(Protocol):
     @property
     def throttle(self) -> Throttle: ...
     @property
-    def reporter(self) -> Reporter: ...
-    @property
     def journal(self) -> PageJournal | None: ...
     @property
     def readers(self) -> ThreadPoolExecutor | None: ...
@@ -66,6 +64,8 @@ class CopierHost(Protocol):
     def adapt(self, table: TablePlan, limit: int, rows: int, nbytes: int, seconds: float) -> None: ...
     def timed(self, read: float, write: float) -> None: ...
     def count(self, table: TablePlan, rows: int, nbytes: int) -> None: ...
+    def advance(self, table: TablePlan, rows: int, nbytes: int) -> None: ...  # to the progress sink
+    def warn(self, message: str) -> None: ...
     def stopping(self, table: TablePlan) -> bool: ...
     def shares_target(self, table: TablePlan) -> bool: ...
 
@@ -83,10 +83,10 @@ def open_session(ep: Endpoint, role: str) -> pymysql.connections.Connection:
     return conn
 
 
-def retry_copy_step(fn: Callable[[], Any], what: str, opts: CopyOptions, reporter: Reporter) -> Any:
+def retry_copy_step(fn: Callable[[], Any], what: str, opts: CopyOptions, warn: Callable[[str], None]) -> Any:
     """fn, retried with back-off on a transient error or a lost server (its connection dropped)."""
     return with_retry(fn, what=what, attempts=opts.retries, base_delay=opts.retry_delay,
-                      retryable=is_transient_or_typed, warn=reporter.warn)
+                      retryable=is_transient_or_typed, warn=warn)
 
 
 @dataclass
@@ -147,7 +147,7 @@ class ChunkCopier:
             after = self.chunk.upper if page.done and page.rows is None else PaginationKey.encode(page.last)
             self._journal(after, page.count, nbytes, done=page.done)
             fault_point("after_journal")
-            self.host.reporter.advance(self.table, page.count, nbytes)
+            self.host.advance(self.table, page.count, nbytes)
             self.host.adapt(self.table, page.limit, page.count if not page.done else 0, nbytes,
                          page.read_seconds + write_seconds)
 
@@ -216,7 +216,7 @@ class ChunkCopier:
         fault_point("after_commit")
         self._journal(self.chunk.upper, count, nbytes, done=True)
         fault_point("after_journal")
-        self.host.reporter.advance(self.table, count, nbytes)
+        self.host.advance(self.table, count, nbytes)
         return True
 
     def _prefetch(self, lower: list[Any] | None, limit: int) -> Future:
@@ -284,7 +284,7 @@ class ChunkCopier:
         return list(rows)
 
     def _retry(self, fn: Callable[[], Any], what: str) -> Any:
-        return retry_copy_step(fn, what, self.host.opts, self.host.reporter)
+        return retry_copy_step(fn, what, self.host.opts, self.host.warn)
 
     def _with_source_retry(self, fn: Callable[[], Any]) -> Any:
         src = self.table.source
@@ -356,7 +356,7 @@ class ChunkCopier:
             raise TableFailed(exc) from None
         fault_point("after_commit")
         self._journal(None, rows, nbytes, done=True)
-        self.host.reporter.advance(self.table, rows, nbytes)
+        self.host.advance(self.table, rows, nbytes)
 
     # ---- target side
     def _statements(self, rows: list[tuple]) -> list[tuple[int, int, bytes]]:

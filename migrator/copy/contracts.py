@@ -1,4 +1,4 @@
-"""What copy takes and gives: options, per-table results, the progress reporter's protocol, and
+"""What copy takes and gives: options, per-table results, the progress sink for copy's events, and
 the exception that stops one table.
 
 Options of every stage are pydantic models (CopyOptions here, sync.contracts.SyncOptions,
@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from ..errors import MigratorError
 from ..plan.model import Plan, TablePlan
+from ..progress import CopyCounts, CopyFinished, CopyProgress, CopyStarted, StageWarning, Throttled
 from .state import CopyState
 
 log = logging.getLogger(__name__)
@@ -73,25 +74,56 @@ class CopyResult:
         return sum(t.rows - t.earlier_rows for t in self.tables)
 
 
-class Reporter(Protocol):
-    def start(self, plan: Plan, state: CopyState) -> None: ...
-    def advance(self, table: TablePlan, rows: int, nbytes: int) -> None: ...
-    def warn(self, message: str) -> None: ...
-    def finish(self, result: CopyResult) -> None: ...
+class CopyReporter:
+    """A Progress sink (migrator.progress) for copy's events: emit hands each to the method a
+    display overrides. As it is: warnings (and throttling) logged, the rest dropped."""
 
+    def emit(self, event: Any) -> None:
+        if isinstance(event, CopyProgress):
+            self.advance(event)
+        elif isinstance(event, StageWarning):
+            self.warn(event.message)
+        elif isinstance(event, Throttled):
+            self.throttled(event.reason)
+        elif isinstance(event, CopyStarted):
+            self.start(event)
+        elif isinstance(event, CopyFinished):
+            self.finish(event.result)
 
-class NullReporter:
-    def start(self, plan: Plan, state: CopyState) -> None:
+    def start(self, started: CopyStarted) -> None:
         pass
 
-    def advance(self, table: TablePlan, rows: int, nbytes: int) -> None:
+    def advance(self, event: CopyProgress) -> None:
         pass
+
+    def throttled(self, reason: str | None) -> None:
+        if reason:
+            self.warn(f"throttling: {reason}")
 
     def warn(self, message: str) -> None:
         log.warning("%s", message)
 
     def finish(self, result: CopyResult) -> None:
         pass
+
+
+NullReporter = CopyReporter
+
+
+def copy_started(plan: Plan, state: CopyState) -> CopyStarted:
+    """Per source: rows estimated (or copied, when more), rows and bytes copied by earlier runs."""
+    sources: dict[str, CopyCounts] = {}
+    for t in plan.active_tables():
+        p = state.table_progress(t.id)
+        c = sources.setdefault(t.source, CopyCounts())
+        c.total += max(t.estimated_rows, p.rows)
+        c.done += p.rows
+        c.bytes += p.bytes
+    return CopyStarted(sources=sources)
+
+
+def copy_warning(message: str) -> StageWarning:
+    return StageWarning(stage="copy", message=message)
 
 
 class TableFailed(Exception):

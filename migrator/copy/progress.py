@@ -15,11 +15,10 @@ from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn,
 from rich.table import Table
 from rich.text import Text
 
-from ..plan.model import Plan, TablePlan
 from ..formatting import human_bytes
 from ..progress_lines import RateMeter, Ticker, fmt_eta
-from .contracts import CopyResult
-from .state import CopyState
+from ..progress import CopyFinished, CopyProgress, CopyStarted
+from .contracts import CopyReporter, CopyResult
 
 
 class _RowsColumn(ProgressColumn):
@@ -43,8 +42,8 @@ class _SourceCount:
         self.total, self.done, self.bytes, self.recent = total, done, nbytes, 0
 
 
-class RichReporter:
-    """Reporter for CopyRunner; thread-safe. Up to FLEET_BARS sources: one bar each plus the
+class RichReporter(CopyReporter):
+    """Copy's display on a terminal (a Progress sink, see CopyReporter); thread-safe. Up to FLEET_BARS sources: one bar each plus the
     overall bar. A fleet: the overall bar plus FLEET_BARS bars showing the sources that copied
     the most rows over the last second; a finished source's counters are dropped."""
 
@@ -63,19 +62,18 @@ class RichReporter:
         self._lock = threading.Lock()
         self.t0 = time.monotonic()
 
-    def start(self, plan: Plan, state: CopyState) -> None:
+    def start(self, started: CopyStarted) -> None:
         if not self.live:
             return
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), _RowsColumn(),
                                  TimeRemainingColumn(), console=self.console, transient=False)
         totals: dict[str, list[int]] = {}
-        for t in plan.active_tables():
-            p = state.table_progress(t.id)
-            for name in (t.source, ALL):
-                tot = totals.setdefault(name, [0, 0, 0])
-                tot[0] += max(t.estimated_rows, p.rows)
-                tot[1] += p.rows
-                tot[2] += p.bytes
+        for source, c in started.sources.items():
+            totals[source] = [c.total, c.done, c.bytes]
+            if len(totals) == 1:
+                totals[ALL] = [0, 0, 0]  # the overall bar right after the first source's
+            for i, n in enumerate((c.total, c.done, c.bytes)):
+                totals[ALL][i] += n
         self.fleet = len(totals) - 1 > FLEET_BARS
         for name, (total, done, nbytes) in totals.items():
             if self.fleet and name != ALL:
@@ -91,18 +89,19 @@ class RichReporter:
             self.slots = [(self.progress.add_task("", total=None, visible=False), None) for _ in range(FLEET_BARS)]
         self.progress.start()
 
-    def advance(self, table: TablePlan, rows: int, nbytes: int) -> None:
+    def advance(self, event: CopyProgress) -> None:
         if not self.progress:
             return
+        rows, nbytes = event.rows, event.bytes
         with self._lock:
             self.bytes[ALL] = self.bytes.get(ALL, 0) + nbytes
             self.progress.update(self.tasks[ALL], advance=rows, bytes=self.bytes[ALL])
             if not self.fleet:
-                name = table.source
+                name = event.source
                 self.bytes[name] = self.bytes.get(name, 0) + nbytes
                 self.progress.update(self.tasks[name], advance=rows, bytes=self.bytes[name])
                 return
-            self._count(table.source, rows, nbytes)
+            self._count(event.source, rows, nbytes)
 
     def _count(self, source: str, rows: int, nbytes: int) -> None:
         count = self.sources.get(source)
@@ -182,7 +181,7 @@ def summary_table(result: CopyResult) -> Table:
 log = logging.getLogger("migrator.copy")
 
 
-class CopyTracker:
+class CopyTracker(CopyReporter):
     """Counts rows per source; every `interval` seconds a progress line (when `echo`: the output
     is not a terminal) and WORKDIR/live/copy.json; warnings and throttling are logged when `echo`.
     `metrics`: a migrator.metrics.Metrics (or None)."""
@@ -198,12 +197,11 @@ class CopyTracker:
         self.warnings: list[str] = []
         self.ticker: Ticker | None = None
 
-    def start(self, plan: Plan, state: CopyState) -> None:
-        for t in plan.active_tables():
-            p = state.table_progress(t.id)
-            self.total[t.source] = self.total.get(t.source, 0) + max(t.estimated_rows, p.rows)
-            self.done[t.source] = self.done.get(t.source, 0) + p.rows
-            self.bytes += p.bytes
+    def start(self, started: CopyStarted) -> None:
+        for source, c in started.sources.items():
+            self.total[source] = self.total.get(source, 0) + c.total
+            self.done[source] = self.done.get(source, 0) + c.done
+            self.bytes += c.bytes
         self.rate.update(sum(self.done.values()))
         if self.metrics is not None:
             for source, total in self.total.items():
@@ -212,14 +210,15 @@ class CopyTracker:
         self.ticker = Ticker("copy", self.interval, self.snapshot, live_path=self.live_path, log_lines=self.echo)
         self.ticker.start()
 
-    def advance(self, table: TablePlan, rows: int, nbytes: int) -> None:
+    def advance(self, event: CopyProgress) -> None:
+        source, rows, nbytes = event.source, event.rows, event.bytes
         with self._lock:
-            self.done[table.source] = self.done.get(table.source, 0) + rows
-            self.total[table.source] = max(self.total.get(table.source, 0), self.done[table.source])
+            self.done[source] = self.done.get(source, 0) + rows
+            self.total[source] = max(self.total.get(source, 0), self.done[source])
             self.bytes += nbytes
         if self.metrics is not None:
-            self.metrics.copy_rows.labels(table.source).inc(rows)
-            self.metrics.copy_bytes.labels(table.source).inc(nbytes)
+            self.metrics.copy_rows.labels(source).inc(rows)
+            self.metrics.copy_bytes.labels(source).inc(nbytes)
 
     def throttled(self, reason: str | None) -> None:
         self.reason = reason
@@ -260,46 +259,23 @@ class CopyTracker:
 
 
 class Reporters:
-    """Several reporters as one (the display, and the tracker behind it)."""
+    """Several copy sinks as one (the display, and the tracker behind it)."""
 
     def __init__(self, *reporters: Any):
         self.reporters = [r for r in reporters if r is not None]
 
-    def start(self, plan: Plan, state: CopyState) -> None:
-        for r in self.reporters:
-            r.start(plan, state)
-
-    def advance(self, table: TablePlan, rows: int, nbytes: int) -> None:
-        for r in self.reporters:
-            r.advance(table, rows, nbytes)
-
-    def throttled(self, reason: str | None) -> None:
-        for r in self.reporters:
-            show = getattr(r, "throttled", None)
-            if show is not None:
-                show(reason)
-
-    def warn(self, message: str) -> None:
-        for r in self.reporters:
-            r.warn(message)
-
-    def finish(self, result: CopyResult) -> None:
-        for r in reversed(self.reporters):  # the tracker's last line before the summary table
-            r.finish(result)
+    def emit(self, event: Any) -> None:
+        # at the end, the tracker's last line before the display's summary table
+        for r in reversed(self.reporters) if isinstance(event, CopyFinished) else self.reporters:
+            r.emit(event)
 
 
-class SummaryReporter:
+class SummaryReporter(CopyReporter):
     """No live display (not a terminal): the summary table and totals at the end only."""
 
     def __init__(self, console: Console):
         self.console = console
         self.progress = None
-
-    def start(self, plan: Plan, state: CopyState) -> None:
-        pass
-
-    def advance(self, table: TablePlan, rows: int, nbytes: int) -> None:
-        pass
 
     def warn(self, message: str) -> None:
         pass

@@ -14,7 +14,7 @@ from ..engine.pool import Pool
 from ..plan.model import Chunk, TablePlan
 from ..throttle import Throttle, ThrottleOptions
 from .chunk import ChunkCopier, open_session
-from .contracts import CopyOptions, NullReporter, TableFailed
+from .contracts import CopyOptions, TableFailed
 from .pagesize import PageSizing
 
 
@@ -55,14 +55,6 @@ class _PageList:
         self.out.pages.append((after, rows, nbytes, done))
 
 
-class _WarningList(NullReporter):
-    def __init__(self, out: ChunkOutcome):
-        self.out = out
-
-    def warn(self, message: str) -> None:
-        self.out.warnings.append(message)
-
-
 _worker_throttle: Throttle | None = None
 _worker_lock = threading.Lock()
 
@@ -86,13 +78,18 @@ class _TaskContext(PageSizing):
         self._lock = threading.Lock()
         self._page_rows: dict[str, int] = {}
         self.conns = Pool({task.table.source: task.source}, task.target, opener=open_session)
-        self.reporter = _WarningList(out)
         self.journal = _PageList(out)
         self.readers = ThreadPoolExecutor(max_workers=1, thread_name_prefix="read")
         self.throttle = _throttle_for(task.opts)
 
     def stopping(self, table: TablePlan) -> bool:
         return False
+
+    def advance(self, table: TablePlan, rows: int, nbytes: int) -> None:
+        pass  # the pages go back in the outcome (_PageList); the coordinator shows them
+
+    def warn(self, message: str) -> None:
+        self.out.warnings.append(message)
 
     def shares_target(self, table: TablePlan) -> bool:
         return self.task.shares_target

@@ -41,7 +41,8 @@ from ..throttle import Throttle, ThrottleOptions
 from ..workdir import WorkDir
 from . import sqlgen
 from .chunk import ChunkCopier, open_session, retry_copy_step
-from .contracts import CopyOptions, CopyResult, NullReporter, Reporter, TableFailed, TableResult
+from ..progress import CopyFinished, CopyProgress, Progress, Throttled
+from .contracts import CopyOptions, CopyResult, NullReporter, TableFailed, TableResult, copy_started, copy_warning
 from .faults import FAULT_ENV, fault_point
 from .pagesize import PageSizing
 from .remote import ChunkOutcome, ChunkTask, copy_chunk_task
@@ -49,7 +50,7 @@ from ..schema.catalog import read_shape
 from .shape import RunContext, check_plan_columns, shape_record
 from .state import CopyJournal, CopyState, chunk_ids, compact_journal, write_position
 
-__all__ = ["FAULT_ENV", "CopyOptions", "CopyResult", "CopyRunner", "Reporter", "TableResult", "run_copy"]
+__all__ = ["FAULT_ENV", "CopyOptions", "CopyResult", "CopyRunner", "TableResult", "run_copy"]
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +59,12 @@ PendingChunk = tuple[TablePlan, Chunk, "list[Any] | None"]  # a chunk and the ke
 
 
 class CopyRunner(PageSizing):
-    def __init__(self, plan: Plan, workdir: WorkDir, opts: CopyOptions, reporter: Reporter | None = None,
+    def __init__(self, plan: Plan, workdir: WorkDir, opts: CopyOptions, reporter: Progress | None = None,
                  plan_path: str | Path | None = None):
         self.plan = plan
         self.workdir = workdir
         self.opts = opts
-        self.reporter = reporter or NullReporter()
+        self.reporter: Progress = reporter if reporter is not None else NullReporter()
         self.plan_path = plan_path
         self.conns = Pool({s.name: s.endpoint() for s in plan.sources}, plan.target.endpoint(),
                           target_limit=opts.target_connections, opener=open_session)
@@ -88,11 +89,14 @@ class CopyRunner(PageSizing):
 
     def _throttled(self, reason: str | None) -> None:
         """Show why copying slowed down (progress view), or that it stopped being slowed."""
-        show = getattr(self.reporter, "throttled", None)
-        if show is not None:
-            show(reason)
-        elif reason:
-            self.reporter.warn(f"throttling: {reason}")
+        self.reporter.emit(Throttled(stage="copy", reason=reason))
+
+    def warn(self, message: str) -> None:
+        self.reporter.emit(copy_warning(message))
+
+    def advance(self, table: TablePlan, rows: int, nbytes: int) -> None:
+        """Rows of `table` committed on the target, to the progress sink."""
+        self.reporter.emit(CopyProgress(source=table.source, table=table.id, rows=rows, bytes=nbytes))
 
     # ---- shared by chunk copiers
     def timed(self, read: float, write: float) -> None:
@@ -130,7 +134,7 @@ class CopyRunner(PageSizing):
                 res.rows = res.earlier_rows = state.table_progress(res.table.id).rows
                 res.bytes = state.table_progress(res.table.id).bytes
             self.journal = CopyJournal(self.workdir)
-            self.reporter.start(self.plan, state)
+            self.reporter.emit(copy_started(self.plan, state))
             t1 = time.monotonic()
             self._prepare_sources(ctx, state)
             ctx.save()
@@ -151,7 +155,7 @@ class CopyRunner(PageSizing):
         for res in result.tables:
             if res.status == "pending":
                 res.status = "done"
-        self.reporter.finish(result)
+        self.reporter.emit(CopyFinished(result=result))
         return result
 
     def _clear(self) -> None:
@@ -191,7 +195,7 @@ class CopyRunner(PageSizing):
 
     def _prepare_source(self, source: str, tables: list[TablePlan], ctx: RunContext, state: CopyState) -> None:
         ep = self.conns.endpoint(source)
-        conn = retry_copy_step(lambda: connect(ep, "source"), f"connect to source {source}", self.opts, self.reporter)
+        conn = retry_copy_step(lambda: connect(ep, "source"), f"connect to source {source}", self.opts, self.warn)
         try:
             self._check_shapes(tables, conn, ctx)
             fresh = state.start_position(source) is None  # else target rows may be ours, uncheckpointed
@@ -224,7 +228,7 @@ class CopyRunner(PageSizing):
             pos = read_start_position(conn)
         except RuntimeError as exc:
             if all(t.mode == "copy-only" for t in tables):
-                self.reporter.warn(f"source {source}: {exc}; only copy-only tables, so no sync start is recorded")
+                self.warn(f"source {source}: {exc}; only copy-only tables, so no sync start is recorded")
                 return
             raise SourceError(f"source {source}: {exc}: enable log_bin (ROW format) before copying tables "
                               "that will be synced") from None
@@ -295,7 +299,7 @@ class CopyRunner(PageSizing):
                 if not found:
                     return
                 if not self.opts.restart:
-                    self.reporter.warn(f"target table {t.target_name} already holds rows{' of ' + t.id if mine else ''}: "
+                    self.warn(f"target table {t.target_name} already holds rows{' of ' + t.id if mine else ''}: "
                                        "copy replaces rows by key, but rows missing on the source stay; use "
                                        "--restart to empty it first")
                     return
@@ -368,7 +372,7 @@ class CopyRunner(PageSizing):
 
     def _worker_lost(self, slot: Slot[PendingChunk], exc: BaseException) -> None:
         table, chunk, _ = slot.task
-        self.reporter.warn(f"{table.id} chunk {chunk.id}: worker lost ({type(exc).__name__}); "
+        self.warn(f"{table.id} chunk {chunk.id}: worker lost ({type(exc).__name__}); "
                            f"submitting it again ({slot.attempt}/{self.opts.task_retries})")
 
     def _chunk_finished(self, slot: Slot[PendingChunk], fut: Any) -> None:
@@ -388,7 +392,7 @@ class CopyRunner(PageSizing):
         res.status, res.error, res.error_kind = "failed", str(exc.error), type(exc.error)
         assert self.journal is not None
         self.journal.error(table.id, str(exc.error))
-        self.reporter.warn(f"{table.id}: {exc.error}")
+        self.warn(f"{table.id}: {exc.error}")
         if isinstance(exc.error, SourceError) and exc.error.transient:  # the server is gone: stop its other tables too
             self._fail_source(table.source, exc.error)
 
@@ -398,10 +402,10 @@ class CopyRunner(PageSizing):
         for after, rows, nbytes, done in out.pages:
             self.journal.page(table.id, chunk.id, after, rows, nbytes, done)
             self.count(table, rows, nbytes)
-            self.reporter.advance(table, rows, nbytes)
+            self.advance(table, rows, nbytes)
         self.timed(out.read_seconds, out.write_seconds)
         for message in out.warnings:
-            self.reporter.warn(f"[{out.worker}] {message}")
+            self.warn(f"[{out.worker}] {message}")
         for reason in out.throttled:
             self._throttled(f"[{out.worker}] {reason}")
         if out.error is None:
@@ -422,13 +426,13 @@ class CopyRunner(PageSizing):
                 with session(self.conns.endpoint(src.name), "source") as conn:
                     end = read_position(conn)
             except (SourceError, pymysql.err.MySQLError) as exc:
-                self.reporter.warn(f"source {src.name}: copy finished but its end position could not be read "
+                self.warn(f"source {src.name}: copy finished but its end position could not be read "
                                    f"({exc}); rerun `migrator copy` to record it")
                 continue
             write_position(self.workdir, src.name, start, end)
 
 
-def run_copy(plan: Plan, workdir: WorkDir, opts: CopyOptions | None = None, reporter: Reporter | None = None,
+def run_copy(plan: Plan, workdir: WorkDir, opts: CopyOptions | None = None, reporter: Progress | None = None,
              plan_path: str | Path | None = None) -> CopyResult:
     """Copy every active table of the plan; raise the typed error when anything did not finish."""
     result = CopyRunner(plan, workdir, opts or CopyOptions(), reporter, plan_path).run()

@@ -17,6 +17,7 @@ from ..endpoint import Endpoint
 from ..errors import StateError, TargetError
 from ..plan.build import build_plan
 from ..plan.model import Plan, save_plan
+from ..progress import CallbackSink
 from ..sandbox import Sandbox
 from ..verify.report import VerifyReport
 from ..workdir import WorkDir
@@ -189,7 +190,8 @@ def _cutover(console: Console, plan: Plan, wd: WorkDir, sync: SyncThread, report
     sync.wait_caught_up(time.monotonic())
     # sync keeps running through the cutover: the drain is then only its last batch
     try:
-        rep = cutover(plan, wd, verify=True, say=lambda m: console.print(m, highlight=False))
+        rep = cutover(plan, wd, verify=True,
+                      progress=CallbackSink(lambda step: console.print(step.message, highlight=False)))
     finally:
         sync.stop()
     if sync.error is not None:

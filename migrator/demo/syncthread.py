@@ -8,6 +8,7 @@ import time
 
 from ..errors import StateError
 from ..plan.model import Plan
+from ..progress import SyncProgress
 from ..sync.contracts import SyncOptions
 from ..sync.runner import run_sync
 from ..workdir import WorkDir
@@ -16,7 +17,7 @@ CAUGHT_UP_TIMEOUT = 180.0
 
 
 class _StopSync(Exception):
-    """Raised from run_sync's progress callback: run_sync then stops every source cleanly."""
+    """Raised from run_sync's progress sink: run_sync then stops every source cleanly."""
 
 
 class SyncThread(threading.Thread):
@@ -32,18 +33,18 @@ class SyncThread(threading.Thread):
 
     def run(self) -> None:
         try:
-            run_sync(self.plan, self.wd, SyncOptions(workers=2), on_progress=self._progress)
+            run_sync(self.plan, self.wd, SyncOptions(workers=2), progress=self)
         except _StopSync:
             pass
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread, raised there
             self.error = exc
 
-    def _progress(self, msg: dict) -> None:
-        src = msg["source"]
-        if "checkpoint" in msg:
-            self.rows[src] = sum((msg["checkpoint"] or {}).get("rows", {}).values())
-        if msg.get("caught_up"):  # an idle source's poll says only this
-            self.caught_up_at[src] = time.monotonic()
+    def emit(self, event: SyncProgress) -> None:
+        """A Progress sink (migrator.progress) for run_sync's events."""
+        if event.checkpoint is not None:
+            self.rows[event.source] = sum(event.checkpoint.rows.values())
+        if event.caught_up:  # an idle source's poll says only this
+            self.caught_up_at[event.source] = time.monotonic()
         if self.stop_requested.is_set():
             raise _StopSync
 

@@ -16,7 +16,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
-from .contracts import Checkpoint, gtid_distance, status_line
+from ..progress import SyncProgress
+from .contracts import gtid_distance, status_line
 
 
 class SyncMetrics:
@@ -49,20 +50,23 @@ class SyncMetrics:
             self._server.shutdown()
             self._server = None
 
-    def update(self, msg: dict[str, Any]) -> None:
-        source = msg["source"]
-        for kind, n in (msg.get("rows") or {}).items():
+    def emit(self, event: Any) -> None:
+        """A Progress sink (migrator.progress): SyncProgress events move the series."""
+        if not isinstance(event, SyncProgress):
+            return
+        source = event.source
+        for kind, n in (event.rows or {}).items():
             self.rows.labels(source, kind).inc(n)
-        if msg.get("retry"):
+        if event.retry:
             self.retries.labels(source).inc()
-        if msg.get("error"):
+        if event.error:
             self.errors.labels(source).inc()
-        if "checkpoint" in msg:
-            cp = Checkpoint.model_validate(msg["checkpoint"])
+        cp = event.checkpoint
+        if cp is not None:
             line = status_line(cp)
             self.lag_seconds.labels(source).set(line["lag_seconds"])
-            self.caught_up.labels(source).set(1 if msg.get("caught_up") else 0)
-            self.lag_events.labels(source).set(msg.get("pending_events", 0))
+            self.caught_up.labels(source).set(1 if event.caught_up else 0)
+            self.lag_events.labels(source).set(event.pending_events or 0)
             self.xa_prepared.labels(source).set(len(cp.xa_prepared))
             dist = gtid_distance(cp.position.gtid, cp.head.gtid if cp.head else "", cp.position.flavor)
             if dist is not None:

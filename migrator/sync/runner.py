@@ -39,6 +39,7 @@ from ..positions import read_position
 from ..state import read_json
 from ..workdir import WorkDir
 from ..metrics import current as current_metrics
+from ..progress import Progress, SyncProgress, SyncWire, as_sink
 from .metrics import SyncMetrics
 from .copystate import source_copy
 from .contracts import Checkpoint, SourceStatus, SyncOptions, SyncStopped, gtid_distance, status_line
@@ -157,10 +158,10 @@ def _run_source(plan: Plan, source: str, workdir: WorkDir, opts: SyncOptions, st
                 heartbeats: bool) -> None:
     """One source's stream, in its thread: whatever ends it is reported to the coordinator.
     An idle poll's heartbeat ({"caught_up": ...} alone) goes only to a caller that follows
-    progress (on_progress): the metrics and the result need none, and a fleet's idle CPU went
-    to them."""
+    progress (run_sync's progress): the metrics and the result need none, and a fleet's idle CPU
+    went to them. Messages are SyncProgress's wire form (a dict; the coordinator validates it)."""
 
-    def report(msg: dict) -> None:
+    def report(msg: SyncWire) -> None:
         if heartbeats or len(msg) != 1 or "caught_up" not in msg:
             q.put({"source": source, **msg})
 
@@ -273,10 +274,11 @@ def died_without_report(workdir: WorkDir, source: str, exitcode: int, group: int
 
 def run_sync(plan: Plan, workdir: WorkDir, options: SyncOptions | None = None, *, metrics_port: int | None = None,
              metrics_addr: str = "127.0.0.1", sources: list[str] | None = None,
-             on_progress: Any = None, sources_per_process: int | None = None) -> SyncResult:
+             progress: Progress | None = None, sources_per_process: int | None = None) -> SyncResult:
     """Run sync for every source of the plan until stopped (SIGINT/SIGTERM), caught up
     (options.until_caught_up) or options.duration elapsed. Raises the first source's error
-    after the others stopped cleanly. `sources_per_process`: sources served by one sync process
+    after the others stopped cleanly. progress: a sink (migrator.progress) given every source's
+    SyncProgress events, in this thread. `sources_per_process`: sources served by one sync process
     (default: default_sources_per_process, one process per core)."""
     options = options or SyncOptions()
     names = sources or [s.name for s in plan.sources]
@@ -297,6 +299,7 @@ def run_sync(plan: Plan, workdir: WorkDir, options: SyncOptions | None = None, *
     if metrics_port is not None:
         metrics.serve(metrics_port, metrics_addr)
     results = {n: SourceResult(n) for n in names}
+    sink = as_sink(progress)
     previous = _install_stop_handlers(stop_event)
     per_process = sources_per_process or default_sources_per_process(len(names))
     groups = source_groups(names, per_process)
@@ -310,14 +313,14 @@ def run_sync(plan: Plan, workdir: WorkDir, options: SyncOptions | None = None, *
             for k, group in enumerate(groups):
                 p = ctx.Process(target=_group_main, name=f"sync-{k}", daemon=False,
                                 args=(plan_json, group, str(workdir.root), opts_json, q, stop_event, level, k,
-                                      on_progress is not None))
+                                      progress is not None))
                 p.start()
                 procs.append((p, group))
         while any(p.is_alive() for p, _ in procs):
-            _drain(q, results, metrics, on_progress, timeout=0.5)
+            _drain(q, results, metrics, sink, timeout=0.5)
             if options.duration is not None and time.monotonic() - started >= options.duration + DURATION_GRACE:
                 stop_event.set()  # sources still starting when --duration ends stop cleanly too
-        while _drain(q, results, metrics, on_progress, timeout=0.2):
+        while _drain(q, results, metrics, sink, timeout=0.2):
             pass  # every word the processes put on the queue before they ended
         for k, (p, group) in enumerate(procs):
             p.join()
@@ -406,7 +409,8 @@ def _stop_fork_server() -> None:
         server._stop()
 
 
-def _drain(q: Any, results: dict[str, SourceResult], metrics: SyncMetrics, on_progress: Any, timeout: float) -> int:
+def _drain(q: Any, results: dict[str, SourceResult], metrics: SyncMetrics, progress: Progress,
+           timeout: float) -> int:
     """Handle the sources' messages for up to `timeout` s; returns how many there were."""
     deadline = time.monotonic() + timeout
     n = 0
@@ -416,20 +420,20 @@ def _drain(q: Any, results: dict[str, SourceResult], metrics: SyncMetrics, on_pr
         except queue_mod.Empty:
             return n
         n += 1
-        r = results[msg["source"]]
-        if msg.get("checkpoint"):
-            r.checkpoint = Checkpoint.model_validate(msg["checkpoint"])
+        event = SyncProgress.model_validate(msg)
+        r = results[event.source]
+        if event.checkpoint is not None:
+            r.checkpoint = event.checkpoint
             r.rows = dict(r.checkpoint.rows)
-        if "caught_up" in msg:  # with the checkpoint, or alone from an idle poll
-            r.caught_up = bool(msg["caught_up"])
-        if "error" in msg:
-            r.error, r.exit_code = msg["error"], msg.get("exit_code", ExitCode.INTERNAL)
+        if event.caught_up is not None:  # with the checkpoint, or alone from an idle poll
+            r.caught_up = event.caught_up
+        if event.error is not None:
+            r.error, r.exit_code = event.error, ExitCode.INTERNAL if event.exit_code is None else event.exit_code
             log.error("%s", r.error)
-        if msg.get("done"):
+        if event.done:
             r.finished = True
-        metrics.update(msg)
-        if on_progress is not None:
-            on_progress(msg)
+        metrics.emit(event)
+        progress.emit(event)
         if time.monotonic() >= deadline:
             return n
 

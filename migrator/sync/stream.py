@@ -23,6 +23,7 @@ from ..endpoint import Endpoint
 from ..errors import SourceError
 from ..plan.model import Plan
 from ..positions import BinlogPosition
+from ..progress import SyncWire
 from ..throttle import PauseFile, Throttle, ThrottleOptions
 from ..workdir import WorkDir
 from .apply import Applier, RowChange
@@ -62,7 +63,7 @@ class SourceSync(SourceChecks, SourceTables, SourceWaits, BinlogPasses, ReadPosi
     ddlreplay)."""
 
     def __init__(self, plan: Plan, source: str, workdir: WorkDir, options: SyncOptions,
-                 stop: Callable[[], bool] = lambda: False, report: Callable[[dict], None] = lambda d: None,
+                 stop: Callable[[], bool] = lambda: False, report: Callable[[SyncWire], None] = lambda d: None,
                  endpoints: tuple[Endpoint, Endpoint] | None = None):
         self.plan = plan
         self.sp = plan.source(source)

@@ -4,7 +4,6 @@ fleet (local threads or Dask workers); results are journaled by this process as 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pymysql
@@ -16,6 +15,7 @@ from ..engine.scheduler import ChunkScheduler, Slot
 from ..errors import MigratorError, SourceError, TargetError
 from ..executor import Executor
 from ..plan.model import Chunk
+from ..progress import Progress, VerifyProgress
 from ..throttle import Throttle, ThrottleOptions
 from .checksum import TableSide, chunk_checksum, decode_bound
 from .journal import VerifyJournal
@@ -104,7 +104,7 @@ LOST_WORKER_RETRIES = 3  # a chunk whose Dask worker died is submitted again thi
 
 
 def checksum_chunks(runs: list[TableRun], pools: Pool, executor: Executor, journal: VerifyJournal,
-                    report: VerifyReport, progress: Callable[[int, int, int], None] | None, *, parallel: int,
+                    report: VerifyReport, progress: Progress, *, parallel: int,
                     per_source: int, max_threads_running: int) -> None:
     """Every pending chunk on both sides: at most `parallel` at once, `per_source` of one source.
     Sources are taken in plan order, so only a few have connections open at a time, and a source's
@@ -149,8 +149,7 @@ def checksum_chunks(runs: list[TableRun], pools: Pool, executor: Executor, journ
             cs, ct = fut.result()
             record_checksums(run, chunk, cs, ct, journal, started)
             rows += cs[0]
-        if progress:
-            progress(finished, total, rows)
+        progress.emit(VerifyProgress(done=finished, total=total, rows=rows))
 
     scheduler: ChunkScheduler[tuple[TableRun, Chunk]] = ChunkScheduler(
         todo, lambda task: task[0].tp.source, parallel=parallel, per_source=per_source, executor=executor,

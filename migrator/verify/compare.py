@@ -30,6 +30,7 @@ from ..errors import ConfigError, MigratorError, StateError
 from ..executor import Executor, make_executor
 from ..formatting import utc_now
 from ..plan.model import Plan, TablePlan
+from ..progress import Progress, as_sink, throttled_to
 from ..state import atomic_write_json
 from ..throttle import Throttle, ThrottleOptions
 from ..workdir import WorkDir
@@ -64,8 +65,7 @@ def verify_plan(
     *,
     endpoints: dict[str, Endpoint] | None = None,
     recheck_after: Callable[[], None] | None = None,
-    progress: Callable[[int, int, int], None] | None = None,
-    on_throttle: Callable[[str | None], None] | None = None,
+    progress: Progress | None = None,
     connection_stats: dict[str, Any] | None = None,
     replicas: dict[str, list[Endpoint]] | None = None,
     **option_fields: Any,
@@ -75,12 +75,13 @@ def verify_plan(
     options: VerifyOptions (contracts.py); its fields may be given as keywords instead
     (`verify_plan(plan, wd, restart=True)`), validated into the same model.
     endpoints: instance name (source name, or "target") -> Endpoint, overriding the plan's URLs
-    (which hold no password). max_rows: differing rows listed per table. progress(chunks done,
-    chunks total, rows compared) is called from this thread as chunk results arrive.
+    (which hold no password). max_rows: differing rows listed per table. progress: a sink
+    (migrator.progress) given VerifyProgress (chunks done, chunks total, rows compared) from this
+    thread as chunk results arrive, and Throttled(stage "verify", reason | None) when checksums wait
+    for a busy source and when that ends (without a sink, throttling is logged).
     parallel: chunks checksummed at once over all instances; per_source: at once on one source.
     target_connections: most checksum queries on the target at once (default: parallel).
     executor: "dask://host:port" runs the chunk checksums on Dask workers (see migrator.executor).
-    on_throttle(reason | None): told when checksums wait for a busy source, and when that ends.
     options.max_replica_lag, replicas: a source's checksums wait while one of its replicas (source name ->
     Endpoints) lags more than this many seconds (migrator.throttle; 0: off; local checksums only).
     connection_stats: if given, filled with the local run's connection figures ("peak" per
@@ -89,6 +90,7 @@ def verify_plan(
     if options is not None and option_fields:
         raise TypeError(f"verify_plan: options given twice ({', '.join(option_fields)} beside a VerifyOptions)")
     opts = options or VerifyOptions(**option_fields)
+    sink = as_sink(progress)
     tables, parallel, per_source, max_rows = opts.tables, opts.parallel, opts.per_source, opts.max_rows
     fix_sql, apply_fix, report_path, restart = opts.fix_sql, opts.apply_fix, opts.report_path, opts.restart
     target_connections, max_source_threads_running = opts.target_connections, opts.max_source_threads_running
@@ -100,7 +102,7 @@ def verify_plan(
     sources, target = _endpoints(plan, endpoints)
     throttle = Throttle(ThrottleOptions(max_threads_running=max_source_threads_running, workdir=wd.root,
                                         max_replica_lag=opts.max_replica_lag, replicas=replicas),
-                        notify=on_throttle)
+                        notify=None if progress is None else throttled_to(sink, "verify"))
     parallel, per_source = max(1, parallel), max(1, per_source)
     target_connections = min(target_connections, parallel) if target_connections else parallel
     pools = Pool(sources, target, target_limit=target_connections, throttle=throttle, fail_fast=True)
@@ -115,7 +117,7 @@ def verify_plan(
         states_from = _positions_before(runs, pools, wd)  # chunk states for cutover (verify/follow.py)
         resumed = set(journal.done)
         # on Dask workers each running chunk holds a target connection: target_connections bound them all
-        checksum_chunks(runs, pools, runner, journal, report, progress, per_source=per_source,
+        checksum_chunks(runs, pools, runner, journal, report, sink, per_source=per_source,
                         parallel=target_connections if runner.remote else parallel,
                         max_threads_running=max_source_threads_running)
         if connection_stats is not None and not runner.remote:

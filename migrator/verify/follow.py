@@ -36,6 +36,7 @@ from ..engine.locks import hold
 from ..engine.pool import TARGET, Pool
 from ..errors import MigratorError, StateError
 from ..plan.model import Chunk, Plan
+from ..progress import Progress, throttled_to
 from ..state import Journal, read_json
 from ..sync.dirty import DirtyView, applied_position
 from ..throttle import Throttle, ThrottleOptions
@@ -341,7 +342,7 @@ class Verifier:
 
     def __init__(self, plan: Plan, workdir: WorkDir, *, tables: str | None = None, parallel: int = 4,
                  endpoints: dict[str, Endpoint] | None = None, max_source_threads_running: int = 25,
-                 record: bool = True, on_throttle: Callable[[str | None], None] | None = None,
+                 record: bool = True, progress: Progress | None = None,
                  max_replica_lag: float = 0.0, replicas: dict[str, list[Endpoint]] | None = None):
         self.plan, self.wd, self.parallel = plan, workdir, max(1, parallel)
         given = endpoints or {}
@@ -350,7 +351,7 @@ class Verifier:
         self.throttle = Throttle(ThrottleOptions(max_threads_running=max_source_threads_running,
                                                  max_replica_lag=max_replica_lag, replicas=replicas,
                                                  workdir=workdir.root),  # WORKDIR/pause, limits.yaml
-                                 notify=on_throttle)
+                                 notify=None if progress is None else throttled_to(progress, "verify"))
         self.pools = Pool(sources, target, target_limit=self.parallel, throttle=self.throttle, fail_fast=False)
         try:
             tgt = self.pools.dedicated(TARGET)
