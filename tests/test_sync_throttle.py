@@ -15,6 +15,24 @@ from migrator.sync.runner import run_sync
 from migrator.sync.stream import SyncOptions
 
 
+def hold_row_lock(target, table: str, seconds: float) -> threading.Thread:
+    """Another target session locks row id = 1 of `table` for `seconds`; returns (the thread to
+    join) once the lock is held."""
+    locked = threading.Event()
+
+    def hold() -> None:
+        with connect(target, "target", autocommit=False) as t:
+            query(t, f"SELECT * FROM {table} WHERE id = 1 FOR UPDATE")
+            locked.set()
+            time.sleep(seconds)
+            t.rollback()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert locked.wait(10)
+    return holder
+
+
 def test_a_target_stall_pauses_sync_and_is_reported(source, target, unique_db, tmp_path):
     db = unique_db("stl")
     tdb = db + "_t"
@@ -40,18 +58,7 @@ def test_a_target_stall_pauses_sync_and_is_reported(source, target, unique_db, t
             time.sleep(0.2)
         assert len(rows_of(target, "target", tdb, "wallet", "id")) == 41
 
-        locked = threading.Event()
-
-        def hold_row() -> None:  # another target session keeps row 1 locked for 3 s
-            with connect(target, "target", autocommit=False) as t:
-                query(t, f"SELECT * FROM {qualified(tdb, 'wallet')} WHERE id = 1 FOR UPDATE")
-                locked.set()
-                time.sleep(3.0)
-                t.rollback()
-
-        holder = threading.Thread(target=hold_row)
-        holder.start()
-        assert locked.wait(10)
+        holder = hold_row_lock(target, qualified(tdb, 'wallet'), 3.0)  # another target session
         with connect(source, "source") as c:
             query(c, f"UPDATE {wallet} SET balance = 5 WHERE id = 1")
         holder.join()
@@ -98,18 +105,7 @@ def test_lag_grows_and_caught_up_clears_while_a_batch_waits_for_the_target(sourc
         while not (seen and seen[-1][1]) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert seen and seen[-1][1], "sync never caught up"
-        locked = threading.Event()
-
-        def hold_row() -> None:
-            with connect(target, "target", autocommit=False) as t:
-                query(t, f"SELECT * FROM {qualified(tdb, 'wallet')} WHERE id = 1 FOR UPDATE")
-                locked.set()
-                time.sleep(6.0)
-                t.rollback()
-
-        holder = threading.Thread(target=hold_row)
-        holder.start()
-        assert locked.wait(10)
+        holder = hold_row_lock(target, qualified(tdb, 'wallet'), 6.0)
         written = time.time()
         with connect(source, "source") as c:
             query(c, f"UPDATE {wallet} SET balance = 5 WHERE id = 1")
