@@ -15,7 +15,7 @@ from .copy.state import CopyState
 from .plan.model import Plan
 from .state import read_json
 from .sync.runner import sync_status
-from .verify.follow import chunk_state_counts
+from .verify.chunkstates import chunk_state_counts
 from .workdir import WorkDir
 
 

@@ -262,7 +262,7 @@ def test_cutover_reverifies_only_dirty_chunks_and_refuses_a_difference_in_one(ta
 
 def test_a_plain_verify_pass_counts_as_a_clean_check_for_cutover(target, private, unique_db, tmp_path):
     from migrator.verify.compare import verify_plan
-    from migrator.verify.follow import chunk_state_counts
+    from migrator.verify.chunkstates import chunk_state_counts
 
     ep = private
     db = unique_db("pv")

@@ -178,7 +178,8 @@ def _record_states(plan: Plan, wd: WorkDir, runs: list, groups: list, pools: Poo
                    valid: dict[str, list[int] | None] | None, resumed: set) -> None:
     """Keep this pass's chunk results with the positions they are valid at: a cutover after it
     re-verifies only the chunks sync changed since (best effort: unrecorded chunks are re-verified)."""
-    from .follow import head_key, record_verify_run
+    from .chunkstates import record_verify_run
+    from .follow import head_key
 
     if valid is None:
         return
