@@ -91,16 +91,22 @@ def _fixed_binary_reader(length_size: int, width: int) -> Reader:
     return read
 
 
-def _decimal_reader(precision: int, scale: int) -> Reader:
-    """MySQL's binary DECIMAL: 9 digits per 4 big-endian bytes, leftovers packed smaller, the
-    sign in the first bit, negative values stored inverted. Read as one integer; each group is a
-    shift and a mask of it (no per-byte work: DECIMAL columns were a fifth of sync's CPU)."""
+def _decimal_layout(precision: int, scale: int) -> tuple[list[int], list[int], list[int], int, int, int]:
+    """Bytes of each integer group (most significant first), bytes and digits of each fraction
+    group, the value's size in bytes, its sign bit and all-ones mask."""
     intg = precision - scale
     groups = ([DIG2BYTES[intg % 9]] if intg % 9 else []) + [4] * (intg // 9)
     fgroups = [4] * (scale // 9) + ([DIG2BYTES[scale % 9]] if scale % 9 else [])
     fwidth = [9] * (scale // 9) + ([scale % 9] if scale % 9 else [])
     size = sum(groups) + sum(fgroups)
-    sign_bit, all_ones = 1 << (8 * size - 1), (1 << (8 * size)) - 1
+    return groups, fgroups, fwidth, size, 1 << (8 * size - 1), (1 << (8 * size)) - 1
+
+
+def _decimal_reader(precision: int, scale: int) -> Reader:
+    """MySQL's binary DECIMAL: 9 digits per 4 big-endian bytes, leftovers packed smaller, the
+    sign in the first bit, negative values stored inverted. Read as one integer; each group is a
+    shift and a mask of it (no per-byte work: DECIMAL columns were a fifth of sync's CPU)."""
+    groups, fgroups, fwidth, size, sign_bit, all_ones = _decimal_layout(precision, scale)
     # (shift, mask) of each integer group from the most significant; the fraction's groups as
     # (shift, mask, multiplier) adding up to the fraction's digits as one integer
     shift, int_parts, frac_parts = 8 * size, [], []
@@ -254,12 +260,7 @@ def _fixed_struct_code(lib: Any, col: Any) -> str | None:
 
 def _decimal_code(v: str, precision: int, scale: int) -> list[str]:
     """_decimal_reader's arithmetic with its constants written in: no call, no loop per value."""
-    intg = precision - scale
-    groups = ([DIG2BYTES[intg % 9]] if intg % 9 else []) + [4] * (intg // 9)
-    fgroups = [4] * (scale // 9) + ([DIG2BYTES[scale % 9]] if scale % 9 else [])
-    fwidth = [9] * (scale // 9) + ([scale % 9] if scale % 9 else [])
-    size = sum(groups) + sum(fgroups)
-    sign_bit, all_ones = 1 << (8 * size - 1), (1 << (8 * size)) - 1
+    groups, fgroups, fwidth, size, sign_bit, all_ones = _decimal_layout(precision, scale)
     shift, whole, frac = 8 * size, "0", []
     for n in groups:
         shift -= 8 * n
@@ -341,9 +342,7 @@ def _skip_code(lib: Any, col: Any) -> list[str] | None:
     if t == FT.INT24:
         return ["pos += 3"]
     if t == FT.NEWDECIMAL:
-        intg, scale = lib.precision - lib.decimals, lib.decimals
-        size = (DIG2BYTES[intg % 9] + 4 * (intg // 9) + 4 * (scale // 9) + DIG2BYTES[scale % 9])
-        return [f"pos += {size}"]
+        return [f"pos += {_decimal_layout(lib.precision, lib.decimals)[3]}"]
     if t == FT.DATETIME2:
         return [f"pos += {5 + (lib.fsp + 1) // 2}"]
     if t == FT.TIMESTAMP2:

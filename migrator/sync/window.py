@@ -339,12 +339,11 @@ class WindowSweep:
         for i in range(0, len(orphans), ROWS_PER_STATEMENT):
             part = orphans[i:i + ROWS_PER_STATEMENT]
             keys = [tuple(r[k] for k in key) for r in part]
-            src.execute(f"SELECT {', '.join(quote_ident(n) for n in names)} FROM {qualified(*fk.child)} WHERE "
-                        f"({', '.join(quote_ident(k) for k in key)}) IN ("
-                        + ", ".join("(" + ", ".join(lit(v) for v in k) + ")" for k in keys) + ")")
-            there = {tuple(r[:len(key)]): r[len(key):] for r in src.fetchall()}
+            there = source_rows(src, fk.child, names, key, keys, lit)
+            rest = names[len(key):]  # the foreign key's columns outside the key
             missing = [route.key_of(r) for r, k in zip(part, keys) if k not in there]
-            nulled = [route.key_of(r) for r, k in zip(part, keys) if k in there and all(v is None for v in there[k])]
+            nulled = [route.key_of(r) for r, k in zip(part, keys)
+                      if k in there and all(there[k][c] is None for c in rest)]
             if missing:
                 c.statements += 1
                 _delete(cur, route, missing)
@@ -409,13 +408,7 @@ class WindowSweep:
         lit = literal_maker(cur.connection)
         wanted_list = sorted(wanted, key=repr)
         for i in range(0, len(wanted_list), ROWS_PER_STATEMENT):
-            part = wanted_list[i:i + ROWS_PER_STATEMENT]
-            src.execute(f"SELECT {', '.join(quote_ident(n) for n in plain)} FROM {qualified(*chain.table)} WHERE "
-                        f"({', '.join(quote_ident(k) for k in key)}) IN ("
-                        + ", ".join("(" + ", ".join(lit(v) for v in k) + ")" for k in part) + ")")
-            for row in src.fetchall():
-                values = dict(zip(plain, row))
-                there[tuple(values[k] for k in key)] = values
+            there.update(source_rows(src, chain.table, plain, key, wanted_list[i:i + ROWS_PER_STATEMENT], lit))
         gone = [route.key_of(dict(zip(key, k))) for k in sorted(own - set(there), key=repr)]
         if gone:
             c.statements += 1
@@ -472,6 +465,19 @@ def reachable(onward: dict[tuple, set[tuple]], old: tuple) -> set[tuple]:
             if new not in out:
                 out.add(new)
                 todo.append(new)
+    return out
+
+
+def source_rows(src: Any, table: TableName, names: list[str], key: list[str], keys: list[tuple],
+                lit: Any) -> dict[tuple, dict[str, Any]]:
+    """The source's rows of `table` under `keys` now (one statement): key -> {column: value}."""
+    src.execute(f"SELECT {', '.join(quote_ident(n) for n in names)} FROM {qualified(*table)} WHERE "
+                f"({', '.join(quote_ident(k) for k in key)}) IN ("
+                + ", ".join("(" + ", ".join(lit(v) for v in k) + ")" for k in keys) + ")")
+    out = {}
+    for row in src.fetchall():
+        values = dict(zip(names, row))
+        out[tuple(values[k] for k in key)] = values
     return out
 
 
