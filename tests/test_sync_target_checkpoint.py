@@ -217,3 +217,24 @@ def test_the_target_user_needs_only_select_insert_update_on_migrator_state(sourc
     finally:
         with connect(target, "target") as t:
             query(t, f"DROP USER IF EXISTS '{user}'@'%'")
+
+
+def test_sources_starting_together_on_a_target_without_the_state_table_all_claim(target, tmp_path):
+    """Every source's sync creates migrator_state when it is missing, all at once. seekdb may not
+    show a table just created by another session to a session whose own CREATE ... IF NOT EXISTS
+    raced it (1146 for a moment; seen on a target idle for a minute, and in CI on the demo's fresh
+    seekdb): every source must still start."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with connect(target, "target") as t:
+        query(t, "DROP DATABASE IF EXISTS migrator_state")  # as on a target sync never ran against
+
+    def claim(n: int) -> None:
+        with connect(target, "target") as conn:
+            conn.autocommit(True)
+            TargetState("race", f"src{n}", tmp_path).claim(conn, None)
+
+    with ThreadPoolExecutor(12) as pool:
+        list(pool.map(claim, range(12)))  # raises the first error
+    with connect(target, "target") as t:
+        assert query(t, f"SELECT COUNT(*) FROM {TABLE} WHERE plan_id = 'race'")[0][0] == 12

@@ -30,6 +30,7 @@ class SyncThread(threading.Thread):
         self.caught_up_at: dict[str, float] = {}
         self.rows: dict[str, int] = {}
         self.error: BaseException | None = None
+        self.source_errors: dict[str, str] = {}  # a source that stopped on an error while the others go on
 
     def run(self) -> None:
         try:
@@ -43,6 +44,8 @@ class SyncThread(threading.Thread):
         """A Progress sink (migrator.progress) for run_sync's events."""
         if event.checkpoint is not None:
             self.rows[event.source] = sum(event.checkpoint.rows.values())
+        if event.error is not None:
+            self.source_errors[event.source] = event.error
         if event.caught_up:  # an idle source's poll says only this
             self.caught_up_at[event.source] = time.monotonic()
         if self.stop_requested.is_set():
@@ -64,6 +67,8 @@ class SyncThread(threading.Thread):
     def raise_error(self) -> None:
         if self.error is not None:
             raise self.error
+        if self.source_errors:  # run_sync keeps the other sources going; the demo cannot catch up without this one
+            raise StateError("; ".join(f"sync of {name} stopped: {error}" for name, error in self.source_errors.items()))
         if not self.is_alive() and not self.stop_requested.is_set():
             raise StateError("sync stopped unexpectedly")
 

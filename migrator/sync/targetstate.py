@@ -64,6 +64,7 @@ CREATE_TABLE = f"""CREATE TABLE IF NOT EXISTS {TABLE} (
   `lease_expires` DOUBLE NOT NULL DEFAULT 0,
   PRIMARY KEY (`plan_id`, `source`)
 )"""
+SCHEMA_VISIBLE_WITHIN = 30.0  # seconds a just-created state table may take to be seen by every session
 NOW = "UNIX_TIMESTAMP(NOW(6))"  # the target's clock: hosts' clocks may disagree, the target's is one
 
 
@@ -163,7 +164,21 @@ class TargetState:
         """Take this source's lease (refused while another live sync holds it, unless
         `may_take_over` says that holder is gone) and return the checkpoint the target holds for
         this copy, if any. `conn` must be in autocommit mode; it is used in one transaction."""
-        self.ensure(conn)
+        deadline = time.monotonic() + SCHEMA_VISIBLE_WITHIN
+        while True:
+            self.ensure(conn)
+            try:
+                return self._claim(conn, copy_start, may_take_over)
+            except pymysql.err.MySQLError as exc:
+                # seekdb: a session whose CREATE TABLE IF NOT EXISTS raced another session's may not
+                # see the new table for a moment (its schema refreshes asynchronously): 1146 then
+                if error_code(exc) not in (1049, 1146) or time.monotonic() > deadline:
+                    raise
+                log.info("%s: %s not visible yet to this session; retrying", self.where(), TABLE)
+                time.sleep(0.2)
+
+    def _claim(self, conn: pymysql.connections.Connection, copy_start: BinlogPosition | None,
+               may_take_over: Callable[[Held], bool]) -> Checkpoint | None:
         key = copy_start_key(copy_start)
         started = time.monotonic()
         conn.begin()
