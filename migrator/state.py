@@ -133,6 +133,29 @@ class Journal:
                 except json.JSONDecodeError as exc:
                     raise StateError(f"checkpoint journal {str(self.path)!r} has a corrupt line ({exc})") from None
 
+    def tail(self, offset: int = 0, *, head: bytes = b"") -> tuple[list[dict[str, Any]], int, bytes]:
+        """The complete records after byte `offset`, the offset after the last of them (a torn
+        final line is left for the next call) and the file's first 64 bytes, read from one open
+        file: for readers that follow a journal as it grows. `head`: the first bytes of the file
+        as the caller last saw it; a file that no longer starts with them was rewritten, and is
+        read from its start (then the returned records start with its first line)."""
+        try:
+            fh = open(self.path, "rb")
+        except FileNotFoundError:
+            return [], 0, b""
+        with fh:
+            first = fh.read(64)
+            if not head or not first.startswith(head):
+                offset = 0
+            fh.seek(offset)
+            data = fh.read()
+        end = data.rfind(b"\n") + 1
+        try:
+            records = [json.loads(line) for line in data[:end].splitlines()]
+        except json.JSONDecodeError as exc:
+            raise StateError(f"checkpoint journal {str(self.path)!r} has a corrupt line ({exc})") from None
+        return records, offset + end, first
+
     def rewrite(self, records: list[dict[str, Any]]) -> None:
         """Replace the journal with `records` atomically (compaction)."""
         self.close()

@@ -15,7 +15,9 @@ update that changes the key marks the chunks (and keys) of both images. The firs
 sync started from when the journal was created (changes before it were not tracked); a compaction
 rewrites the journal as one head holding the summary (every chunk's last mark, its last KEEP keys
 with their positions, and its `floor`: the latest position of a change whose key is no longer
-listed).
+listed). Each head has a new generation id (`_gen`, first in the line): verify and cutover, which
+read the journals on every pass, read only what was appended since their last pass unless the
+generation changed (DirtyView).
 
 Why a kill -9 can only over-report: the marks are durable before the target commits the batch,
 and the checkpoint moves only after that commit, so a replayed batch marks its chunks again (a
@@ -28,8 +30,13 @@ cannot be ordered here, keys dropped) a chunk counts as dirty, and its keys as u
 
 from __future__ import annotations
 
+import re
+import threading
+import uuid
 from bisect import bisect_left
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 
 from ..plan.model import Plan, TablePlan
@@ -135,7 +142,7 @@ class Marks:
         return m
 
     def head(self, source: str, fingerprint: str) -> dict[str, Any]:
-        return {"type": "head", "version": VERSION, "source": source, "plan": fingerprint,
+        return {"_gen": uuid.uuid4().hex, "type": "head", "version": VERSION, "source": source, "plan": fingerprint,
                 "tracked_from": list(self.tracked_from),
                 "tables": {t: {c: list(p) for c, p in cs.items()} for t, cs in self.tables.items()},
                 "floors": {t: {c: list(p) for c, p in cs.items()} for t, cs in self.floors.items()},
@@ -186,18 +193,56 @@ class Marks:
         return {k for k, p in listed.items() if p > valid_at}
 
 
-def _replay(path, fingerprint: str) -> tuple[Marks | None, int]:
-    """The journal's marks (None: no journal, or another plan's or version's) and its line count."""
-    marks: Marks | None = None
-    lines = 0
-    for r in Journal(path).replay():
-        lines += 1
+def _marks_of(records: list[dict[str, Any]], fingerprint: str, marks: Marks | None = None) -> Marks | None:
+    """`marks` with the journal records applied in order (None: no usable head yet, or another
+    plan's or version's)."""
+    for r in records:
         if r.get("type") == "head":
             ok = r.get("version") == VERSION and r.get("plan") == fingerprint and r.get("tracked_from")
             marks = Marks.from_head(r) if ok else None
         elif marks is not None and "at" in r:
             marks.add(tuple(r["at"]), r.get("m") or {})  # type: ignore[arg-type]
-    return marks, lines
+    return marks
+
+
+def _replay(path: Path, fingerprint: str) -> tuple[Marks | None, int]:
+    """The journal's marks (None: no journal, or another plan's or version's) and its line count."""
+    records, _, _ = Journal(path).tail()
+    return _marks_of(records, fingerprint), len(records)
+
+
+@dataclass
+class _Followed:
+    """A journal as this process last read it: its first line's generation, how far, the marks."""
+
+    generation: bytes  # '{"_gen": "<hex>"': a rewritten journal starts otherwise
+    fingerprint: str
+    offset: int
+    marks: Marks | None
+
+
+_GENERATION = re.compile(rb'\{"_gen": "[0-9a-f]{32}"')
+_followed: dict[Path, _Followed] = {}
+_followed_lock = threading.Lock()
+
+
+def _follow(path: Path, fingerprint: str) -> Marks | None:
+    """The journal's marks, reading only the lines appended since this process last read it when
+    it was not rewritten since (same generation); else replayed from its start. The returned
+    Marks may keep growing with later reads: marks only ever add dirtiness."""
+    with _followed_lock:
+        seen = _followed.get(path)
+        if seen is not None and seen.fingerprint != fingerprint:
+            seen = None
+        records, end, first = Journal(path).tail(seen.offset if seen else 0, head=seen.generation if seen else b"")
+        generation = _GENERATION.match(first)
+        same = seen is not None and generation is not None and generation.group(0) == seen.generation
+        marks = _marks_of(records, fingerprint, seen.marks if same else None)  # type: ignore[union-attr]
+        if generation is not None:
+            _followed[path] = _Followed(generation.group(0), fingerprint, end, marks)
+        else:
+            _followed.pop(path, None)  # no journal, or one written before generations: read it whole each time
+        return marks
 
 
 class DirtyChunks:
@@ -302,7 +347,7 @@ class DirtyView:
 
     def __init__(self, workdir: WorkDir, plan: Plan):
         fp = plan.fingerprint()
-        self.sources: dict[str, Marks | None] = {sp.name: _replay(workdir.sync_dirty(sp.name), fp)[0]
+        self.sources: dict[str, Marks | None] = {sp.name: _follow(workdir.sync_dirty(sp.name), fp)
                                                  for sp in plan.sources}
 
     def tracked_from(self, source: str) -> PosKey | None:
