@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from migrator.copy.runner import CopyOptions, run_copy
 from migrator.cutover import cutover, rollback
+from migrator.cutover_report import CutoverVerify, DowntimeParts
 from migrator.db import connect, quote_ident
 from migrator.demo import PLAN_ARGS, SyncThread, load_example
 from migrator.endpoint import parse_url
@@ -109,15 +110,15 @@ def one_size(sources, target, accounts: int, rate: float, work: Path, tdb: str, 
             t1 = time.monotonic()
             rep = cutover(plan, wd, max_lag=60, full_verify=full, parallel=parallel)
             rollback(plan, wd)
-            v = rep.get("verify", {})
+            v = rep.verify or CutoverVerify()
+            parts = rep.downtime_parts or DowntimeParts()
             row = {"accounts": accounts, "rows": copied.rows, "chunks": chunks, "mode": "full" if full else "dirty",
-                   "ok": rep.get("ok"), "downtime": rep.get("write_downtime_seconds"),
-                   **rep.get("downtime_parts", {}),
-                   "verified_in_window": v.get("chunks") if full else v.get("reverified"),
-                   "by_key": v.get("reverified_by_key"), "keys": v.get("rows_compared_by_key"),
-                   "checked_before": rep.get("checked_before_read_only"),
-                   "keys_before": rep.get("keys_compared_before_read_only"), "cutover_seconds": time.monotonic() - t1,
-                   "sync_catch_up": rep.get("sync_catch_up_seconds")}
+                   "ok": rep.ok, "downtime": rep.write_downtime_seconds, **parts.model_dump(),
+                   "verified_in_window": v.chunks if full else v.reverified,
+                   "by_key": v.reverified_by_key, "keys": v.rows_compared_by_key,
+                   "checked_before": rep.checked_before_read_only,
+                   "keys_before": rep.keys_compared_before_read_only, "cutover_seconds": time.monotonic() - t1,
+                   "sync_catch_up": rep.sync_catch_up_seconds}
             if full:
                 row["verified_in_window"] = sum(t.get("chunks", 0) for t in _tables(wd)) or chunks
             out.append(row)
@@ -127,10 +128,10 @@ def one_size(sources, target, accounts: int, rate: float, work: Path, tdb: str, 
                   + (f" ({row['by_key']} by {row['keys']} key(s))" if row["by_key"] is not None else "") + " "
                   f"(before read-only: checked {row['checked_before']} whole, {row['keys_before']} keys, waited {row['sync_catch_up']}s for sync)",
                   flush=True)
-            if v.get("seconds"):
-                print(f"    window verify parts: {v['seconds']}", flush=True)
-            if not rep.get("ok"):
-                print(f"    {rep.get('next_step')}", flush=True)
+            if v.seconds is not None:
+                print(f"    window verify parts: {v.seconds.model_dump()}", flush=True)
+            if not rep.ok:
+                print(f"    {rep.next_step}", flush=True)
             time.sleep(3.0)
     finally:
         load.stop.set()

@@ -63,13 +63,13 @@ class MigratorGroup(click.Group):
             return super().invoke(ctx)
         except MigratorError as exc:
             err_console.print(f"[bold red]{exc.kind}:[/] {exc}", highlight=False, soft_wrap=True)
-            ctx.exit(exc.exit_code)
+            exit_with(exc.exit_code)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except KeyboardInterrupt:
             err_console.print("interrupted: what the target committed is checkpointed; rerun the command to resume",
                               highlight=False)
-            ctx.exit(ExitCode.INTERRUPTED)
+            exit_with(ExitCode.INTERRUPTED)
         except Exception as exc:  # a bug: say so, with the traceback, and a distinct exit code
             import traceback
 
@@ -77,7 +77,7 @@ class MigratorGroup(click.Group):
             err_console.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc} (a bug in migrator: report it "
                               "with the traceback above; checkpoints are intact, rerun to resume)",
                               highlight=False, soft_wrap=True)
-            ctx.exit(ExitCode.INTERNAL)
+            exit_with(ExitCode.INTERNAL)
 
 
 @click.group(cls=MigratorGroup, context_settings={"help_option_names": ["-h", "--help"]})

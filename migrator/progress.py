@@ -13,13 +13,13 @@ batch cost a sync process ~17 us more per message); the coordinator validates ea
     SyncProgress   one sync source's report: rows applied, checkpoint, caught up, retry, pause, error
     VerifyProgress chunks checksummed so far, of how many, rows compared
     Throttled      a stage waits for a busy server (reason), or no longer (reason None)
-    CutoverStep    what cutover is doing now, as a sentence
+    CutoverStep    what cutover is doing now: the step (a fixed name, the metrics label) and a sentence
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol, TypedDict, runtime_checkable
+from typing import Any, Literal, Protocol, TypedDict, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
@@ -104,7 +104,11 @@ class Throttled(Event):
     reason: str | None = None  # None: no longer throttled
 
 
+CutoverStepName = Literal["verify before read-only", "read-only", "drain", "verify"]
+
+
 class CutoverStep(Event):
+    step: CutoverStepName
     message: str
 
 

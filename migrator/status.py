@@ -12,6 +12,7 @@ from dataclasses import asdict
 from typing import Any
 
 from .copy.state import CopyState
+from .cutover_report import CutoverReport
 from .plan.model import Plan
 from .state import read_json
 from .sync.runner import sync_status
@@ -24,7 +25,7 @@ def migration_status(plan: Plan, wd: WorkDir, *, live: bool = False) -> dict[str
     progress = copy.progress()
     sync = {s.source: s.view() for s in sync_status(wd, plan, live=live)}
     verify = read_json(wd.verify_report, default=None)
-    cutover = read_json(wd.cutover_report, default=None)
+    cutover = CutoverReport.load(wd.cutover_report)
     verify_by_source: dict[str, dict[str, int]] = {}
     if verify:
         for t in verify.get("tables", []):
@@ -44,7 +45,8 @@ def migration_status(plan: Plan, wd: WorkDir, *, live: bool = False) -> dict[str
             },
             "sync": {k: s.get(k) for k in ("state", "position", "lag_seconds", "lag_transactions", "rows", "runs_on")},
             "verify": verify_by_source.get(sp.name),
-            "cutover": (cutover.get("sources", {}).get(sp.name) if cutover else None),
+            "cutover": (cutover.sources[sp.name].model_dump(mode="json", exclude_unset=True)
+                        if cutover and sp.name in cutover.sources else None),
         })
     return {
         "workdir": str(wd.root),
@@ -55,10 +57,9 @@ def migration_status(plan: Plan, wd: WorkDir, *, live: bool = False) -> dict[str
             "identical": verify.get("identical"), "finished_at": verify.get("finished_at"),
             "differences": sum(t.get("differences", 0) for t in verify.get("tables", [])),
         },
-        "cutover": None if not cutover else {
-            k: cutover.get(k) for k in ("ok", "read_only_at", "finished_at", "write_downtime_seconds",
-                                        "rolled_back_at", "next_step", "error")
-        },
+        "cutover": None if not cutover else cutover.model_dump(
+            mode="json", include={"ok", "read_only_at", "finished_at", "write_downtime_seconds", "rolled_back_at",
+                                  "next_step", "error"}),
     }
 
 

@@ -77,8 +77,13 @@ class WorkDir:
 
     @property
     def sync_ddl_journal(self) -> Path:
-        """DDL applied to the target (its lock: the same name with .lock)."""
+        """DDL applied to the target."""
         return self.root / "sync" / "ddl.jsonl"
+
+    @property
+    def sync_ddl_lock(self) -> Path:
+        """Held while a source reads or appends the DDL journals."""
+        return self.root / "sync" / "ddl.lock"
 
     def sync_ddl_seen(self, source: str) -> Path:
         return self.root / "sync" / f"{source}.ddl.jsonl"

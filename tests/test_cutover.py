@@ -37,12 +37,13 @@ def test_cutover_read_only_drain_verify_report_then_rollback(target, mariadb_fac
     wallet_workload(ep, db, n_wallets=2, n_ops=20, seed=5)  # still in flight at cutover: drained by it
 
     report = cutover(plan, wd, max_lag=300)
-    assert report["ok"], report
-    assert report["verify"]["identical"] is True
-    assert report["write_downtime_seconds"] > 0
-    src = report["sources"][ep.name]
-    assert src["applied_position"]["pos"] >= src["final_position"]["pos"]
-    assert json.loads(wd.cutover_report.read_text())["ok"] is True
+    assert report.ok, report
+    assert report.verify.identical is True
+    assert report.write_downtime_seconds > 0
+    src = report.sources[ep.name]
+    assert src.applied_position.key() >= src.final_position.key()
+    on_disk = json.loads(wd.cutover_report.read_text())
+    assert on_disk["ok"] is True and on_disk["sources"][ep.name]["final_position"]["pos"] > 0
     with pytest.raises(pymysql.err.OperationalError) as err:
         app_insert(ep.port, db)
     assert err.value.args[0] == 1290  # --read-only
@@ -103,15 +104,15 @@ def test_read_only_is_all_or_nothing_and_rollback_restores_previous_values(targe
         query(c, "SET GLOBAL read_only = ON")
     try:
         run_sync(plan, wd, SyncOptions(until_caught_up=True))
-        assert cutover(plan, wd, max_lag=300, verify=False)["ok"]
-        assert cutover(plan, wd, max_lag=300, verify=False)["ok"]
+        assert cutover(plan, wd, max_lag=300, verify=False).ok
+        assert cutover(plan, wd, max_lag=300, verify=False).ok
         rollback(plan, wd)
         assert _read_only(ep) == 1
         # a source writable before cutover is writable after rollback, even after a rerun
         with connect(ep, "source") as c:
             query(c, "SET GLOBAL read_only = OFF")
-        assert cutover(plan, wd, max_lag=300, verify=False)["ok"]
-        assert cutover(plan, wd, max_lag=300, verify=False)["ok"]
+        assert cutover(plan, wd, max_lag=300, verify=False).ok
+        assert cutover(plan, wd, max_lag=300, verify=False).ok
         rollback(plan, wd)
         assert _read_only(ep) == 0
     finally:
@@ -137,8 +138,8 @@ def test_cutover_verify_does_not_reuse_chunks_an_interrupted_verify_found_identi
     with connect(target, "target") as t:  # the target changed since
         query(t, f"UPDATE {qualified(tdb, 'wallet')} SET balance = balance + 1 WHERE id = 1")
     report = cutover(plan, wd, max_lag=300)
-    assert report["verify"]["identical"] is False, report
-    assert not report["ok"]
+    assert report.verify.identical is False, report
+    assert not report.ok
     rollback(plan, wd)
 
 
@@ -165,5 +166,53 @@ def test_write_downtime_counts_the_wait_for_read_only(target, mariadb_factory, u
     finally:
         writer.join()
         rollback(plan, wd)
-    assert report["ok"], report
-    assert report["write_downtime_seconds"] >= 2.5, report
+    assert report.ok, report
+    assert report.write_downtime_seconds >= 2.5, report
+
+
+def test_a_killed_cutovers_partial_report_is_honoured_and_a_corrupt_one_stops_cutover(target, mariadb_factory,
+                                                                                       unique_db, tmp_path):
+    """report.json as a cutover killed while making the sources read-only leaves it (no verify,
+    no downtime, no positions yet): rollback and a rerun restore the read_only value recorded
+    there. A corrupt report.json stops cutover and rollback with an error naming the file, before
+    any source is changed."""
+    from migrator.errors import StateError
+
+    ep = mariadb_factory(name="cutpart")
+    db = unique_db("c")
+    wd, plan, plan_path = setup_wallets(ep, target, db, db + "_t", tmp_path)
+    run_sync(plan, wd, SyncOptions(until_caught_up=True))
+    partial = {"started_at": "2026-01-01T00:00:00+00:00", "ok": False, "sources": {}, "lag_before": {ep.name: 0.0},
+               "read_only_at": "2026-01-01T00:00:01+00:00", "read_only_before": {ep.name: {"read_only": 1}},
+               "next_step": "cutover making the sources read-only, or killed: rerun `migrator cutover PLAN`, or "
+                            "roll back with --rollback"}
+    try:
+        wd.cutover_report.parent.mkdir(parents=True, exist_ok=True)
+        wd.cutover_report.write_text(json.dumps(partial))
+        assert "read-only again" in rollback(plan, wd)[0]  # the value recorded before the killed cutover
+        assert _read_only(ep) == 1
+        assert json.loads(wd.cutover_report.read_text())["rolled_back_at"]
+
+        wd.cutover_report.write_text(json.dumps(partial))
+        with connect(ep, "source") as c:
+            query(c, "SET GLOBAL read_only = OFF")  # as if the killed run had got no further than this source
+        assert cutover(plan, wd, max_lag=300, verify=False).ok  # the rerun keeps the value from before
+        assert json.loads(wd.cutover_report.read_text())["read_only_before"] == {ep.name: {"read_only": 1}}
+        rollback(plan, wd)
+        assert _read_only(ep) == 1
+
+        with connect(ep, "source") as c:
+            query(c, "SET GLOBAL read_only = OFF")
+        for bad in ('{"read_only_before": {', json.dumps({"read_only_before": {ep.name: "ON"}})):  # cut, edited
+            wd.cutover_report.write_text(bad)
+            for run in (lambda: cutover(plan, wd, max_lag=300, verify=False), lambda: rollback(plan, wd)):
+                with pytest.raises(StateError) as err:
+                    run()
+                assert str(wd.cutover_report) in str(err.value) and "corrupt" in str(err.value)
+                assert "move the file aside" in str(err.value)
+                assert _read_only(ep) == 0  # nothing changed on the source
+        res = run_cli("cutover", str(plan_path), "--workdir", str(wd.root), "--rollback")
+        assert res.returncode == 3 and "is corrupt" in res.stderr, (res.returncode, res.stderr)
+    finally:
+        with connect(ep, "source") as c:
+            query(c, "SET GLOBAL read_only = OFF")

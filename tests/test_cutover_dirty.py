@@ -4,6 +4,7 @@ re-verifies only the chunks changed since their last clean check (real servers).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -212,8 +213,8 @@ def test_cutover_reverifies_only_dirty_chunks_and_refuses_a_difference_in_one(ta
     # --dry-run: lag, chunks dirty now, the steps, the expected window; nothing changed
     before = digest(wd)
     doc = dry_run(plan, wd, max_lag=300)
-    assert doc["reverify"] == [f"{w} chunk 0"], doc
-    assert set(doc["lag_seconds"]) == {ep.name} and doc["expected_downtime"]["total_seconds"] > 0
+    assert doc.reverify == [f"{w} chunk 0"], doc
+    assert set(doc.lag_seconds) == {ep.name} and doc.expected_downtime.total_seconds > 0
     res = run_cli("cutover", str(plan_path), "--workdir", str(wd.root), "--dry-run")
     assert res.returncode == 0, res.stderr
     assert f"dirty now (re-verified in the window): 1: {w} chunk 0" in res.stdout
@@ -225,29 +226,31 @@ def test_cutover_reverifies_only_dirty_chunks_and_refuses_a_difference_in_one(ta
     saved = dirty.read_bytes()
     dirty.unlink()
     run_sync(plan, wd, SyncOptions(until_caught_up=True))  # tracking starts again from here
-    assert len(dry_run(plan, wd, max_lag=300)["reverify"]) == 8
+    assert len(dry_run(plan, wd, max_lag=300).reverify) == 8
     dirty.write_bytes(saved)
 
     # cutover: only chunk 0 of wallet is checksummed in the window; the rest keep their clean check
     report = cutover(plan, wd, max_lag=300)
     try:
-        assert report["ok"], report
-        v = report["verify"]
-        assert (v["mode"], v["reverified"], v["kept_clean"]) == ("dirty chunks", 1, 7), v
-        detail = {d["chunk"]: d for d in v["chunk_detail"]}
-        assert detail[f"{w} chunk 0"]["reverified_in_window"] and not detail[f"{w} chunk 1"]["reverified_in_window"]
-        assert detail[f"{w} chunk 1"]["last_clean_at"] and detail[f"{w} chunk 1"]["clean_valid_at"][ep.name]
-        assert set(report["downtime_parts"]) == {"read_only_seconds", "drain_seconds", "verify_seconds"}
+        assert report.ok, report
+        v = report.verify
+        assert (v.mode, v.reverified, v.kept_clean) == ("dirty chunks", 1, 7), v
+        detail = {d.chunk: d for d in v.chunk_detail}
+        assert detail[f"{w} chunk 0"].reverified_in_window and not detail[f"{w} chunk 1"].reverified_in_window
+        assert detail[f"{w} chunk 1"].last_clean_at and detail[f"{w} chunk 1"].clean_valid_at[ep.name]
+        on_disk = json.loads(wd.cutover_report.read_text())  # the file's keys, as users and scripts read them
+        assert set(on_disk["downtime_parts"]) == {"read_only_seconds", "drain_seconds", "verify_seconds"}
+        assert on_disk["verify"]["chunk_detail"][0]["chunk"] and on_disk["ok"] is True
     finally:
         rollback(plan, wd)
 
     # a difference planted on the target in a chunk sync also changed: cutover refuses
     report = cutover_after_tamper(ep, target, plan, wd, (db, 33), (tdb, 31))
     try:
-        assert not report["ok"], report
-        v = report["verify"]
-        assert v["differing_chunks"] == [f"{w} chunk 3"] and v["reverified"] == 1, v
-        assert "chunk 3" in report["next_step"]
+        assert not report.ok, report
+        v = report.verify
+        assert v.differing_chunks == [f"{w} chunk 3"] and v.reverified == 1, v
+        assert "chunk 3" in report.next_step
         assert read_only(ep) == 1  # refused: the sources stay read-only until rollback
     finally:
         rollback(plan, wd)
@@ -257,7 +260,7 @@ def test_cutover_reverifies_only_dirty_chunks_and_refuses_a_difference_in_one(ta
         query(t, f"UPDATE {qualified(tdb, 'wallet')} SET owner = 'o31' WHERE id = 31")
     report = cutover(plan, wd, max_lag=300, full_verify=True)
     rollback(plan, wd)
-    assert report["ok"] and report["verify"]["mode"] == "full", report
+    assert report.ok and report.verify.mode == "full", report
 
 
 def test_a_plain_verify_pass_counts_as_a_clean_check_for_cutover(target, private, unique_db, tmp_path):
@@ -267,13 +270,13 @@ def test_a_plain_verify_pass_counts_as_a_clean_check_for_cutover(target, private
     ep = private
     db = unique_db("pv")
     wd, plan, plan_path, _ = setup(ep, target, db, tmp_path)
-    assert len(dry_run(plan, wd, max_lag=300)["reverify"]) == 8  # never checked
+    assert len(dry_run(plan, wd, max_lag=300).reverify) == 8  # never checked
     assert chunk_state_counts(plan, wd) == {wallet_id(plan): {"never": 4}, ledger_id(plan): {"never": 4}}
     assert verify_plan(plan, wd).identical
-    assert dry_run(plan, wd, max_lag=300)["reverify"] == []
+    assert dry_run(plan, wd, max_lag=300).reverify == []
     on_source(ep, f"UPDATE {qualified(db, 'ledger')} SET amount = 5 WHERE wallet_id = 12")
     run_sync(plan, wd, SyncOptions(until_caught_up=True))
-    assert dry_run(plan, wd, max_lag=300)["reverify"] == [f"{ledger_id(plan)} chunk 1"]
+    assert dry_run(plan, wd, max_lag=300).reverify == [f"{ledger_id(plan)} chunk 1"]
     # `migrator status` shows the chunk states per table
     assert chunk_state_counts(plan, wd) == {wallet_id(plan): {"clean": 4}, ledger_id(plan): {"clean": 3, "dirty": 1}}
     res = run_cli("status", str(plan_path), "--workdir", str(wd.root), "--tables")
@@ -290,9 +293,9 @@ def test_cutover_checks_chunks_before_read_only_and_only_the_rest_inside(target,
     # no verify ever ran: all 8 chunks are checked while the source is writable, none in the window
     report = cutover(plan, wd, max_lag=300, parallel=2)
     try:
-        assert report["ok"], report
-        assert report["checked_before_read_only"] == [8]
-        assert (report["verify"]["reverified"], report["verify"]["kept_clean"]) == (0, 8), report["verify"]
+        assert report.ok, report
+        assert report.checked_before_read_only == [8]
+        assert (report.verify.reverified, report.verify.kept_clean) == (0, 8), report.verify
     finally:
         rollback(plan, wd)
 
@@ -311,12 +314,12 @@ def test_kill_9_of_verify_follow_leaves_states_the_next_cutover_uses_correctly(t
         time.sleep(0.2)  # a few passes recorded: the kill lands inside a later one
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert dry_run(plan, wd, max_lag=300)["reverify"] == []  # every chunk recorded clean before the kill
+    assert dry_run(plan, wd, max_lag=300).reverify == []  # every chunk recorded clean before the kill
 
     report = cutover_after_tamper(ep, target, plan, wd, (db, 22), (tdb, 23))
     try:
-        assert not report["ok"] and report["verify"]["differing_chunks"] == [f"{wallet_id(plan)} chunk 2"], report
-        assert report["verify"]["recorded"]  # the killed verify's lock died with it
+        assert not report.ok and report.verify.differing_chunks == [f"{wallet_id(plan)} chunk 2"], report
+        assert report.verify.recorded  # the killed verify's lock died with it
     finally:
         rollback(plan, wd)
 
@@ -339,7 +342,7 @@ def test_kill_9_of_cutover_after_read_only_then_rerun_and_rollback(target, priva
     proc.wait()
     assert read_only(ep) == 1
     report = cutover(plan, wd, max_lag=300)  # the rerun completes
-    assert report["ok"], report
+    assert report.ok, report
     rollback(plan, wd)
     assert read_only(ep) == 0  # writable again, as before the first cutover
 
@@ -373,7 +376,7 @@ def test_follow_and_dry_run_over_a_merge_without_source_column(target, private, 
 
     first = follow(plan, wd, passes=1)
     assert first.counts == {"clean": 3} and not first.differing, first  # ranges: ..20, 20..120, 120..
-    assert dry_run(plan, wd, max_lag=300)["reverify"] == []
+    assert dry_run(plan, wd, max_lag=300).reverify == []
     with connect(target, "target") as t:
         query(t, f"UPDATE {qualified(tdb, 'orders')} SET v = 0 WHERE id = 130")
     found = follow(plan, wd, passes=1, refresh=0)
@@ -417,20 +420,20 @@ def test_window_compares_by_key_the_rows_changed_since_the_whole_check(target, p
 
     window = WindowVerify(plan, wd, parallel=1)
     try:
-        assert window.catch_up(lambda m: None) == [3]  # more than 2 x parallel: checked whole, sources writable
+        assert window.catch_up(lambda *_: None) == [3]  # more than 2 x parallel: checked whole, sources writable
         on_source(ep, f"UPDATE {qualified(db, 'wallet')} SET balance = 6 WHERE id = 5")  # chunk 0 again
         on_source(ep, f"UPDATE {qualified(db, 'wallet')} SET balance = 6 WHERE id = 25")  # chunk 2 again
         run_sync(plan, wd, SyncOptions(until_caught_up=True))
         with connect(target, "target") as t:
             query(t, f"UPDATE {qualified(tdb, 'wallet')} SET owner = 'y' WHERE id = 25")  # a key sync changed
             query(t, f"UPDATE {qualified(tdb, 'wallet')} SET owner = 'z' WHERE id = 6")  # one it did not
-        v = window.run(lambda m: None, final_positions(plan))
+        v = window.run(lambda *_: None, final_positions(plan))
     finally:
         window.close()
-    assert (v["reverified"], v["reverified_by_key"], v["rows_compared_by_key"]) == (3, 3, 3), v
-    assert v["differing_chunks"] == [f"{w} chunk 1", f"{w} chunk 2"], v  # id 13 (differed before), id 25
-    detail = {d["chunk"]: d for d in v["chunk_detail"]}
-    assert detail[f"{w} chunk 0"]["reverified_in_window"] == "by key" and detail[f"{w} chunk 0"]["identical"]
+    assert (v.reverified, v.reverified_by_key, v.rows_compared_by_key) == (3, 3, 3), v
+    assert v.differing_chunks == [f"{w} chunk 1", f"{w} chunk 2"], v  # id 13 (differed before), id 25
+    detail = {d.chunk: d for d in v.chunk_detail}
+    assert detail[f"{w} chunk 0"].reverified_in_window == "by key" and detail[f"{w} chunk 0"].identical
     found = follow(plan, wd, passes=1, refresh=0)  # id 6 is found by a whole check, as by --full-verify
     assert f"{w} chunk 0" in found.differing, found
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from ..cutover_report import CutoverDryRun, CutoverReport
 from ..errors import ExitCode
 from ..logsetup import progress_log
 from ..plan.model import load_plan
@@ -65,7 +66,7 @@ def cutover_cmd(plan_path: Path, workdir: Path | None, yes: bool, rollback: bool
         def say(step: CutoverStep) -> None:
             message = step.message
             steps.append(message)
-            metrics.cutover(message.split(":", 1)[0][:40])
+            metrics.cutover(step.step)
             if err_console.is_terminal:
                 err_console.print(message, highlight=False)
             else:  # timestamped, and JSON with --log-format json
@@ -77,47 +78,50 @@ def cutover_cmd(plan_path: Path, workdir: Path | None, yes: bool, rollback: bool
             report = cutover(plan, wd, max_lag=max_lag, verify=not no_verify, full_verify=full_verify,
                              parallel=parallel, progress=CallbackSink(say))
             metrics.cutover(None)
-            if report.get("write_downtime_seconds") is not None:
-                metrics.cutover_downtime.set(report["write_downtime_seconds"])
+            if report.write_downtime_seconds is not None:
+                metrics.cutover_downtime.set(report.write_downtime_seconds)
             state = "finished"
         finally:
             ticker.stop(state)
-    parts = report.get("downtime_parts") or {}
-    if "write_downtime_seconds" in report:
-        console.print(f"write downtime {report['write_downtime_seconds']:.2f}s: read-only "
-                      f"{parts.get('read_only_seconds', 0):.2f}s, drain {parts.get('drain_seconds', 0):.2f}s, "
-                      f"verify {parts.get('verify_seconds', 0):.2f}s", highlight=False, soft_wrap=True)
-    v = report.get("verify") or {}
-    if v.get("mode") == "dirty chunks":
-        console.print(f"verify: {v['reverified']} of {v['chunks']} chunk(s) re-verified in the window, "
-                      f"{v['kept_clean']} kept clean since their last check", highlight=False, soft_wrap=True)
+    print_result(report)
     console.print(f"cutover report: {wd.cutover_report}", highlight=False)
-    console.print(report.get("next_step", ""), highlight=False)
-    if not report.get("ok"):
+    console.print(report.next_step or "", highlight=False)
+    if not report.ok:
         exit_with(ExitCode.DIFFERENT)
 
 
-def print_dry_run(doc: dict, full_verify: bool) -> None:
+def print_result(report: CutoverReport) -> None:
+    """The write downtime with its parts, and how many chunks the window re-verified."""
+    line = report.downtime_line()
+    if line is not None:
+        console.print(line, highlight=False, soft_wrap=True)
+    v = report.verify
+    if v is not None and v.mode == "dirty chunks":
+        console.print(f"verify: {v.reverified} of {v.chunks} chunk(s) re-verified in the window, "
+                      f"{v.kept_clean} kept clean since their last check", highlight=False, soft_wrap=True)
+
+
+def print_dry_run(doc: CutoverDryRun, full_verify: bool) -> None:
     """`cutover --dry-run`: lag, chunk states, steps and the expected window (nothing changed)."""
-    for name, lag in doc["lag_seconds"].items():
+    for name, lag in doc.lag_seconds.items():
         console.print(f"{name}: lag {lag if lag is not None else '?'}s", highlight=False, soft_wrap=True)
-    states = ", ".join(f"{n} {k}" for k, n in sorted(doc["chunk_states"].items()))
-    console.print(f"chunks: {doc['chunks']} ({states})", highlight=False, soft_wrap=True)
+    states = ", ".join(f"{n} {k}" for k, n in sorted(doc.chunk_states.items()))
+    console.print(f"chunks: {doc.chunks} ({states})", highlight=False, soft_wrap=True)
     if full_verify:
-        console.print(f"--full-verify: every one of the {doc['chunks']} chunk(s) is checksummed in the window",
+        console.print(f"--full-verify: every one of the {doc.chunks} chunk(s) is checksummed in the window",
                       highlight=False, soft_wrap=True)
     else:
-        shown = ", ".join(doc["reverify"][:10]) + (f" and {len(doc['reverify']) - 10} more"
-                                                    if len(doc["reverify"]) > 10 else "")
-        console.print(f"dirty now (re-verified in the window): {len(doc['reverify'])}" + (f": {shown}" if shown else ""),
+        shown = ", ".join(doc.reverify[:10]) + (f" and {len(doc.reverify) - 10} more"
+                                                 if len(doc.reverify) > 10 else "")
+        console.print(f"dirty now (re-verified in the window): {len(doc.reverify)}" + (f": {shown}" if shown else ""),
                       highlight=False, soft_wrap=True)
-    for i, step in enumerate(doc["steps"], 1):
+    for i, step in enumerate(doc.steps, 1):
         console.print(f"  {i}. {step}", highlight=False, soft_wrap=True)
-    e = doc["expected_downtime"]
-    console.print(f"expected write downtime ~{e['total_seconds']:.2f}s (read-only {e['read_only_seconds']:.2f}s, "
-                  f"drain {e['drain_seconds']:.2f}s, re-verify {e['verify_seconds']:.2f}s"
+    e = doc.expected_downtime
+    console.print(f"expected write downtime ~{e.total_seconds:.2f}s (read-only {e.read_only_seconds:.2f}s, "
+                  f"drain {e.drain_seconds:.2f}s, re-verify {e.verify_seconds:.2f}s"
                   + (", more with --full-verify" if full_verify else "") + ")", highlight=False, soft_wrap=True)
-    for r in doc["would_refuse"]:
+    for r in doc.would_refuse:
         console.print(f"[red]would refuse:[/] {r}", highlight=False, soft_wrap=True)
     console.print("dry run: nothing was changed", highlight=False, soft_wrap=True)
 

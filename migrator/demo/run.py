@@ -196,17 +196,15 @@ def _cutover(console: Console, plan: Plan, wd: WorkDir, sync: SyncThread, report
         sync.stop()
     if sync.error is not None:
         raise sync.error
-    result.downtime_seconds = rep.get("write_downtime_seconds")
-    if not rep.get("ok"):
-        raise StateError(f"cutover did not complete: {rep.get('next_step') or wd.cutover_report}")
-    parts = rep.get("downtime_parts") or {}
-    v = rep.get("verify") or {}
-    console.print(f"write downtime {rep['write_downtime_seconds']:.2f}s: read-only {parts.get('read_only_seconds', 0):.2f}s, "
-                  f"drain {parts.get('drain_seconds', 0):.2f}s, verify {parts.get('verify_seconds', 0):.2f}s", highlight=False)
+    result.downtime_seconds = rep.write_downtime_seconds
+    if not rep.ok:
+        raise StateError(f"cutover did not complete: {rep.next_step or wd.cutover_report}")
+    console.print(rep.downtime_line(), highlight=False)
     console.print(f"cutover report: {wd.cutover_report}", highlight=False)
-    if v.get("mode") == "dirty chunks":
-        console.print(f"verify inside the window: {v['reverified']} of {v['chunks']} chunk(s) re-verified (changed "
-                      f"since their last clean check, or copy-only), {v['kept_clean']} clean since their last check; "
+    v = rep.verify
+    if v is not None and v.mode == "dirty chunks":
+        console.print(f"verify inside the window: {v.reverified} of {v.chunks} chunk(s) re-verified (changed "
+                      f"since their last clean check, or copy-only), {v.kept_clean} clean since their last check; "
                       "all identical", highlight=False)
         # the proof the summary shows is taken now (sources read-only, nothing in flight), not the
         # pass that ran during the traffic: that one may have seen rows in flight

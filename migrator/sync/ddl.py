@@ -271,10 +271,10 @@ class DdlRecord:
       replayed from an older checkpoint is recognised by its position and not counted twice.
     """
 
-    def __init__(self, path: Path, seen_path: Path | None = None):
+    def __init__(self, path: Path, seen_path: Path | None, lock_path: Path):
         self.journal = Journal(path)
         self.seen = Journal(seen_path) if seen_path is not None else None
-        self.lock_path = path.with_suffix(".lock")
+        self.lock_path = lock_path
 
     def locked(self) -> AbstractContextManager[None]:
         return locked(self.lock_path)

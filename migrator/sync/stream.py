@@ -77,7 +77,7 @@ class SourceSync(SourceChecks, SourceTables, SourceWaits, BinlogPasses, ReadPosi
         self.target: Endpoint = endpoints[1] if endpoints else plan.target.endpoint()
         self.tables: dict[tuple[str, str], TableState] = {}
         self.merged: set[str] = set()
-        self.ddl_record = DdlRecord(workdir.sync_ddl_journal, workdir.sync_ddl_seen(source))
+        self.ddl_record = DdlRecord(workdir.sync_ddl_journal, workdir.sync_ddl_seen(source), workdir.sync_ddl_lock)
         self.retries = 0
         self.errors = 0
         self.caught_up = False
