@@ -4,7 +4,6 @@ retried with backoff. Classification is checked on errors the real servers raise
 
 from __future__ import annotations
 
-import time
 import uuid
 
 import pymysql
@@ -18,8 +17,6 @@ from migrator.sandbox import free_port
 
 from conftest import drop_databases
 from copy_helpers import assert_same_rows, execute, make_plan, run_cli, table_plan, write_plan
-
-FAST = 5.0  # seconds: a CLI start plus one refusal; the old backoff (5 attempts) took 4-11 s more
 
 
 @pytest.fixture
@@ -59,18 +56,18 @@ def _plan(tmp_path, source, target, db, tdb, user, tables=("ok",)):
 
 
 def _copy(path, tmp_path, env):
-    t0 = time.monotonic()
-    out = run_cli("copy", str(path), "--workdir", str(tmp_path / "work"), "--retries", "5", env=env)
-    return out, time.monotonic() - t0
+    """copy with 5 retries allowed: every retry is logged ("retry N/4: ..."), so a refusal that was
+    retried shows in the output (a time bound would fail on a loaded machine: CI's took 6 s to start)."""
+    return run_cli("copy", str(path), "--workdir", str(tmp_path / "work"), "--retries", "5", env=env)
 
 
 def test_wrong_source_password_fails_at_once(limited, source, target, tmp_path):
     db, tdb, user, password = limited
     path, _ = _plan(tmp_path, source, target, db, tdb, user)
-    out, seconds = _copy(path, tmp_path, {"MIGRATOR_SOURCE_PASSWORD": "not-" + password})
+    out = _copy(path, tmp_path, {"MIGRATOR_SOURCE_PASSWORD": "not-" + password})
     text = out.stdout + out.stderr
     assert out.returncode == 4, text
-    assert "retry" not in text.lower() and seconds < FAST, (seconds, text)
+    assert "retry" not in text.lower(), text
     assert "source limited" in text and "access denied" in text and user in text
     assert "check the password" in text and "MIGRATOR_SOURCE_PASSWORD" in text
     assert password not in text and "Traceback" not in text
@@ -85,10 +82,10 @@ def test_wrong_target_password_fails_at_once(source, target, unique_db, tmp_path
         plan = make_plan([source], target, [table_plan(conn, source.label, db, "t", tdb)])
         conn.close()
         path = write_plan(plan, tmp_path / "plan.yaml")
-        out, seconds = _copy(path, tmp_path, {"MIGRATOR_TARGET_PASSWORD": "wrong-secret"})
+        out = _copy(path, tmp_path, {"MIGRATOR_TARGET_PASSWORD": "wrong-secret"})
         text = out.stdout + out.stderr
         assert out.returncode == 5, text
-        assert "retry" not in text.lower() and seconds < FAST, (seconds, text)
+        assert "retry" not in text.lower(), text
         assert f"target {target.label}" in text and "access denied" in text and "MIGRATOR_TARGET_PASSWORD" in text
         assert "wrong-secret" not in text
     finally:
@@ -99,10 +96,10 @@ def test_missing_select_grant_fails_at_once_then_resumes_once_granted(limited, s
     db, tdb, user, password = limited
     path, plans = _plan(tmp_path, source, target, db, tdb, user, tables=("ok", "secret"))
     env = {"MIGRATOR_SOURCE_PASSWORD": password}
-    out, seconds = _copy(path, tmp_path, env)
+    out = _copy(path, tmp_path, env)
     text = out.stdout + out.stderr
     assert out.returncode == 4, text
-    assert "retry" not in text.lower() and seconds < FAST, (seconds, text)
+    assert "retry" not in text.lower(), text
     assert "source limited" in text and "lacks a privilege" in text and "SELECT command denied" in text
     assert "secret" in text and "grant it" in text and password not in text
     assert assert_same_rows(source, target, plans[0]) == 300  # the refused table fails alone
