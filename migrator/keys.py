@@ -104,14 +104,20 @@ def equals_sql(columns: Sequence[str], values: Sequence[Any] = (), lit: Literal 
     return " AND ".join(f"{quote_ident(c)} = {lit(v)}" for c, v in zip(columns, values))
 
 
-def in_sql(columns: Sequence[str], keys: Iterable[Sequence[Any]], lit: Literal) -> str:
+def in_sql(columns: Sequence[str], keys: Iterable[Sequence[Any]], lit: Literal | None = None) -> str:
     """The rows holding one of `keys` (each its values in key order), values written by `lit`:
     `a IN (1,2)`, `(a,b) IN ((1,'x'),(2,'y'))`. Built once per batch of keys (sync's deletes):
-    no placeholder is formatted per value."""
+    no placeholder is formatted per value. lit None: placeholders, the keys' values the parameters."""
+    if lit is None:
+        lit = _placeholder
     if len(columns) == 1:
         return f"{quote_ident(columns[0])} IN ({','.join([lit(k[0]) for k in keys])})"
     cols = ",".join([quote_ident(c) for c in columns])
     return f"({cols}) IN ({','.join(['(' + ','.join([lit(v) for v in k]) + ')' for k in keys])})"
+
+
+def _placeholder(_value: Any) -> str:
+    return "%s"
 
 
 def binary_literal(data: bytes) -> str:
@@ -149,7 +155,7 @@ class PaginationKey:
     def equals_sql(self, values: Sequence[Any] = (), lit: Literal | None = None) -> str:
         return equals_sql(self.columns, values, lit)
 
-    def in_sql(self, keys: Iterable[Sequence[Any]], lit: Literal) -> str:
+    def in_sql(self, keys: Iterable[Sequence[Any]], lit: Literal | None = None) -> str:
         return in_sql(self.columns, keys, lit)
 
     @staticmethod
