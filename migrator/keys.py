@@ -1,7 +1,8 @@
 """The chunk key: how its values are read, compared in SQL and stored (Ghostferry's PaginationKey).
 
-Every stage that walks a key range uses this one module: plan (chunk boundaries), copy (pages),
-verify (checksum ranges, bisection, row lookups) and its fix SQL.
+Every stage that walks a key range or names rows by key uses this one module: plan (chunk
+boundaries), copy (pages), verify (checksum ranges, bisection, row lookups), its fix SQL, and sync
+(deletes by key, the rows a cascade reaches).
 
 - read: `PaginationKey.select_sql` reads each key column in the form that compares exactly as the
   column sorts (BOUND_EXPRESSIONS): ENUM/SET as their index number (ORDER BY sorts by it, while
@@ -16,6 +17,11 @@ verify (checksum ranges, bisection, row lookups) and its fix SQL.
   `ORDER BY key LIMIT n` (a page; checksums and bisection points stayed one scan); with the
   leading column also bounded (`a >= x AND ...`) it is one range on MariaDB and one range scan
   on seekdb.
+- equality: `equals_sql` (one key: `a = %s AND b = %s`, or its values written inline) and `in_sql`
+  (a batch of keys in one statement: `a IN (..)` / `(a, b) IN ((..), ..)`), values written as
+  literals by the caller's writer (the target connection's escaping for sync, portable literals
+  for fix SQL); a binary value as `binary_literal` writes it: seekdb matches nothing with
+  `k IN (X'')`, so the empty value is written `''` (`= X''` and `IN ('')` match).
 - store: `encode_key_value` / `decode_key_value` convert a value for the plan file and journals
   (JSON scalars: integers as ints, other values as the text MySQL compares with the column,
   binary values as {"hex": "..."}).
@@ -23,7 +29,7 @@ verify (checksum ranges, bisection, row lookups) and its fix SQL.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -87,9 +93,36 @@ def range_sql(columns: Sequence[str], lower: Sequence[Any] | None, upper: Sequen
     return parts, params
 
 
-def equals_sql(columns: Sequence[str]) -> str:
-    """`a = %s AND b = %s`: one key (the values in key order)."""
-    return " AND ".join(f"{quote_ident(c)} = %s" for c in columns)
+Literal = Callable[[Any], str]  # a value -> its SQL literal
+
+
+def equals_sql(columns: Sequence[str], values: Sequence[Any] = (), lit: Literal | None = None) -> str:
+    """`a = %s AND b = %s`: one key (parameters: its values in key order); given its values and
+    `lit`, the values written inline: `a = 1 AND b = 'x'` (a statement kept in a file: fix SQL)."""
+    if lit is None:
+        return " AND ".join(f"{quote_ident(c)} = %s" for c in columns)
+    return " AND ".join(f"{quote_ident(c)} = {lit(v)}" for c, v in zip(columns, values))
+
+
+def in_sql(columns: Sequence[str], keys: Iterable[Sequence[Any]], lit: Literal | None = None) -> str:
+    """The rows holding one of `keys` (each its values in key order), values written by `lit`:
+    `a IN (1,2)`, `(a,b) IN ((1,'x'),(2,'y'))`. Built once per batch of keys (sync's deletes):
+    no placeholder is formatted per value. lit None: placeholders, the keys' values the parameters."""
+    if lit is None:
+        lit = _placeholder
+    if len(columns) == 1:
+        return f"{quote_ident(columns[0])} IN ({','.join([lit(k[0]) for k in keys])})"
+    cols = ",".join([quote_ident(c) for c in columns])
+    return f"({cols}) IN ({','.join(['(' + ','.join([lit(v) for v in k]) + ')' for k in keys])})"
+
+
+def _placeholder(_value: Any) -> str:
+    return "%s"
+
+
+def binary_literal(data: bytes) -> str:
+    """A binary value as a SQL literal: X'hex'; the empty value as '' (see the module doc)."""
+    return f"X'{data.hex()}'" if data else "''"
 
 
 @dataclass(frozen=True)
@@ -118,6 +151,12 @@ class PaginationKey:
 
     def range_sql(self, lower: Sequence[Any] | None, upper: Sequence[Any] | None) -> tuple[list[str], list[Any]]:
         return range_sql(self.columns, lower, upper)
+
+    def equals_sql(self, values: Sequence[Any] = (), lit: Literal | None = None) -> str:
+        return equals_sql(self.columns, values, lit)
+
+    def in_sql(self, keys: Iterable[Sequence[Any]], lit: Literal | None = None) -> str:
+        return in_sql(self.columns, keys, lit)
 
     @staticmethod
     def encode(values: Sequence[Any] | None) -> list[KeyValue] | None:

@@ -41,8 +41,8 @@ def register(main: click.Group) -> None:
 @click.option("--parallel", type=click.IntRange(1, 256), default=4, show_default=True,
               help="Chunks checksummed at once, over all instances.")
 @click.option("--per-source", type=click.IntRange(1, 64), default=2, show_default=True,
-              help="Chunks checksummed at once on one source instance (its connections close when its last "
-                   "chunk is done).")
+              help="Chunks checksummed at once on one source instance, --follow included (its connections "
+                   "close when its last chunk is done).")
 @click.option("--max-rows", type=click.IntRange(1, 10_000_000), default=1000, show_default=True,
               help="Differing rows listed per table before listing stops.")
 @click.option("--restart", is_flag=True, help="Ignore an interrupted run's progress and verify every chunk again.")
@@ -84,7 +84,7 @@ def verify(plan_path: Path, workdir: Path | None, report_file: Path | None, tabl
     wd = resolve_workdir(plan_path, workdir)
     replicas = replica_endpoints(plan, replica_urls, discover_replicas, executor_url) if max_replica_lag else None
     if follow:
-        _follow(plan, wd, tables, parallel, interval, passes, duration, refresh, max_source_threads_running, as_json,
+        _follow(plan, wd, tables, parallel, per_source, interval, passes, duration, refresh, max_source_threads_running, as_json,
                 max_replica_lag=max_replica_lag, replicas=replicas)
         return
     console = Console()
@@ -127,7 +127,7 @@ def verify(plan_path: Path, workdir: Path | None, report_file: Path | None, tabl
     exit_with(report.exit_code)
 
 
-def _follow(plan, wd, tables: str | None, parallel: int, interval: float, passes: int | None,
+def _follow(plan, wd, tables: str | None, parallel: int, per_source: int, interval: float, passes: int | None,
             duration: float | None, refresh: float, max_source_threads_running: int, as_json: bool, *,
             max_replica_lag: float = 0.0, replicas: dict | None = None) -> None:
     from ..verify.follow import describe_pass, follow
@@ -140,7 +140,7 @@ def _follow(plan, wd, tables: str | None, parallel: int, interval: float, passes
             click.echo(describe_pass(n, result))
 
     try:
-        last = follow(plan, wd, tables=tables, parallel=parallel, interval=interval, passes=passes, duration=duration,
+        last = follow(plan, wd, tables=tables, parallel=parallel, per_source=per_source, interval=interval, passes=passes, duration=duration,
                       refresh=refresh, on_pass=on_pass, max_source_threads_running=max_source_threads_running,
                       max_replica_lag=max_replica_lag, replicas=replicas)
     except KeyboardInterrupt:

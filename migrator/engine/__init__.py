@@ -1,4 +1,5 @@
-"""The run engine shared by copy and verify (and sync's locks).
+"""The run engine shared by copy, verify (--follow and cutover's re-verify included) and sync
+(its retries and locks).
 
     retry.py      which driver errors are worth retrying, and the one back-off loop
     pool.py       per-instance connection pools with a bound on target connections

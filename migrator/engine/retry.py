@@ -58,9 +58,11 @@ def is_transient_or_typed(exc: BaseException) -> bool:
     return is_transient(exc)
 
 
-def backoff(attempt: int, base_delay: float, max_delay: float) -> float:
-    """Seconds to wait after failed attempt `attempt` (1-based): doubling, capped, jittered 0.5-1.5x."""
-    return min(max_delay, base_delay * 2 ** (attempt - 1)) * (0.5 + random.random())
+def backoff(attempt: int, base_delay: float, max_delay: float, jitter: bool = True) -> float:
+    """Seconds to wait after failed attempt `attempt` (1-based): doubling, capped, jittered 0.5-1.5x
+    (jitter False: exactly; base_delay == max_delay then waits the same each time)."""
+    delay = min(max_delay, base_delay * 2 ** (attempt - 1))
+    return delay * (0.5 + random.random()) if jitter else delay
 
 
 class RetryStopped(Exception):
@@ -78,6 +80,8 @@ def with_retry(
     attempts: int | None = 5,
     base_delay: float = 0.5,
     max_delay: float = 15.0,
+    jitter: bool = True,
+    window: float | None = None,
     retryable: Callable[[BaseException], bool] = is_transient,
     warn: Callable[[str], None] | None = None,
     on_retry: Callable[[int, BaseException], None] | None = None,
@@ -85,18 +89,22 @@ def with_retry(
 ) -> T:
     """Run fn; on an error `retryable` accepts, wait (backoff) and run it again, `attempts` times
     in all (None: until it succeeds, e.g. sync through a target outage; `stop()` true after a
-    failure then raises RetryStopped). Each retry is said through `warn` (default: the log)."""
+    failure then raises RetryStopped). window: no retry once this many seconds have passed since
+    the first attempt began (the error is raised). Each retry is said through `warn` (default: the
+    log), then `on_retry(attempt, error)` is told."""
+    deadline = None if window is None else time.monotonic() + window
     attempt = 0
     while True:
         attempt += 1
         try:
             return fn()
         except Exception as exc:  # noqa: BLE001 - filtered just below
-            if (attempts is not None and attempt >= attempts) or not retryable(exc):
+            if ((attempts is not None and attempt >= attempts) or not retryable(exc)
+                    or deadline is not None and time.monotonic() > deadline):
                 raise
             if stop is not None and stop():
                 raise RetryStopped(what, exc) from exc
-            delay = backoff(attempt, base_delay, max_delay)
+            delay = backoff(attempt, base_delay, max_delay, jitter)
             count = f"retry {attempt}/{attempts - 1}" if attempts is not None else "retrying"
             message = f"{what} failed ({exc}); {count} in {delay:.1f}s"
             if warn is not None:

@@ -5,14 +5,18 @@ runs next, while fewer than `parallel` run in all. Copy interleaves its sources 
 first); verify groups them, so only a few sources have connections open at a time. When a
 source's last task is done, `source_done(source)` is told (its connections can be closed). A task
 lost with its Dask worker is submitted again, ahead of the others, up to `task_retries` times.
+`run` schedules in the calling thread; `start` does it on a thread of its own and hands each
+finished task to the caller as it ends (continuous verify and cutover check while they do more).
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
+import queue
+import threading
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -123,3 +127,32 @@ class ChunkScheduler(Generic[T]):
         q.left -= 1
         if q.left <= 0 and q.busy == 0 and source_done is not None:
             source_done(source)
+
+    def start(self, submit: Callable[[T], Any], *, stop: Callable[[], bool] | None = None,
+              source_done: Callable[[str], None] | None = None) -> Iterator[tuple[Slot[T], Any]]:
+        """`run` begun now on a thread of its own: iterate the result (in any one thread) for each
+        (slot, future) as it ends; an error of the scheduling itself is raised there. stop():
+        the tasks not yet submitted are dropped unrun (the iteration then ends early)."""
+        ended: queue.Queue[tuple[Slot[T], Any] | tuple[None, BaseException | None]] = queue.Queue()
+
+        def drive() -> None:
+            try:
+                self.run(submit, lambda slot, fut: ended.put((slot, fut)), source_done=source_done,
+                         skip=None if stop is None else (lambda _task: stop()))
+            except BaseException as exc:  # noqa: BLE001 - handed to the iterating thread
+                ended.put((None, exc))
+            else:
+                ended.put((None, None))
+
+        threading.Thread(target=drive, name="scheduler", daemon=True).start()
+
+        def finished() -> Iterator[tuple[Slot[T], Any]]:
+            while True:
+                slot, item = ended.get()
+                if slot is None:
+                    if item is not None:
+                        raise item
+                    return
+                yield slot, item
+
+        return finished()

@@ -24,7 +24,7 @@ from .. import __version__
 from ..db import connect, describe_error, qualified, query, scalar, session
 from ..endpoint import Endpoint
 from ..errors import ConfigError, MigratorError
-from ..keys import column_list, compare_sql, order_sql
+from ..keys import column_list, compare_sql, in_sql, order_sql
 from ..schema.rewrite import rewrite_create_table
 from ..schema.targets import TargetCaps, probe_target_caps
 from ..sync.cascade import source_foreign_keys
@@ -390,10 +390,9 @@ class ProbeConnections:
         )
         if not sample:
             return 0, None
-        row = "(" + ", ".join(["%s"] * len(cols)) + ")"
         found = query(
             self.conn(b.source),
-            f"SELECT {cl} FROM {qualified(b.database, b.table)} WHERE ({cl}) IN ({', '.join([row] * len(sample))})",
+            f"SELECT {cl} FROM {qualified(b.database, b.table)} WHERE {in_sql(cols, sample)}",
             [v for key in sample for v in key],
         )
         example = found[0] if found else None

@@ -30,7 +30,7 @@ from ..db import connect, describe_error, error_code, qualified, quote_ident
 from ..engine.retry import RetryStopped, is_transient_or_typed, with_retry
 from ..endpoint import Endpoint
 from ..errors import MigratorError, TargetError
-from ..keys import format_timedelta
+from ..keys import binary_literal, format_timedelta, in_sql
 
 log = logging.getLogger(__name__)
 
@@ -307,9 +307,7 @@ FAST_LITERALS: dict[type, Callable[[Any], str]] = {
     date: lambda v: _quoted(v.isoformat()),
     # our own TIME text: PyMySQL before 1.2.1 wrote a negative TIME with complemented fields
     timedelta: lambda v: _quoted(format_timedelta(v)),
-    # seekdb matches nothing with an empty hex literal in an IN list (`k IN (X'')`; `= X''` and
-    # `IN ('')` match): the empty value is written as ''
-    bytes: lambda v: f"X'{v.hex()}'" if v else "''",
+    bytes: binary_literal,  # the empty value as '': seekdb matches nothing with `k IN (X'')`
 }
 
 
@@ -332,12 +330,7 @@ def literal_maker(conn: pymysql.connections.Connection) -> Callable[[Any], str]:
 
 def delete_sql(route: Route, keys: list[tuple], lit: Callable[[Any], str]) -> str:
     """DELETE of these keys from the route's target table, as one statement."""
-    table = qualified(route.target_database, route.target_table)
-    if len(route.key) == 1:
-        return f"DELETE FROM {table} WHERE {quote_ident(route.key[0])} IN ({','.join(lit(k[0]) for k in keys)})"
-    cols = ",".join(quote_ident(k) for k in route.key)
-    tuples = ",".join("(" + ",".join(lit(v) for v in k) + ")" for k in keys)
-    return f"DELETE FROM {table} WHERE ({cols}) IN ({tuples})"
+    return f"DELETE FROM {qualified(route.target_database, route.target_table)} WHERE {in_sql(route.key, keys, lit)}"
 
 
 def replace_sql(route: Route, rows: list[dict], lit: Callable[[Any], str]) -> str:
@@ -363,7 +356,7 @@ TYPE_CODE: dict[type, str] = {
     datetime: 'q + {v}.isoformat(" ") + q',
     date: "q + {v}.isoformat() + q",
     str: "quote_str({v})",
-    bytes: "(x + {v}.hex() + q if {v} else q + q)",  # '' for the empty value, as FAST_LITERALS
+    bytes: "(x + {v}.hex() + q if {v} else q + q)",  # '' for the empty value, as keys.binary_literal
 }
 _FORMATTERS: dict[tuple, Callable[..., str]] = {}
 SAMPLE_ROWS = 20  # rows looked at for each column's value type (a guard checks every value anyway)

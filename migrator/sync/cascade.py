@@ -67,6 +67,7 @@ from typing import Any
 import pymysql
 
 from ..db import qualified, quote_ident
+from ..keys import in_sql
 from ..schema.catalog import ACTIONS, ForeignKey, TableName, read_foreign_keys
 from .apply import ROWS_PER_STATEMENT, Route, RowChange, _delete, _group, _replace, literal_maker, net_effect
 
@@ -311,11 +312,7 @@ class Cascades:
     def where(cur: Any, route: Route, columns: tuple[str, ...], values: list[tuple]) -> str:
         """The rows holding one of `values` in `columns` (one shard's, when the target merges shards)."""
         lit = literal_maker(cur.connection)
-        if len(columns) == 1:
-            term = f"{quote_ident(columns[0])} IN ({', '.join(lit(v[0]) for v in values)})"
-        else:
-            term = (f"({', '.join(quote_ident(c) for c in columns)}) IN ("
-                    + ", ".join("(" + ", ".join(lit(x) for x in v) + ")" for v in values) + ")")
+        term = in_sql(columns, values, lit)
         if route.source_column:
             term += f" AND {quote_ident(route.source_column)} = {lit(route.source_value)}"
         return term

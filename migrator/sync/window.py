@@ -68,6 +68,7 @@ from typing import TYPE_CHECKING, Any
 import pymysql
 
 from ..db import qualified, quote_ident
+from ..keys import in_sql
 from ..schema.catalog import ForeignKey, TableName
 from .copystate import source_copy
 
@@ -472,8 +473,7 @@ def source_rows(src: Any, table: TableName, names: list[str], key: list[str], ke
                 lit: Any) -> dict[tuple, dict[str, Any]]:
     """The source's rows of `table` under `keys` now (one statement): key -> {column: value}."""
     src.execute(f"SELECT {', '.join(quote_ident(n) for n in names)} FROM {qualified(*table)} WHERE "
-                f"({', '.join(quote_ident(k) for k in key)}) IN ("
-                + ", ".join("(" + ", ".join(lit(v) for v in k) + ")" for k in keys) + ")")
+                + in_sql(key, keys, lit))
     out = {}
     for row in src.fetchall():
         values = dict(zip(names, row))

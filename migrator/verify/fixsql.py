@@ -9,7 +9,7 @@ from typing import Any
 from pymysql.converters import escape_string
 
 from ..db import qualified, query, quote_ident
-from ..keys import encode_key_value
+from ..keys import binary_literal, encode_key_value, equals_sql
 from ..plan.model import Column, TablePlan
 from .checksum import TableSide, key_where
 
@@ -28,8 +28,7 @@ def literal(value: Any) -> str:
     if isinstance(value, float):
         return repr(value)  # shortest round-trip text: the exact double
     if isinstance(value, (bytes, bytearray, memoryview)):
-        data = bytes(value)
-        return f"X'{data.hex()}'" if data else "''"
+        return binary_literal(bytes(value))
     if isinstance(value, (datetime, date, time, timedelta)):
         return "'" + str(encode_key_value(value)) + "'"
     return "'" + escape_string(str(value)) + "'"
@@ -69,7 +68,7 @@ def replace_statement(tp: TablePlan, cols: list[Column], row: tuple) -> str:
 
 
 def delete_statement(tside: TableSide, key: tuple) -> str:
-    parts = [f"{quote_ident(k)} = {literal(v)}" for k, v in zip(tside.key, key)]
-    if tside.filter_sql:
-        parts.insert(0, f"{quote_ident(tside.filter_column)} = {literal(tside.filter_params[0])}")
-    return f"DELETE FROM {tside.name} WHERE {' AND '.join(parts)};"
+    where = equals_sql(tside.key, key, literal)
+    if tside.filter_sql:  # the shard's rows of a merged table
+        where = f"{equals_sql([tside.filter_column], tside.filter_params[:1], literal)} AND {where}"
+    return f"DELETE FROM {tside.name} WHERE {where};"

@@ -25,16 +25,17 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from ..db import query
 from ..endpoint import Endpoint
 from ..engine.locks import hold
 from ..engine.pool import TARGET, Pool
+from ..engine.scheduler import ChunkScheduler
 from ..errors import MigratorError, StateError
+from ..executor import LocalExecutor
 from ..plan.model import Chunk, Plan
 from ..progress import Progress, throttled_to
 from ..state import read_json
@@ -50,6 +51,8 @@ from .tablerun import TableRun, run_chunks
 log = logging.getLogger(__name__)
 
 PosKey = tuple[int, int]
+T = TypeVar("T")
+Checked = tuple[list[tuple["Unit", dict[str, Any]]], list[str]]  # (unit, record) of each check, errors by chunk
 DIFF_KEEP = 256  # differing keys kept with a check; more: the chunk is checked whole again
 
 
@@ -294,13 +297,17 @@ class PassResult:
 
 
 class Verifier:
-    """Prepared units of a plan, their states, and a pool to check them with."""
+    """Prepared units of a plan, their states, and a pool to check them with. Checks run through
+    the engine's chunk scheduler: at most `parallel` at once, `per_source` on one source (default:
+    no bound of its own), on local threads only: a check reads sync's applied position from the
+    work directory between its source and target reads, which a Dask worker cannot."""
 
     def __init__(self, plan: Plan, workdir: WorkDir, *, tables: str | None = None, parallel: int = 4,
-                 endpoints: dict[str, Endpoint] | None = None, max_source_threads_running: int = 25,
-                 record: bool = True, progress: Progress | None = None,
+                 per_source: int | None = None, endpoints: dict[str, Endpoint] | None = None,
+                 max_source_threads_running: int = 25, record: bool = True, progress: Progress | None = None,
                  max_replica_lag: float = 0.0, replicas: dict[str, list[Endpoint]] | None = None):
         self.plan, self.wd, self.parallel = plan, workdir, max(1, parallel)
+        self.per_source = max(1, per_source) if per_source else self.parallel
         given = endpoints or {}
         sources = {s.name: given.get(s.name) or s.endpoint() for s in plan.sources}
         target = given.get("target") or plan.target.endpoint()
@@ -318,13 +325,24 @@ class Verifier:
         except BaseException:
             self.pools.close_all()
             raise
-        self._threads = ThreadPoolExecutor(self.parallel, thread_name_prefix="follow")
+        self._executor = LocalExecutor(self.parallel, "follow")
+        self._closing = False
 
     def close(self) -> None:
-        self._threads.shutdown(wait=True)
+        self._closing = True  # checks not begun are dropped; those running end
+        self._executor.close()
         self.states.close()
         self.pools.close_all()
         self.throttle.close()
+
+    def _schedule(self, tasks: list[T], source_of: Callable[[T], str],
+                  fn: Callable[[T], Any]) -> Iterator[tuple[T, Any]]:
+        """fn(task) for every task, begun now through the engine's scheduler: iterate for
+        (task, future) as each ends."""
+        scheduler = ChunkScheduler(tasks, source_of, parallel=self.parallel, per_source=self.per_source,
+                                   executor=self._executor)
+        ends = scheduler.start(lambda task: self._executor.submit(fn, task), stop=lambda: self._closing)
+        return ((slot.task, fut) for slot, fut in ends)
 
     def applied(self) -> dict[str, PosKey | None]:
         out: dict[str, PosKey | None] = {}
@@ -338,66 +356,71 @@ class Verifier:
         return [(u, classify(u, self.states.last.get(u.key), view, applied)) for u in self.units]
 
     def check_keys(self, units: list[tuple[Unit, set[tuple]]], valid: dict[str, PosKey | None],
-                   live: bool = False) -> Any:
+                   live: bool = False) -> Callable[[], Checked]:
         """Start key_check of these units, one job per table; call the result to wait: (done, errors)."""
         by_table: dict[int, list[tuple[Unit, set[tuple]]]] = {}
         for unit, ks in units:
             by_table.setdefault(id(unit.readers[0]), []).append((unit, ks))
-        jobs = [(group, self._threads.submit(key_check, group, self.pools, valid, live)) for group in by_table.values()]
+        ends = self._schedule(list(enumerate(by_table.values())), lambda job: job[1][0][0].readers[0].tp.source,
+                              lambda job: key_check(job[1], self.pools, valid, live))
 
-        def wait() -> tuple[list[tuple[Unit, dict[str, Any]]], list[str]]:
-            done: list[tuple[Unit, dict[str, Any]]] = []
-            errors: list[str] = []
-            for group, fut in jobs:
+        def wait() -> Checked:
+            done: list[tuple[int, Unit, dict[str, Any]]] = []
+            errors: list[tuple[int, str]] = []
+            for (i, group), fut in ends:
                 try:
                     recs = fut.result()
                 except MigratorError as exc:
-                    errors += [f"{u.label()}: {exc}" for u, _ in group]
+                    errors += [(i, f"{u.label()}: {exc}") for u, _ in group]
                     continue
-                done += [(u, r) for (u, _), r in zip(group, recs)]
-            self.states.add([r for _, r in done])
-            return done, errors
+                done += [(i, u, r) for (u, _), r in zip(group, recs)]
+            self.states.add([r for _, _, r in done])
+            return _in_order(done, errors)
 
         return wait
 
-    def check(self, units: list[Unit], static: bool = False) -> tuple[list[tuple[Unit, dict[str, Any]]], list[str]]:
+    def check(self, units: list[Unit], static: bool = False) -> Checked:
         """Check units in parallel; results recorded as they come (every 64), errors by chunk.
         static: the sources are read-only and sync drained (cutover's window): nothing is in
         flight, so each unit's source and target checksums run at the same time."""
         return self.start(units, static)()
 
-    def start(self, units: list[Unit], static: bool = False) -> Callable[[], tuple[list[tuple[Unit, dict[str, Any]]],
-                                                                                 list[str]]]:
+    def start(self, units: list[Unit], static: bool = False) -> Callable[[], Checked]:
         """`check` begun: the checks run meanwhile; call the result to wait for them."""
-        if static:
+        if static:  # a task per side; the target's under its own name in the scheduler (the pool bounds it)
             applied = self.applied()
-            parts = [(u, self._threads.submit(source_part, u, self.pools), self._threads.submit(target_part, u, self.pools))
-                     for u in units]
-
-            def result(unit: Unit, sfut: Any, tfut: Any) -> dict[str, Any]:
-                return unit_record(unit, sfut.result(), applied, tfut.result(), None)  # no time of its own
-
-            futures = [(u, (lambda u=u, sf=sf, tf=tf: result(u, sf, tf))) for u, sf, tf in parts]
+            halves = [(i, u, side) for i, u in enumerate(units) for side in ("source", "target")]
+            ends = self._schedule(halves, lambda h: TARGET if h[2] == "target" else h[1].sources[0],
+                                  lambda h: (source_part if h[2] == "source" else target_part)(h[1], self.pools))
         else:
-            futures = [(u, self._threads.submit(check_unit, u, self.pools, self.wd).result) for u in units]
+            ends = self._schedule([(i, u, "") for i, u in enumerate(units)], lambda t: t[1].sources[0],
+                                  lambda t: check_unit(t[1], self.pools, self.wd))
 
-        def wait() -> tuple[list[tuple[Unit, dict[str, Any]]], list[str]]:
-            done: list[tuple[Unit, dict[str, Any]]] = []
-            errors: list[str] = []
+        def wait() -> Checked:
+            done: list[tuple[int, Unit, dict[str, Any]]] = []
+            errors: list[tuple[int, str]] = []
             pending: list[dict[str, Any]] = []
-            for unit, get in futures:
+            halves: dict[int, dict[str, Any]] = {}
+            for (i, unit, side), fut in ends:
                 try:
-                    rec = get()
+                    if static:
+                        got = halves.setdefault(i, {})
+                        got[side] = fut
+                        if len(got) < 2:
+                            continue
+                        rec = unit_record(unit, got["source"].result(), applied, got["target"].result(), None)
+                    else:
+                        rec = fut.result()
                 except MigratorError as exc:
-                    errors.append(f"{unit.label()}: {exc}")
+                    errors.append((i, f"{unit.label()}: {exc}"))
                     continue
-                done.append((unit, rec))
+                done.append((i, unit, rec))
                 pending.append(rec)
                 if len(pending) >= 64:
                     self.states.add(pending)
                     pending = []
             self.states.add(pending)
-            return done, errors
+            return _in_order(done, errors)
 
         return wait
 
@@ -419,23 +442,31 @@ class Verifier:
         return result
 
 
+def _in_order(done: list[tuple[int, Unit, dict[str, Any]]], errors: list[tuple[int, str]]) -> Checked:
+    """Results gathered as they ended, back in the order the units were given."""
+    return ([(u, r) for _, u, r in sorted(done, key=lambda d: d[0])],
+            [e for _, e in sorted(errors, key=lambda e: e[0])])
+
+
 def ddl_applied(plan: Plan, workdir: WorkDir) -> int:
     """DDL statements sync applied so far (all sources): when it changes, table shapes are read again."""
     return sum(int((read_json(workdir.sync_checkpoint(sp.name), default={}) or {}).get("ddl_applied", 0))
                for sp in plan.sources)
 
 
-def follow(plan: Plan, workdir: WorkDir, *, tables: str | None = None, parallel: int = 4, interval: float = 2.0,
+def follow(plan: Plan, workdir: WorkDir, *, tables: str | None = None, parallel: int = 4,
+           per_source: int | None = None, interval: float = 2.0,
            passes: int | None = None, duration: float | None = None, refresh: float | None = 600.0, stop: Callable[[], bool] = lambda: False,
            on_pass: Callable[[int, PassResult], None] = lambda n, r: None,
            max_source_threads_running: int = 25, max_replica_lag: float = 0.0,
            replicas: dict[str, list[Endpoint]] | None = None) -> PassResult:
     """`migrator verify PLAN --follow`: passes until stopped, `passes` done or `duration` spent;
-    clean chunks are checked again after `refresh` seconds (None: never). Returns the last pass."""
+    clean chunks are checked again after `refresh` seconds (None: never); at most `parallel` chunks
+    at once, `per_source` on one source (None: no bound of its own). Returns the last pass."""
     lock = hold(workdir.verify_lock, busy=lambda _holder: StateError(
         f"another `migrator verify` is running on work directory {str(workdir.root)!r}"))
     def open_verifier() -> Verifier:
-        return Verifier(plan, workdir, tables=tables, parallel=parallel,
+        return Verifier(plan, workdir, tables=tables, parallel=parallel, per_source=per_source,
                         max_source_threads_running=max_source_threads_running, max_replica_lag=max_replica_lag,
                         replicas=replicas)
 
