@@ -43,6 +43,7 @@ from migrator.plan.build import build_plan
 from migrator.plan.model import save_plan
 from migrator.sandbox import free_port, start_mariadb, stop_pid
 from migrator.schema.apply import apply_schema
+from migrator.verify.report import TableResult, VerifyReport
 from migrator.workdir import WorkDir
 
 
@@ -120,7 +121,7 @@ def one_size(sources, target, accounts: int, rate: float, work: Path, tdb: str, 
                    "keys_before": rep.keys_compared_before_read_only, "cutover_seconds": time.monotonic() - t1,
                    "sync_catch_up": rep.sync_catch_up_seconds}
             if full:
-                row["verified_in_window"] = sum(t.get("chunks", 0) for t in _tables(wd)) or chunks
+                row["verified_in_window"] = sum(t.chunks for t in _tables(wd)) or chunks
             out.append(row)
             print(f"  {row['mode']:5s} ok={row['ok']} downtime {row['downtime']:.2f}s = read-only "
                   f"{row['read_only_seconds']:.2f} + drain {row['drain_seconds']:.2f} + verify "
@@ -142,13 +143,9 @@ def one_size(sources, target, accounts: int, rate: float, work: Path, tdb: str, 
     return out
 
 
-def _tables(wd: WorkDir) -> list[dict]:
-    import json
-
-    try:
-        return json.loads(wd.verify_report.read_text()).get("tables", [])
-    except (OSError, ValueError):
-        return []
+def _tables(wd: WorkDir) -> list[TableResult]:
+    report = VerifyReport.load(wd.verify_report)
+    return report.tables if report else []
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ from .plan.model import Plan
 from .state import read_json
 from .sync.runner import sync_status
 from .verify.chunkstates import chunk_state_counts
+from .verify.report import VerifyReport
 from .workdir import WorkDir
 
 
@@ -24,14 +25,14 @@ def migration_status(plan: Plan, wd: WorkDir, *, live: bool = False) -> dict[str
     copy = CopyState.load(wd, plan)
     progress = copy.progress()
     sync = {s.source: s.view() for s in sync_status(wd, plan, live=live)}
-    verify = read_json(wd.verify_report, default=None)
+    verify = VerifyReport.load(wd.verify_report)
     cutover = CutoverReport.load(wd.cutover_report)
     verify_by_source: dict[str, dict[str, int]] = {}
     if verify:
-        for t in verify.get("tables", []):
-            src = t["table"].split("/", 1)[0]
+        for t in verify.tables:
+            src = t.table.split("/", 1)[0]
             counts = verify_by_source.setdefault(src, {"identical": 0, "different": 0, "error": 0})
-            counts[t["status"]] = counts.get(t["status"], 0) + 1
+            counts[t.status] += 1
     sources = []
     for sp in plan.sources:
         mine = [p for p in progress if p.source == sp.name]
@@ -54,8 +55,7 @@ def migration_status(plan: Plan, wd: WorkDir, *, live: bool = False) -> dict[str
         "tables": [{**asdict(p), "complete": p.complete} for p in progress],
         "chunk_states": chunk_state_counts(plan, wd),  # verify's last check per chunk vs sync's changes since
         "verify": None if not verify else {
-            "identical": verify.get("identical"), "finished_at": verify.get("finished_at"),
-            "differences": sum(t.get("differences", 0) for t in verify.get("tables", [])),
+            "identical": verify.identical, "finished_at": verify.finished_at, "differences": verify.differences(),
         },
         "cutover": None if not cutover else cutover.model_dump(
             mode="json", include={"ok", "read_only_at", "finished_at", "write_downtime_seconds", "rolled_back_at",

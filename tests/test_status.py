@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from conftest import drop_databases
 from copy_helpers import execute, run_cli
 
@@ -44,3 +46,16 @@ def test_status_follows_copy_and_verify(source, target, unique_db, tmp_path):
     finally:
         drop_databases(source, "source", [db])
         drop_databases(target, "target", [db])
+
+
+def test_a_corrupt_verify_report_is_named_not_a_traceback(tmp_path):
+    """status reads the last verify's report as the typed VerifyReport: a damaged file is a clear
+    error naming it, and no report is just "not verified"."""
+    from migrator.errors import StateError
+    from migrator.verify.report import VerifyReport
+
+    path = tmp_path / "report.json"
+    assert VerifyReport.load(path) is None
+    path.write_text('{"plan_fingerprint": "x", "started_at": "t", "tables": [{"table": 1}]')
+    with pytest.raises(StateError, match=f"verify report '{path}' is not valid .*rerun `migrator verify PLAN`"):
+        VerifyReport.load(path)

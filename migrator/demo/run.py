@@ -217,10 +217,7 @@ def _cutover(console: Console, plan: Plan, wd: WorkDir, sync: SyncThread, report
 
 
 def _latest_verify(wd: WorkDir) -> VerifyReport | None:
-    from ..state import read_json
-
-    raw = read_json(wd.verify_report) if wd.verify_report.exists() else None
-    return VerifyReport.model_validate(raw) if raw else None
+    return VerifyReport.load(wd.verify_report)
 
 
 def _final_verify(console: Console, plan: Plan, wd: WorkDir) -> VerifyReport:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
-from ..errors import ExitCode
+from ..errors import ExitCode, StateError
 from ..plan.model import KeyValue
 
 DiffKind = Literal["missing", "extra", "changed"]
@@ -55,6 +57,21 @@ class VerifyReport(BaseModel):
     fix_statements: int = 0
     fixes_applied: bool = False
     errors: list[str] = Field(default_factory=list)
+
+    @classmethod
+    def load(cls, path: Path) -> VerifyReport | None:
+        """The last verify's report at `path`, None when verify never finished a run; a StateError
+        naming the file when it cannot be read."""
+        try:
+            return cls.model_validate(json.loads(Path(path).read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            return None
+        except (ValidationError, ValueError) as exc:  # ValidationError, JSONDecodeError, UnicodeDecodeError
+            raise StateError(f"verify report {str(path)!r} is not valid ({str(exc).splitlines()[0]}); move it aside "
+                             "or rerun `migrator verify PLAN`, which writes it again") from None
+
+    def differences(self) -> int:
+        return sum(t.differences for t in self.tables)
 
     @property
     def exit_code(self) -> ExitCode:
