@@ -107,7 +107,7 @@ def test_missing_select_grant_fails_at_once_then_resumes_once_granted(limited, s
 
     with session(source, "source") as conn:  # what the message says to do
         query(conn, f"GRANT SELECT ON {quote_ident(db)}.secret TO %s@'%%'", (user,))
-    again, _ = _copy(path, tmp_path, env)
+    again = _copy(path, tmp_path, env)
     assert again.returncode == 0, again.stdout + again.stderr
     assert [assert_same_rows(source, target, tp) for tp in plans] == [300, 40]
 
