@@ -26,6 +26,7 @@ from ..db import describe_error, error_code, ssl_args
 from ..endpoint import Endpoint
 from ..errors import SourceError
 from ..positions import BinlogPosition, read_head
+from .packets import PacketReader
 from .reader import GtidStreamReader, stream_server_id
 from .txn import Txn
 
@@ -140,6 +141,8 @@ class BinlogPasses:
         else:
             # the library's MariaDB mode always asks for a GTID start; file/offset is the classic dump
             kwargs.update(log_file=pos.file, log_pos=pos.pos, is_mariadb=False)
+        if self.opts.packet_reader:  # sync reads the packets itself (packets.py)
+            return PacketReader(table_maps=self.table_maps, **kwargs)
         return GtidStreamReader(**kwargs)
 
     def _read_head(self) -> BinlogPosition | None:

@@ -497,8 +497,10 @@ class RowDecoder:
         """The event's rows: value dicts, or (before, after) pairs for an update. Consumes the body.
         `before`: the columns wanted from before-images (an update's first image, a delete's
         only one); None: all."""
-        packet = event.packet
-        buf = bytes(packet.read(event.event_size - packet.read_bytes))
+        buf = getattr(event, "body", None)  # packets.py's events carry their rows' bytes
+        if buf is None:  # the library's: the rest of its packet
+            packet = event.packet
+            buf = bytes(packet.read(event.event_size - packet.read_bytes))
         out: list[Any] = []
         pos, end = 0, len(buf)
         image = self.image

@@ -16,6 +16,7 @@ from .apply import RowChange
 from .cascade import NO_FOREIGN_KEY_CHECKS, unchecked
 from .ddl import classify
 from .ddlreplay import is_ddl
+from .packets import PacketDeleteRows, PacketUpdateRows, PacketWriteRows
 from .reader import is_savepoint_statement, undecodable_event_reason
 from .rowdecode import event_changes
 
@@ -33,7 +34,8 @@ class Txn:
 
 
 ROW_EVENTS = (WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent)
-KIND = {WriteRowsEvent: "insert", UpdateRowsEvent: "update", DeleteRowsEvent: "delete"}
+KIND = {WriteRowsEvent: "insert", UpdateRowsEvent: "update", DeleteRowsEvent: "delete",
+        PacketWriteRows: "insert", PacketUpdateRows: "update", PacketDeleteRows: "delete"}
 
 
 class TxnAssembly:
