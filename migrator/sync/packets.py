@@ -170,7 +170,7 @@ class PacketReader(GtidStreamReader):
         self._ignored_tables = frozenset(self._BinLogStreamReader__ignored_tables or ())
         self._ignored_schemas = frozenset(self._BinLogStreamReader__ignored_schemas or ())
         self._checksum = 0  # bytes of CRC32 after each event (set once connected)
-        self._post_headers: tuple[int, ...] | None = None
+        self._odd: frozenset[int] = frozenset()  # types whose post-header differs from the one parsed here
 
     # ---------------------------------------------------------- packets
 
@@ -183,43 +183,43 @@ class PacketReader(GtidStreamReader):
             if hasattr(conn, "_current_timeout"):
                 conn._current_timeout = conn._read_timeout
 
-    def _read(self, conn: Any, n: int) -> bytes:
-        try:
-            data = conn._rfile.read(n)
-        except OSError as exc:
-            conn._force_close()
-            raise pymysql.err.OperationalError(2013, f"Lost connection to MySQL server during query ({exc})") from None
-        if len(data) < n:
-            conn._force_close()
-            raise pymysql.err.OperationalError(2013, "Lost connection to MySQL server during query")
-        return data
-
     def _packet(self) -> bytes:
         """One protocol packet's payload (joined when over 16 MB), as pymysql's _read_packet reads it."""
         conn = self._stream_connection
+        read = conn._rfile.read
         parts = []
         while True:
-            header = self._read(conn, 4)
-            n = header[0] | (header[1] << 8) | (header[2] << 16)
-            seq = header[3]
-            if seq != conn._next_seq_id:
+            try:
+                header = read(4)
+                if len(header) < 4:
+                    raise EOFError
+                n = header[0] | (header[1] << 8) | (header[2] << 16)
+                if header[3] != conn._next_seq_id:
+                    self._out_of_sequence(conn, header[3])
+                conn._next_seq_id = (header[3] + 1) & 0xFF
+                data = read(n)
+                if len(data) < n:
+                    raise EOFError
+            except (OSError, EOFError) as exc:
                 conn._force_close()
-                if seq == 0:  # MariaDB sends an error packet with sequence 0 when it shuts down
-                    raise pymysql.err.OperationalError(2013, "Lost connection to MySQL server during query")
-                raise pymysql.err.InternalError(f"Packet sequence number wrong - got {seq} expected {conn._next_seq_id}")
-            conn._next_seq_id = (seq + 1) % 256
-            part = self._read(conn, n)
+                raise pymysql.err.OperationalError(2013, "Lost connection to MySQL server during query"
+                                                   + (f" ({exc})" if isinstance(exc, OSError) else "")) from None
             if n < MAX_PACKET:
-                if not parts:
-                    data = part
-                    break
-                parts.append(part)
-                data = b"".join(parts)
                 break
-            parts.append(part)
+            parts.append(data)
+        if parts:
+            parts.append(data)
+            data = b"".join(parts)
         if data and data[0] == 0xFF:
             MysqlPacket(data, conn.encoding).raise_for_error()
         return data
+
+    @staticmethod
+    def _out_of_sequence(conn: Any, seq: int) -> None:
+        conn._force_close()
+        if seq == 0:  # MariaDB sends an error packet with sequence 0 when it shuts down
+            raise pymysql.err.OperationalError(2013, "Lost connection to MySQL server during query")
+        raise pymysql.err.InternalError(f"Packet sequence number wrong - got {seq} expected {conn._next_seq_id}")
 
     def fetchone(self) -> Any:
         while True:
@@ -233,10 +233,10 @@ class PacketReader(GtidStreamReader):
                     self._BinLogStreamReader__connected_stream = False
                     continue
                 raise
-            if data[0] == 0xFE and len(data) < 9:  # EOF: the binlog's end (non-blocking dump)
-                self.close()
-                return None
-            if data[0] != 0 or len(data) < 7:
+            if len(data) < 7 or data[0] != 0:
+                if data[:1] == b"\xfe":  # EOF: the binlog's end (non-blocking dump)
+                    self.close()
+                    return None
                 continue
             etype = data[5]
             if etype in self._parsed:
@@ -263,8 +263,7 @@ class PacketReader(GtidStreamReader):
         if self._checksum and zlib.crc32(memoryview(data)[1:end]) != int.from_bytes(data[end:end + 4], "little"):
             raise ChecksumMismatch(2013, f"binlog event (type {etype}) after {self.log_file}:{self.log_pos} fails its "
                                          "CRC32 check: reading again from the sync checkpoint")
-        known = KNOWN_POST_HEADER.get(etype)
-        if known is not None and self._post_header(etype, known) != known:
+        if etype in self._odd:
             return self.library_event(data)  # a post-header this parser does not know: the library's
         if etype in ROWS_CLASS:
             if log_pos:
@@ -308,13 +307,14 @@ class PacketReader(GtidStreamReader):
         if log_pos:
             self.log_pos = log_pos
         self.mysql_version = mysql_version
-        self._BinLogStreamReader__post_header_lengths = tuple(data[77:end])
+        self._post_headers(tuple(data[77:end]))
 
-    def _post_header(self, etype: int, default: int) -> int:
-        lengths = self._BinLogStreamReader__post_header_lengths
-        if not lengths or not 0 < etype <= len(lengths):
-            return default
-        return lengths[etype - 1]
+    def _post_headers(self, lengths: tuple[int, ...]) -> None:
+        """Each event type's post-header length (the library reads its events with them); the types
+        parsed here whose length differs (a newer server's) go to the library."""
+        self._BinLogStreamReader__post_header_lengths = lengths
+        self._odd = frozenset(t for t, known in KNOWN_POST_HEADER.items() if 0 < t <= len(lengths)
+                              and lengths[t - 1] != known)
 
     def _rows(self, data: bytes, etype: int, timestamp: int, end: int) -> Any:
         table_id = int.from_bytes(data[20:26], "little")
@@ -388,7 +388,7 @@ class PacketReader(GtidStreamReader):
             self.log_pos = binlog_event.log_pos
         if binlog_event.event_type == FORMAT_DESCRIPTION and event is not None:
             self.mysql_version = event.mysql_version
-            self._BinLogStreamReader__post_header_lengths = event.post_header_len
+            self._post_headers(event.post_header_len)
         if binlog_event.event_type == TABLE_MAP and event is not None:
             self.table_map[event.table_id] = event.get_table()
         if event is None or event.__class__ not in self._BinLogStreamReader__allowed_events:
