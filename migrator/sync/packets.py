@@ -152,13 +152,12 @@ def length_coded(buf: bytes, pos: int) -> tuple[int, int]:
 class PacketReader(GtidStreamReader):
     """GtidStreamReader whose fetchone reads the stream's packets itself (see the module doc).
 
-    `table_maps`: parsed table maps by body bytes, kept by the caller across passes."""
+    `table_maps`: parsed table maps by table filters and body bytes, kept by the caller across passes."""
 
-    def __init__(self, *args: Any, table_maps: dict[bytes, Any] | None = None, **kwargs: Any):
+    def __init__(self, *args: Any, table_maps: dict[tuple, dict[bytes, Any]] | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
         if self.end_log_pos or self.skip_to_timestamp:
             raise ValueError("PacketReader reads whole binlogs: no end_log_pos or skip_to_timestamp")
-        self._table_maps = table_maps if table_maps is not None else {}
         allowed = self._BinLogStreamReader__allowed_events
         self._parsed = frozenset(t for t, cls in LIBRARY_CLASS.items() if cls in allowed) | {TABLE_MAP}
         if FormatDescriptionEvent not in allowed:  # else the caller wants the library's event
@@ -169,6 +168,9 @@ class PacketReader(GtidStreamReader):
         self._only_schemas = None if only_schemas is None else frozenset(only_schemas)
         self._ignored_tables = frozenset(self._BinLogStreamReader__ignored_tables or ())
         self._ignored_schemas = frozenset(self._BinLogStreamReader__ignored_schemas or ())
+        # the parsed maps of tables kept (None: filtered out) hold for these filters only
+        filters = (self._only_tables, self._only_schemas, self._ignored_tables, self._ignored_schemas)
+        self._table_maps = (table_maps if table_maps is not None else {}).setdefault(filters, {})
         self._checksum = 0  # bytes of CRC32 after each event (set once connected)
         self._odd: frozenset[int] = frozenset()  # types whose post-header differs from the one parsed here
 

@@ -56,7 +56,8 @@ class TxnAssembly:
 
     def _undecodable(self, stream: BinLogStreamReader, event: Any, txn: Txn | None) -> Txn | None:
         # an event the reader cannot decode is never skipped unless it is known to carry no rows
-        # (MariaDB 10.11 sends log_bin_compress events compressed, as MySQL does: tests/test_sync_packets.py)
+        # (MariaDB decompresses log_bin_compress events for a reader like ours, at least mostly: one still
+        # compressed in the stream stops sync here, tests/test_sync_packets.py; MySQL's never are)
         why = undecodable_event_reason(event.event_type)
         if why is not None:
             raise SourceError(f"{self.log_where()}: at {stream.log_file}:{stream.log_pos} {why}; sync of this "
