@@ -69,8 +69,7 @@ class BinlogPasses:
                 # a GTID start opens with a fake rotate to offset 4 of the file holding the GTID: that
                 # offset is before our point, so it must not become the checkpoint's file/offset
                 if txn is None and not (gtid_start and isinstance(event, RotateEvent) and not event.timestamp):
-                    self.safe = self._position_now(stream)
-                    self.safe.at = getattr(event, "timestamp", 0) or self.safe.at
+                    self.safe = self._position_now(stream, getattr(event, "timestamp", 0) or self.safe.at)
                     if len(self.batch) >= self.opts.batch_rows or (
                             self.batch and time.monotonic() - self.batch_started >= self.opts.flush_interval):
                         self.flush(wait=False)
