@@ -6,15 +6,17 @@ transaction: a packet wrapper object, an event object, a dozen small reads per e
 re-read per transaction. Here the events a transaction is made of are read straight from the
 socket and parsed from their bytes:
 
-- GTID (MariaDB's and MySQL's), XID, QUERY: the few fields sync uses;
+- GTID (MariaDB's and MySQL's), XID, QUERY, ROTATE: the few fields sync uses;
+- FORMAT_DESCRIPTION: the server version and each event type's post-header length (a type whose
+  length differs from the one parsed here goes to the library);
 - TABLE_MAP: parsed once per distinct body (the library's own parse, kept by its bytes: a table's
   map is byte-identical in every transaction until its definition changes);
 - WRITE/UPDATE/DELETE_ROWS v1 and v2: the header and column bitmaps; the rows stay bytes for
   rowdecode's generated readers (the library decodes them only for tables those cannot read).
 
-Every other event type goes through the library's classes exactly as before (format description,
-rotate, XA prepare, partial JSON updates, types it does not implement: sync refuses those that may
-carry rows). Events are checked against their CRC32 when the binlog has checksums; a mismatch is a
+Every other event type goes through the library's classes exactly as before (XA prepare, partial
+JSON updates, types it does not implement: sync refuses those that may carry rows; the types the
+library drops unread only move the position). Events are checked against their CRC32 when the binlog has checksums; a mismatch is a
 lost stream (read again from the checkpoint), never a change applied from damaged bytes.
 
 SyncOptions.packet_reader=False (or MIGRATOR_SYNC_READER=library) switches back to the library
@@ -236,7 +238,7 @@ class PacketReader(GtidStreamReader):
                     continue
                 raise
             if len(data) < 7 or data[0] != 0:
-                if data[:1] == b"\xfe":  # EOF: the binlog's end (non-blocking dump)
+                if data[:1] == b"\xfe" and len(data) < 9:  # EOF: the binlog's end (non-blocking dump)
                     self.close()
                     return None
                 continue
