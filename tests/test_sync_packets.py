@@ -10,9 +10,21 @@ from typing import Any
 
 import pymysql
 import pytest
-from pymysqlreplication.event import (GtidEvent, MariadbGtidEvent, NotImplementedEvent, QueryEvent, RotateEvent,
-                                      XAPrepareEvent, XidEvent)
-from pymysqlreplication.row_event import DeleteRowsEvent, PartialUpdateRowsEvent, UpdateRowsEvent, WriteRowsEvent
+from pymysqlreplication.event import (
+    GtidEvent,
+    MariadbGtidEvent,
+    NotImplementedEvent,
+    QueryEvent,
+    RotateEvent,
+    XAPrepareEvent,
+    XidEvent,
+)
+from pymysqlreplication.row_event import (
+    DeleteRowsEvent,
+    PartialUpdateRowsEvent,
+    UpdateRowsEvent,
+    WriteRowsEvent,
+)
 
 from migrator.db import connect, query
 from migrator.positions import BinlogPosition, read_position
@@ -73,8 +85,8 @@ def test_packet_reader_yields_what_the_library_yields(compressing):
     ep = compressing
     with connect(ep, "source") as c:
         start = read_position(c)
-        for sql in ["CREATE DATABASE p", "CREATE TABLE p.t (id INT PRIMARY KEY, v VARCHAR(400), d DECIMAL(10,2), "
-                    "ts DATETIME(6), b VARBINARY(8))",
+        for sql in ["CREATE DATABASE p", ("CREATE TABLE p.t (id INT PRIMARY KEY, v VARCHAR(400), d DECIMAL(10,2), "
+                                          "ts DATETIME(6), b VARBINARY(8))"),
                     "INSERT INTO p.t VALUES (1, 'a', 1.5, '2024-01-01 00:00:00.5', x'00'), (2, NULL, -2, NOW(6), NULL)",
                     "UPDATE p.t SET d = d + 1", "DELETE FROM p.t WHERE id = 2",
                     "BEGIN", "INSERT INTO p.t (id) VALUES (3)", "SAVEPOINT s", "INSERT INTO p.t (id) VALUES (4)",
@@ -126,3 +138,13 @@ def test_a_damaged_event_is_a_lost_stream_not_rows(compressing):
         read_all(Damaging, ep, start)
     assert isinstance(err.value, pymysql.err.OperationalError) and err.value.args[0] == 2013
     assert "CRC32" in err.value.args[1]
+
+
+def test_the_packet_reader_is_the_default_and_the_library_one_a_switch(monkeypatch):
+    from migrator.sync.contracts import SyncOptions
+
+    monkeypatch.delenv("MIGRATOR_SYNC_READER", raising=False)
+    assert SyncOptions().packet_reader
+    monkeypatch.setenv("MIGRATOR_SYNC_READER", "library")
+    assert not SyncOptions().packet_reader
+    assert SyncOptions(packet_reader=True).packet_reader

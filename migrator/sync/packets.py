@@ -31,13 +31,24 @@ from typing import Any
 
 import pymysql
 from pymysql.protocol import MysqlPacket
-from pymysqlreplication.event import (FormatDescriptionEvent, GtidEvent, MariadbGtidEvent, NotImplementedEvent, QueryEvent,
-                                      RotateEvent, XidEvent)
+from pymysqlreplication.event import (
+    FormatDescriptionEvent,
+    GtidEvent,
+    MariadbGtidEvent,
+    NotImplementedEvent,
+    QueryEvent,
+    RotateEvent,
+    XidEvent,
+)
 from pymysqlreplication.packet import BinLogPacketWrapper
-from pymysqlreplication.row_event import DeleteRowsEvent, TableMapEvent, UpdateRowsEvent, WriteRowsEvent
+from pymysqlreplication.row_event import (
+    DeleteRowsEvent,
+    TableMapEvent,
+    UpdateRowsEvent,
+    WriteRowsEvent,
+)
 
 from .reader import GtidStreamReader
-
 
 QUERY, ROTATE, FORMAT_DESCRIPTION, XID, TABLE_MAP = 0x02, 0x04, 0x0F, 0x10, 0x13
 WRITE_V1, UPDATE_V1, DELETE_V1, WRITE_V2, UPDATE_V2, DELETE_V2 = 0x17, 0x18, 0x19, 0x1E, 0x1F, 0x20
@@ -55,37 +66,38 @@ class ChecksumMismatch(pymysql.err.OperationalError):
 
 
 # ------------------------------------------------------------------ the events sync is handed
-# Subclasses of the library's classes (sync's isinstance checks hold), filled from the bytes.
+# Subclasses of the library's classes (sync's isinstance checks hold), filled from the bytes: their
+# __init__ replaces the library's (which reads the event from a packet wrapper).
 
 class PacketXid(XidEvent):
-    def __init__(self, timestamp: int, xid: int):  # noqa: D107 - no library __init__: nothing else is read
+    def __init__(self, timestamp: int, xid: int):
         self.timestamp = timestamp
         self.xid = xid
 
 
 class PacketMariadbGtid(MariadbGtidEvent):
-    def __init__(self, timestamp: int, gtid: str, flags: int):  # noqa: D107
+    def __init__(self, timestamp: int, gtid: str, flags: int):
         self.timestamp = timestamp
         self.gtid = gtid
         self.flags = flags
 
 
 class PacketGtid(GtidEvent):
-    def __init__(self, timestamp: int, sid: bytes, gno: int):  # noqa: D107
+    def __init__(self, timestamp: int, sid: bytes, gno: int):
         self.timestamp = timestamp
         self.sid = sid
         self.gno = gno
 
 
 class PacketRotate(RotateEvent):
-    def __init__(self, timestamp: int, position: int, next_binlog: str):  # noqa: D107
+    def __init__(self, timestamp: int, position: int, next_binlog: str):
         self.timestamp = timestamp
         self.position = position
         self.next_binlog = next_binlog
 
 
 class PacketQuery(QueryEvent):
-    def __init__(self, timestamp: int, schema: bytes, query: str):  # noqa: D107
+    def __init__(self, timestamp: int, schema: bytes, query: str):
         self.timestamp = timestamp
         self.schema = schema
         self.query = query
@@ -98,7 +110,7 @@ class PacketRows:
     kind = ""
 
     def __init__(self, reader: PacketReader, data: bytes, timestamp: int, table_id: int, flags: int, table: Any,
-                 present: bytes, present2: bytes | None, body: bytes):  # noqa: D107
+                 present: bytes, present2: bytes | None, body: bytes):
         self._reader = reader
         self._data = data
         self.timestamp = timestamp
