@@ -2,18 +2,20 @@
 what reading the binlog costs at least, what decoding and building the SQL add, and what
 sending that SQL with pymysql costs.
 
-    .venv/bin/python benchmarks/sync_cpu_floor.py [--changes 100000] [--repeat 3] [--target URL]
+    .venv/bin/python benchmarks/sync_cpu_floor.py [--changes 100000] [--repeat 3] [--rows-per-tx 1000] [--target URL]
 
 Starts one private MariaDB (temp dir, stopped at the end), writes the e-wallet workload of
 benchmarks/sync_throughput.py (50% inserts, 40% updates, 10% deletes) and reads the same binlog
 range once per stage, keeping the lowest CPU of --repeat runs. The target is the sandbox seekdb
 (its server CPU is not counted: only this client's). Stages:
 
-  read      mysql-replication reading the row events, rows left undecoded (the floor of any reader)
+  read      mysql-replication reading the row events, rows left undecoded
+  pread     sync's own packet reader (packets.py) doing the same: the floor of sync's reading
   library   + the library decoding every row (its own decoder, fixed by values.fix_row)
   decode    + sync's row decoder instead (rowdecode.py: one generated reader per table)
   decode0   the same with the decoder's per-column loop (the reader before issue 16), for the ratio
   changes   + row changes, net effect per key, statements built (apply.py), nothing sent
+  pchanges  the same read by sync's packet reader (what sync does now)
   changes0  the same with the per-column loop and a literal per value (before issue 16)
   send      pymysql sending those statements to the target (client CPU only; no reading)
   memory    every image decoded again from the events' bytes kept in memory (no reading, no noise
@@ -46,6 +48,11 @@ from migrator.sync.values import TableShape, fix_row, prepare_columns  # noqa: E
 from sync_throughput import WALLET, sandbox_target, workload  # noqa: E402
 
 KIND = {WriteRowsEvent: "insert", UpdateRowsEvent: "update", DeleteRowsEvent: "delete"}
+try:  # sync's own packet reader (issue 16); an older checkout has none
+    from migrator.sync.packets import PacketDeleteRows, PacketReader, PacketUpdateRows, PacketWriteRows  # noqa: E402
+    KIND.update({PacketWriteRows: "insert", PacketUpdateRows: "update", PacketDeleteRows: "delete"})
+except ImportError:
+    PacketReader = None
 # before-images decoded for the key only, as sync does for a table outside any foreign key
 # (tables.before_columns); an older checkout without it decodes them whole
 KEY_ONLY = ({"before": frozenset({"id"})} if "before" in __import__("inspect").signature(event_changes).parameters
@@ -53,8 +60,8 @@ KEY_ONLY = ({"before": frozenset({"id"})} if "before" in __import__("inspect").s
 BATCH = 5000  # sync's default batch_rows in the throughput benchmark
 
 
-def read_events(ep, start, end, db, on_event) -> None:
-    stream = BinLogStreamReader(
+def read_events(ep, start, end, db, on_event, packets: bool = False) -> None:
+    stream = (PacketReader if packets else BinLogStreamReader)(
         connection_settings={"host": ep.host, "port": ep.port, "user": ep.user, "passwd": ""},
         server_id=0x52000000 + ep.port, blocking=False, resume_stream=True, log_file=start.file, log_pos=start.pos,
         only_events=[WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent], enable_logging=False, freeze_schema=True,
@@ -78,6 +85,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--changes", type=int, default=100_000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--rows-per-tx", type=int, default=1000, help="row changes per source transaction")
     ap.add_argument("--target", default=None, help="oceanbase://root@127.0.0.1:PORT (default: the sandbox's)")
     ap.add_argument("--profile", choices=["library", "decode", "changes"], help="profile one stage instead")
     args = ap.parse_args()
@@ -95,7 +103,7 @@ def main() -> None:
                 query(conn, WALLET.format(name=qualified(name, "wallet")))
             start = read_position(s)
             shape = TableShape(read_columns(s, db, "wallet"))
-        workload(ep, db, args.changes)
+        workload(ep, db, args.changes, args.rows_per_tx)
         with connect(ep, "source") as s:
             end = read_position(s)
         route = Route(table_id=f"floor.{db}.wallet", target_database=tdb, target_table="wallet", key=["id"],
@@ -103,10 +111,10 @@ def main() -> None:
         counted: list[int] = [0]
         statements: list[str] = []
 
-        def stage_read() -> None:
+        def stage_read(packets: bool = False) -> None:
             def on(stream, ev):
                 counted[0] += 1
-            read_events(ep, start, end, db, on)
+            read_events(ep, start, end, db, on, packets)
 
         def stage_library() -> None:
             def on(stream, ev):
@@ -137,7 +145,7 @@ def main() -> None:
             return (f"REPLACE INTO {qualified(route_.target_database, route_.target_table)} "
                     f"({','.join(quote_ident(c) for c in route_.columns)}) VALUES {values}")
 
-        def stage_changes(keep: bool = False, before: bool = False) -> int:
+        def stage_changes(keep: bool = False, before: bool = False, packets: bool = False) -> int:
             changes: list = []
             decoders: dict = {}
             n = [0]
@@ -167,7 +175,7 @@ def main() -> None:
                                   **(KEY_ONLY if kind != "insert" and not before else {}))
                     if len(changes) >= BATCH:
                         flush()
-                read_events(ep, start, end, db, on)
+                read_events(ep, start, end, db, on, packets)
                 flush()
             return n[0]
 
@@ -216,6 +224,8 @@ def main() -> None:
                   ("read", stage_read), ("library", stage_library), ("decode", stage_decode),
                   ("decode0", lambda: stage_decode(loop_decoder)), ("changes", stage_changes),
                   ("changes0", lambda: stage_changes(before=True)), ("send", stage_send))
+        if PacketReader is not None:
+            stages += (("pread", lambda: stage_read(True)), ("pchanges", lambda: stage_changes(packets=True)))
         for _ in range(args.repeat):  # rounds over all stages: the machine's load hits each alike
             for name, fn in stages:
                 results[name] = min(results.get(name, 1e9), cpu(fn))
@@ -229,6 +239,11 @@ def main() -> None:
               f"{(results['changes0'] - results['read']) / (results['changes'] - results['read']):.2f}x less CPU")
         print(f"  images decoded from memory (no reading): whole before-images {1e6 * results['memory'] / n_changes:.2f}, "
               f"key-only before-images {1e6 * results['memkey'] / n_changes:.2f} µs per change")
+        if "pchanges" in results:
+            print(f"  sync's packet reader: reading {1e6 * results['pread'] / n_changes:.2f} (library "
+                  f"{1e6 * results['read'] / n_changes:.2f}); decode + changes + send "
+                  f"{1e6 * (results['pchanges'] + results['send']) / n_changes:.2f} (library reading: "
+                  f"{1e6 * (results['changes'] + results['send']) / n_changes:.2f})")
         floor = results["read"] + results["send"]
         print(f"  floor (read + send, nothing decoded or built): {1e6 * floor / n_changes:.2f}; "
               f"library decode + send: {1e6 * (results['library'] + results['send']) / n_changes:.2f}; "

@@ -2,11 +2,14 @@
 rate of mysql-replication over the same binlog, with 1 source and with 4 sources.
 
     .venv/bin/python benchmarks/sync_throughput.py [--changes 200000] [--target oceanbase://root@127.0.0.1:PORT]
-        [--rows-per-tx N] [--sources 1|4|both] [--profile]
+        [--rows-per-tx N] [--sources 1|4|both] [--reader packets|library|both] [--profile]
 
 --rows-per-tx N writes the same mix as small OLTP transactions of N row changes each (default:
-1,000-row statements), where per-transaction costs (positions, GTID state) show. --profile runs one
-source's stream in this process under cProfile and prints its top entries instead of figures.
+1,000-row statements), where per-transaction costs (positions, GTID state) show. --reader: sync
+reading the binlog's packets itself (packets.py, the default) or through mysql-replication's
+classes (the reader before it), or both in turn in the same run (default) for the ratio.
+--profile runs one source's stream in this process under cProfile and prints its top entries
+instead of figures.
 
 Starts 4 private MariaDB instances (127.0.0.1, temp dirs, stopped at the end); the target is the
 sandbox seekdb (/work/sbx/sandbox.yaml or .migrator-sandbox) unless --target is given. Prints
@@ -133,7 +136,7 @@ def prepare(sources: list[Endpoint], target: Endpoint, changes_each: int, work: 
 
 
 def measure(sources: list[Endpoint], target: Endpoint, total: int, work: Path, tag: str, workers: int,
-            pids: dict[str, list[int]], rows_per_tx: int = BATCH) -> dict:
+            pids: dict[str, list[int]], rows_per_tx: int = BATCH, packet_reader: bool = True) -> dict:
     each = total // len(sources)
     plan, wd, positions = prepare(sources, target, each, work, tag, rows_per_tx)
     parsed, parse_s = 0, 0.0
@@ -146,20 +149,22 @@ def measure(sources: list[Endpoint], target: Endpoint, total: int, work: Path, t
 
     t0, busy0, split0 = time.monotonic(), busy_cpu_seconds(), split()
     with TreeCpu(exclude=[p for ps in pids.values() for p in ps]) as sync_cpu:  # this process (the coordinator) and the sync processes it starts
-        result = run_sync(plan, wd, SyncOptions(until_caught_up=True, workers=workers, batch_rows=5000))
+        result = run_sync(plan, wd, SyncOptions(until_caught_up=True, workers=workers, batch_rows=5000,
+                                                packet_reader=packet_reader))
     e2e_s = time.monotonic() - t0
     busy = busy_cpu_seconds() - busy0
     cores_busy = busy / e2e_s
     spent = {k: v - split0[k] for k, v in split().items()}
     spent["sync and the rest"] = busy - sum(spent.values())
     applied = sum(sum(r.rows.values()) for r in result.sources.values())
-    return {"sources": len(sources), "changes": applied, "sync_us": 1e6 * sync_cpu.seconds / max(1, applied),
+    return {"sources": len(sources), "reader": "packets" if packet_reader else "library", "changes": applied, "sync_us": 1e6 * sync_cpu.seconds / max(1, applied),
             "sync_s": sync_cpu.seconds,
             "parsed": parsed, "parse_rate": parsed / parse_s,
             "e2e_s": e2e_s, "e2e_rate": applied / e2e_s, "cores_busy": cores_busy, "spent": spent}
 
 
-def profile_one(source: Endpoint, target: Endpoint, total: int, work: Path, workers: int, rows_per_tx: int) -> None:
+def profile_one(source: Endpoint, target: Endpoint, total: int, work: Path, workers: int, rows_per_tx: int,
+                packet_reader: bool = True) -> None:
     """One source's stream in this process under cProfile (no fork server): where its CPU goes."""
     import cProfile
     import pstats
@@ -167,7 +172,7 @@ def profile_one(source: Endpoint, target: Endpoint, total: int, work: Path, work
     from migrator.sync.stream import SourceSync
 
     plan, wd, _ = prepare([source], target, total, work, "profile", rows_per_tx)
-    opts = SyncOptions(until_caught_up=True, workers=workers, batch_rows=5000)
+    opts = SyncOptions(until_caught_up=True, workers=workers, batch_rows=5000, packet_reader=packet_reader)
     sync = SourceSync(plan, source.name, wd, opts, stop=lambda: False, report=lambda msg: None)
     prof = cProfile.Profile()
     t0 = time.process_time()
@@ -186,6 +191,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--rows-per-tx", type=int, default=BATCH, help="row changes per source transaction")
     ap.add_argument("--sources", choices=["1", "4", "both"], default="both")
+    ap.add_argument("--reader", choices=["packets", "library", "both"], default="both",
+                    help="sync's packet reader, the library's, or both in turn (default)")
     ap.add_argument("--profile", action="store_true", help="profile one source in this process instead")
     args = ap.parse_args()
     sandbox = None if args.target else sandbox_target()
@@ -200,31 +207,34 @@ def main() -> None:
                                        options={"innodb-buffer-pool-size": "128M"}))
             sources.append(parse_url(f"mysql://root@127.0.0.1:{port}?name=bench{i}", "source"))
         if args.profile:
-            profile_one(sources[0], target, args.changes, work, args.workers, args.rows_per_tx)
+            profile_one(sources[0], target, args.changes, work, args.workers, args.rows_per_tx, args.reader != "library")
             return
         counts = {"1": (1,), "4": (4,), "both": (1, 4)}[args.sources]
-        print(f"row changes per source transaction: {args.rows_per_tx}")
+        readers = {"packets": (True,), "library": (False,), "both": (False, True)}[args.reader]
+        print(f"row changes per source transaction: {args.rows_per_tx}; load average {os.getloadavg()[0]:.1f}")
         # the same run over an empty binlog range: what a sync run costs before its first change
         # (fork server, imports, setup queries, checkpoints), paid once per run, not per change
-        empty = [measure(sources[:n], target, 0, work, f"empty{n}", args.workers,
-                         {"target": target_pids, "sources": [p.pid for p in procs[:n]]}) for n in counts]
-        runs = [measure(sources[:n], target, args.changes, work, f"run{n}", args.workers,
-                        {"target": target_pids, "sources": [p.pid for p in procs[:n]]}, args.rows_per_tx)
-                for n in counts]
+        empty = [measure(sources[:n], target, 0, work, f"empty{n}{r}", args.workers,
+                         {"target": target_pids, "sources": [p.pid for p in procs[:n]]}, packet_reader=r)
+                 for n in counts for r in readers]
+        runs = [measure(sources[:n], target, args.changes, work, f"run{n}{r}", args.workers,
+                        {"target": target_pids, "sources": [p.pid for p in procs[:n]]}, args.rows_per_tx, r)
+                for n in counts for r in readers]
         for r in runs:
-            print(f"{r['sources']} source(s): {r['changes']} row changes applied in {r['e2e_s']:.1f}s = "
+            print(f"{r['sources']} source(s), {r['reader']} reader: {r['changes']} row changes applied in {r['e2e_s']:.1f}s = "
                   f"{r['e2e_rate']:,.0f} changes/s end to end; bare mysql-replication parsing "
                   f"{r['parse_rate']:,.0f} rows/s ({r['e2e_rate'] / r['parse_rate']:.2f}x); machine busy "
                   f"{r['cores_busy']:.2f} of {os.cpu_count()} cores")
         for r, e in zip(runs, empty):
-            print(f"  sync's own CPU with {r['sources']} source(s): {r['sync_us']:.1f} µs per applied row change "
+            print(f"  sync's own CPU with {r['sources']} source(s), {r['reader']} reader: {r['sync_us']:.1f} µs per applied row change "
                   f"(goal from issue 16: <= 15); {e['sync_s']:.2f} s of it is the run's start (a run with no "
                   f"changes), {1e6 * (r['sync_s'] - e['sync_s']) / max(1, r['changes']):.1f} µs per change beyond it")
         for r in runs:
-            print(f"  CPU seconds with {r['sources']} source(s): " + ", ".join(f"{k} {v:.1f}" for k, v in r["spent"].items()))
-        if len(runs) < 2:
+            print(f"  CPU seconds with {r['sources']} source(s), {r['reader']} reader: " + ", ".join(f"{k} {v:.1f}" for k, v in r["spent"].items()))
+        print(f"load average at the end {os.getloadavg()[0]:.1f}")
+        if len(counts) < 2:
             return
-        one, four = runs
+        one, four = runs[len(readers) - 1], runs[-1]
         print(f"4 sources vs 1: {four['e2e_rate'] / one['e2e_rate']:.2f}x (bar 2x; at most "
               f"{os.cpu_count() / one['cores_busy']:.2f}x is possible here: one source already keeps "
               f"{one['cores_busy']:.2f} of {os.cpu_count()} cores busy)")

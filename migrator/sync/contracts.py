@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -30,6 +31,10 @@ class SyncOptions(BaseModel):
     xa_warn_seconds: float = 300.0  # warn when a prepared XA transaction stays undecided this long
     use_gtid: bool = True  # start by GTID when the checkpoint has one (else, or when False, by file/offset)
     lease_seconds: float = 30.0  # a source's lease in the target lasts this long unless renewed (targetstate.py)
+    # sync reads the binlog's packets itself (packets.py); False (or MIGRATOR_SYNC_READER=library):
+    # every packet through mysql-replication's classes, as before issue 16
+    packet_reader: bool = Field(default_factory=lambda: os.environ.get("MIGRATOR_SYNC_READER", "").strip().lower()
+                                != "library")
 
 
 class Checkpoint(BaseModel):

@@ -26,6 +26,7 @@ from ..db import describe_error, error_code, ssl_args
 from ..endpoint import Endpoint
 from ..errors import SourceError
 from ..positions import BinlogPosition, read_head
+from .packets import PacketReader
 from .reader import GtidStreamReader, stream_server_id
 from .txn import Txn
 
@@ -68,8 +69,7 @@ class BinlogPasses:
                 # a GTID start opens with a fake rotate to offset 4 of the file holding the GTID: that
                 # offset is before our point, so it must not become the checkpoint's file/offset
                 if txn is None and not (gtid_start and isinstance(event, RotateEvent) and not event.timestamp):
-                    self.safe = self._position_now(stream)
-                    self.safe.at = getattr(event, "timestamp", 0) or self.safe.at
+                    self.safe = self._position_now(stream, getattr(event, "timestamp", 0) or self.safe.at)
                     if len(self.batch) >= self.opts.batch_rows or (
                             self.batch and time.monotonic() - self.batch_started >= self.opts.flush_interval):
                         self.flush(wait=False)
@@ -140,6 +140,8 @@ class BinlogPasses:
         else:
             # the library's MariaDB mode always asks for a GTID start; file/offset is the classic dump
             kwargs.update(log_file=pos.file, log_pos=pos.pos, is_mariadb=False)
+        if self.opts.packet_reader:  # sync reads the packets itself (packets.py)
+            return PacketReader(table_maps=self.table_maps, **kwargs)
         return GtidStreamReader(**kwargs)
 
     def _read_head(self) -> BinlogPosition | None:

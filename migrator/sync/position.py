@@ -24,9 +24,11 @@ class ReadPosition:
         """Start by GTID when the checkpoint carries a complete one (see run: tracked from the start)."""
         return self.opts.use_gtid and self._track_gtid and bool(self.read_from.gtid)
 
-    def _position_now(self, stream: BinLogStreamReader) -> BinlogPosition:
+    def _position_now(self, stream: BinLogStreamReader, at: float | None = None) -> BinlogPosition:
+        """Where the stream is now; `at`: the binlog time there (else the last boundary's)."""
         return BinlogPosition(file=stream.log_file, pos=int(stream.log_pos), gtid=self.gtid_state(),
-                              flavor=self.sp.flavor, server_id=self.cp.position.server_id, at=self.safe.at)
+                              flavor=self.sp.flavor, server_id=self.cp.position.server_id,
+                              at=self.safe.at if at is None else at)
 
     def follow_consumed_events(self, stream: BinLogStreamReader) -> None:
         """At the binlog's end, outside a transaction: the position follows every event the reader

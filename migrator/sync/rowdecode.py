@@ -23,6 +23,7 @@ from typing import Any
 from pymysqlreplication.constants import FIELD_TYPE as FT
 from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent
 
+from .apply import RowChange
 from .values import (EPOCH, ZERO_DATE, TableShape, binary_length, date_value, datetime_value, decode_text, fix_row,
                      prepare_columns)
 
@@ -436,12 +437,13 @@ class RowDecoder:
 
     def partial_image(self, wanted: frozenset[str] | None) -> Callable[[bytes, int], tuple[dict[str, Any], int]]:
         """A reader of only the `wanted` columns of an image (None, or the per-column loop: all)."""
+        image = self._partial.get(wanted)  # per event: found at once after the first
+        if image is not None:
+            return image
         names, readers, lib_columns, columns = self._built
         if wanted is None or lib_columns is None or columns is None or not wanted <= set(names):
             return self.image
-        image = self._partial.get(wanted)
-        if image is None:
-            image = self._partial[wanted] = compile_image(names, readers, lib_columns, columns, self._with_nulls, wanted)
+        image = self._partial[wanted] = compile_image(names, readers, lib_columns, columns, self._with_nulls, wanted)
         return image
 
     @classmethod
@@ -497,8 +499,10 @@ class RowDecoder:
         """The event's rows: value dicts, or (before, after) pairs for an update. Consumes the body.
         `before`: the columns wanted from before-images (an update's first image, a delete's
         only one); None: all."""
-        packet = event.packet
-        buf = bytes(packet.read(event.event_size - packet.read_bytes))
+        buf = getattr(event, "body", None)  # packets.py's events carry their rows' bytes
+        if buf is None:  # the library's: the rest of its packet
+            packet = event.packet
+            buf = bytes(packet.read(event.event_size - packet.read_bytes))
         out: list[Any] = []
         pos, end = 0, len(buf)
         image = self.image
@@ -526,8 +530,6 @@ def event_changes(event: Any, kind: str, lib_columns: list[Any], shape: TableSha
     decoder where it reads the event, else the library's decoding fixed by values.fix_row.
     `before`: the columns any consumer reads from before-images (tables.before_columns); None: all
     (the library's path always gives all)."""
-    from .apply import RowChange
-
     if decoder is not None and decoder.readable(event):
         rows = decoder.rows(event, before)
         if kind == "update":

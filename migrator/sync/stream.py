@@ -90,6 +90,7 @@ class SourceSync(SourceChecks, SourceTables, SourceWaits, BinlogPasses, ReadPosi
         self.window: WindowSweep | None = None  # the orphan sweep owed at the copy's end (window.py)
         self._resume: BinlogPosition | None = None  # where the next pass reads on (past held XA groups)
         self._head_conn: pymysql.connections.Connection | None = None  # kept open: polled every pass
+        self.table_maps: dict[tuple, dict[bytes, object]] = {}  # the binlog's table maps parsed (packets.py)
         self._saved_at = 0.0  # monotonic time of the last checkpoint write
         # the checkpoint and lease held in the target (keyed by the plan's fingerprint)
         self.held = TargetState(plan_identity(plan), source, workdir.root, lease_seconds=options.lease_seconds)
