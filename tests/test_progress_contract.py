@@ -79,3 +79,19 @@ def test_verify_tracker_reads_progress_and_throttling():
     assert snap["line"].endswith("; throttled: source s1: Threads_running 40 > 25")
     tracker.emit(Throttled(stage="verify", reason=None))
     assert tracker.snapshot()["throttled"] is None
+
+
+def test_changes_waiting_for_the_target_are_lag_even_past_the_head_the_pass_began_with():
+    """A pass reads on past the head it read when it began (a write arriving while it runs): when
+    the batch holding that write then waits on the target, the checkpoint still sits at that head.
+    It was reported "not behind, lag 0" (seen as a flaky test_sync_throttle run under other load);
+    the changes read and not applied say how far behind it is."""
+    from migrator.sync.contracts import status_line
+
+    head = BinlogPosition(file="b.000001", pos=900, at=time.time() - 6)
+    waiting = Checkpoint(source="s1", position=head.model_copy(), head=head, pending_since=time.time() - 5)
+    line = status_line(waiting)
+    assert line["behind"] and 4.5 < line["lag_seconds"] < 30, line
+    assert line["lag_bytes"] == 0  # the head it knows of is no further than the checkpoint
+    applied = waiting.model_copy(update={"pending_since": None})
+    assert status_line(applied) == {"lag_seconds": 0.0, "lag_bytes": 0, "behind": False}

@@ -85,14 +85,17 @@ class SourceStatus(BaseModel):
 def status_line(cp: Checkpoint) -> dict[str, Any]:
     """Lag of one checkpoint against the source head it last saw."""
     head = cp.head
-    behind = head is not None and cp.position.key() < head.key()
-    if behind and cp.pending_since:  # how old the oldest change the target lacks is, now
-        lag_s = max(0.0, time.time() - cp.pending_since)
+    # changes read and not yet on the target: behind, even when a pass read on past the head it
+    # began with (the head is then older than what waits for the target)
+    pending = bool(cp.pending_since)
+    behind = pending or (head is not None and cp.position.key() < head.key())
+    if pending:  # how old the oldest change the target lacks is, now
+        lag_s = max(0.0, time.time() - cp.pending_since)  # type: ignore[operator]
     else:
         lag_s = max(0.0, (head.at if head else time.time()) - cp.event_time) if behind and cp.event_time else 0.0
     lag_bytes = 0
     if behind and head is not None:
-        lag_bytes = head.pos - cp.position.pos if head.file == cp.position.file else head.pos
+        lag_bytes = max(0, head.pos - cp.position.pos) if head.file == cp.position.file else head.pos
     return {"lag_seconds": round(lag_s, 3), "lag_bytes": lag_bytes, "behind": behind}
 
 
