@@ -280,15 +280,33 @@ class DirtyChunks:
         touched: dict[str, dict[str, Any]] = {}
         indexes: dict[str, ChunkIndex | None] = {}
         cascades = self.cascades if self.cascades else None  # falsy: no cascading foreign keys
+        last_tid, fast = None, None
         for ch in changes:
             tid = ch.route.table_id
             chunks = touched.setdefault(tid, {})  # a cascade's child may be in `touched` already
-            if tid not in indexes:
-                indexes[tid] = self.index(tid)
-            idx = indexes[tid]
+            if tid is not last_tid:
+                if tid not in indexes:
+                    indexes[tid] = self.index(tid)
+                idx = indexes[tid]
+                last_tid = tid
+                # one listed integer key column (the common key): chunk_of and listed_key inline below
+                fast = (idx.key[0], idx.flat, idx.ids) if idx is not None and idx.flat is not None and idx.listed \
+                    and len(idx.key) == 1 else None
             for row in (ch.before, ch.after):
                 if row is None:
                     continue
+                if fast is not None:
+                    v = row.get(fast[0])
+                    if type(v) is int:  # the same as chunk_of, then listed_key's [v]
+                        name = str(fast[2][bisect_left(fast[1], v)])
+                        listed = chunks.setdefault(name, [])
+                        if listed is None:
+                            continue
+                        if len(listed) >= KEEP:
+                            chunks[name] = None
+                        else:
+                            listed.append([v])
+                        continue
                 chunk = idx.chunk_of(row) if idx is not None else None
                 if chunk is None:
                     chunks[WHOLE] = None
