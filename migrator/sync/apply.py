@@ -352,7 +352,8 @@ def replace_sql(route: Route, rows: list[dict], lit: Callable[[Any], str]) -> st
 # FAST_LITERALS / the connection's escape.
 TYPE_CODE: dict[type, str] = {
     int: "str({v})",
-    Decimal: 'format({v}, "f")',
+    # str() is plain notation unless it would use an exponent (then 'E' in it): 3x cheaper than format
+    Decimal: '(d if "E" not in (d := str({v})) else format({v}, "f"))',
     datetime: 'q + {v}.isoformat(" ") + q',
     date: "q + {v}.isoformat() + q",
     str: "quote_str({v})",
