@@ -356,7 +356,8 @@ TYPE_CODE: dict[type, str] = {
     Decimal: '(d if "E" not in (d := str({v})) else format({v}, "f"))',
     datetime: 'q + {v}.isoformat(" ") + q',
     date: "q + {v}.isoformat() + q",
-    str: "quote_str({v})",
+    # letters and digits only (most short texts: codes, names): nothing to escape in either mode
+    str: "(q + {v} + q if {v}.isalnum() else quote_str({v}))",
     bytes: "(x + {v}.hex() + q if {v} else q + q)",  # '' for the empty value, as keys.binary_literal
 }
 _FORMATTERS: dict[tuple, Callable[..., str]] = {}
