@@ -182,9 +182,7 @@ class Applier:
 
     def _spread(self, net: list[NetChange], mark: Mark | None = None) -> None:
         parts: list[list[NetChange]] = [[] for _ in range(self.workers)]
-        for nc in net:
-            spread = nc.route.target_name if nc.route.serial else (nc.route.target_name, nc.key)
-            parts[hash(spread) % self.workers].append(nc)
+        spread_over(net, parts)
         jobs = [(i, p) for i, p in enumerate(parts) if p]
         if len(jobs) == 1:  # one part, one transaction: the checkpoint commits with it
             self._apply_part(jobs[0][0], jobs[0][1], mark)
@@ -275,20 +273,38 @@ class Applier:
             self._pool.shutdown(wait=True)
 
 
+def spread_over(net: list[NetChange], parts: list[list[NetChange]]) -> None:
+    """Each change to its part: by table and key (a serial table's rows all to one part)."""
+    workers, last = len(parts), None
+    for nc in net:
+        r = nc.route
+        if r is not last:  # a batch is mostly runs of one table's changes
+            last, name, serial = r, r.target_name, r.serial
+            if serial:
+                whole = parts[hash(name) % workers]
+        if serial:
+            whole.append(nc)
+        else:
+            parts[hash((name, nc.key)) % workers].append(nc)
+
+
 def _group(part: list[NetChange]) -> list[tuple[Route, list[tuple], list[dict]]]:
     """Per target table and shard: keys to delete, rows to replace (deletes run first; see module doc).
     The shard is part of the group: each group writes its own source-column value."""
     groups: dict[tuple[str, tuple[str, ...], str | None], tuple[Route, list[tuple], list[dict]]] = {}
     by_route: dict[int, tuple[Route, list[tuple], list[dict]]] = {}  # the same group, found without a key tuple per change
+    last = None
     for nc in part:
-        g = by_route.get(id(nc.route))
-        if g is None:
-            r = nc.route
-            g = by_route[id(r)] = groups.setdefault((r.target_name, tuple(r.columns), r.source_value), (r, [], []))
+        r = nc.route
+        if r is not last:  # a part is mostly runs of one table's changes
+            g = by_route.get(id(r))
+            if g is None:
+                g = by_route[id(r)] = groups.setdefault((r.target_name, tuple(r.columns), r.source_value), (r, [], []))
+            last, keys, rows = r, g[1], g[2]
         if nc.row is None:
-            g[1].append(nc.key)
+            keys.append(nc.key)
         else:
-            g[2].append(nc.row)
+            rows.append(nc.row)
     return list(groups.values())
 
 
