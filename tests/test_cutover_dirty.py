@@ -491,3 +491,64 @@ def test_a_reader_following_the_journal_through_appends_compactions_and_torn_lin
     assert followed() == replayed() and followed()[ids[0]] == (1, 1000)
     assert dirty._followed[path].offset == path.stat().st_size  # the next pass starts where this one ended
     writer.close()
+
+
+def test_the_keys_a_batch_marks_are_those_chunk_of_and_listed_key_give(tmp_path):
+    """note() places rows of a one-integer-column key inline (issue 16: sync's CPU per change):
+    the chunks and keys it journals must be what ChunkIndex.chunk_of / listed_key say for every
+    row, through inserts, key-changing updates, deletes, a NULL or non-integer key, a chunk
+    holding more than KEEP keys in one batch, and tables keyed otherwise."""
+    from decimal import Decimal
+
+    import migrator.sync.dirty as dirty
+    from migrator.plan.model import Column, SourcePlan, TablePlan, TargetPlan
+    from migrator.positions import BinlogPosition
+    from migrator.sync.apply import Route, RowChange
+
+    def table(name: str, data_type: str, chunks: list[Chunk]) -> TablePlan:
+        return TablePlan(source="s", database="d", table=name, target_database="d", target_table=name,
+                         columns=[Column(name="id", data_type=data_type, column_type=data_type, nullable=False)],
+                         key=["id"], key_kind="primary", chunks=chunks)
+    bounds = [Chunk(id=1, lower=None, upper=[100]), Chunk(id=2, lower=[100], upper=[1000]), Chunk(id=3, lower=[1000], upper=None)]
+    tables = [table("ints", "bigint", bounds), table("decs", "decimal", bounds), table("one", "int", bounds[:1])]
+    plan = Plan(target=TargetPlan(url="mysql://x@127.0.0.1:1", engine="oceanbase"),
+                sources=[SourcePlan(name="s", url="mysql://x@127.0.0.1:2", host="127.0.0.1", port=2)], tables=tables)
+    writer = dirty.DirtyChunks(WorkDir(tmp_path / "work"), plan, "s", BinlogPosition(file="b.000001", pos=4))
+    routes = {t.table: Route(table_id=t.id, target_database="d", target_table=t.table, key=["id"], columns=["id"])
+              for t in tables}
+    changes = []
+    for name, values in (("ints", [5, 100, 150, None, "7", 2000] + list(range(200, 200 + dirty.KEEP + 5))),
+                         ("decs", [Decimal(5), 150]), ("one", [1, 2])):
+        r = routes[name]
+        for v in values:
+            changes.append(RowChange("insert", r, None, {"id": v}))
+        changes.append(RowChange("update", r, {"id": values[0]}, {"id": values[1]}))
+        changes.append(RowChange("delete", r, {"id": values[-1]}, None))
+    changes.append(RowChange("insert", routes["ints"], None, {"id": 3}))  # a table met again after others
+
+    expected: dict = {}
+    for ch in changes:
+        idx = writer.index(ch.route.table_id)
+        chunks = expected.setdefault(ch.route.table_id, {})
+        for row in (ch.before, ch.after):
+            if row is None:
+                continue
+            chunk = idx.chunk_of(row)
+            if chunk is None:
+                chunks[dirty.WHOLE] = None
+                continue
+            listed = chunks.setdefault(str(chunk), [])
+            if listed is None:
+                continue
+            key = idx.listed_key(row)
+            if key is None or len(listed) >= dirty.KEEP:
+                chunks[str(chunk)] = None
+            else:
+                listed.append(key)
+    writer.note(changes, BinlogPosition(file="b.000001", pos=99))
+    writer.close()
+    last = json.loads(writer.path.read_text().splitlines()[-1])
+    assert last["m"] == json.loads(json.dumps(expected))
+    ints = last["m"][tables[0].id]  # the text key puts chunk 1 unlisted, NULL the whole table, KEEP+ keys chunk 2
+    assert ints == {"1": None, "2": None, "3": [[2000]], "*": None}
+    assert last["m"][tables[2].id] == {"1": [[1], [2], [1], [2], [2]]}
