@@ -97,6 +97,25 @@ def test_set_null_child_of_a_cascaded_row_written_in_the_window(source, target, 
     assert rows["c"] == [(100, None)]
 
 
+C_ZERO_DATE = ("c", ("CREATE TABLE c (k DATETIME(6) NOT NULL, n INT NOT NULL, b_id INT NULL, PRIMARY KEY (k, n), "
+                     "KEY (b_id), FOREIGN KEY (b_id) REFERENCES b (id) ON DELETE SET NULL)"))
+
+
+def test_a_child_keyed_by_a_zero_date_written_in_the_window(source, target, window):
+    """As above, with c keyed by a zero DATETIME(6) (legal in MariaDB): the binlog gives its text
+    as '0000-00-00 00:00:00', the target '0000-00-00 00:00:00.000000'. The sweep looked the row
+    read back up by that text and stopped sync with a KeyError (exit 70 at every restart; found
+    by the fuzzer, seeds 917140 and 917145)."""
+    ddls = [A, B, C_ZERO_DATE]
+    db, tdb, wd, plan = window(ddls, ["INSERT INTO a VALUES (1)", "INSERT INTO b VALUES (10, 1)"],
+                               ["INSERT INTO c VALUES ('0000-00-00 00:00:00', 1, 10)",
+                                "INSERT INTO c VALUES ('2024-05-00 10:00:00.250000', 2, 10)",
+                                "DELETE FROM a WHERE id = 1"])
+    run_sync(plan, wd, SyncOptions(until_caught_up=True))
+    rows = assert_same(source, target, db, tdb, ddls)
+    assert [(n, b_id) for _, n, b_id in rows["c"]] == [(1, None), (2, None)]
+
+
 def test_three_levels_written_in_the_window_under_a_row_cascaded_away(source, target, window):
     """a -> b -> c -> d, all ON DELETE CASCADE: c and d written in the window under b(10), then a
     deleted (InnoDB removes b, c, d). The chunks hold none of them; the replay puts c and d back
