@@ -9,15 +9,14 @@ reached, and every field is optional so such a file, or one written by an older 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from .errors import StateError
 from .positions import BinlogPosition
-from .state import atomic_write_json
+from .state import atomic_write_json, read_model
 
 
 class ReadOnlyValues(BaseModel):
@@ -125,16 +124,7 @@ class CutoverReport(BaseModel):
     def load(cls, path: Path) -> CutoverReport | None:
         """The report at `path`, None when there is none; a StateError naming the file when it
         cannot be read (it holds the read_only values rollback restores: never guessed)."""
-        try:
-            return cls.model_validate(json.loads(Path(path).read_text(encoding="utf-8")))
-        except FileNotFoundError:
-            return None
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            why = f"{'.'.join(map(str, first['loc'])) or 'the file'}: {first['msg']}"
-            raise cls._corrupt(path, why) from None
-        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
-            raise cls._corrupt(path, str(exc)) from None
+        return read_model(path, cls, lambda why: cls._corrupt(path, why))
 
     @staticmethod
     def _corrupt(path: Path, why: str) -> StateError:

@@ -16,9 +16,13 @@ import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from .errors import StateError
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -167,3 +171,17 @@ class Journal:
         if self._fh is not None:
             self._fh.close()
             self._fh = None
+
+
+def read_model(path: str | Path, model: type[M], corrupt: Callable[[str], Exception]) -> M | None:
+    """A JSON file as a pydantic model; None when there is no file. A file that is not JSON or
+    not that model raises corrupt(why), why naming the first field at fault."""
+    try:
+        return model.model_validate(json.loads(Path(path).read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        return None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise corrupt(f"{'.'.join(map(str, first['loc'])) or 'the file'}: {first['msg']}") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise corrupt(str(exc)) from None

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from ..errors import ExitCode, StateError
 from ..plan.model import KeyValue
+from ..state import read_model
 
 DiffKind = Literal["missing", "extra", "changed"]
 
@@ -62,13 +62,9 @@ class VerifyReport(BaseModel):
     def load(cls, path: Path) -> VerifyReport | None:
         """The last verify's report at `path`, None when verify never finished a run; a StateError
         naming the file when it cannot be read."""
-        try:
-            return cls.model_validate(json.loads(Path(path).read_text(encoding="utf-8")))
-        except FileNotFoundError:
-            return None
-        except (ValidationError, ValueError) as exc:  # ValidationError, JSONDecodeError, UnicodeDecodeError
-            raise StateError(f"verify report {str(path)!r} is not valid ({str(exc).splitlines()[0]}); move it aside "
-                             "or rerun `migrator verify PLAN`, which writes it again") from None
+        return read_model(path, cls, lambda why: StateError(
+            f"verify report {str(path)!r} is not valid ({why}); move it aside or rerun `migrator verify PLAN`, "
+            "which writes it again"))
 
     def differences(self) -> int:
         return sum(t.differences for t in self.tables)
